@@ -1,0 +1,71 @@
+# Loupe — every command a developer or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12 matches the Lambda runtime; any 3.11+ works for development and tests.
+PYTHON ?= $(shell command -v python3.12 || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+LOUPE_HOME ?= $(CURDIR)/.loupe
+export LOUPE_HOME
+export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
+
+.PHONY: help install test check lint format typecheck dev invoke migrate bench build validate lock clean
+
+help: ## Show the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/loupe/requirements.txt requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c requirements.lock
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with the pinned dependencies
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+test: install ## Run the test suite (starts its own embedded PostgreSQL and moto)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install ## mypy --strict on the layer, the functions and the local stack
+	$(BIN)/mypy layers/loupe/loupe functions infra
+
+check: lint typecheck test ## Everything CI checks: lint, types, tests
+
+dev: install ## Serve the API locally at http://127.0.0.1:$${PORT:-3000}/api/v1 (embedded PostgreSQL + moto)
+	$(BIN)/python -m infra.local.devstack
+
+invoke: install ## Run one function once: make invoke FN=health [EVENT=event.json]
+	$(BIN)/python -m infra.local.invoke $(FN) $(EVENT)
+
+migrate: install ## Apply pending migrations to $$DATABASE_URL (or the local stack's database)
+	$(BIN)/python -m infra.local.migrate
+
+bench: install ## Benchmarks against same-run baselines; prints a table, writes bench/results.json
+	$(BIN)/python -m bench.run
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint
+	$(SAM) validate --lint --template template.yaml
+
+build: $(SAM_VENV)/.installed ## sam build (needs python3.12 on PATH)
+	PATH="$(dir $(PYTHON)):$$PATH" $(SAM) build --template template.yaml
+
+lock: install ## Re-pin every transitive dependency into requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' > requirements.lock
+
+clean: ## Remove build output and caches (keeps .loupe data)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage

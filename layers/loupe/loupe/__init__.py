@@ -1,0 +1,1 @@
+"""Loupe's shared Lambda layer: models, services, repositories, connectors and HTTP glue."""

@@ -1,0 +1,1 @@
+"""HTTP glue: the resolver factory, error envelope, authentication, pagination and ETags."""

@@ -1,0 +1,36 @@
+"""What one request carries through its handling: ids for the logs, the caller, the client."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from loupe.models.identity import Principal
+
+
+@dataclass
+class RequestState:
+    request_id: str
+    source_ip: str | None = None
+    user_agent: str | None = None
+    principal: Principal | None = None
+    route: str | None = None
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+_state: ContextVar[RequestState | None] = ContextVar("loupe_request_state", default=None)
+
+
+def begin_request(state: RequestState) -> None:
+    _state.set(state)
+
+
+def end_request() -> None:
+    _state.set(None)
+
+
+def current_request() -> RequestState:
+    state = _state.get()
+    if state is None:
+        raise RuntimeError("no request in progress")
+    return state

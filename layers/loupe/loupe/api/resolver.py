@@ -1,0 +1,294 @@
+"""The resolver every function uses: validation on, one error envelope, security headers, access log.
+
+`create_app()` returns a Powertools REST resolver; `LoupeRouter` declares routes with the shared
+error responses and security requirements so each route states only what is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+import psycopg
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loupe import db
+from loupe.api.context import RequestState, begin_request, current_request, end_request
+from loupe.api.openapi import AUTHENTICATED, error_responses
+from loupe.config import get_settings
+from loupe.errors import (
+    ApiError,
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from loupe.observability import logger
+
+API_PREFIX = "/api/v1"
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+}
+
+CORS_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "X-API-Key",
+    "X-Request-Id",
+]
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-Id"]
+
+
+def new_error_id() -> str:
+    return secrets.token_hex(6)
+
+
+def error_body(error: ApiError, error_id: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {"code": error.code, "message": error.message, "error_id": error_id}
+    if error.details:
+        payload["details"] = error.details
+    return {"error": payload}
+
+
+def error_response(error: ApiError) -> Response[Any]:
+    """Render an ApiError; 5xx details go to the log under the same error_id, never to the client."""
+    error_id = new_error_id()
+    log = logger.error if error.status >= 500 else logger.info
+    log("request failed", extra={"error_id": error_id, "code": error.code, "status": error.status})
+    return Response(
+        status_code=error.status,
+        content_type="application/json",
+        body=error_body(error, error_id),
+        headers=dict(error.headers),
+    )
+
+
+def _validation_details(errors: list[Any]) -> list[dict[str, str]]:
+    details = []
+    for issue in errors:
+        location = ".".join(str(part) for part in issue.get("loc", ()))
+        # Never echo the input: it may be a password.
+        details.append({"field": location, "issue": str(issue.get("msg") or issue.get("type", "invalid"))})
+    return details
+
+
+class LoupeRouter(Router):
+    """A Powertools Router whose routes document the shared error responses and security scheme.
+
+    `authenticated=False` marks the few public routes; `errors` adds the route's own error statuses.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def _documented(authenticated: bool, errors: tuple[int, ...], options: dict[str, Any]) -> dict[str, Any]:
+        statuses = (400, 422, 500, *((401, 403) if authenticated else ()), *errors)
+        options["responses"] = {**error_responses(statuses), **(options.get("responses") or {})}
+        if authenticated:
+            options.setdefault("security", AUTHENTICATED)
+        return options
+
+    def get(  # type: ignore[override]
+        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
+    ) -> Callable[[Any], Any]:
+        return self.route(rule, "GET", **self._documented(authenticated, errors, options))
+
+    def post(  # type: ignore[override]
+        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
+    ) -> Callable[[Any], Any]:
+        return self.route(rule, "POST", **self._documented(authenticated, errors, options))
+
+    def put(  # type: ignore[override]
+        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
+    ) -> Callable[[Any], Any]:
+        return self.route(rule, "PUT", **self._documented(authenticated, errors, options))
+
+    def patch(  # type: ignore[override]
+        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
+    ) -> Callable[[Any], Any]:
+        return self.route(rule, "PATCH", **self._documented(authenticated, errors, options))
+
+    def delete(  # type: ignore[override]
+        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
+    ) -> Callable[[Any], Any]:
+        return self.route(rule, "DELETE", **self._documented(authenticated, errors, options))
+
+
+def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """One database transaction per request: committed when the route succeeds, rolled back when it
+    raises, except for errors that ask to keep their changes (see ApiError.keep_changes)."""
+    kept_error: ApiError | None = None
+    with db.transaction():
+        try:
+            response = next_middleware(app)
+        except ApiError as error:
+            if not error.keep_changes:
+                raise
+            kept_error = error
+    if kept_error is not None:
+        raise kept_error
+    return response
+
+
+class LoupeResolver(APIGatewayRestResolver):
+    """Powertools' REST resolver plus the conventions of API.md that hold for every response."""
+
+    def __init__(self, *, cors: CORSConfig | None, with_database: bool) -> None:
+        super().__init__(
+            cors=cors,
+            enable_validation=True,
+            strip_prefixes=[API_PREFIX],
+        )
+        if with_database:
+            self.use(middlewares=[unit_of_work])
+        self.exception_handler(ApiError)(error_response)
+        self.exception_handler(RequestValidationError)(self._validation_failed)
+        self.exception_handler(RequestUnsupportedContentType)(self._unsupported_content_type)
+        self.exception_handler(NotFoundError)(self._no_route)
+        self.exception_handler(db.DatabaseUnavailable)(self._database_down)
+        self.exception_handler(psycopg.OperationalError)(self._database_down)
+        self.exception_handler(Exception)(self._unhandled)
+
+    def _validation_failed(self, error: RequestValidationError) -> Response[Any]:
+        issues = list(error.errors())
+        if any(issue.get("type") == "json_invalid" for issue in issues):
+            return error_response(BadRequest("The request body is not valid JSON"))
+        return error_response(ValidationFailed(details=_validation_details(issues)))
+
+    def _unsupported_content_type(self, _: RequestUnsupportedContentType) -> Response[Any]:
+        return error_response(BadRequest("Unsupported content type; send application/json"))
+
+    def _no_route(self, _: NotFoundError) -> Response[Any]:
+        method = self.current_event.http_method.upper()
+        path = self._remove_prefix(self.current_event.path)
+        allowed = sorted(
+            {
+                route.method
+                for route in self._static_routes + self._dynamic_routes
+                if route.method != method and route.rule.match(path)
+            }
+        )
+        if allowed:
+            return error_response(MethodNotAllowed(headers={"Allow": ", ".join(allowed)}))
+        return error_response(NotFound("No such route"))
+
+    def _database_down(self, error: Exception) -> Response[Any]:
+        logger.warning("database unavailable", extra={"error_type": type(error).__name__})
+        return error_response(ServiceUnavailable())
+
+    def _unhandled(self, error: Exception) -> Response[Any]:
+        error_id = new_error_id()
+        logger.exception("unhandled error", extra={"error_id": error_id, "error_type": type(error).__name__})
+        return Response(
+            status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+            content_type="application/json",
+            body={"error": {"code": "internal_error", "message": "Internal error", "error_id": error_id}},
+        )
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        started = time.perf_counter()
+        request_context = event.get("requestContext") or {}
+        headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+        state = RequestState(
+            request_id=str(request_context.get("requestId") or secrets.token_hex(8)),
+            source_ip=(request_context.get("identity") or {}).get("sourceIp"),
+            user_agent=headers.get("user-agent"),
+        )
+        begin_request(state)
+        logger.set_correlation_id(state.request_id)
+        try:
+            if _body_size(event) > get_settings().max_body_bytes:
+                response = self._render_early(error_response(PayloadTooLarge()))
+            else:
+                response = super().resolve(event, context)
+            _add_headers(response, {**state.extra_headers, "X-Request-Id": state.request_id})
+            self._log_access(event, state, response, started)
+            return response
+        finally:
+            end_request()
+
+    def _render_early(self, response: Response[Any]) -> dict[str, Any]:
+        return {
+            "statusCode": response.status_code,
+            "multiValueHeaders": {"Content-Type": [response.content_type or "application/json"]}
+            | {name: [value] for name, value in response.headers.items() if isinstance(value, str)},
+            "body": json.dumps(response.body, separators=(",", ":")),
+            "isBase64Encoded": False,
+        }
+
+    @staticmethod
+    def _log_access(
+        event: Mapping[str, Any], state: RequestState, response: dict[str, Any], started: float
+    ) -> None:
+        principal = state.principal
+        logger.info(
+            "request",
+            extra={
+                "method": event.get("httpMethod"),
+                "route": event.get("resource") or event.get("path"),
+                "status": response.get("statusCode"),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "organization_id": str(principal.organization_id) if principal else None,
+                "user_id": str(principal.user_id) if principal and principal.user_id else None,
+                "api_key_id": str(principal.api_key_id) if principal and principal.api_key_id else None,
+            },
+        )
+
+
+def _body_size(event: Mapping[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode()) if isinstance(body, str) else 0
+
+
+def _add_headers(response: dict[str, Any], extra: dict[str, str]) -> None:
+    multi: dict[str, list[str]] = response.setdefault("multiValueHeaders", {})
+    present = {name.lower() for name in multi} | {name.lower() for name in response.get("headers") or {}}
+    for name, value in {**SECURITY_HEADERS, **extra}.items():
+        if name.lower() not in present or name in extra:
+            multi[name] = [value]
+
+
+def create_app(*, with_database: bool = True) -> LoupeResolver:
+    """A resolver for one function. `with_database=False` for routes that must not touch PostgreSQL."""
+    settings = get_settings()
+    cors = None
+    if settings.cors_origins:
+        first, *rest = settings.cors_origins
+        cors = CORSConfig(
+            allow_origin=first,
+            extra_origins=rest or None,
+            allow_headers=CORS_ALLOWED_HEADERS,
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
+    return LoupeResolver(cors=cors, with_database=with_database)
+
+
+def set_response_header(name: str, value: str) -> None:
+    """Add a header to the current response from inside a route (ETag, Location...)."""
+    current_request().extra_headers[name] = value

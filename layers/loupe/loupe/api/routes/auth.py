@@ -1,0 +1,94 @@
+"""Routes of the auth function: registration, login, token refresh, logout, sessions, me."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from loupe.api.auth import Caller
+from loupe.api.context import current_request
+from loupe.api.resolver import LoupeRouter
+from loupe.models.auth import (
+    LoginRequest,
+    LogoutRequest,
+    MeOut,
+    RefreshRequest,
+    RegisterRequest,
+    SessionOut,
+    TokenPair,
+)
+from loupe.models.common import Page
+from loupe.services import auth
+
+router = LoupeRouter()
+TAGS = ["auth"]
+
+
+def _client() -> auth.Client:
+    state = current_request()
+    return auth.Client.of(state.source_ip, state.user_agent)
+
+
+@router.post(
+    "/auth/register",
+    authenticated=False,
+    errors=(409, 413),
+    status_code=201,
+    tags=TAGS,
+    summary="Create an account and its organization, with the caller as admin",
+)
+def register(body: RegisterRequest) -> Response[TokenPair]:
+    tokens = auth.register(body, _client())
+    return Response(
+        status_code=201,
+        body=tokens,
+        content_type="application/json",
+        headers={"Location": "/api/v1/auth/me"},
+    )
+
+
+@router.post("/auth/login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in")
+def login(body: LoginRequest) -> TokenPair:
+    return auth.login(body, _client())
+
+
+@router.post("/auth/refresh", authenticated=False, errors=(401,), tags=TAGS, summary="Rotate a refresh token")
+def refresh(body: RefreshRequest) -> TokenPair:
+    return auth.refresh(body.refresh_token)
+
+
+@router.post("/auth/logout", status_code=204, tags=TAGS, summary="End the session of a refresh token")
+def logout(body: LogoutRequest, caller: Caller) -> Response[None]:
+    auth.logout(caller, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post("/auth/logout-all", status_code=204, tags=TAGS, summary="End every session of the caller")
+def logout_all(caller: Caller) -> Response[None]:
+    auth.logout_all(caller)
+    return Response(status_code=204)
+
+
+@router.get("/auth/sessions", tags=TAGS, summary="The caller's live sessions")
+def list_sessions(
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[SessionOut]:
+    return auth.list_sessions(caller, limit, offset)
+
+
+@router.delete(
+    "/auth/sessions/<session_id>", errors=(404,), status_code=204, tags=TAGS, summary="End a session"
+)
+def revoke_session(session_id: UUID, caller: Caller) -> Response[None]:
+    auth.revoke_session(caller, session_id)
+    return Response(status_code=204)
+
+
+@router.get("/auth/me", tags=TAGS, summary="The caller's profile")
+def me(caller: Caller) -> MeOut:
+    return auth.me(caller)

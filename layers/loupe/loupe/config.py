@@ -1,0 +1,246 @@
+"""Typed settings, read from the environment once per cold start and validated there.
+
+A missing or weak value stops the function at import time rather than at the first request.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+SSL_MODES_IN_STRENGTH_ORDER: tuple[SslMode, ...] = (
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+)
+
+MIN_SECRET_BYTES = 32
+
+# Secrets that appear in samples, tutorials and peers' defaults (Superset CVE-2023-27524 and Redash
+# CVE-2021-41192 were exactly this): never accepted, whatever their length.
+KNOWN_PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "your-secret-key",
+        "your_secret_key",
+        "thisismysecretkey",
+        "\x02\x01thisismyscretkey\x01\x02\\e\\y\\y\\h",
+        "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET",
+        "TEST_NON_DEV_SECRET",
+        "c292a0a3aa32397cdb050e233733900f",
+        "replace-with-a-long-random-secret-of-at-least-32-bytes",
+        "dev-secret-dev-secret-dev-secret-dev-secret",
+        "loupe-local-development-secret-change-me",
+    }
+)
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a service that may start."""
+
+
+class Settings(BaseModel):
+    """Everything the functions read from their environment. See README "Configuration"."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    env: Environment = Field(Environment.DEVELOPMENT, alias="LOUPE_ENV")
+
+    database_url: SecretStr = Field(alias="DATABASE_URL")
+    db_sslmode: SslMode | None = Field(None, alias="LOUPE_DB_SSLMODE")
+    db_connect_timeout_seconds: int = Field(5, ge=1, le=60, alias="LOUPE_DB_CONNECT_TIMEOUT_SECONDS")
+    db_statement_timeout_ms: int = Field(10_000, ge=100, le=900_000, alias="LOUPE_DB_STATEMENT_TIMEOUT_MS")
+    db_lock_timeout_ms: int = Field(3_000, ge=10, le=600_000, alias="LOUPE_DB_LOCK_TIMEOUT_MS")
+    db_idle_in_transaction_timeout_ms: int = Field(
+        30_000, ge=100, le=3_600_000, alias="LOUPE_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"
+    )
+
+    jwt_secret: SecretStr | None = Field(None, alias="LOUPE_JWT_SECRET")
+    jwt_secret_file: Path | None = Field(None, alias="LOUPE_JWT_SECRET_FILE")
+    jwt_secret_arn: str | None = Field(None, alias="LOUPE_JWT_SECRET_ARN")
+    jwt_secret_parameter: str | None = Field(None, alias="LOUPE_JWT_SECRET_PARAMETER")
+    jwt_issuer: str = Field("loupe", min_length=1, alias="LOUPE_JWT_ISSUER")
+    jwt_audience: str = Field("loupe-api", min_length=1, alias="LOUPE_JWT_AUDIENCE")
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86_400, alias="LOUPE_ACCESS_TOKEN_TTL_SECONDS")
+    refresh_token_ttl_seconds: int = Field(
+        30 * 86_400, ge=3_600, le=365 * 86_400, alias="LOUPE_REFRESH_TOKEN_TTL_SECONDS"
+    )
+
+    login_max_failures: int = Field(5, ge=1, le=1_000, alias="LOUPE_LOGIN_MAX_FAILURES")
+    login_failure_window_seconds: int = Field(
+        900, ge=10, le=86_400, alias="LOUPE_LOGIN_FAILURE_WINDOW_SECONDS"
+    )
+
+    argon2_time_cost: int = Field(3, ge=2, le=20, alias="LOUPE_ARGON2_TIME_COST")
+    argon2_memory_kib: int = Field(65_536, ge=19_456, le=1_048_576, alias="LOUPE_ARGON2_MEMORY_KIB")
+    argon2_parallelism: int = Field(4, ge=1, le=16, alias="LOUPE_ARGON2_PARALLELISM")
+
+    cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
+    max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_shape(cls, value: SecretStr) -> SecretStr:
+        # Messages never repeat the URL: it carries a password.
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("DATABASE_URL must use the postgresql:// scheme")
+        if not parts.path.strip("/"):
+            raise ValueError("DATABASE_URL must name a database")
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("DATABASE_URL must name a host (or a socket folder as ?host=)")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                continue
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+                raise ValueError(f"LOUPE_CORS_ORIGINS entry {origin!r} is not an origin like https://host")
+        return value
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            mode = self.db_sslmode or "require"
+            if SSL_MODES_IN_STRENGTH_ORDER.index(mode) < SSL_MODES_IN_STRENGTH_ORDER.index("require"):
+                raise ValueError("LOUPE_DB_SSLMODE must be require or stricter in production")
+            if "*" in self.cors_origins:
+                raise ValueError("LOUPE_CORS_ORIGINS may not be * in production")
+        sources = [self.jwt_secret, self.jwt_secret_file, self.jwt_secret_arn, self.jwt_secret_parameter]
+        if sum(source is not None for source in sources) > 1:
+            raise ValueError(
+                "set only one of LOUPE_JWT_SECRET, LOUPE_JWT_SECRET_FILE, LOUPE_JWT_SECRET_ARN, "
+                "LOUPE_JWT_SECRET_PARAMETER"
+            )
+        return self
+
+    @property
+    def effective_sslmode(self) -> SslMode:
+        if self.db_sslmode is not None:
+            return self.db_sslmode
+        return "require" if self.env is Environment.PRODUCTION else "prefer"
+
+    @functools.cached_property
+    def signing_secret(self) -> bytes:
+        """The JWT signing key, fetched once from whichever source is configured, and checked."""
+        secret = self._read_signing_secret()
+        check_signing_secret(secret)
+        return secret.encode()
+
+    def _read_signing_secret(self) -> str:
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        if self.jwt_secret_file is not None:
+            try:
+                return self.jwt_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ConfigurationError(f"cannot read LOUPE_JWT_SECRET_FILE: {error.strerror}") from None
+        if self.jwt_secret_arn is not None:
+            from aws_lambda_powertools.utilities import parameters
+
+            return str(parameters.get_secret(self.jwt_secret_arn, max_age=300))
+        if self.jwt_secret_parameter is not None:
+            from aws_lambda_powertools.utilities import parameters
+
+            return str(parameters.get_parameter(self.jwt_secret_parameter, decrypt=True, max_age=300))
+        raise ConfigurationError(
+            "no JWT signing secret: set LOUPE_JWT_SECRET, LOUPE_JWT_SECRET_FILE, LOUPE_JWT_SECRET_ARN "
+            "or LOUPE_JWT_SECRET_PARAMETER"
+        )
+
+
+def check_signing_secret(secret: str) -> None:
+    """Refuse secrets that are short, well known, or made of one repeated character."""
+    if secret in KNOWN_PLACEHOLDER_SECRETS or secret.lower() in KNOWN_PLACEHOLDER_SECRETS:
+        raise ConfigurationError("the JWT signing secret is a known placeholder; generate a random one")
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigurationError(f"the JWT signing secret must be at least {MIN_SECRET_BYTES} bytes")
+    if len(set(secret)) < 8:
+        raise ConfigurationError("the JWT signing secret has too little variety to be random")
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """A short non-reversible id for a key, safe to log (used as the JWT `kid`)."""
+    return hashlib.sha256(secret).hexdigest()[:12]
+
+
+def database_url_from_secret(secret_arn: str) -> str:
+    """Build a URL from a Secrets Manager secret: {"url": ...} or RDS's {username, password, host, ...}."""
+    import json
+    from urllib.parse import quote
+
+    from aws_lambda_powertools.utilities import parameters
+
+    raw = parameters.get_secret(secret_arn, max_age=300)
+    try:
+        secret = json.loads(str(raw))
+    except ValueError:
+        raise ConfigurationError("the database secret is not JSON") from None
+    if "url" in secret:
+        return str(secret["url"])
+    try:
+        return (
+            f"postgresql://{quote(secret['username'], safe='')}:{quote(secret['password'], safe='')}"
+            f"@{secret['host']}:{int(secret.get('port', 5432))}"
+            f"/{quote(secret.get('dbname', 'loupe'), safe='')}"
+        )
+    except (KeyError, TypeError, ValueError):
+        raise ConfigurationError("the database secret lacks username, password or host") from None
+
+
+def environment() -> dict[str, str]:
+    """The process environment, with DATABASE_URL filled in from Secrets Manager when so configured."""
+    values = dict(os.environ)
+    if not values.get("DATABASE_URL") and values.get("LOUPE_DATABASE_SECRET_ARN"):
+        values["DATABASE_URL"] = database_url_from_secret(values["LOUPE_DATABASE_SECRET_ARN"])
+    return values
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; raises ConfigurationError with a readable message if invalid."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings.model_validate(environment())
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'settings'}: {issue['msg']}"
+            for issue in error.errors(include_input=False)
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+    settings.signing_secret  # noqa: B018  # fail at cold start, not at the first login
+    return settings

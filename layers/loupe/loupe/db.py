@@ -1,0 +1,168 @@
+"""The metadata database: one psycopg connection per process, one transaction per unit of work.
+
+A warm Lambda reuses its connection (RDS Proxy pools them in AWS); a broken one is replaced on
+the next use. Each transaction runs as a non-owner role so row-level security applies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from loupe.config import Settings, get_settings
+
+
+class DbRole(StrEnum):
+    """The database roles the migrations create; see infra/migrations/0001_roles.sql."""
+
+    APP = "loupe_app"  # tenant-scoped: row-level security filters by loupe.organization_id
+    SYSTEM = "loupe_system"  # before authentication and for cross-tenant jobs
+
+
+TENANT_SETTING = "loupe.organization_id"
+
+Connection = psycopg.Connection[dict[str, Any]]
+
+_connection: Connection | None = None
+_connection_lock = threading.Lock()
+_current: ContextVar[Connection | None] = ContextVar("loupe_db_current", default=None)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The metadata database could not be reached."""
+
+
+def connect(settings: Settings | None = None) -> Connection:
+    """Open a new connection with the configured TLS mode and timeouts."""
+    settings = settings or get_settings()
+    server_options = " ".join(
+        (
+            f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            f"-c lock_timeout={settings.db_lock_timeout_ms}",
+            f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}",
+            "-c timezone=UTC",
+        )
+    )
+    try:
+        return psycopg.connect(
+            settings.database_url.get_secret_value(),
+            sslmode=settings.effective_sslmode,
+            connect_timeout=settings.db_connect_timeout_seconds,
+            application_name="loupe",
+            options=server_options,
+            row_factory=dict_row,
+            # Transactions are explicit (db.transaction); outside one nothing is held open.
+            autocommit=True,
+        )
+    except psycopg.OperationalError as error:
+        # psycopg's message can echo the host and user; keep only its first line's gist.
+        raise DatabaseUnavailable("cannot connect to the metadata database") from error
+
+
+def _shared_connection(*, fresh: bool = False) -> Connection:
+    global _connection
+    with _connection_lock:
+        if fresh or _connection is None or _connection.closed or _connection.broken:
+            if _connection is not None and not _connection.closed:
+                _connection.close()
+            _connection = connect()
+        return _connection
+
+
+def close() -> None:
+    """Close the shared connection (tests and the local stack's shutdown)."""
+    global _connection
+    with _connection_lock:
+        if _connection is not None:
+            _connection.close()
+        _connection = None
+
+
+def _set_role(conn: Connection, role: DbRole) -> None:
+    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role.value)))
+
+
+def _begin() -> tuple[Connection, AbstractContextManager[psycopg.Transaction]]:
+    conn = _shared_connection()
+    try:
+        tx = conn.transaction()
+        tx.__enter__()
+    except psycopg.OperationalError:
+        if not (conn.broken or conn.closed):
+            raise
+        # The server dropped an idle connection between invocations: reconnect once.
+        conn = _shared_connection(fresh=True)
+        tx = conn.transaction()
+        tx.__enter__()
+    return conn, tx
+
+
+@contextmanager
+def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
+    """Run the block in one transaction, committed on success and rolled back on any exception.
+
+    Inside an open transaction this joins it, so a request's pieces share one unit of work.
+    """
+    current = _current.get()
+    if current is not None:
+        yield current
+        return
+    conn, tx = _begin()
+    token = _current.set(conn)
+    try:
+        _set_role(conn, role)
+        yield conn
+    except BaseException as error:
+        tx.__exit__(type(error), error, error.__traceback__)
+        raise
+    else:
+        tx.__exit__(None, None, None)
+    finally:
+        _current.reset(token)
+
+
+def connection() -> Connection:
+    """The connection of the transaction in progress; repositories call this."""
+    conn = _current.get()
+    if conn is None:
+        raise RuntimeError("no transaction in progress: wrap the call in db.transaction()")
+    return conn
+
+
+def bind_tenant(organization_id: UUID) -> None:
+    """Narrow the current transaction to one organization: RLS filters every table from here on."""
+    conn = connection()
+    _set_role(conn, DbRole.APP)
+    conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(organization_id)))
+
+
+def use_system_role() -> None:
+    """Widen the current transaction back to the cross-tenant role (authentication lookups)."""
+    _set_role(connection(), DbRole.SYSTEM)
+
+
+Query = str | sql.Composable
+Params = tuple[Any, ...] | dict[str, Any] | None
+
+
+def fetch_one(query: Query, params: Params = None) -> dict[str, Any] | None:
+    """Run a parameterized statement in the current transaction and return its first row."""
+    return connection().execute(query, params).fetchone()  # type: ignore[arg-type]
+
+
+def fetch_all(query: Query, params: Params = None) -> list[dict[str, Any]]:
+    return connection().execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+def execute(query: Query, params: Params = None) -> int:
+    """Run a parameterized statement; returns the number of rows it touched."""
+    return connection().execute(query, params).rowcount  # type: ignore[arg-type]

@@ -1,0 +1,38 @@
+"""Who is calling: the organization roles and the authenticated principal services authorize."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal
+from uuid import UUID
+
+
+class Role(IntEnum):
+    """Organization roles; each includes the ones below it (admin ⊃ editor ⊃ viewer)."""
+
+    VIEWER = 1
+    EDITOR = 2
+    ADMIN = 3
+
+    @classmethod
+    def parse(cls, name: str) -> Role:
+        return cls[name.upper()]
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user through a session, or an API key acting with its own role."""
+
+    organization_id: UUID
+    role: Role
+    user_id: UUID | None = None
+    session_id: UUID | None = None
+    api_key_id: UUID | None = None
+
+
+RoleName = Literal["admin", "editor", "viewer"]

@@ -1,0 +1,1 @@
+"""SQL, always scoped by organization; rows come back as pydantic models."""

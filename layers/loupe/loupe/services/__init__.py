@@ -1,0 +1,1 @@
+"""Domain rules and authorization; nothing here knows about HTTP or Lambda events."""

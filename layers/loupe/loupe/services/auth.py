@@ -1,0 +1,189 @@
+"""Registration, login, refresh-token rotation, logout and sessions."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import psycopg.errors
+
+from loupe import db
+from loupe.config import get_settings
+from loupe.errors import Conflict, NotFound, TooManyAttempts, Unauthorized
+from loupe.models.auth import (
+    LoginRequest,
+    MeOut,
+    RegisterRequest,
+    SessionOut,
+    TokenPair,
+    UserOut,
+)
+from loupe.models.common import Page
+from loupe.models.identity import Principal
+from loupe.repositories import login_attempts, sessions, users
+from loupe.security import passwords, tokens
+
+INVALID_LOGIN = "Invalid email or password"
+INVALID_REFRESH = "Invalid or expired refresh token"
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, as recorded on the session it opens."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def of(cls, ip: str | None, user_agent: str | None) -> Client:
+        try:
+            checked_ip = str(ipaddress.ip_address(ip)) if ip else None
+        except ValueError:
+            checked_ip = None  # API Gateway's console test sends "test-invoke-source-ip"
+        return cls(ip=checked_ip, user_agent=user_agent[:512] if user_agent else None)
+
+
+def _open_session(user: UserOut, client: Client) -> TokenPair:
+    settings = get_settings()
+    now = datetime.now(UTC)
+    session_expires = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
+    session_id = sessions.create(user.organization_id, user.id, session_expires, client.user_agent, client.ip)
+    return _issue_tokens(user, session_id, session_expires)
+
+
+def _issue_tokens(user: UserOut, session_id: UUID, session_expires: datetime) -> TokenPair:
+    settings = get_settings()
+    refresh_token = tokens.new_secret_token(tokens.REFRESH_TOKEN_PREFIX)
+    sessions.add_refresh_token(
+        session_id, user.organization_id, tokens.digest(refresh_token), session_expires
+    )
+    access_token = tokens.issue_access_token(
+        settings,
+        tokens.AccessClaims(user_id=user.id, session_id=session_id, organization_id=user.organization_id),
+    )
+    return TokenPair(
+        user=user,
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=settings.access_token_ttl_seconds,
+    )
+
+
+def register(request: RegisterRequest, client: Client) -> TokenPair:
+    password_hash = passwords.hash_password(request.password)
+    with db.transaction():
+        if users.find_by_email(request.email) is not None:
+            raise Conflict("An account with this email already exists")
+        try:
+            user = users.insert(request.email, request.name, password_hash)
+        except psycopg.errors.UniqueViolation:
+            raise Conflict("An account with this email already exists") from None
+        organization_id = users.insert_organization(request.organization_name)
+        users.add_membership(organization_id, user.id, "admin")
+        out = UserOut(
+            id=user.id, email=user.email, name=user.name, role="admin", organization_id=organization_id
+        )
+        return _open_session(out, client)
+
+
+def login(request: LoginRequest, client: Client) -> TokenPair:
+    settings = get_settings()
+    with db.transaction():
+        login_attempts.lock_email(request.email)
+        failures, oldest = login_attempts.recent_failures(
+            request.email, settings.login_failure_window_seconds
+        )
+        if failures >= settings.login_max_failures and oldest is not None:
+            unlocks_at = oldest + timedelta(seconds=settings.login_failure_window_seconds)
+            wait = math.ceil((unlocks_at - datetime.now(UTC)).total_seconds())
+            raise TooManyAttempts(retry_after_seconds=wait)
+        user = users.find_by_email(request.email)
+        membership = users.default_membership(user.id) if user else None
+        # The same work and the same answer whether the email is unknown or the password wrong.
+        if not passwords.verify_password(user.password_hash if user else None, request.password) or not (
+            user and membership
+        ):
+            login_attempts.record(request.email, client.ip, succeeded=False)
+            raise Unauthorized(INVALID_LOGIN, keep_changes=True)
+        login_attempts.record(request.email, client.ip, succeeded=True)
+        if passwords.needs_rehash(user.password_hash):
+            users.set_password_hash(user.id, passwords.hash_password(request.password))
+        out = UserOut(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=membership.role,
+            organization_id=membership.organization_id,
+        )
+        return _open_session(out, client)
+
+
+def refresh(refresh_token: str) -> TokenPair:
+    with db.transaction():
+        use = sessions.spend_refresh_token(tokens.digest(refresh_token))
+        if use is None or use.token_expired or not use.session_live:
+            raise Unauthorized(INVALID_REFRESH)
+        if use.already_spent:
+            # A spent token presented again means it was copied: end the whole session.
+            sessions.revoke(use.session_id)
+            raise Unauthorized(INVALID_REFRESH, keep_changes=True)
+        profile = users.profile(use.user_id, use.organization_id)
+        session = sessions.get(use.session_id)
+        if profile is None or session is None:
+            raise Unauthorized(INVALID_REFRESH)
+        sessions.touch(use.session_id)
+        out = UserOut.model_validate(profile, from_attributes=True)
+        return _issue_tokens(out, use.session_id, session.expires_at)
+
+
+def logout(principal: Principal, refresh_token: str) -> None:
+    """End the session the refresh token belongs to, if it is the caller's; idempotent."""
+    with db.transaction():
+        db.use_system_role()
+        session = sessions.session_of_refresh_token(tokens.digest(refresh_token))
+        if session is not None and session.user_id == principal.user_id:
+            sessions.revoke(session.id)
+
+
+def logout_all(principal: Principal) -> None:
+    if principal.user_id is None:
+        raise Unauthorized("Sessions belong to users; this credential is an API key")
+    with db.transaction():
+        db.use_system_role()
+        sessions.revoke_all_for_user(principal.user_id)
+
+
+def me(principal: Principal) -> MeOut:
+    if principal.user_id is None:
+        raise Unauthorized("This credential is an API key, not a user")
+    with db.transaction():
+        profile = users.profile(principal.user_id, principal.organization_id)
+    if profile is None:
+        raise Unauthorized("Invalid or expired credentials")
+    return MeOut.model_validate(profile, from_attributes=True)
+
+
+def list_sessions(principal: Principal, limit: int, offset: int) -> Page[SessionOut]:
+    if principal.user_id is None:
+        raise Unauthorized("Sessions belong to users; this credential is an API key")
+    with db.transaction():
+        records, total = sessions.list_live(principal.user_id, principal.organization_id, limit, offset)
+    items = [
+        SessionOut(
+            **record.model_dump(exclude={"organization_id", "user_id", "revoked_at"}),
+            current=record.id == principal.session_id,
+        )
+        for record in records
+    ]
+    return Page[SessionOut](items=items, total=total, limit=limit, offset=offset)
+
+
+def revoke_session(principal: Principal, session_id: UUID) -> None:
+    with db.transaction():
+        session = sessions.get(session_id)
+        if session is None or session.user_id != principal.user_id:
+            raise NotFound("No such session")
+        sessions.revoke(session_id)

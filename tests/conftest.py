@@ -1,0 +1,229 @@
+"""Test fixtures: a real PostgreSQL (embedded unless TEST_DATABASE_URL), migrated, and an API client
+that sends real API Gateway REST events to the function the template routes them to."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+# The settings are read once per process: set them before anything imports loupe.config.
+os.environ.setdefault("LOUPE_ENV", "test")
+os.environ["LOUPE_JWT_SECRET"] = secrets.token_urlsafe(48)
+# The OWASP minimum Argon2id profile: the real algorithm, at a cost that keeps the suite quick.
+os.environ.setdefault("LOUPE_ARGON2_TIME_COST", "2")
+os.environ.setdefault("LOUPE_ARGON2_MEMORY_KIB", "19456")
+os.environ.setdefault("LOUPE_ARGON2_PARALLELISM", "1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LoupeTest")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from infra.local.events import LocalLambdaContext, rest_api_event
+from infra.local.template_routes import find_route, load_handler
+
+TABLES_KEPT = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
+
+
+def with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A server to create test databases on: TEST_DATABASE_URL, or an embedded one for the session."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="loupe-test-pg-") as data_dir:
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for the session, dropped at the end."""
+    from loupe import migrations
+
+    name = f"loupe_test_{secrets.token_hex(4)}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(postgres_server_url, name)
+    migrations.apply(url)
+    os.environ["DATABASE_URL"] = url
+    from loupe import config, db
+
+    config.get_settings.cache_clear()
+    try:
+        yield url
+    finally:
+        db.close()
+        with psycopg.connect(postgres_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """The migrated database, emptied after the test (the schema stays)."""
+    yield database_url
+    from loupe import db
+
+    db.close()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND NOT (tablename = ANY(%s))",
+                (list(TABLES_KEPT),),
+            )
+        ]
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{table}"' for table in tables) + " CASCADE")
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: dict[str, str]
+    body: str
+    function: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
+
+
+@dataclass
+class ApiClient:
+    """Sends API Gateway REST proxy events to the function template.yaml routes the path to."""
+
+    default_headers: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        raw_body: str | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, str | list[str]] | None = None,
+        token: str | None = None,
+        source_ip: str = "198.51.100.7",
+    ) -> ApiResponse:
+        all_headers = {"User-Agent": "loupe-tests", **self.default_headers, **(headers or {})}
+        body = raw_body
+        if json_body is not None:
+            body = json.dumps(json_body)
+            all_headers.setdefault("Content-Type", "application/json")
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        found = find_route(method, path)
+        if found is None:
+            # API Gateway itself answers a path no function declares.
+            return ApiResponse(403, {}, json.dumps({"message": "Missing Authentication Token"}))
+        route, parameters = found
+        multi_query = {
+            key: value if isinstance(value, list) else [value] for key, value in (query or {}).items()
+        }
+        event = rest_api_event(
+            method,
+            path,
+            resource=route.path,
+            path_parameters=parameters,
+            headers=all_headers,
+            query=multi_query,
+            body=body,
+            source_ip=source_ip,
+        )
+        result = load_handler(route.function)(event, LocalLambdaContext(route.function))
+        merged = {name: values[-1] for name, values in (result.get("multiValueHeaders") or {}).items()}
+        merged.update(result.get("headers") or {})
+        return ApiResponse(result["statusCode"], merged, result.get("body") or "", route.function)
+
+    def get(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("POST", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> ApiResponse:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def api(clean_db: str) -> ApiClient:
+    return ApiClient()
+
+
+@dataclass
+class Account:
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    user_id: str
+    organization_id: str
+
+
+@pytest.fixture
+def register(api: ApiClient) -> Any:
+    """Register a new account with a fresh organization; returns its tokens and ids."""
+
+    def _register(email: str | None = None, password: str = "correct horse battery") -> Account:
+        email = email or f"user-{secrets.token_hex(4)}@example.com"
+        response = api.post(
+            "/api/v1/auth/register",
+            json_body={
+                "email": email,
+                "password": password,
+                "name": "Test User",
+                "organization_name": "Acme",
+            },
+        )
+        assert response.status == 201, response.body
+        body = response.json()
+        return Account(
+            email=email.lower(),
+            password=password,
+            access_token=body["access_token"],
+            refresh_token=body["refresh_token"],
+            user_id=body["user"]["id"],
+            organization_id=body["user"]["organization_id"],
+        )
+
+    return _register
+
+
+@pytest.fixture
+def read_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Reads the JSON log lines the Powertools logger wrote so far in the test, as Lambda ships them."""
+    import io
+    import logging
+
+    from loupe.observability import logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+    finally:
+        logger.removeHandler(handler)

@@ -1,0 +1,256 @@
+"""The conventions of API.md that hold for every route: the error envelope on each failure path,
+security headers, request ids, CORS, and the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from infra.local.events import LocalLambdaContext, rest_api_event
+from infra.local.template_routes import api_routes
+from loupe.api.resolver import SECURITY_HEADERS, LoupeRouter, create_app
+from loupe.api.routes import ALL_ROUTERS
+from loupe.config import get_settings
+
+LOGIN = "/api/v1/auth/login"
+
+
+def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status == status, response.body
+    assert (
+        response.header(
+            "Content-Type",
+        )
+        == "application/json"
+    )
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert isinstance(error["message"], str)
+    assert error["message"]
+    assert len(error["error_id"]) == 12
+    return error
+
+
+class TestErrorEnvelope:
+    def test_malformed_json_is_400(self, api: Any) -> None:
+        response = api.post(LOGIN, raw_body='{"email": ', headers={"Content-Type": "application/json"})
+        assert_envelope(response, 400, "bad_request")
+
+    def test_unsupported_content_type_is_400(self, api: Any) -> None:
+        response = api.post(
+            LOGIN, raw_body="email=a@example.com&password=x", headers={"Content-Type": "text/plain"}
+        )
+        assert response.status in (400, 422), response.body
+        assert response.json()["error"]["code"] in ("bad_request", "validation_error")
+
+    def test_missing_body_is_422(self, api: Any) -> None:
+        error = assert_envelope(api.post(LOGIN), 422, "validation_error")
+        assert error["details"]
+
+    def test_wrong_types_are_422_with_field_details(self, api: Any) -> None:
+        response = api.post(LOGIN, json_body={"email": 42, "password": ["x"]})
+        error = assert_envelope(response, 422, "validation_error")
+        fields = {detail["field"] for detail in error["details"]}
+        assert {"body.email", "body.password"} <= fields
+
+    def test_body_that_is_not_an_object_is_422(self, api: Any) -> None:
+        assert_envelope(api.post(LOGIN, json_body=[1, 2, 3]), 422, "validation_error")
+
+    def test_unknown_route_is_404(self, api: Any) -> None:
+        response = api.get("/api/v1/no-such-thing")
+        assert response.function == "HealthFunction"
+        assert_envelope(response, 404, "not_found")
+
+    def test_unknown_route_inside_a_function_is_404(self, api: Any) -> None:
+        assert_envelope(api.get("/api/v1/auth/nothing-here"), 404, "not_found")
+
+    def test_wrong_method_is_405_with_allow(self, api: Any) -> None:
+        response = api.request("PUT", LOGIN, json_body={})
+        assert_envelope(response, 405, "method_not_allowed")
+        assert response.header("Allow") == "POST"
+
+    def test_oversized_body_is_413(self, api: Any) -> None:
+        too_big = "x" * (get_settings().max_body_bytes + 1)
+        response = api.post(LOGIN, json_body={"email": "a@example.com", "password": too_big})
+        assert_envelope(response, 413, "payload_too_large")
+        assert response.header("X-Request-Id")
+
+    def test_unhandled_exception_is_500_with_logged_error_id(self, clean_db: str, read_logs: Any) -> None:
+        router = LoupeRouter()
+
+        @router.get("/explode", authenticated=False)
+        def explode() -> dict[str, str]:
+            raise RuntimeError("secret internal detail /srv/app.py")
+
+        app = create_app()
+        app.include_router(router)
+        result = app.resolve(rest_api_event("GET", "/api/v1/explode"), LocalLambdaContext("test"))
+        assert result["statusCode"] == 500
+        body = json.loads(result["body"])
+        assert body["error"]["code"] == "internal_error"
+        assert "secret internal detail" not in result["body"]
+        failure = next(entry for entry in read_logs() if entry.get("message") == "unhandled error")
+        assert failure["error_id"] == body["error"]["error_id"]
+        assert "secret internal detail" in failure["exception"]
+
+    def test_database_down_is_503(self, clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        from loupe import db
+
+        db.close()
+        broken = get_settings().model_copy(
+            update={
+                "database_url": get_settings().database_url.__class__("postgresql://u:p@127.0.0.1:1/none")
+            }
+        )
+        monkeypatch.setattr(db, "get_settings", lambda: broken)
+        router = LoupeRouter()
+
+        @router.get("/needs-db", authenticated=False)
+        def needs_db() -> dict[str, str]:
+            return {"ok": "yes"}
+
+        app = create_app()
+        app.include_router(router)
+        result = app.resolve(rest_api_event("GET", "/api/v1/needs-db"), LocalLambdaContext("test"))
+        assert result["statusCode"] == 503
+        assert json.loads(result["body"])["error"]["code"] == "service_unavailable"
+        assert "127.0.0.1" not in result["body"]
+
+
+class TestHeaders:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [("GET", "/api/v1/health"), ("POST", LOGIN), ("GET", "/api/v1/nowhere"), ("GET", "/api/v1/auth/me")],
+    )
+    def test_security_headers_and_request_id_on_every_response(
+        self, api: Any, method: str, path: str
+    ) -> None:
+        response = api.request(method, path, json_body={"email": "a@example.com", "password": "x"})
+        for name, value in SECURITY_HEADERS.items():
+            assert response.header(name) == value, name
+        assert response.header("X-Request-Id")
+
+    def test_request_id_is_api_gateways(self, clean_db: str) -> None:
+        from infra.local.template_routes import load_handler
+
+        event = rest_api_event("GET", "/api/v1/health")
+        result = load_handler("HealthFunction")(event, LocalLambdaContext("health"))
+        assert result["multiValueHeaders"]["X-Request-Id"] == [event["requestContext"]["requestId"]]
+
+    def test_access_log_line_without_secrets(self, api: Any, register: Any, read_logs: Any) -> None:
+        account = register()
+        api.get("/api/v1/auth/me", token=account.access_token)
+        lines = read_logs()
+        access = [line for line in lines if line.get("message") == "request"][-1]
+        assert access["method"] == "GET"
+        assert access["status"] == 200
+        assert access["route"] == "/api/v1/auth/{proxy+}"
+        assert access["user_id"] == account.user_id
+        assert access["organization_id"] == account.organization_id
+        assert isinstance(access["duration_ms"], float)
+        assert access["correlation_id"]
+        assert account.access_token not in json.dumps(lines)
+
+
+class TestCors:
+    def test_allowed_origin_gets_cors_headers(self, clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        from loupe.api import resolver
+
+        with_cors = get_settings().model_copy(update={"cors_origins": ("https://app.example.com",)})
+        monkeypatch.setattr(resolver, "get_settings", lambda: with_cors)
+        app = create_app(with_database=False)
+        for router in ALL_ROUTERS[:1]:
+            app.include_router(router)
+        allowed = app.resolve(
+            rest_api_event("GET", "/api/v1/health", headers={"Origin": "https://app.example.com"}),
+            LocalLambdaContext("health"),
+        )
+        assert allowed["multiValueHeaders"]["Access-Control-Allow-Origin"] == ["https://app.example.com"]
+        refused = app.resolve(
+            rest_api_event("GET", "/api/v1/health", headers={"Origin": "https://evil.example"}),
+            LocalLambdaContext("health"),
+        )
+        assert "Access-Control-Allow-Origin" not in refused["multiValueHeaders"]
+
+    def test_no_cors_by_default(self, api: Any) -> None:
+        response = api.get("/api/v1/health", headers={"Origin": "https://app.example.com"})
+        assert response.header("Access-Control-Allow-Origin") is None
+
+
+class TestOpenApi:
+    def test_document_is_valid_openapi_3(self, api: Any) -> None:
+        response = api.get("/api/v1/openapi.json")
+        assert response.status == 200
+        document = response.json()
+        assert document["openapi"].startswith("3.")
+        validate(document)
+
+    def test_every_route_is_documented_with_errors(self, api: Any) -> None:
+        document = api.get("/api/v1/openapi.json").json()
+        for router in ALL_ROUTERS:
+            for (rule, methods, *_), _route in router._routes.items():
+                if rule in ("/openapi.json", "/docs"):
+                    continue
+                path = rule.replace("<", "{").replace(">", "}")
+                methods = methods if isinstance(methods, tuple) else (methods,)
+                for method in methods:
+                    operation = document["paths"][path][method.lower()]
+                    assert "422" in operation["responses"], (path, method)
+                    assert "500" in operation["responses"], (path, method)
+        me = document["paths"]["/auth/me"]["get"]
+        assert me["security"] == [{"bearerAuth": []}, {"apiKey": []}]
+        assert "401" in me["responses"]
+        assert "security" not in document["paths"]["/auth/login"]["post"]
+        assert document["servers"] == [{"url": "/api/v1"}]
+
+    def test_every_documented_path_is_routed_by_the_template(self, api: Any) -> None:
+        document = api.get("/api/v1/openapi.json").json()
+        from infra.local.template_routes import find_route
+
+        for path in document["paths"]:
+            found = find_route("GET", "/api/v1" + path.replace("{", "").replace("}", ""))
+            assert found is not None, path
+            assert found[0].path != "/api/v1/{proxy+}", f"{path} would reach only the catch-all"
+        assert api_routes()
+
+    def test_swagger_ui_page(self, api: Any) -> None:
+        response = api.get("/api/v1/docs")
+        assert response.status == 200
+        assert response.header(
+            "Content-Type",
+        ).startswith("text/html")
+        assert "SwaggerUIBundle" in response.body
+        assert '"/auth/login"' in response.body
+        assert "script-src 'unsafe-inline'" in (response.header("Content-Security-Policy") or "")
+
+
+class TestHealth:
+    def test_liveness(self, api: Any) -> None:
+        response = api.get("/api/v1/health")
+        assert response.status == 200
+        assert response.json() == {"status": "ok"}
+
+    def test_readiness(self, api: Any) -> None:
+        response = api.get("/api/v1/health/ready")
+        assert response.status == 200
+        assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+    def test_readiness_503_when_database_is_down(self, api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        from loupe import db
+
+        db.close()
+        broken = get_settings().model_copy(
+            update={
+                "database_url": get_settings().database_url.__class__("postgresql://u:p@127.0.0.1:1/none")
+            }
+        )
+        monkeypatch.setattr(db, "get_settings", lambda: broken)
+        response = api.get("/api/v1/health/ready")
+        assert response.status == 503
+        assert response.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
+        monkeypatch.undo()
+        db.close()
+        assert api.get("/api/v1/health/ready").status == 200

@@ -1,0 +1,389 @@
+"""Every auth flow and its failures, through real API Gateway events and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import jwt
+import psycopg
+import pytest
+
+from loupe.config import get_settings
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+ME = "/api/v1/auth/me"
+
+
+def login(api: Any, email: str, password: str, **kwargs: Any) -> Any:
+    return api.post(LOGIN, json_body={"email": email, "password": password}, **kwargs)
+
+
+def forge(
+    claims_update: dict[str, Any], token: str, *, key: bytes | None = None, algorithm: str = "HS256"
+) -> str:
+    """Re-sign a valid token's claims with changes, as an attacker holding (or guessing) a key would."""
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims.update(claims_update)
+    return jwt.encode(claims, key or get_settings().signing_secret, algorithm=algorithm)
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status == status, response.body
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert len(error["error_id"]) == 12
+    return error
+
+
+class TestRegister:
+    def test_creates_user_organization_and_tokens(self, api: Any) -> None:
+        response = api.post(
+            REGISTER,
+            json_body={
+                "email": "Ada@Example.COM",
+                "password": "analytical engine",
+                "name": " Ada Lovelace ",
+                "organization_name": "Engines Ltd",
+            },
+        )
+        assert response.status == 201
+        assert response.header("Location") == "/api/v1/auth/me"
+        body = response.json()
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == get_settings().access_token_ttl_seconds
+        assert body["user"]["email"] == "ada@example.com"
+        assert body["user"]["name"] == "Ada Lovelace"
+        assert body["user"]["role"] == "admin"
+        assert body["refresh_token"].startswith("lrt_")
+        me = api.get(ME, token=body["access_token"]).json()
+        assert me["organization_name"] == "Engines Ltd"
+        assert me["id"] == body["user"]["id"]
+
+    def test_email_is_unique_case_insensitively(self, api: Any, register: Any) -> None:
+        register("grace@example.com")
+        response = api.post(
+            REGISTER,
+            json_body={
+                "email": "GRACE@example.com",
+                "password": "12345678",
+                "name": "G",
+                "organization_name": "O",
+            },
+        )
+        assert_error(response, 409, "conflict")
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("email", "not-an-email"),
+            ("email", ""),
+            ("password", "short"),
+            ("password", "x" * 129),
+            ("name", "   "),
+            ("organization_name", "o" * 201),
+        ],
+    )
+    def test_invalid_fields_are_422_with_details(self, api: Any, field: str, value: str) -> None:
+        body = {"email": "a@example.com", "password": "long enough", "name": "A", "organization_name": "O"}
+        body[field] = value
+        error = assert_error(api.post(REGISTER, json_body=body), 422, "validation_error")
+        assert any(detail["field"] == f"body.{field}" for detail in error["details"]), error
+        assert value not in json.dumps(error) or value == ""  # inputs are never echoed
+
+    def test_unknown_fields_are_rejected(self, api: Any) -> None:
+        body = {"email": "a@example.com", "password": "long enough", "name": "A", "organization_name": "O"}
+        response = api.post(REGISTER, json_body={**body, "role": "admin"})
+        assert_error(response, 422, "validation_error")
+
+    def test_password_is_stored_as_argon2id(self, api: Any, register: Any, clean_db: str) -> None:
+        account = register()
+        with psycopg.connect(clean_db) as conn:
+            row = conn.execute(
+                "SELECT password_hash FROM users WHERE email = %s", (account.email,)
+            ).fetchone()
+        assert row is not None
+        assert row[0].startswith("$argon2id$")
+        assert account.password not in row[0]
+
+
+class TestLogin:
+    def test_success_opens_a_new_session(self, api: Any, register: Any) -> None:
+        account = register()
+        response = login(api, account.email.upper(), account.password)
+        assert response.status == 200
+        body = response.json()
+        assert body["user"]["id"] == account.user_id
+        assert body["refresh_token"] != account.refresh_token
+        sessions = api.get("/api/v1/auth/sessions", token=body["access_token"]).json()
+        assert sessions["total"] == 2
+        assert [item["current"] for item in sessions["items"]].count(True) == 1
+        assert response.header("Cache-Control") == "no-store"
+
+    def test_wrong_password_and_unknown_email_look_the_same(self, api: Any, register: Any) -> None:
+        account = register()
+        wrong_password = assert_error(login(api, account.email, "wrong password"), 401, "unauthorized")
+        unknown_email = assert_error(login(api, "nobody@example.com", "wrong password"), 401, "unauthorized")
+        assert wrong_password["message"] == unknown_email["message"]
+
+    @pytest.mark.parametrize("exists", [True, False])
+    def test_throttles_after_five_failures_per_email(self, api: Any, register: Any, exists: bool) -> None:
+        email = register().email if exists else "ghost@example.com"
+        for _ in range(get_settings().login_max_failures):
+            assert login(api, email, "wrong password").status == 401
+        throttled = login(api, email, "wrong password")
+        assert_error(throttled, 429, "too_many_attempts")
+        retry_after = int(throttled.header("Retry-After") or "0")
+        assert 0 < retry_after <= get_settings().login_failure_window_seconds
+        # Another email is not affected.
+        assert login(api, "other@example.com", "wrong password").status == 401
+
+    def test_throttle_holds_even_with_the_right_password(self, api: Any, register: Any) -> None:
+        account = register()
+        for _ in range(get_settings().login_max_failures):
+            login(api, account.email, "wrong password")
+        assert login(api, account.email, account.password).status == 429
+
+    def test_success_resets_the_failure_count(self, api: Any, register: Any) -> None:
+        account = register()
+        for _ in range(get_settings().login_max_failures - 1):
+            login(api, account.email, "wrong password")
+        assert login(api, account.email, account.password).status == 200
+        for _ in range(get_settings().login_max_failures - 1):
+            assert login(api, account.email, "wrong password").status == 401
+        assert login(api, account.email, account.password).status == 200
+
+    def test_rehashes_when_parameters_change(
+        self, api: Any, register: Any, clean_db: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from loupe.security import passwords
+
+        account = register()
+        # A redeploy with a higher time cost: the next login re-hashes with the new parameters.
+        stronger = get_settings().model_copy(update={"argon2_time_cost": 3})
+        monkeypatch.setattr(passwords, "get_settings", lambda: stronger)
+        passwords._hasher.cache_clear()
+        try:
+            assert login(api, account.email, account.password).status == 200
+        finally:
+            monkeypatch.undo()
+            passwords._hasher.cache_clear()
+        with psycopg.connect(clean_db) as conn:
+            row = conn.execute(
+                "SELECT password_hash FROM users WHERE email = %s", (account.email,)
+            ).fetchone()
+        assert row is not None
+        assert row[0].startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+        assert login(api, account.email, account.password).status == 200
+
+
+class TestRefresh:
+    def test_rotates_the_refresh_token(self, api: Any, register: Any) -> None:
+        account = register()
+        first = api.post(REFRESH, json_body={"refresh_token": account.refresh_token})
+        assert first.status == 200
+        rotated = first.json()
+        assert rotated["refresh_token"] != account.refresh_token
+        assert api.get(ME, token=rotated["access_token"]).status == 200
+        second = api.post(REFRESH, json_body={"refresh_token": rotated["refresh_token"]})
+        assert second.status == 200
+
+    def test_reuse_of_a_spent_token_revokes_the_session(self, api: Any, register: Any) -> None:
+        account = register()
+        rotated = api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).json()
+        reuse = api.post(REFRESH, json_body={"refresh_token": account.refresh_token})
+        assert_error(reuse, 401, "unauthorized")
+        # The thief's copy and the legitimate successor are both dead now.
+        assert api.post(REFRESH, json_body={"refresh_token": rotated["refresh_token"]}).status == 401
+        assert api.get(ME, token=rotated["access_token"]).status == 401
+        assert api.get(ME, token=account.access_token).status == 401
+
+    @pytest.mark.parametrize("token", ["lrt_unknown", "x", "lrt_" + "A" * 43])
+    def test_unknown_token_is_401(self, api: Any, register: Any, token: str) -> None:
+        register()
+        assert_error(api.post(REFRESH, json_body={"refresh_token": token}), 401, "unauthorized")
+
+    def test_expired_session_cannot_refresh(self, api: Any, register: Any, clean_db: str) -> None:
+        account = register()
+        with psycopg.connect(clean_db) as conn:
+            conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second'")
+        assert api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).status == 401
+
+
+class TestLogout:
+    def test_logout_stops_access_tokens_at_once(self, api: Any, register: Any) -> None:
+        account = register()
+        other = login(api, account.email, account.password).json()
+        response = api.post(
+            "/api/v1/auth/logout",
+            json_body={"refresh_token": account.refresh_token},
+            token=account.access_token,
+        )
+        assert response.status == 204
+        assert response.body == ""
+        assert api.get(ME, token=account.access_token).status == 401
+        assert api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).status == 401
+        # The other session is untouched.
+        assert api.get(ME, token=other["access_token"]).status == 200
+
+    def test_logout_cannot_end_someone_elses_session(self, api: Any, register: Any) -> None:
+        alice, bob = register(), register()
+        response = api.post(
+            "/api/v1/auth/logout", json_body={"refresh_token": bob.refresh_token}, token=alice.access_token
+        )
+        assert response.status == 204
+        assert api.get(ME, token=bob.access_token).status == 200
+
+    def test_logout_all_ends_every_session(self, api: Any, register: Any) -> None:
+        account = register()
+        other = login(api, account.email, account.password).json()
+        assert api.post("/api/v1/auth/logout-all", token=account.access_token).status == 204
+        assert api.get(ME, token=account.access_token).status == 401
+        assert api.get(ME, token=other["access_token"]).status == 401
+        assert api.post(REFRESH, json_body={"refresh_token": other["refresh_token"]}).status == 401
+
+    def test_logout_needs_authentication(self, api: Any, register: Any) -> None:
+        account = register()
+        response = api.post("/api/v1/auth/logout", json_body={"refresh_token": account.refresh_token})
+        assert_error(response, 401, "unauthorized")
+
+
+class TestSessions:
+    def test_list_and_revoke_one(self, api: Any, register: Any) -> None:
+        account = register()
+        other = login(api, account.email, account.password).json()
+        listed = api.get("/api/v1/auth/sessions", token=account.access_token).json()
+        assert listed["total"] == 2
+        assert listed["limit"] == 50
+        assert listed["offset"] == 0
+        item = listed["items"][0]
+        assert item["user_agent"] == "loupe-tests"
+        assert item["ip"] == "198.51.100.7"
+        not_current = next(item for item in listed["items"] if not item["current"])
+        assert (
+            api.delete(f"/api/v1/auth/sessions/{not_current['id']}", token=account.access_token).status == 204
+        )
+        assert api.get(ME, token=other["access_token"]).status == 401
+        assert api.get("/api/v1/auth/sessions", token=account.access_token).json()["total"] == 1
+
+    def test_paging(self, api: Any, register: Any) -> None:
+        account = register()
+        for _ in range(3):
+            login(api, account.email, account.password)
+        page = api.get(
+            "/api/v1/auth/sessions", token=account.access_token, query={"limit": "2", "offset": "2"}
+        )
+        assert page.json()["total"] == 4
+        assert len(page.json()["items"]) == 2
+        bad = api.get("/api/v1/auth/sessions", token=account.access_token, query={"limit": "201"})
+        assert_error(bad, 422, "validation_error")
+
+    def test_another_users_session_is_not_found(self, api: Any, register: Any) -> None:
+        alice, bob = register(), register()
+        bobs = api.get("/api/v1/auth/sessions", token=bob.access_token).json()["items"][0]["id"]
+        response = api.delete(f"/api/v1/auth/sessions/{bobs}", token=alice.access_token)
+        assert_error(response, 404, "not_found")
+        assert api.get(ME, token=bob.access_token).status == 200
+
+    def test_malformed_session_id_is_422(self, api: Any, register: Any) -> None:
+        account = register()
+        response = api.delete("/api/v1/auth/sessions/not-a-uuid", token=account.access_token)
+        assert_error(response, 422, "validation_error")
+
+
+class TestAccessTokens:
+    def test_role_change_takes_effect_at_once(self, api: Any, register: Any, clean_db: str) -> None:
+        account = register()
+        with psycopg.connect(clean_db) as conn:
+            conn.execute("UPDATE memberships SET role = 'viewer' WHERE user_id = %s", (account.user_id,))
+        assert api.get(ME, token=account.access_token).json()["role"] == "viewer"
+
+    def test_removed_member_is_locked_out(self, api: Any, register: Any, clean_db: str) -> None:
+        account = register()
+        with psycopg.connect(clean_db) as conn:
+            conn.execute("DELETE FROM memberships WHERE user_id = %s", (account.user_id,))
+        assert_error(api.get(ME, token=account.access_token), 401, "unauthorized")
+
+    def test_expired_token(self, api: Any, register: Any) -> None:
+        account = register()
+        past = int(time.time()) - 3600
+        token = forge({"iat": past - 60, "exp": past}, account.access_token)
+        assert_error(api.get(ME, token=token), 401, "unauthorized")
+
+    def test_tampered_signature(self, api: Any, register: Any) -> None:
+        account = register()
+        header, payload, signature = account.access_token.split(".")
+        flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+        assert_error(api.get(ME, token=f"{header}.{payload}.{flipped}"), 401, "unauthorized")
+
+    def test_tampered_claims_with_original_signature(self, api: Any, register: Any) -> None:
+        alice, bob = register(), register()
+        header, _, signature = alice.access_token.split(".")
+        claims = jwt.decode(alice.access_token, options={"verify_signature": False})
+        claims["org"] = bob.organization_id
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        assert_error(api.get(ME, token=f"{header}.{payload}.{signature}"), 401, "unauthorized")
+
+    def test_alg_none_is_refused(self, api: Any, register: Any) -> None:
+        account = register()
+        claims = jwt.decode(account.access_token, options={"verify_signature": False})
+        unsigned = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
+        assert_error(api.get(ME, token=unsigned), 401, "unauthorized")
+
+    def test_other_hmac_algorithm_is_refused(self, api: Any, register: Any) -> None:
+        account = register()
+        token = forge({}, account.access_token, algorithm="HS512")
+        assert_error(api.get(ME, token=token), 401, "unauthorized")
+
+    def test_wrong_key_is_refused(self, api: Any, register: Any) -> None:
+        account = register()
+        token = forge({}, account.access_token, key=b"k" * 16 + b"another-secret-of-32-bytes!!")
+        assert_error(api.get(ME, token=token), 401, "unauthorized")
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            {"aud": "someone-else"},
+            {"iss": "evil"},
+            {"sid": "not-a-uuid"},
+            {"sub": "00000000-0000-0000-0000-000000000000"},
+        ],
+    )
+    def test_wrong_claims_are_refused(self, api: Any, register: Any, change: dict[str, str]) -> None:
+        account = register()
+        assert_error(api.get(ME, token=forge(change, account.access_token)), 401, "unauthorized")
+
+    @pytest.mark.parametrize("missing", ["exp", "sid", "aud", "iat"])
+    def test_missing_claims_are_refused(self, api: Any, register: Any, missing: str) -> None:
+        account = register()
+        claims = jwt.decode(account.access_token, options={"verify_signature": False})
+        del claims[missing]
+        token = jwt.encode(claims, get_settings().signing_secret, algorithm="HS256")
+        assert_error(api.get(ME, token=token), 401, "unauthorized")
+
+    @pytest.mark.parametrize(
+        "authorization", ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not.a.jwt", "Token abc"]
+    )
+    def test_malformed_authorization_header(self, api: Any, register: Any, authorization: str) -> None:
+        register()
+        response = api.get(ME, headers={"Authorization": authorization})
+        assert_error(response, 401, "unauthorized")
+
+    def test_missing_credentials(self, api: Any) -> None:
+        response = api.get(ME)
+        assert_error(response, 401, "unauthorized")
+        assert response.header("WWW-Authenticate") == 'Bearer realm="loupe"'
+
+    def test_unknown_api_key(self, api: Any, register: Any) -> None:
+        register()
+        for key in ("lk_nope", "garbage", "lk_" + "x" * 300):
+            assert_error(api.get(ME, headers={"X-API-Key": key}), 401, "unauthorized")
+
+    def test_access_token_never_reaches_another_tenant(self, api: Any, register: Any) -> None:
+        alice, bob = register(), register()
+        token = forge({"org": bob.organization_id}, alice.access_token)
+        assert_error(api.get(ME, token=token), 401, "unauthorized")
