@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
+from loupe.config import environment
+
 logger = logging.getLogger(__name__)
 
 _YOYO_SCHEME = "postgresql+psycopg"
@@ -99,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("pending", help="list the migrations not yet applied")
     args = parser.parse_args(argv)
 
-    database_url = os.environ.get("DATABASE_URL")
+    database_url = environment().get("DATABASE_URL")
     if not database_url:
-        print("DATABASE_URL is not set", file=sys.stderr)
+        print("DATABASE_URL (or LOUPE_DATABASE_SECRET_ARN) is not set", file=sys.stderr)
         return 2
 
     if args.command == "apply":
@@ -123,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """The migrator function: apply pending migrations to $DATABASE_URL (run once per deploy)."""
-    applied = apply(os.environ["DATABASE_URL"])
+    """The migrator function: apply pending migrations (run once per deploy)."""
+    applied = apply(environment()["DATABASE_URL"])
     logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}
 

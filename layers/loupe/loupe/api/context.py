@@ -11,6 +11,7 @@ from loupe.models.identity import Principal
 @dataclass
 class RequestState:
     request_id: str
+    headers: dict[str, str] = field(default_factory=dict)  # names lower-cased
     source_ip: str | None = None
     user_agent: str | None = None
     principal: Principal | None = None

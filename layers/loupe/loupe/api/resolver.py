@@ -214,6 +214,7 @@ class LoupeResolver(APIGatewayRestResolver):
         headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
         state = RequestState(
             request_id=str(request_context.get("requestId") or secrets.token_hex(8)),
+            headers=headers,
             source_ip=(request_context.get("identity") or {}).get("sourceIp"),
             user_agent=headers.get("user-agent"),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ItemT = TypeVar("ItemT")
 
@@ -32,3 +32,24 @@ class Page(BaseModel, Generic[ItemT]):
     total: int = Field(ge=0, description="Items matching the filters, over all pages")
     limit: int
     offset: int
+
+
+SORT_PATTERN = r"^-?[a-z_]{1,40}(,-?[a-z_]{1,40}){0,4}$"
+
+
+class ListQuery(BaseModel):
+    """The query string every `GET /<collection>` accepts (API.md "Lists")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+    sort: str | None = Field(
+        None, pattern=SORT_PATTERN, description="Fields, `-` for descending, comma-separated"
+    )
+    q: str | None = Field(
+        None, min_length=1, max_length=200, description="Text search over name and description"
+    )
+    tag: str | None = Field(None, min_length=1, max_length=50)
+    created_after: AwareDatetime | None = None
+    created_before: AwareDatetime | None = None

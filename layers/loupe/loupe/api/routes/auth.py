@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from loupe.api.auth import Caller
 from loupe.api.context import current_request
 from loupe.api.resolver import LoupeRouter
+from loupe.api.responses import created, no_content
 from loupe.models.auth import (
     LoginRequest,
     LogoutRequest,
@@ -41,13 +42,7 @@ def _client() -> auth.Client:
     summary="Create an account and its organization, with the caller as admin",
 )
 def register(body: RegisterRequest) -> Response[TokenPair]:
-    tokens = auth.register(body, _client())
-    return Response(
-        status_code=201,
-        body=tokens,
-        content_type="application/json",
-        headers={"Location": "/api/v1/auth/me"},
-    )
+    return created(auth.register(body, _client()), "/api/v1/auth/me")
 
 
 @router.post("/auth/login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in")
@@ -63,13 +58,13 @@ def refresh(body: RefreshRequest) -> TokenPair:
 @router.post("/auth/logout", status_code=204, tags=TAGS, summary="End the session of a refresh token")
 def logout(body: LogoutRequest, caller: Caller) -> Response[None]:
     auth.logout(caller, body.refresh_token)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.post("/auth/logout-all", status_code=204, tags=TAGS, summary="End every session of the caller")
 def logout_all(caller: Caller) -> Response[None]:
     auth.logout_all(caller)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.get("/auth/sessions", tags=TAGS, summary="The caller's live sessions")
@@ -86,7 +81,7 @@ def list_sessions(
 )
 def revoke_session(session_id: UUID, caller: Caller) -> Response[None]:
     auth.revoke_session(caller, session_id)
-    return Response(status_code=204)
+    return no_content()
 
 
 @router.get("/auth/me", tags=TAGS, summary="The caller's profile")
