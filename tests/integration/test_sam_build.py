@@ -1,0 +1,310 @@
+"""The deployable artifact: `sam validate --lint` is clean, and `sam build` yields a layer and functions
+that import and answer on their own, without the repository's source tree.
+
+Each function is imported in a fresh, isolated Python 3.12 (`-I -S`) whose `sys.path` holds only the
+function's build folder, the built layer's `python/` folder and the standard library, the way the
+Lambda runtime lays them out (`$LAMBDA_TASK_ROOT` and `/opt/python`).
+
+SAM CLI comes from `.venv-sam` (`make validate` creates it; `make test` depends on it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped, unused-ignore]
+
+from infra.local.events import rest_api_event
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+SAM_TIMEOUT_SECONDS = 900
+# Past this, tell someone: the build is the slowest part of the suite.
+SLOW_BUILD_SECONDS = 240
+RESULT_MARKER = "@@loupe-sam-build-result@@ "
+
+# Runs in the isolated interpreter: argv = function dir, JSON list of layer dirs, handler, invoke flag.
+# Powertools logs to stdout, so the result is the one line that starts with RESULT_MARKER.
+ISOLATED_SCRIPT = r"""
+import importlib, json, sys
+
+function_dir, layer_dirs, handler, invoke = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+stdlib = list(sys.path)
+sys.path[:] = [function_dir, *layer_dirs, *stdlib]
+module_name, _, attribute = handler.rpartition(".")
+module = importlib.import_module(module_name)
+lambda_handler = getattr(module, attribute, None)
+roots = (function_dir, *layer_dirs, *stdlib)
+foreign = sorted(
+    str(getattr(loaded, "__file__", None))
+    for loaded in list(sys.modules.values())
+    if getattr(loaded, "__file__", None) and not str(loaded.__file__).startswith(roots)
+)
+result = {
+    "version": list(sys.version_info[:2]),
+    "stdlib": stdlib,
+    "module_file": getattr(module, "__file__", None),
+    "callable": callable(lambda_handler),
+    "foreign_modules": foreign,
+}
+if module_name == "loupe.migrations":
+    result["migrations_dir"] = str(module.migrations_dir())
+
+
+class Context:
+    function_name = "HealthFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:HealthFunction"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+    log_group_name = "/aws/lambda/HealthFunction"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self):
+        return 29000
+
+
+if invoke == "invoke":
+    result["response"] = lambda_handler(json.load(sys.stdin), Context())
+sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
+""".replace("MARKER", repr(RESULT_MARKER))
+
+
+def find_sam() -> Path:
+    repo_sam = REPO / ".venv-sam" / "bin" / "sam"
+    if os.access(repo_sam, os.X_OK):
+        return repo_sam
+    on_path = shutil.which("sam")
+    if on_path:
+        return Path(on_path)
+    pytest.fail("SAM CLI not found (.venv-sam/bin/sam or `sam` on PATH): run `make validate` to install it")
+
+
+def _is_python312(candidate: Path) -> bool:
+    # pyenv shims of an inactive version exist on PATH but fail, hence running each candidate.
+    try:
+        probe = subprocess.run(
+            [str(candidate), "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def find_python312() -> Path:
+    """A working python3.12: on PATH, then ~/.pyenv/versions/3.12*/bin, then this interpreter."""
+    candidates: list[Path] = []
+    on_path = shutil.which("python3.12")
+    if on_path:
+        candidates.append(Path(on_path))
+    pyenv_roots = {Path(os.environ.get("PYENV_ROOT", "~/.pyenv")).expanduser(), Path("~/.pyenv").expanduser()}
+    for root in sorted(pyenv_roots):
+        candidates.extend(sorted((root / "versions").glob("3.12*/bin/python3.12"), reverse=True))
+    candidates.append(Path(sys.executable))
+    for candidate in candidates:
+        if _is_python312(candidate):
+            return candidate
+    pytest.fail("no working python3.12 found (sam build needs the Lambda runtime's Python on PATH)")
+
+
+def sam_env(extra_path: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
+    if extra_path is not None:
+        env["PATH"] = f"{extra_path}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+@dataclass(frozen=True)
+class Build:
+    directory: Path
+    template: dict[str, Any]
+    python: Path
+    seconds: float
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.template["Resources"]
+        return resources
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: resource["Properties"]
+            for name, resource in self.resources.items()
+            if resource["Type"] == "AWS::Serverless::Function"
+        }
+
+    def layer_dirs(self, properties: Mapping[str, Any]) -> list[Path]:
+        """The built `python/` folders of a function's layers: the Globals' ones, then its own."""
+        globals_function = self.template.get("Globals", {}).get("Function", {})
+        layers = [*globals_function.get("Layers", []), *properties.get("Layers", [])]
+        dirs = []
+        for layer in layers:
+            assert isinstance(layer, dict), f"layer {layer!r} is not a reference to the template's layer"
+            content_uri = self.resources[layer["Ref"]]["Properties"]["ContentUri"]
+            dirs.append(self.directory / content_uri / "python")
+        return dirs
+
+    def environment(self, properties: Mapping[str, Any]) -> dict[str, str]:
+        """The function's literal environment variables (Globals, then its own); references are skipped."""
+        globals_function = self.template.get("Globals", {}).get("Function", {})
+        env: dict[str, str] = {}
+        for source in (globals_function, properties):
+            for name, value in source.get("Environment", {}).get("Variables", {}).items():
+                if isinstance(value, str):
+                    env[name] = value
+        return env
+
+
+@pytest.fixture(scope="module")
+def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """`sam build` once for the module, into a temporary folder, timed."""
+    sam = find_sam()
+    python = find_python312()
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+    started = time.monotonic()
+    completed = subprocess.run(
+        [str(sam), "build", "--template", str(TEMPLATE), "--build-dir", str(build_dir)],
+        cwd=REPO,
+        env=sam_env(python.parent),
+        capture_output=True,
+        text=True,
+        timeout=SAM_TIMEOUT_SECONDS,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    assert completed.returncode == 0, f"sam build failed:\n{completed.stdout}\n{completed.stderr}"
+    if seconds > SLOW_BUILD_SECONDS:
+        warnings.warn(f"sam build took {seconds:.0f} s (over {SLOW_BUILD_SECONDS} s)", stacklevel=1)
+    built = yaml.safe_load((build_dir / "template.yaml").read_text(encoding="utf-8"))
+    return Build(directory=build_dir, template=built, python=python, seconds=seconds)
+
+
+def run_isolated(
+    build: Build, name: str, properties: Mapping[str, Any], event: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Imports (and with `event`, invokes) a built function's handler in a fresh isolated Python 3.12."""
+    function_dir = build.directory / properties["CodeUri"]
+    layer_dirs = build.layer_dirs(properties)
+    env = build.environment(properties)
+    env.update(
+        LOUPE_JWT_SECRET=secrets.token_urlsafe(36),
+        DATABASE_URL="postgresql://u:p@127.0.0.1:1/loupe",
+        LOUPE_ENV="test",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        LAMBDA_TASK_ROOT=str(function_dir),
+        PYTHONDONTWRITEBYTECODE="1",
+        LANG="C.UTF-8",
+    )
+    completed = subprocess.run(
+        [
+            str(build.python),
+            "-I",
+            "-S",
+            "-c",
+            ISOLATED_SCRIPT,
+            str(function_dir),
+            json.dumps([str(path) for path in layer_dirs]),
+            properties["Handler"],
+            "invoke" if event is not None else "import",
+        ],
+        input=json.dumps(event) if event is not None else "",
+        cwd=build.directory.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = f"{name} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+    assert completed.returncode == 0, output
+    lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
+    assert len(lines) == 1, output
+    result: dict[str, Any] = json.loads(lines[0].removeprefix(RESULT_MARKER))
+    return result
+
+
+def test_sam_validate_lint_is_clean() -> None:
+    completed = subprocess.run(
+        [str(find_sam()), "validate", "--lint", "--template", str(TEMPLATE)],
+        cwd=REPO,
+        env=sam_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = f"{completed.stdout}\n{completed.stderr}"
+    assert completed.returncode == 0, output
+    assert "is a valid SAM Template" in output, output
+
+
+def test_layer_holds_loupe_and_its_pinned_dependencies(sam_build: Build) -> None:
+    layers = {
+        name: sam_build.directory / resource["Properties"]["ContentUri"] / "python"
+        for name, resource in sam_build.resources.items()
+        if resource["Type"] == "AWS::Serverless::LayerVersion"
+    }
+    assert set(layers) == {"LoupeLayer"}
+    python = layers["LoupeLayer"]
+    assert (python / "loupe" / "__init__.py").is_file()
+    assert (python / "loupe" / "migrations.py").is_file()
+    installed = {
+        dist.name.removesuffix(".dist-info").lower().replace("_", "-") for dist in python.glob("*.dist-info")
+    }
+    requirements = (REPO / "layers" / "loupe" / "requirements.txt").read_text(encoding="utf-8")
+    for line in requirements.splitlines():
+        requirement = line.split("#", 1)[0].strip()
+        if not requirement:
+            continue
+        name, _, version = requirement.partition("==")
+        name = name.split("[", 1)[0].lower().replace("_", "-")
+        assert f"{name}-{version}" in installed, f"{requirement} missing from the built layer"
+
+
+def test_every_function_imports_from_its_build_folder_and_the_layer(sam_build: Build) -> None:
+    functions = sam_build.functions()
+    assert {"HealthFunction", "AuthFunction", "MigratorFunction"} <= set(functions)
+    for name, properties in functions.items():
+        function_dir = sam_build.directory / properties["CodeUri"]
+        assert function_dir.is_dir(), f"{name}: no build folder {function_dir}"
+        assert any(function_dir.iterdir()), f"{name}: empty build folder"
+        result = run_isolated(sam_build, name, properties)
+        assert result["version"] == [3, 12]
+        assert not [entry for entry in result["stdlib"] if "-packages" in entry], result["stdlib"]
+        assert result["callable"], f"{name}: {properties['Handler']} is not callable"
+        assert result["foreign_modules"] == [], f"{name} imported from outside the artifact"
+        module_file = Path(result["module_file"])
+        if properties["Handler"].startswith("loupe."):
+            assert module_file.is_relative_to(sam_build.directory / "LoupeLayer"), module_file
+        else:
+            assert module_file.is_relative_to(function_dir), module_file
+            assert (function_dir / module_file.name).is_file()
+        if name == "MigratorFunction":
+            # The SQL files are the function's code; the runner finds them at $LAMBDA_TASK_ROOT.
+            assert Path(result["migrations_dir"]) == function_dir
+            assert sorted(function_dir.glob("*.sql")), "no migrations in the migrator's package"
+
+
+def test_built_health_function_answers_liveness(sam_build: Build) -> None:
+    properties = sam_build.functions()["HealthFunction"]
+    event = rest_api_event("GET", "/api/v1/health", headers={"Accept": "application/json"}, stage="dev")
+    result = run_isolated(sam_build, "HealthFunction", properties, event)
+    response = result["response"]
+    assert response["statusCode"] == 200, response
+    assert json.loads(response["body"]) == {"status": "ok"}
