@@ -4,6 +4,7 @@ security headers, request ids, CORS, and the OpenAPI document."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +17,25 @@ from loupe.api.routes import ALL_ROUTERS
 from loupe.config import get_settings
 
 LOGIN = "/api/v1/auth/login"
+
+
+@pytest.fixture
+def database_down(clean_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The metadata database unreachable: the next connection goes to a closed port."""
+    from pydantic import SecretStr
+
+    from loupe import db
+
+    db.close()
+    unreachable = get_settings().model_copy(
+        update={"database_url": SecretStr("postgresql://u:p@127.0.0.1:1/x")}
+    )
+    monkeypatch.setattr(db, "get_settings", lambda: unreachable)
+    yield
+    monkeypatch.undo()
+    db.close()
+    with db.transaction() as conn:  # the service recovers once the database is back
+        conn.execute("SELECT 1")
 
 
 def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -96,16 +116,7 @@ class TestErrorEnvelope:
         assert failure["error_id"] == body["error"]["error_id"]
         assert "secret internal detail" in failure["exception"]
 
-    def test_database_down_is_503(self, clean_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-        from loupe import db
-
-        db.close()
-        broken = get_settings().model_copy(
-            update={
-                "database_url": get_settings().database_url.__class__("postgresql://u:p@127.0.0.1:1/none")
-            }
-        )
-        monkeypatch.setattr(db, "get_settings", lambda: broken)
+    def test_database_down_is_503(self, database_down: None) -> None:
         router = LoupeRouter()
 
         @router.get("/needs-db", authenticated=False)
@@ -238,19 +249,7 @@ class TestHealth:
         assert response.status == 200
         assert response.json() == {"status": "ok", "checks": {"database": "ok"}}
 
-    def test_readiness_503_when_database_is_down(self, api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        from loupe import db
-
-        db.close()
-        broken = get_settings().model_copy(
-            update={
-                "database_url": get_settings().database_url.__class__("postgresql://u:p@127.0.0.1:1/none")
-            }
-        )
-        monkeypatch.setattr(db, "get_settings", lambda: broken)
+    def test_readiness_503_when_database_is_down(self, api: Any, database_down: None) -> None:
         response = api.get("/api/v1/health/ready")
         assert response.status == 503
         assert response.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
-        monkeypatch.undo()
-        db.close()
-        assert api.get("/api/v1/health/ready").status == 200

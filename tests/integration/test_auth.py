@@ -32,6 +32,13 @@ def forge(
     return jwt.encode(claims, key or get_settings().signing_secret, algorithm=algorithm)
 
 
+def stored_password_hash(database_url: str, email: str) -> str:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT password_hash FROM users WHERE email = %s", (email,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status == status, response.body
     error = response.json()["error"]
@@ -102,13 +109,9 @@ class TestRegister:
 
     def test_password_is_stored_as_argon2id(self, api: Any, register: Any, clean_db: str) -> None:
         account = register()
-        with psycopg.connect(clean_db) as conn:
-            row = conn.execute(
-                "SELECT password_hash FROM users WHERE email = %s", (account.email,)
-            ).fetchone()
-        assert row is not None
-        assert row[0].startswith("$argon2id$")
-        assert account.password not in row[0]
+        stored = stored_password_hash(clean_db, account.email)
+        assert stored.startswith("$argon2id$")
+        assert account.password not in stored
 
 
 class TestLogin:
@@ -172,12 +175,7 @@ class TestLogin:
         finally:
             monkeypatch.undo()
             passwords._hasher.cache_clear()
-        with psycopg.connect(clean_db) as conn:
-            row = conn.execute(
-                "SELECT password_hash FROM users WHERE email = %s", (account.email,)
-            ).fetchone()
-        assert row is not None
-        assert row[0].startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+        assert stored_password_hash(clean_db, account.email).startswith("$argon2id$v=19$m=19456,t=3,p=1$")
         assert login(api, account.email, account.password).status == 200
 
 

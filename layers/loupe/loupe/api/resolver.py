@@ -111,30 +111,25 @@ class LoupeRouter(Router):
             options.setdefault("security", AUTHENTICATED)
         return options
 
-    def get(  # type: ignore[override]
-        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
-    ) -> Callable[[Any], Any]:
-        return self.route(rule, "GET", **self._documented(authenticated, errors, options))
+    def _verb(method: str) -> Callable[..., Callable[[Any], Any]]:  # type: ignore[misc]
+        def declare(
+            self: LoupeRouter,
+            rule: str,
+            *,
+            authenticated: bool = True,
+            errors: tuple[int, ...] = (),
+            **options: Any,
+        ) -> Callable[[Any], Any]:
+            return self.route(rule, method, **self._documented(authenticated, errors, options))
 
-    def post(  # type: ignore[override]
-        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
-    ) -> Callable[[Any], Any]:
-        return self.route(rule, "POST", **self._documented(authenticated, errors, options))
+        declare.__name__ = method.lower()
+        return declare
 
-    def put(  # type: ignore[override]
-        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
-    ) -> Callable[[Any], Any]:
-        return self.route(rule, "PUT", **self._documented(authenticated, errors, options))
-
-    def patch(  # type: ignore[override]
-        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
-    ) -> Callable[[Any], Any]:
-        return self.route(rule, "PATCH", **self._documented(authenticated, errors, options))
-
-    def delete(  # type: ignore[override]
-        self, rule: str, *, authenticated: bool = True, errors: tuple[int, ...] = (), **options: Any
-    ) -> Callable[[Any], Any]:
-        return self.route(rule, "DELETE", **self._documented(authenticated, errors, options))
+    get = _verb("GET")
+    post = _verb("POST")
+    put = _verb("PUT")
+    patch = _verb("PATCH")
+    delete = _verb("DELETE")
 
 
 def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
