@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 from infra.local.events import LocalLambdaContext, rest_api_event
 from infra.local.template_routes import api_routes
 from loupe.api.resolver import SECURITY_HEADERS, LoupeRouter, create_app
-from loupe.api.routes import ALL_ROUTERS
+from loupe.api.routes import all_routers
 from loupe.config import get_settings
 
 LOGIN = "/api/v1/auth/login"
@@ -173,7 +173,7 @@ class TestCors:
         with_cors = get_settings().model_copy(update={"cors_origins": ("https://app.example.com",)})
         monkeypatch.setattr(resolver, "get_settings", lambda: with_cors)
         app = create_app(with_database=False)
-        for router in ALL_ROUTERS[:1]:
+        for router in all_routers()[:1]:
             app.include_router(router)
         allowed = app.resolve(
             rest_api_event("GET", "/api/v1/health", headers={"Origin": "https://app.example.com"}),
@@ -201,7 +201,7 @@ class TestOpenApi:
 
     def test_every_route_is_documented_with_errors(self, api: Any) -> None:
         document = api.get("/api/v1/openapi.json").json()
-        for router in ALL_ROUTERS:
+        for router in all_routers():
             for (rule, methods, *_), _route in router._routes.items():
                 if rule in ("/openapi.json", "/docs"):
                     continue

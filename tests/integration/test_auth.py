@@ -385,3 +385,21 @@ class TestAccessTokens:
         alice, bob = register(), register()
         token = forge({"org": bob.organization_id}, alice.access_token)
         assert_error(api.get(ME, token=token), 401, "unauthorized")
+
+
+def test_authenticated_requests_run_as_the_tenant_role(register: Any) -> None:
+    """After authentication the transaction is the RLS-bound role, narrowed to the caller's organization."""
+    from loupe import db
+    from loupe.services import identity
+
+    account = register()
+    with db.transaction() as conn:
+        identity.authenticate_access_token(account.access_token)
+        row = conn.execute(
+            "SELECT current_user AS role, current_setting('loupe.organization_id') AS org"
+        ).fetchone()
+        assert row == {"role": "loupe_app", "org": account.organization_id}
+        visible = conn.execute("SELECT count(*) AS n FROM organizations").fetchone()
+        assert visible == {"n": 1}
+    with db.transaction() as conn:
+        assert conn.execute("SELECT current_user AS role").fetchone() == {"role": "loupe_system"}

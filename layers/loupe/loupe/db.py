@@ -140,9 +140,11 @@ def connection() -> Connection:
 
 def bind_tenant(organization_id: UUID) -> None:
     """Narrow the current transaction to one organization: RLS filters every table from here on."""
-    conn = connection()
-    _set_role(conn, DbRole.APP)
-    conn.execute("SELECT set_config(%s, %s, true)", (TENANT_SETTING, str(organization_id)))
+    # set_config('role', ..., true) is SET LOCAL ROLE; both settings go in one round trip.
+    connection().execute(
+        "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
+        (DbRole.APP.value, TENANT_SETTING, str(organization_id)),
+    )
 
 
 def use_system_role() -> None:

@@ -3,8 +3,6 @@
 def list_things(caller: Annotated[Principal, Depends(require(Role.EDITOR))]): ...
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Annotated
 

@@ -8,7 +8,6 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loupe.api.openapi import configure
 from loupe.api.resolver import LoupeResolver, LoupeRouter, create_app
 from loupe.observability import logger, metrics, tracer
 
@@ -16,11 +15,13 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
 def http_function(*routers: LoupeRouter, with_database: bool = True) -> tuple[LoupeResolver, Handler]:
-    """The resolver serving `routers`, and the decorated `lambda_handler` that feeds it events."""
+    """The resolver serving `routers`, and the decorated `lambda_handler` that feeds it events.
+
+    The function's own resolver carries no OpenAPI metadata: the health function serves the document
+    of every route (loupe.api.openapi.whole_api_document)."""
     app = create_app(with_database=with_database)
     for router in routers:
         app.include_router(router)
-    configure(app)
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @tracer.capture_lambda_handler

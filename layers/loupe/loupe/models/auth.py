@@ -6,16 +6,28 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from loupe.models.identity import RoleName
 
 
-def _lowercase(value: str) -> str:
+def _normalized_email(value: str) -> str:
+    """Syntax-check with email-validator (no DNS), then lower-case: emails are case-insensitive here."""
+    # Imported on first use: it costs cold-start time that most requests never need.
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid email address: {error}") from None
     return value.lower()
 
 
-Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(_lowercase)]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=254, json_schema_extra={"format": "email"}),
+    AfterValidator(_normalized_email),
+]
 NewPassword = Annotated[str, Field(min_length=8, max_length=128, json_schema_extra={"format": "password"})]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from loupe.api.resolver import LoupeRouter
-from loupe.api.routes import auth, health
+import importlib
 
-ALL_ROUTERS: tuple[LoupeRouter, ...] = (health.router, auth.router)
+from loupe.api.resolver import LoupeRouter
+
+ROUTE_MODULES = ("health", "auth")
+
+
+def all_routers() -> list[LoupeRouter]:
+    """Every resource's router, for the whole-API document; imported on demand so that a function
+    loads only its own routes at cold start."""
+    return [importlib.import_module(f"loupe.api.routes.{name}").router for name in ROUTE_MODULES]

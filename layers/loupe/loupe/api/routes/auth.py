@@ -1,7 +1,5 @@
 """Routes of the auth function: registration, login, token refresh, logout, sessions, me."""
 
-from __future__ import annotations
-
 from typing import Annotated
 from uuid import UUID
 

@@ -1,7 +1,5 @@
 """Routes of the health function: liveness, readiness, and the API's own documentation."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any, Literal
 
