@@ -1,0 +1,1 @@
+"""Benchmarks of the Lambda handlers against baselines measured in the same run (`make bench`)."""
