@@ -1,0 +1,379 @@
+"""`make dev`: every HTTP function on one machine, behind a local API Gateway, with an embedded
+PostgreSQL and moto for AWS; data and generated secrets persist under $LOUPE_HOME."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import NoReturn
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from pgserver.postgres_server import PostgresServer, get_server
+from psycopg import sql
+
+from infra.local.gateway import Gateway, GatewayServer, HttpRequest, serve, shutdown
+from infra.local.sample_data import READER_ROLE, ensure_sample_database, mask_password, with_database
+from infra.local.template_routes import ROOT, api_routes, load_handler
+from loupe import db, migrations
+
+METADATA_DATABASE = "loupe"
+# `.local` would be the natural choice, but the API (email-validator) refuses special-use domains.
+DEMO_EMAIL = "demo@loupe.example"
+DEFAULT_CORS_ORIGINS = "http://localhost:3000,http://127.0.0.1:3000"
+SECRETS_FILE = "secrets.json"
+# Secret name → how to generate it; each is generated once and kept in $LOUPE_HOME/secrets.json.
+SECRET_GENERATORS: dict[str, Callable[[], str]] = {
+    "jwt_secret": lambda: secrets.token_urlsafe(48),
+    "demo_password": lambda: secrets.token_urlsafe(12),
+    "sample_reader_password": lambda: secrets.token_urlsafe(24),
+}
+HBA_MARKER = "# loupe local stack: the sample reader must log in with its password"
+
+
+def loupe_home() -> Path:
+    return Path(os.environ.get("LOUPE_HOME") or ROOT / ".loupe").expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class LocalSecrets:
+    jwt_secret: str
+    demo_password: str
+    sample_reader_password: str
+
+
+def load_secrets(home: Path) -> LocalSecrets:
+    """The local stack's secrets, generated on first use and kept (mode 0600) for the next start."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = home / SECRETS_FILE
+    stored: dict[str, str] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    missing = {name: generate() for name, generate in SECRET_GENERATORS.items() if not stored.get(name)}
+    if missing:
+        stored.update(missing)
+        partial = path.with_name(SECRETS_FILE + ".tmp")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            os.fchmod(file.fileno(), 0o600)
+            json.dump(stored, file, indent=2)
+        os.replace(partial, path)
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return LocalSecrets(**{name: stored[name] for name in SECRET_GENERATORS})
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """pgserver stops its server when the last process holding a handle lets go; a process killed with
+    SIGKILL never does, and would keep the server running after every later stop. Drop such pids."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with PostgresServer._lock:
+        pids: list[int] = json.loads(handles.read_text() or "[]")
+        alive = [pid for pid in pids if _process_exists(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def start_postgres(home: Path) -> PostgresServer:
+    """The embedded server of $LOUPE_HOME/pgdata, started unless another process already runs it."""
+    pgdata = home / "pgdata"
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _forget_dead_handles(pgdata)
+    return get_server(pgdata, cleanup_mode="stop")
+
+
+def ensure_database(server_url: str, name: str) -> str:
+    """Create database `name` on the server if missing; return its URL."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return with_database(server_url, name)
+
+
+def require_reader_password(server: PostgresServer) -> None:
+    """pgserver trusts every local login; make the sample reader's password count, as on a real server."""
+    hba = Path(server.pgdata) / "pg_hba.conf"
+    rules = hba.read_text(encoding="utf-8")
+    if HBA_MARKER in rules:
+        return
+    # In place, so the file keeps the owner and mode the server needs.
+    hba.write_text(f"{HBA_MARKER}\nlocal all {READER_ROLE} scram-sha-256\n{rules}", encoding="utf-8")
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+
+
+@contextmanager
+def metadata_database(home: Path) -> Iterator[str]:
+    """$DATABASE_URL, or the local stack's metadata database with its server started for the block."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    server = start_postgres(home)
+    try:
+        yield ensure_database(server.get_uri(), METADATA_DATABASE)
+    finally:
+        server.cleanup()
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def moto_server(preferred_port: int) -> Iterator[str]:
+    """moto's server on loopback for the block, on `preferred_port` or else a free one; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    # Probe first: moto binds in its own thread and never reports a failed bind, it hangs.
+    port = preferred_port if preferred_port and _port_is_free(preferred_port) else 0
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        _, bound = server.get_host_and_port()
+        yield f"http://127.0.0.1:{bound}"
+    finally:
+        server.stop()
+
+
+def handler_environment(secrets_: LocalSecrets, database_url: str, aws_endpoint: str) -> dict[str, str]:
+    """The variables the functions read, as the template would set them, pointed at the local services."""
+    return {
+        "DATABASE_URL": database_url,
+        "LOUPE_ENV": "development",
+        "LOUPE_JWT_SECRET": secrets_.jwt_secret,
+        "LOUPE_CORS_ORIGINS": os.environ.get("LOUPE_CORS_ORIGINS") or DEFAULT_CORS_ORIGINS,
+        "POWERTOOLS_TRACE_DISABLED": os.environ.get("POWERTOOLS_TRACE_DISABLED") or "true",
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+# Set elsewhere, these would override the local values or conflict with them (config allows one JWT source).
+OVERRIDDEN_VARIABLES = (
+    "LOUPE_JWT_SECRET_FILE",
+    "LOUPE_JWT_SECRET_ARN",
+    "LOUPE_JWT_SECRET_PARAMETER",
+    "LOUPE_DATABASE_SECRET_ARN",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+)
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set `values` (and clear the conflicting variables) for the block; restore the previous ones after."""
+    names = [*values, *OVERRIDDEN_VARIABLES]
+    previous = {name: os.environ.get(name) for name in names}
+    for name in OVERRIDDEN_VARIABLES:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    from loupe import config
+
+    # Settings are read once per process; a handler imported from now on must see these values.
+    config.get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        config.get_settings.cache_clear()
+
+
+def seed_demo_user(gateway: Gateway, database_url: str, password: str) -> bool:
+    """Register the demo organization and admin through the auth function, once; True if created now."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM users WHERE email = %s", (DEMO_EMAIL,)).fetchone():
+            return False
+    body = {"email": DEMO_EMAIL, "password": password, "name": "Demo Admin", "organization_name": "Demo"}
+    response = gateway.handle(
+        HttpRequest(
+            method="POST",
+            target="/api/v1/auth/register",
+            headers=[("Content-Type", "application/json"), ("User-Agent", "loupe-devstack")],
+            body=json.dumps(body).encode(),
+        )
+    )
+    if response.status != 201:
+        raise RuntimeError(f"registering the demo user failed with HTTP {response.status}")
+    return True
+
+
+def _database_name(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
+class LocalStack:
+    """PostgreSQL, moto and the local gateway: start() starts them in order, stop() stops them in reverse."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        moto_port: int | None = None,
+        log_requests: bool = True,
+    ) -> None:
+        self.home = home or loupe_home()
+        self.host = host
+        self.port = int(os.environ.get("PORT") or 3000) if port is None else port
+        self.moto_port = int(os.environ.get("MOTO_PORT") or 5000) if moto_port is None else moto_port
+        self.log_requests = log_requests
+        self.secrets: LocalSecrets | None = None
+        self.aws_endpoint: str | None = None
+        self.sample_url: str | None = None
+        self.applied_migrations: list[str] = []
+        self.demo_created = False
+        self.gateway: Gateway | None = None
+        self._http: GatewayServer | None = None
+        self._resources = ExitStack()
+
+    @property
+    def url(self) -> str:
+        if self._http is None:
+            raise RuntimeError("the stack is not running")
+        return f"http://{self.host}:{self._http.port}"
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.secrets = load_secrets(self.home)
+        server_url = os.environ.get("DATABASE_URL")
+        if server_url:
+            database_url = server_url
+        else:
+            postgres = start_postgres(self.home)
+            self._resources.callback(postgres.cleanup)
+            require_reader_password(postgres)
+            server_url = postgres.get_uri()
+            database_url = ensure_database(server_url, METADATA_DATABASE)
+        self.applied_migrations = migrations.apply(database_url)
+        self.aws_endpoint = self._resources.enter_context(moto_server(self.moto_port))
+        self._resources.enter_context(
+            environment(handler_environment(self.secrets, database_url, self.aws_endpoint))
+        )
+        self._resources.callback(db.close)
+        # Every function's cold start now, so a configuration error stops `make dev` at once.
+        for function in sorted({route.function for route in api_routes()}):
+            load_handler(function)
+        gateway = Gateway()
+        self.demo_created = seed_demo_user(gateway, database_url, self.secrets.demo_password)
+        self.sample_url = self._sample_database(server_url, _database_name(database_url))
+        self._http = serve(gateway, self.host, self.port, log=self.log_requests)
+        self.gateway = gateway
+        self._resources.callback(self._stop_http)
+
+    def _sample_database(self, server_url: str, metadata: str) -> str | None:
+        assert self.secrets is not None
+        try:
+            return ensure_sample_database(
+                server_url, self.secrets.sample_reader_password, metadata_database=metadata
+            )
+        except psycopg.errors.InsufficientPrivilege:
+            # A DATABASE_URL login that may not create databases or roles: run without the sample.
+            print("sample database skipped: the DATABASE_URL role may not create it", file=sys.stderr)
+            return None
+
+    def _stop_http(self) -> None:
+        if self._http is not None:
+            shutdown(self._http)
+            self._http = None
+        if self.gateway is not None:
+            # Let an invocation in flight finish before its database connection is closed.
+            if self.gateway.lock.acquire(timeout=30):
+                self.gateway.lock.release()
+            self.gateway = None
+
+    def stop(self) -> None:
+        self._resources.close()
+
+    def banner(self) -> str:
+        assert self.secrets is not None
+        lines = [
+            f"Loupe is ready at {self.url}/api/v1 (docs: {self.url}/api/v1/docs)",
+            f"  demo login: {DEMO_EMAIL} / {self.secrets.demo_password}",
+            f"  AWS (moto): {self.aws_endpoint}",
+        ]
+        if self.sample_url:
+            lines.append(f"  sample database (read-only): {mask_password(self.sample_url)}")
+        lines.append(f"  data and secrets: {self.home}   Ctrl-C stops everything")
+        return "\n".join(lines)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    # SIGTERM (docker stop, a supervisor) stops as cleanly as Ctrl-C. SIGINT is set too: a shell starts
+    # background jobs with it ignored, and Python then never turns it into KeyboardInterrupt.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    started = time.perf_counter()
+    stack = LocalStack()
+    try:
+        with stack:
+            print(stack.banner(), flush=True)
+            print(f"  started in {time.perf_counter() - started:.1f}s", flush=True)
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        print("Loupe local stack stopped", file=sys.stderr, flush=True)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(f"port {stack.port} is in use: set PORT to another one", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,325 @@
+"""The local API Gateway: HTTP request → the REST proxy event Lambda receives → handler → HTTP response."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from infra.local.events import LocalLambdaContext, rest_api_event
+from infra.local.template_routes import ApiRoute, find_route, functions, load_handler, template
+
+Handler = Callable[[dict[str, Any], Any], Any]
+RouteFinder = Callable[[str, str], tuple[ApiRoute, dict[str, str]] | None]
+HandlerLoader = Callable[[str], Handler]
+
+# API Gateway's own limit on a request payload (REST APIs).
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# The status API Gateway gives each of its own error types unless the template overrides it.
+GATEWAY_STATUS = {"MISSING_AUTHENTICATION_TOKEN": 403, "REQUEST_TOO_LARGE": 413, "DEFAULT_5XX": 502}
+GATEWAY_ERROR_TYPES = {
+    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
+    "REQUEST_TOO_LARGE": "RequestTooLargeException",
+    "DEFAULT_5XX": "InternalServerErrorException",
+}
+# Hop-by-hop headers belong to this HTTP connection, not to the response Lambda described.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"})
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    target: str  # the path and query string as sent, still percent-encoded
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    source_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    function: str | None = None
+
+
+def gateway_response(kind: str, message: str, request_id: str) -> HttpResponse:
+    """An error API Gateway answers itself, rendered with the template's GatewayResponses like AWS does."""
+    responses = template()["Resources"]["LoupeApi"]["Properties"].get("GatewayResponses") or {}
+    family = "DEFAULT_5XX" if GATEWAY_STATUS[kind] >= 500 else "DEFAULT_4XX"
+    configured = responses.get(kind) or responses.get(family) or {}
+    status = int(configured.get("StatusCode") or GATEWAY_STATUS[kind])
+    body_template = (configured.get("ResponseTemplates") or {}).get("application/json")
+    if body_template is None:
+        body = json.dumps({"message": message})
+    else:
+        body = (
+            body_template.replace("$context.error.messageString", json.dumps(message))
+            .replace("$context.error.message", message)
+            .replace("$context.requestId", request_id)
+        )
+    headers = [
+        ("Content-Type", "application/json"),
+        ("x-amzn-RequestId", request_id),
+        ("x-amzn-ErrorType", GATEWAY_ERROR_TYPES[kind]),
+    ]
+    for name, value in ((configured.get("ResponseParameters") or {}).get("Headers") or {}).items():
+        if value == "context.requestId":
+            headers.append((name, request_id))
+        elif value.startswith("'") and value.endswith("'"):
+            headers.append((name, value[1:-1]))
+    return HttpResponse(status, headers, body.encode())
+
+
+def merged_headers(result: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A proxy result's headers: every multiValueHeaders value, then `headers` values not already given."""
+    merged: list[tuple[str, str]] = []
+    multi: Mapping[str, Iterable[Any]] = result.get("multiValueHeaders") or {}
+    for name, values in multi.items():
+        merged.extend((name, str(value)) for value in values)
+    for name, value in (result.get("headers") or {}).items():
+        if (name, str(value)) not in merged:
+            merged.append((name, str(value)))
+    return merged
+
+
+def function_limits(function: str) -> tuple[int, int]:
+    """A function's timeout in seconds and memory in MB, from its properties or the template's Globals."""
+    globals_ = (template().get("Globals") or {}).get("Function") or {}
+    properties = functions().get(function) or {}
+    timeout = int(properties.get("Timeout") or globals_.get("Timeout") or 3)
+    memory = int(properties.get("MemorySize") or globals_.get("MemorySize") or 128)
+    return timeout, memory
+
+
+class Gateway:
+    """Routes like API Gateway and invokes like Lambda: one event at a time, whatever the HTTP concurrency."""
+
+    def __init__(
+        self,
+        route: RouteFinder = find_route,
+        handler_for: HandlerLoader = load_handler,
+        stage: str = "local",
+    ) -> None:
+        self._route = route
+        self._handler_for = handler_for
+        self._stage = stage
+        # One lock for every function: the handlers share one process-wide database connection.
+        self.lock = threading.Lock()
+
+    def event(self, request: HttpRequest, route: ApiRoute, parameters: Mapping[str, str]) -> dict[str, Any]:
+        target = urlsplit(request.target)
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for name, value in request.headers:
+            headers[name] = value
+            multi_headers.setdefault(name, []).append(value)
+        event = rest_api_event(
+            request.method,
+            target.path,
+            resource=route.path,
+            # REST APIs pass `path` still encoded but the path parameters decoded.
+            path_parameters={name: unquote(value) for name, value in parameters.items()},
+            headers=headers,
+            query=parse_qs(target.query, keep_blank_values=True),
+            body=request.body or None,
+            source_ip=request.source_ip,
+            stage=self._stage,
+        )
+        if multi_headers:
+            event["multiValueHeaders"] = multi_headers
+        return event
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        path = urlsplit(request.target).path
+        found = self._route(request.method, path)
+        if found is None:
+            return gateway_response(
+                "MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token", str(uuid.uuid4())
+            )
+        route, parameters = found
+        event = self.event(request, route, parameters)
+        request_id: str = event["requestContext"]["requestId"]
+        timeout, memory = function_limits(route.function)
+        try:
+            handler = self._handler_for(route.function)
+            with self.lock:
+                result = handler(event, LocalLambdaContext(route.function, timeout, memory))
+            response = self._to_http(result, route.function)
+        except Exception:
+            # What Lambda would write to the function's log; the client only learns it failed.
+            traceback.print_exc(file=sys.stderr)
+            return gateway_response("DEFAULT_5XX", "Internal server error", request_id)
+        return HttpResponse(
+            response.status,
+            [*response.headers, ("x-amzn-RequestId", request_id)],
+            response.body,
+            route.function,
+        )
+
+    @staticmethod
+    def _to_http(result: Any, function: str) -> HttpResponse:
+        if not isinstance(result, Mapping) or "statusCode" not in result:
+            raise TypeError(f"{function} returned no proxy response (statusCode missing)")
+        body = result.get("body") or ""
+        raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+        headers = [(name, value) for name, value in merged_headers(result) if name.lower() not in HOP_BY_HOP]
+        return HttpResponse(int(result["statusCode"]), headers, raw, function)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    """A threaded HTTP server that feeds a Gateway, and can drop its idle keep-alive connections on stop."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway, *, log: bool = True) -> None:
+        self.gateway = gateway
+        self.log = log
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, GatewayRequestHandler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        with self._connections_lock:
+            if open_:
+                self._connections.add(connection)
+            else:
+                self._connections.discard(connection)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                # OSError: the client closed it already.
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+            self._connections.clear()
+
+
+class GatewayRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "loupe-local-gateway"
+    server: GatewayServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, False)
+        super().finish()
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        body = self._read_body()
+        if body is None:
+            response = gateway_response("REQUEST_TOO_LARGE", "Request Too Long", str(uuid.uuid4()))
+            self.close_connection = True
+        else:
+            request = HttpRequest(
+                method=self.command,
+                target=self.path,
+                headers=self._forwarded_headers(),
+                body=body,
+                source_ip=self.client_address[0],
+            )
+            response = self.server.gateway.handle(request)
+        self._write(response)
+        if self.server.log:
+            # The path only: query strings and bodies can carry tokens, and headers carry credentials.
+            elapsed = (time.perf_counter() - started) * 1000
+            path = urlsplit(self.path).path
+            function = response.function or "gateway"
+            print(f"{self.command} {path} {response.status} {function} {elapsed:.0f}ms", file=sys.stderr)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    def _forwarded_headers(self) -> list[tuple[str, str]]:
+        """The client's headers plus the X-Forwarded-* ones API Gateway adds (appending to a sent chain)."""
+        client = self.client_address[0]
+        sent_chain = self.headers.get("X-Forwarded-For")
+        headers = [
+            (name, value)
+            for name, value in self.headers.items()
+            if not name.lower().startswith("x-forwarded-")
+        ]
+        return [
+            *headers,
+            ("X-Forwarded-For", f"{sent_chain}, {client}" if sent_chain else client),
+            ("X-Forwarded-Port", str(self.server.port)),
+            ("X-Forwarded-Proto", "http"),
+        ]
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked(self) -> bytes | None:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            total += size
+            if total > MAX_REQUEST_BYTES:
+                return None
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+
+    def _write(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        has_body = response.status not in (204, 304) and not 100 <= response.status < 200
+        if has_body:
+            self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if has_body and self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Replaced by the access line of _serve, which leaves the query string out."""
+
+    def log_error(self, format: str, *args: Any) -> None:
+        if self.server.log:
+            print(f"gateway: {format % args}", file=sys.stderr)
+
+
+def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 3000, *, log: bool = True) -> GatewayServer:
+    """Bind the gateway's HTTP server (port 0 picks a free one) and serve it on a background thread."""
+    server = GatewayServer((host, port), gateway, log=log)
+    threading.Thread(target=server.serve_forever, name="loupe-gateway", daemon=True).start()
+    return server
+
+
+def shutdown(server: GatewayServer) -> None:
+    server.shutdown()
+    server.server_close()
+    server.close_connections()

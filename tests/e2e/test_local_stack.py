@@ -1,0 +1,445 @@
+"""`make dev` end to end over real HTTP (the stack runs as a subprocess in a temporary LOUPE_HOME),
+and the local gateway's HTTP ↔ API Gateway event translation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import psycopg
+import pytest
+
+from infra.local.gateway import MAX_REQUEST_BYTES, Gateway, GatewayServer, serve, shutdown
+from infra.local.template_routes import ROOT
+
+pytestmark = pytest.mark.e2e
+
+READY = re.compile(r"Loupe is ready at (http://\S+)/api/v1")
+DEMO_LOGIN = re.compile(r"demo login: (\S+) / (\S+)")
+MOTO = re.compile(r"AWS \(moto\): http://127\.0\.0\.1:(\d+)")
+START_TIMEOUT_SECONDS = 180
+SUITE_ONLY_VARIABLES = ("DATABASE_URL", "TEST_DATABASE_URL")
+SECURITY_HEADERS = {
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+}
+
+
+@dataclass
+class StackProcess:
+    """`python -m infra.local.devstack` with its own LOUPE_HOME, on free ports, output in a log file."""
+
+    home: Path
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    url: str = ""
+    moto_port: int = 0
+    demo_email: str = ""
+    demo_password: str = ""
+    startup_seconds: float = 0.0
+    postgres_pid: int | None = None
+    output: str = field(default="", repr=False)
+
+    def start(self) -> None:
+        # The suite's own database settings must not leak into the stack, which brings its own.
+        env = {name: value for name, value in os.environ.items() if name not in SUITE_ONLY_VARIABLES}
+        env.update(
+            LOUPE_HOME=str(self.home),
+            PORT="0",
+            MOTO_PORT="0",
+            PYTHONPATH=os.pathsep.join((str(ROOT / "layers" / "loupe"), str(ROOT))),
+        )
+        started = time.monotonic()
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local.devstack"], cwd=ROOT, env=env, stdout=log, stderr=log
+            )
+        deadline = started + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+            ready = READY.search(text)
+            if ready and "started in" in text:
+                self.url = ready.group(1)
+                demo = DEMO_LOGIN.search(text)
+                moto = MOTO.search(text)
+                assert demo is not None, text
+                assert moto is not None, text
+                self.demo_email, self.demo_password = demo.groups()
+                self.moto_port = int(moto.group(1))
+                self.startup_seconds = time.monotonic() - started
+                self.postgres_pid = int((self.home / "pgdata" / "postmaster.pid").read_text().split()[0])
+                return
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"the stack exited with {self.process.returncode} before it was ready:\n{text[-4000:]}"
+                )
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"the stack was not ready within {START_TIMEOUT_SECONDS}s")
+
+    def stop(self) -> int | None:
+        """SIGTERM, as `docker stop` or a supervisor would send; None if it had to be killed."""
+        if self.process is None:
+            return None
+        process, self.process = self.process, None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None
+        finally:
+            self.output = self.log.read_text(encoding="utf-8", errors="replace")
+        return code
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stored_secrets(self) -> dict[str, str]:
+        loaded: dict[str, str] = json.loads((self.home / "secrets.json").read_text())
+        return loaded
+
+    def reader_url(self, database: str = "loupe_sample", password: str | None = None) -> str:
+        password = self.stored_secrets()["sample_reader_password"] if password is None else password
+        socket_dir = quote(str(self.home / "pgdata"), safe="")
+        return f"postgresql://loupe_sample_reader:{quote(password, safe='')}@/{database}?host={socket_dir}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    base = tmp_path_factory.mktemp("stack")
+    running = StackProcess(home=base / "home", log=base / "devstack.log")
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def client(stack: StackProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        yield http
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """True once the process has exited: pg_ctl returns when the pid file is gone, a moment before."""
+    deadline = time.monotonic() + timeout
+    while _process_exists(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_health_has_request_id_and_security_headers(client: httpx.Client) -> None:
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert response.headers["X-Request-Id"]
+    assert {name.lower() for name in response.headers} >= SECURITY_HEADERS
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_readiness_reaches_the_database(client: httpx.Client) -> None:
+    response = client.get("/api/v1/health/ready")
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["database"] == "ok"
+
+
+def test_openapi_document(client: httpx.Client) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert any(path.endswith("/auth/register") for path in document["paths"])
+
+
+def test_register_login_and_me(client: httpx.Client) -> None:
+    email = f"e2e-{secrets.token_hex(4)}@example.com"
+    password = "correct horse battery staple"
+    registered = client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "name": "E2E", "organization_name": "E2E Org"},
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.headers["Location"] == "/api/v1/auth/me"
+
+    login = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+
+    me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["email"] == email
+    assert me.json()["organization_name"] == "E2E Org"
+    assert client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_demo_login_printed_at_startup_works(stack: StackProcess, client: httpx.Client) -> None:
+    login = client.post(
+        "/api/v1/auth/login", json={"email": stack.demo_email, "password": stack.demo_password}
+    )
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["role"] == "admin"
+    assert stack.stored_secrets()["demo_password"] == stack.demo_password
+
+
+def test_unknown_api_path_gets_the_api_404_envelope(client: httpx.Client) -> None:
+    response = client.get("/api/v1/no-such-resource/42")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["code"] == "not_found"
+    assert error["error_id"]
+
+
+def test_path_outside_every_route_gets_api_gateways_403(client: httpx.Client) -> None:
+    for method, path in (("GET", "/"), ("POST", "/api/v2/health"), ("GET", "/api")):
+        response = client.request(method, path)
+        assert response.status_code == 403, path
+        assert response.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+        assert response.json()["error"]["message"] == "Missing Authentication Token"
+
+
+def test_log_never_shows_credentials(stack: StackProcess, client: httpx.Client) -> None:
+    secret_query = "token-" + secrets.token_hex(8)
+    client.get(f"/api/v1/health?reset={secret_query}", headers={"Authorization": "Bearer not-a-real-token"})
+    client.post("/api/v1/auth/login", json={"email": "x@example.com", "password": "hunter2-" + secret_query})
+    log = stack.log.read_text(encoding="utf-8", errors="replace")
+    assert "GET /api/v1/health 200" in log
+    assert secret_query not in log
+    assert "not-a-real-token" not in log
+
+
+def test_secrets_file_is_private(stack: StackProcess) -> None:
+    mode = (stack.home / "secrets.json").stat().st_mode & 0o777
+    assert mode == 0o600
+    assert len(stack.stored_secrets()["jwt_secret"]) >= 64
+
+
+def test_sample_database_has_two_years_of_data(stack: StackProcess) -> None:
+    def scalar(conn: psycopg.Connection[Any], query: str) -> Any:
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        return row[0]
+
+    with psycopg.connect(stack.reader_url()) as conn:
+        counts = {
+            table: scalar(conn, f"SELECT count(*) FROM {table}")
+            for table in ("customers", "products", "orders", "order_items", "events")
+        }
+        span = scalar(conn, "SELECT max(ordered_at) - min(ordered_at) FROM orders")
+        orphans = scalar(
+            conn,
+            "SELECT count(*) FROM order_items i LEFT JOIN orders o ON o.id = i.order_id WHERE o.id IS NULL",
+        )
+        totals_match = scalar(
+            conn,
+            "SELECT bool_and(o.total = o.subtotal - o.discount + o.shipping) FROM orders o",
+        )
+    assert counts["customers"] == 2_000
+    assert counts["products"] == 200
+    assert counts["orders"] == 20_000
+    assert 45_000 <= counts["order_items"] <= 55_000
+    assert counts["events"] == 50_000
+    assert span.days >= 700
+    assert orphans == 0
+    assert totals_match is True
+
+
+def test_sample_reader_cannot_write(stack: StackProcess) -> None:
+    with psycopg.connect(stack.reader_url(), autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            conn.execute("INSERT INTO customers (id) VALUES (9999)")
+        # default_transaction_read_only is only a default: privileges must refuse writes as well.
+        conn.execute("SET default_transaction_read_only = off")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM events")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE stolen (id int)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TEMP TABLE scratch (id int)")
+
+
+def test_sample_reader_cannot_reach_loupe_metadata(stack: StackProcess) -> None:
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        psycopg.connect(stack.reader_url(database="loupe"))
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(stack.reader_url(password="wrong-password"))
+
+
+def test_stops_cleanly_and_restarts_with_the_same_data(stack: StackProcess) -> None:
+    first_start = stack.startup_seconds
+    postgres_pid = stack.postgres_pid
+    assert postgres_pid is not None
+    assert _process_exists(postgres_pid)
+    demo_password = stack.demo_password
+
+    assert stack.stop() == 0, stack.output[-4000:]
+    assert "Loupe local stack stopped" in stack.output
+    assert "Traceback" not in stack.output
+    assert _gone(postgres_pid)
+    assert _port_is_free(stack.port)
+    assert _port_is_free(stack.moto_port)
+
+    stack.start()
+    assert stack.demo_password == demo_password
+    assert stack.startup_seconds < first_start
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        login = http.post("/api/v1/auth/login", json={"email": stack.demo_email, "password": demo_password})
+    assert login.status_code == 200, login.text
+    restarted_postgres = stack.postgres_pid
+    assert stack.stop() == 0, stack.output[-4000:]
+    assert restarted_postgres is not None
+    assert _gone(restarted_postgres)
+
+
+# The gateway alone: a recording handler stands in for the functions, so no database is needed.
+
+
+@dataclass
+class Recorder:
+    result: dict[str, Any] = field(default_factory=lambda: {"statusCode": 200, "body": "{}"})
+    events: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        self.events.append(event)
+        if self.fail:
+            raise RuntimeError("handler crashed")
+        return self.result
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def gateway_url(recorder: Recorder) -> Iterator[str]:
+    server: GatewayServer = serve(Gateway(handler_for=lambda function: recorder), port=0, log=False)
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        shutdown(server)
+
+
+def test_gateway_builds_the_rest_event(recorder: Recorder, gateway_url: str) -> None:
+    response = httpx.get(
+        f"{gateway_url}/api/v1/things/a%20b?tag=x&tag=y&empty=&q=caf%C3%A9",
+        headers=[("Accept", "application/json"), ("X-Trace", "one"), ("X-Trace", "two")],
+    )
+    assert response.status_code == 200
+    (event,) = recorder.events
+    assert event["httpMethod"] == "GET"
+    assert event["resource"] == "/api/v1/{proxy+}"
+    assert event["path"] == "/api/v1/things/a%20b"
+    assert event["pathParameters"] == {"proxy": "things/a b"}
+    assert event["multiValueQueryStringParameters"] == {"tag": ["x", "y"], "empty": [""], "q": ["café"]}
+    assert event["queryStringParameters"] == {"tag": "y", "empty": "", "q": "café"}
+    assert event["multiValueHeaders"]["X-Trace"] == ["one", "two"]
+    assert event["headers"]["X-Trace"] == "two"
+    assert event["headers"]["X-Forwarded-For"] == "127.0.0.1"
+    assert event["requestContext"]["identity"]["sourceIp"] == "127.0.0.1"
+    assert event["requestContext"]["resourcePath"] == "/api/v1/{proxy+}"
+    assert event["body"] is None
+    assert event["isBase64Encoded"] is False
+
+
+def test_gateway_passes_text_and_binary_bodies(recorder: Recorder, gateway_url: str) -> None:
+    httpx.post(f"{gateway_url}/api/v1/auth/login", json={"email": "é@example.com"})
+    binary = bytes([0xFF, 0x00, 0x01, 0xFE])
+    httpx.put(f"{gateway_url}/api/v1/health/upload", content=binary)
+    text_event, binary_event = recorder.events
+    assert json.loads(text_event["body"]) == {"email": "é@example.com"}
+    assert text_event["isBase64Encoded"] is False
+    assert binary_event["isBase64Encoded"] is True
+    assert base64.b64decode(binary_event["body"]) == binary
+    assert binary_event["pathParameters"] == {"proxy": "upload"}
+
+
+def test_gateway_writes_back_headers_and_base64_bodies(recorder: Recorder, gateway_url: str) -> None:
+    payload = bytes(range(256))
+    recorder.result = {
+        "statusCode": 201,
+        "headers": {"X-Single": "1", "Content-Type": "application/octet-stream"},
+        "multiValueHeaders": {"Set-Cookie": ["a=1", "b=2"], "Content-Type": ["application/octet-stream"]},
+        "body": base64.b64encode(payload).decode(),
+        "isBase64Encoded": True,
+    }
+    response = httpx.get(f"{gateway_url}/api/v1/health")
+    assert response.status_code == 201
+    assert response.content == payload
+    assert response.headers.get_list("Set-Cookie") == ["a=1", "b=2"]
+    assert response.headers.get_list("Content-Type") == ["application/octet-stream"]
+    assert response.headers["X-Single"] == "1"
+
+    head = httpx.head(f"{gateway_url}/api/v1/health")
+    assert head.status_code == 201
+    assert head.content == b""
+
+
+def test_gateway_answers_itself_for_unrouted_paths_crashes_and_huge_bodies(
+    recorder: Recorder, gateway_url: str
+) -> None:
+    unrouted = httpx.get(f"{gateway_url}/internal/admin")
+    assert unrouted.status_code == 403
+    assert recorder.events == []
+
+    recorder.fail = True
+    crashed = httpx.get(f"{gateway_url}/api/v1/health")
+    assert crashed.status_code == 502
+    assert crashed.json()["error"]["code"] == "service_unavailable"
+    assert "handler crashed" not in crashed.text
+
+    recorder.fail = False
+    # Headers only: the gateway answers from Content-Length without reading the body.
+    with socket.create_connection(("127.0.0.1", int(gateway_url.rsplit(":", 1)[1])), timeout=10) as raw:
+        length = MAX_REQUEST_BYTES + 1
+        raw.sendall(
+            f"POST /api/v1/health HTTP/1.1\r\nHost: local\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+    assert len(recorder.events) == 1
