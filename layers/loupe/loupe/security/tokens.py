@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
@@ -10,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
 
 from loupe.config import Settings, secret_fingerprint
 
@@ -17,6 +19,24 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "org", "iat", "exp")
 REFRESH_TOKEN_PREFIX = "lrt_"  # noqa: S105  # a label, not a secret
 API_KEY_PREFIX = "lk_"
+
+
+class _CheckedKeyHMAC(HMACAlgorithm):
+    """HMAC whose key check runs once per key instead of once per token.
+
+    PyJWT re-checks the secret on every decode (refusing PEM, DER or JWK-shaped secrets, which would
+    open algorithm confusion); our key is fixed per process and was checked at cold start, so the
+    verdict is remembered. Signing and verification are PyJWT's own.
+    """
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019  # one instance per process; keys are a handful of bytes
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return super().prepare_key(key)
+
+
+# The process-wide PyJWT registry is ours to configure: only HS256 is ever accepted (ALGORITHM below).
+jwt.unregister_algorithm(ALGORITHM)
+jwt.register_algorithm(ALGORITHM, _CheckedKeyHMAC(HMACAlgorithm.SHA256))
 
 
 class InvalidToken(Exception):
@@ -45,24 +65,44 @@ def issue_access_token(settings: Settings, claims: AccessClaims) -> str:
     return jwt.encode(payload, settings.signing_secret, algorithm=ALGORITHM, headers=headers)
 
 
+LEEWAY_SECONDS = 5
+
+
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
+    """Verify signature, algorithm, issuer, audience, required claims and expiry; return the ids.
+
+    A token's verification is remembered (the same bytes verify the same way), but its expiry is
+    checked on every call; revocation is checked by the caller against the session, every time.
+    """
     try:
-        payload = jwt.decode(
-            token,
-            settings.signing_secret,
-            algorithms=[ALGORITHM],  # pinned: "none" and algorithm confusion are refused
-            audience=settings.jwt_audience,
-            issuer=settings.jwt_issuer,
-            options={"require": list(REQUIRED_CLAIMS)},
-            leeway=5,
+        claims, expires_at = _verified(
+            token, settings.signing_secret, settings.jwt_audience, settings.jwt_issuer
         )
-        return AccessClaims(
-            user_id=UUID(payload["sub"]),
-            session_id=UUID(payload["sid"]),
-            organization_id=UUID(payload["org"]),
-        )
-    except (jwt.PyJWTError, ValueError, TypeError, AttributeError) as error:
+    except (jwt.PyJWTError, ValueError, TypeError, AttributeError, KeyError) as error:
         raise InvalidToken(type(error).__name__) from None
+    if expires_at + LEEWAY_SECONDS <= time.time():
+        raise InvalidToken("ExpiredSignatureError")
+    return claims
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified(token: str, secret: bytes, audience: str, issuer: str) -> tuple[AccessClaims, int]:
+    # Failures raise, and lru_cache does not keep exceptions: only verified tokens are remembered.
+    payload = jwt.decode(
+        token,
+        secret,
+        algorithms=[ALGORITHM],  # pinned: "none" and algorithm confusion are refused
+        audience=audience,
+        issuer=issuer,
+        options={"require": list(REQUIRED_CLAIMS)},
+        leeway=LEEWAY_SECONDS,
+    )
+    claims = AccessClaims(
+        user_id=UUID(payload["sub"]),
+        session_id=UUID(payload["sid"]),
+        organization_id=UUID(payload["org"]),
+    )
+    return claims, int(payload["exp"])
 
 
 def new_secret_token(prefix: str) -> str:
