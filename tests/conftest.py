@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -26,8 +26,7 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LoupeTest")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from infra.local.events import LocalLambdaContext, rest_api_event
-from infra.local.template_routes import find_route, load_handler
+from infra.local.gateway import Gateway, HttpRequest
 
 TABLES_KEPT = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 
@@ -109,9 +108,13 @@ class ApiResponse:
         return next((value for key, value in self.headers.items() if key.lower() == name.lower()), None)
 
 
+_GATEWAY = Gateway()
+
+
 @dataclass
 class ApiClient:
-    """Sends API Gateway REST proxy events to the function template.yaml routes the path to."""
+    """Sends HTTP-shaped requests through the local gateway: template.yaml routes each to its function
+    as the API Gateway REST proxy event AWS would send, in this process."""
 
     default_headers: dict[str, str] = field(default_factory=dict)
 
@@ -134,28 +137,11 @@ class ApiClient:
             all_headers.setdefault("Content-Type", "application/json")
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
-        found = find_route(method, path)
-        if found is None:
-            # API Gateway itself answers a path no function declares.
-            return ApiResponse(403, {}, json.dumps({"message": "Missing Authentication Token"}))
-        route, parameters = found
-        multi_query = {
-            key: value if isinstance(value, list) else [value] for key, value in (query or {}).items()
-        }
-        event = rest_api_event(
-            method,
-            path,
-            resource=route.path,
-            path_parameters=parameters,
-            headers=all_headers,
-            query=multi_query,
-            body=body,
-            source_ip=source_ip,
-        )
-        result = load_handler(route.function)(event, LocalLambdaContext(route.function))
-        merged = {name: values[-1] for name, values in (result.get("multiValueHeaders") or {}).items()}
-        merged.update(result.get("headers") or {})
-        return ApiResponse(result["statusCode"], merged, result.get("body") or "", route.function)
+        target = path + ("?" + urlencode(query, doseq=True) if query else "")
+        encoded = body.encode() if isinstance(body, str) else body or b""
+        response = _GATEWAY.handle(HttpRequest(method, target, list(all_headers.items()), encoded, source_ip))
+        headers = dict(response.headers)
+        return ApiResponse(response.status, headers, response.body.decode(), response.function)
 
     def get(self, path: str, **kwargs: Any) -> ApiResponse:
         return self.request("GET", path, **kwargs)
