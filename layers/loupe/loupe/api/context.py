@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -16,7 +17,14 @@ class RequestState:
     user_agent: str | None = None
     principal: Principal | None = None
     route: str | None = None
-    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client_ip(self) -> str | None:
+        """The source address if it is one (API Gateway's console test sends a placeholder)."""
+        try:
+            return str(ipaddress.ip_address(self.source_ip)) if self.source_ip else None
+        except ValueError:
+            return None
 
 
 _state: ContextVar[RequestState | None] = ContextVar("loupe_request_state", default=None)
@@ -28,6 +36,10 @@ def begin_request(state: RequestState) -> None:
 
 def end_request() -> None:
     _state.set(None)
+
+
+def current_request_or_none() -> RequestState | None:
+    return _state.get()
 
 
 def current_request() -> RequestState:

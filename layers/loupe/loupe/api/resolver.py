@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import db
-from loupe.api.context import RequestState, begin_request, current_request, end_request
+from loupe.api.context import RequestState, begin_request, end_request
 from loupe.api.openapi import AUTHENTICATED, error_responses
 from loupe.config import get_settings
 from loupe.errors import (
@@ -220,7 +220,7 @@ class LoupeResolver(APIGatewayRestResolver):
                 response = self._render_early(error_response(PayloadTooLarge()))
             else:
                 response = super().resolve(event, context)
-            _add_headers(response, {**state.extra_headers, "X-Request-Id": state.request_id})
+            _add_headers(response, {"X-Request-Id": state.request_id})
             self._log_access(event, state, response, started)
             return response
         finally:
@@ -283,8 +283,3 @@ def create_app(*, with_database: bool = True) -> LoupeResolver:
             max_age=600,
         )
     return LoupeResolver(cors=cors, with_database=with_database)
-
-
-def set_response_header(name: str, value: str) -> None:
-    """Add a header to the current response from inside a route (ETag, Location...)."""
-    current_request().extra_headers[name] = value

@@ -30,6 +30,11 @@ def with_etag(resource: ModelT, etag: str) -> Response[Any]:
     return Response(status_code=200, content_type="application/json", body=resource, headers={"ETag": etag})
 
 
+def versioned(resource: ModelT, etag: str) -> Response[ModelT]:
+    """200 with the new ETag, after a write."""
+    return Response(status_code=200, content_type="application/json", body=resource, headers={"ETag": etag})
+
+
 def if_match() -> str | None:
     """The request's If-Match, for services to check against the row they are about to change."""
     return current_request().headers.get("if-match")

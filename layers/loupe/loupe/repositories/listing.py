@@ -23,6 +23,7 @@ class Collection:
     table: str
     columns: tuple[str, ...]
     sortable: frozenset[str]
+    writable: frozenset[str] = frozenset()
     default_sort: str = "-updated_at"
     searchable: tuple[str, ...] = ("name",)
     tagged: bool = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,11 +38,7 @@ class Client:
 
     @classmethod
     def of(cls, ip: str | None, user_agent: str | None) -> Client:
-        try:
-            checked_ip = str(ipaddress.ip_address(ip)) if ip else None
-        except ValueError:
-            checked_ip = None  # API Gateway's console test sends "test-invoke-source-ip"
-        return cls(ip=checked_ip, user_agent=user_agent[:512] if user_agent else None)
+        return cls(ip=ip, user_agent=user_agent[:512] if user_agent else None)
 
 
 def _open_session(user: UserOut, client: Client) -> TokenPair:

@@ -6,7 +6,19 @@ import importlib
 
 from loupe.api.resolver import LoupeRouter
 
-ROUTE_MODULES = ("health", "auth")
+ROUTE_MODULES = (
+    "health",
+    "auth",
+    "organizations",
+    "api_keys",
+    "datasources",
+    "queries",
+    "visualizations",
+    "dashboards",
+    "schedules",
+    "canvases",
+    "audit",
+)
 
 
 def all_routers() -> list[LoupeRouter]:

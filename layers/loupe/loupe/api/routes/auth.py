@@ -28,7 +28,7 @@ TAGS = ["auth"]
 
 def _client() -> auth.Client:
     state = current_request()
-    return auth.Client.of(state.source_ip, state.user_agent)
+    return auth.Client.of(state.client_ip, state.user_agent)
 
 
 @router.post(

@@ -1,0 +1,81 @@
+"""The five routes of a standard resource (create, list, get, update, delete), declared once.
+
+Each resource passes its models and service; the routes it gets are thin, typed, documented, and
+carry API.md's conventions: 201 + Location, ETag / 304, If-Match / 412, 204 on delete.
+"""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from loupe.api.auth import Caller, Editor
+from loupe.api.resolver import LoupeRouter
+from loupe.api.responses import created, if_match, no_content, versioned, with_etag
+from loupe.models.common import ListQuery, Page
+from loupe.services.resources import ResourceService
+
+
+def crud_routes(
+    router: LoupeRouter,
+    *,
+    collection_path: str,
+    service: ResourceService[Any],
+    create_model: type[BaseModel],
+    update_model: type[BaseModel],
+    list_query: type[ListQuery] = ListQuery,
+    reader: Any = Caller,
+    writer: Any = Editor,
+    tag: str,
+) -> None:
+    """Declare `POST|GET <collection_path>` and `GET|PATCH|DELETE <collection_path>/<id>` on `router`."""
+    out = service.out
+    noun = service.noun
+    item_path = f"{collection_path}/<resource_id>"
+
+    # The annotations below are the models passed in: Powertools reads them to validate and document.
+    @router.post(collection_path, status_code=201, errors=(404, 409), tags=[tag], summary=f"Create a {noun}")
+    def create_resource(body: create_model, caller: writer) -> Response[out]:  # type: ignore[valid-type]
+        made = service.create(caller, body)
+        return created(made.resource, f"/api/v1{collection_path}/{made.resource.id}")
+
+    @router.get(collection_path, tags=[tag], summary=f"List {noun} resources")
+    def list_resources(
+        caller: reader,
+        query: Annotated[list_query, Query()],  # type: ignore[valid-type]
+    ) -> Page[out]:  # type: ignore[valid-type]
+        return service.list(caller, query)
+
+    # The return type is open because a 304 has no body; the document still names the 200 model.
+    @router.get(
+        item_path,
+        errors=(404,),
+        tags=[tag],
+        summary=f"Get a {noun}",
+        responses={
+            200: {
+                "description": f"The {noun}, with its ETag",
+                "content": {"application/json": {"model": out}},
+            },
+            304: {"description": "Not modified: If-None-Match names the current ETag"},
+        },
+    )
+    def get_resource(resource_id: UUID, caller: reader) -> Response[Any]:
+        found = service.get(caller, resource_id)
+        return with_etag(found.resource, found.etag)
+
+    @router.patch(item_path, errors=(404, 409, 412), tags=[tag], summary=f"Update a {noun}")
+    def update_resource(
+        resource_id: UUID,
+        body: update_model,  # type: ignore[valid-type]
+        caller: writer,
+    ) -> Response[out]:  # type: ignore[valid-type]
+        updated = service.update(caller, resource_id, body, if_match())
+        return versioned(updated.resource, updated.etag)
+
+    @router.delete(item_path, status_code=204, errors=(404, 409, 412), tags=[tag], summary=f"Delete a {noun}")
+    def delete_resource(resource_id: UUID, caller: writer) -> Response[None]:
+        service.delete(caller, resource_id, if_match())
+        return no_content()

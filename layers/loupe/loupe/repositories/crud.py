@@ -1,0 +1,107 @@
+"""Insert, read, update and delete for any tenant table, always scoped by organization.
+
+Table and column names come from the resource's Collection (code, never input); values are bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from loupe.db import execute, fetch_one
+from loupe.repositories.listing import Collection
+
+
+def _adapt(value: Any) -> Any:
+    # dicts and lists of dicts go to jsonb columns; plain lists of strings (tags) stay arrays.
+    if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value)):
+        return Jsonb(value)
+    return value
+
+
+def _columns(collection: Collection) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(column) for column in collection.columns)
+
+
+def _checked(collection: Collection, values: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(values) - collection.writable
+    if unknown:
+        raise ValueError(f"{collection.table} does not accept {sorted(unknown)}")
+    return {name: _adapt(value) for name, value in values.items()}
+
+
+def insert(collection: Collection, organization_id: UUID, values: dict[str, Any]) -> dict[str, Any]:
+    checked = {"organization_id": organization_id, **_checked(collection, values)}
+    row = fetch_one(
+        sql.SQL("INSERT INTO {table} ({names}) VALUES ({values}) RETURNING {columns}").format(
+            table=sql.Identifier(collection.table),
+            names=sql.SQL(", ").join(sql.Identifier(name) for name in checked),
+            values=sql.SQL(", ").join(sql.Placeholder(name) for name in checked),
+            columns=_columns(collection),
+        ),
+        checked,
+    )
+    assert row is not None
+    return row
+
+
+def get(
+    collection: Collection, organization_id: UUID, resource_id: UUID, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    return fetch_one(
+        sql.SQL("SELECT {columns} FROM {table} WHERE organization_id = %s AND id = %s{lock}").format(
+            columns=_columns(collection),
+            table=sql.Identifier(collection.table),
+            lock=sql.SQL(" FOR UPDATE" if for_update else ""),
+        ),
+        (organization_id, resource_id),
+    )
+
+
+def update(
+    collection: Collection, organization_id: UUID, resource_id: UUID, values: dict[str, Any]
+) -> dict[str, Any] | None:
+    checked = _checked(collection, values)
+    if not checked:
+        return get(collection, organization_id, resource_id)
+    return fetch_one(
+        sql.SQL(
+            "UPDATE {table} SET {assignments} WHERE organization_id = %(organization_id)s AND id = %(id)s"
+            " RETURNING {columns}"
+        ).format(
+            table=sql.Identifier(collection.table),
+            assignments=sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name)) for name in checked
+            ),
+            columns=_columns(collection),
+        ),
+        {**checked, "organization_id": organization_id, "id": resource_id},
+    )
+
+
+def delete(collection: Collection, organization_id: UUID, resource_id: UUID) -> bool:
+    return (
+        execute(
+            sql.SQL("DELETE FROM {table} WHERE organization_id = %s AND id = %s").format(
+                table=sql.Identifier(collection.table)
+            ),
+            (organization_id, resource_id),
+        )
+        > 0
+    )
+
+
+def exists(collection: Collection, organization_id: UUID, resource_id: UUID) -> bool:
+    """For references inside a body: a row of another organization does not exist, as far as we say."""
+    return (
+        fetch_one(
+            sql.SQL("SELECT 1 AS found FROM {table} WHERE organization_id = %s AND id = %s").format(
+                table=sql.Identifier(collection.table)
+            ),
+            (organization_id, resource_id),
+        )
+        is not None
+    )

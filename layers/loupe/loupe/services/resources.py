@@ -1,0 +1,135 @@
+"""The rules every tenant resource shares: tenancy, references, ETags, and database errors as 4xx.
+
+A resource's service subclasses ResourceService and overrides only what is its own (how a body
+becomes columns, extra checks, how a row is shown).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import psycopg.errors
+from pydantic import BaseModel
+
+from loupe import db, etags
+from loupe.errors import Conflict, NotFound, ValidationFailed
+from loupe.models.common import ListQuery, Page
+from loupe.models.identity import Principal
+from loupe.repositories import crud, listing
+from loupe.repositories.listing import Collection
+
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[OutT]):
+    """A resource as read, with the ETag of that version."""
+
+    resource: OutT
+    etag: str
+
+
+def require_reference(collection: Collection, organization_id: UUID, resource_id: UUID, field: str) -> None:
+    """A body's reference must name a resource of the caller's organization; others do not exist (404)."""
+    if not crud.exists(collection, organization_id, resource_id):
+        raise NotFound(
+            f"No such {collection.table.rstrip('s')}: {field}",
+            details=[{"field": field, "issue": "not found"}],
+        )
+
+
+@contextmanager
+def database_rules() -> Iterator[None]:
+    """The database's hard rules (constraints), reported like the service's soft ones."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation:
+        raise Conflict("A resource with these values already exists") from None
+    except psycopg.errors.ForeignKeyViolation as error:
+        if "is still referenced" in str(error):
+            raise Conflict("Other resources still use this one") from None
+        raise NotFound("A referenced resource does not exist") from None
+    except (psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation) as error:
+        constraint = error.diag.constraint_name or error.diag.column_name or "a constraint"
+        raise ValidationFailed(details=[{"field": "body", "issue": f"violates {constraint}"}]) from None
+
+
+class ResourceService(Generic[OutT]):
+    """Create, read, list, update and delete one kind of resource, in the caller's organization."""
+
+    def __init__(self, collection: Collection, out: type[OutT], noun: str) -> None:
+        self.collection = collection
+        self.out = out
+        self.noun = noun
+
+    # What subclasses override.
+
+    def to_out(self, row: dict[str, Any]) -> OutT:
+        return self.out.model_validate(row)
+
+    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
+        return body.model_dump()
+
+    def values_for_update(
+        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        return body.model_dump(exclude_unset=True)
+
+    def before_delete(self, principal: Principal, current: dict[str, Any]) -> None:
+        """Refuse a delete that would break something (raise Conflict); nothing by default."""
+
+    # The shared behaviour.
+
+    def get(self, principal: Principal, resource_id: UUID) -> Versioned[OutT]:
+        with db.transaction():
+            row = self._existing(principal, resource_id)
+        return Versioned(self.to_out(row), etags.etag_for(row["id"], row["updated_at"]))
+
+    def list(self, principal: Principal, query: ListQuery) -> Page[OutT]:
+        filters = {name: getattr(query, name, None) for name in self.collection.filters}
+        with db.transaction():
+            rows, total = listing.list_page(self.collection, principal.organization_id, query, **filters)
+        return Page[self.out](  # type: ignore[name-defined]
+            items=[self.to_out(row) for row in rows], total=total, limit=query.limit, offset=query.offset
+        )
+
+    def create(self, principal: Principal, body: BaseModel) -> Versioned[OutT]:
+        with db.transaction():
+            values = self.values_for_create(principal, body)
+            if "created_by" in self.collection.writable:
+                values.setdefault("created_by", principal.user_id)
+            with database_rules():
+                row = crud.insert(self.collection, principal.organization_id, values)
+        return Versioned(self.to_out(row), etags.etag_for(row["id"], row["updated_at"]))
+
+    def update(
+        self, principal: Principal, resource_id: UUID, body: BaseModel, if_match: str | None
+    ) -> Versioned[OutT]:
+        with db.transaction():
+            current = self._existing(principal, resource_id, for_update=True)
+            etags.require_match(if_match, etags.etag_for(current["id"], current["updated_at"]))
+            values = self.values_for_update(principal, body, current)
+            with database_rules():
+                row = crud.update(self.collection, principal.organization_id, resource_id, values)
+            assert row is not None  # locked above
+        return Versioned(self.to_out(row), etags.etag_for(row["id"], row["updated_at"]))
+
+    def delete(self, principal: Principal, resource_id: UUID, if_match: str | None) -> None:
+        with db.transaction():
+            current = self._existing(principal, resource_id, for_update=True)
+            etags.require_match(if_match, etags.etag_for(current["id"], current["updated_at"]))
+            self.before_delete(principal, current)
+            with database_rules():
+                crud.delete(self.collection, principal.organization_id, resource_id)
+
+    def _existing(
+        self, principal: Principal, resource_id: UUID, *, for_update: bool = False
+    ) -> dict[str, Any]:
+        row = crud.get(self.collection, principal.organization_id, resource_id, for_update=for_update)
+        if row is None:
+            raise NotFound(f"No such {self.noun}")
+        return row
