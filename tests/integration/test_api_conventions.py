@@ -7,11 +7,14 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from openapi_spec_validator import validate
+from pydantic import BaseModel
 
 from infra.local.events import LocalLambdaContext, rest_api_event
 from infra.local.template_routes import api_routes
+from loupe.api.auth import Editor
 from loupe.api.resolver import SECURITY_HEADERS, LoupeRouter, create_app
 from loupe.api.routes import all_routers
 from loupe.config import get_settings
@@ -253,3 +256,44 @@ class TestHealth:
         response = api.get("/api/v1/health/ready")
         assert response.status == 503
         assert response.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
+
+
+class Thing(BaseModel):
+    name: str
+
+
+class TestAccessBeforeValidation:
+    """A caller who may not use a route learns nothing of its schema: 401 and 403 come before 422."""
+
+    def test_anonymous_with_a_bad_body_is_401(self, api: Any) -> None:
+        response = api.post("/api/v1/auth/logout", json_body={"unexpected": True})
+        assert_envelope(response, 401, "unauthorized")
+
+    def test_malformed_json_from_anonymous_is_401(self, api: Any) -> None:
+        response = api.post("/api/v1/auth/logout", raw_body="{", headers={"Content-Type": "application/json"})
+        assert_envelope(response, 401, "unauthorized")
+
+    def test_role_is_checked_before_the_body(self, register: Any, clean_db: str) -> None:
+        router = LoupeRouter()
+
+        @router.post("/editors-only")
+        def editors_only(body: Thing, caller: Editor) -> dict[str, str]:
+            return {"name": body.name}
+
+        app = create_app()
+        app.include_router(router)
+        account = register()
+        with psycopg.connect(clean_db) as conn:
+            conn.execute("UPDATE memberships SET role = 'viewer' WHERE user_id = %s", (account.user_id,))
+
+        def post(body: str) -> dict[str, Any]:
+            headers = {"Authorization": f"Bearer {account.access_token}", "Content-Type": "application/json"}
+            event = rest_api_event("POST", "/api/v1/editors-only", headers=headers, body=body)
+            return app.resolve(event, LocalLambdaContext("test"))
+
+        assert post('{"wrong": 1}')["statusCode"] == 403
+        assert post('{"name": "x"}')["statusCode"] == 403
+        with psycopg.connect(clean_db) as conn:
+            conn.execute("UPDATE memberships SET role = 'editor' WHERE user_id = %s", (account.user_id,))
+        assert post('{"wrong": 1}')["statusCode"] == 422
+        assert post('{"name": "x"}')["statusCode"] == 200

@@ -25,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import db
+from loupe.api.auth import check_access
 from loupe.api.context import RequestState, begin_request, end_request
 from loupe.api.openapi import AUTHENTICATED, error_responses
 from loupe.config import get_settings
@@ -167,14 +168,30 @@ class LoupeResolver(APIGatewayRestResolver):
         self.exception_handler(psycopg.OperationalError)(self._database_down)
         self.exception_handler(Exception)(self._unhandled)
 
+    def _access_denied(self) -> Response[Any] | None:
+        """Credentials and role are judged before the request's shape (see auth.check_access)."""
+        route = self.context.get("_route")
+        if route is None:
+            return None
+        try:
+            check_access(self.request, route.func)
+        except ApiError as error:
+            return error_response(error)
+        return None
+
     def _validation_failed(self, error: RequestValidationError) -> Response[Any]:
+        denied = self._access_denied()
+        if denied is not None:
+            return denied
         issues = list(error.errors())
         if any(issue.get("type") == "json_invalid" for issue in issues):
             return error_response(BadRequest("The request body is not valid JSON"))
         return error_response(ValidationFailed(details=_validation_details(issues)))
 
     def _unsupported_content_type(self, _: RequestUnsupportedContentType) -> Response[Any]:
-        return error_response(BadRequest("Unsupported content type; send application/json"))
+        return self._access_denied() or error_response(
+            BadRequest("Unsupported content type; send application/json")
+        )
 
     def _no_route(self, _: NotFoundError) -> Response[Any]:
         method = self.current_event.http_method.upper()
