@@ -37,6 +37,10 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
+# The dependencies that guard routes; each but `authenticate` takes the authenticated principal.
+_GUARDS: set[Callable[..., Principal]] = {authenticate}
+
+
 def require(minimum: Role) -> Callable[[Principal], Principal]:
     """A dependency that authenticates, then refuses callers whose role is below `minimum`."""
 
@@ -46,37 +50,46 @@ def require(minimum: Role) -> Callable[[Principal], Principal]:
         return principal
 
     check_role.__name__ = f"require_{minimum.label}"
-    _MINIMUM_ROLE[check_role] = minimum
+    _GUARDS.add(check_role)
     return check_role
 
 
-_MINIMUM_ROLE: dict[Callable[..., Principal], Role] = {authenticate: Role.VIEWER}
+def require_user(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    """A dependency for routes about a person (sessions, profile): an API key is not one."""
+    if principal.user_id is None:
+        raise Unauthorized("This route needs a user's access token, not an API key")
+    return principal
+
+
+_GUARDS.add(require_user)
 
 
 @functools.cache
-def required_role(route: Callable[..., Any]) -> Role | None:
-    """The least role a route's signature asks for through its dependencies; None for a public route."""
+def route_guard(route: Callable[..., Any]) -> Callable[..., Principal] | None:
+    """The dependency a route's signature guards it with (Caller, User, Editor, Admin); None if public."""
     for hint in get_type_hints(route, include_extras=True).values():
         if get_origin(hint) is Annotated:
             for meta in get_args(hint)[1:]:
-                if isinstance(meta, Depends) and meta.dependency in _MINIMUM_ROLE:
-                    return _MINIMUM_ROLE[meta.dependency]
+                if isinstance(meta, Depends) and meta.dependency in _GUARDS:
+                    guard: Callable[..., Principal] = meta.dependency
+                    return guard
     return None
 
 
 def check_access(request: Request, route: Callable[..., Any]) -> None:
-    """Authenticate and authorize for `route` outside its own call: Powertools validates a request
-    before resolving dependencies, and a caller who may not use a route must not learn its schema
-    (so 401 and 403 come before 422)."""
-    minimum = required_role(route)
-    if minimum is None:
+    """Run a route's guard outside its own call: Powertools validates a request before resolving
+    dependencies, and a caller who may not use a route must not learn its schema (so 401 and 403
+    come before 422)."""
+    guard = route_guard(route)
+    if guard is None:
         return
     with db.transaction():
         principal = authenticate(request)
-        if principal.role < minimum:
-            raise Forbidden(f"This needs the {minimum.label} role")
+        if guard is not authenticate:
+            guard(principal)
 
 
 Caller = Annotated[Principal, Depends(authenticate)]
+User = Annotated[Principal, Depends(require_user)]
 Editor = Annotated[Principal, Depends(require(Role.EDITOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -6,7 +6,7 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from loupe.api.auth import Caller
+from loupe.api.auth import User
 from loupe.api.context import current_request
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, no_content
@@ -54,20 +54,20 @@ def refresh(body: RefreshRequest) -> TokenPair:
 
 
 @router.post("/auth/logout", status_code=204, tags=TAGS, summary="End the session of a refresh token")
-def logout(body: LogoutRequest, caller: Caller) -> Response[None]:
+def logout(body: LogoutRequest, caller: User) -> Response[None]:
     auth.logout(caller, body.refresh_token)
     return no_content()
 
 
 @router.post("/auth/logout-all", status_code=204, tags=TAGS, summary="End every session of the caller")
-def logout_all(caller: Caller) -> Response[None]:
+def logout_all(caller: User) -> Response[None]:
     auth.logout_all(caller)
     return no_content()
 
 
 @router.get("/auth/sessions", tags=TAGS, summary="The caller's live sessions")
 def list_sessions(
-    caller: Caller,
+    caller: User,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Page[SessionOut]:
@@ -77,11 +77,11 @@ def list_sessions(
 @router.delete(
     "/auth/sessions/<session_id>", errors=(404,), status_code=204, tags=TAGS, summary="End a session"
 )
-def revoke_session(session_id: UUID, caller: Caller) -> Response[None]:
+def revoke_session(session_id: UUID, caller: User) -> Response[None]:
     auth.revoke_session(caller, session_id)
     return no_content()
 
 
 @router.get("/auth/me", tags=TAGS, summary="The caller's profile")
-def me(caller: Caller) -> MeOut:
+def me(caller: User) -> MeOut:
     return auth.me(caller)
