@@ -89,7 +89,12 @@ def error_response(error: ApiError) -> Response[Any]:
 def _validation_details(errors: list[Any]) -> list[dict[str, str]]:
     details = []
     for issue in errors:
-        location = ".".join(str(part) for part in issue.get("loc", ()))
+        parts = list(issue.get("loc", ()))
+        if len(parts) > 2 and parts[0] == "query":
+            # A query string read into one model (`query: Annotated[ListQuery, Query()]`) reports
+            # ("query", <parameter>, <field>); the client knows only the field.
+            del parts[1]
+        location = ".".join(str(part) for part in parts)
         # Never echo the input: it may be a password.
         details.append({"field": location, "issue": str(issue.get("msg") or issue.get("type", "invalid"))})
     return details

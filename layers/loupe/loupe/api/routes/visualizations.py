@@ -1,5 +1,18 @@
-"""Routes of the visualizations function."""
+"""Routes of the visualizations function: charts and tables of a query's results (editors write)."""
 
+from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.models.visualizations import VisualizationCreate, VisualizationListQuery, VisualizationUpdate
+from loupe.services.visualizations import visualizations
 
 router = LoupeRouter()
+
+crud_routes(
+    router,
+    collection_path="/visualizations",
+    service=visualizations,
+    create_model=VisualizationCreate,
+    update_model=VisualizationUpdate,
+    list_query=VisualizationListQuery,
+    tag="visualizations",
+)

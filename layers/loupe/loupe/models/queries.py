@@ -1,0 +1,183 @@
+"""Requests and responses of the queries resource: saved SQL with typed `{{ name }}` parameters."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+
+from loupe.models.auth import DisplayName, StrictModel
+from loupe.models.common import ListQuery
+
+ParameterType = Literal["text", "number", "date", "datetime", "boolean", "enum"]
+ParameterValue = bool | int | float | str | None
+
+MAX_TEXT_VALUE = 10_000
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    # A repeated tag adds nothing; keep the first of each, in order.
+    return list(dict.fromkeys(tags))
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Tags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_unique_tags)]
+Description = Annotated[str, Field(max_length=10_000)]
+Sql = Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(_not_blank)]
+ParameterName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="An identifier, used as {{ name }} in the SQL"
+    ),
+]
+EnumOption = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def value_issue(
+    parameter_type: ParameterType, options: list[str] | None, value: ParameterValue
+) -> str | None:
+    """Why `value` is not a valid value of a parameter of this type, or None when it is."""
+    match parameter_type:
+        case "text":
+            if not isinstance(value, str):
+                return "must be a string"
+            if len(value) > MAX_TEXT_VALUE:
+                return f"must be at most {MAX_TEXT_VALUE} characters"
+        case "number":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                return "must be a finite number"
+        case "boolean":
+            if not isinstance(value, bool):
+                return "must be true or false"
+        case "date":
+            if not (isinstance(value, str) and ISO_DATE.fullmatch(value) and _parses(date, value)):
+                return "must be a date as YYYY-MM-DD"
+        case "datetime":
+            if not (isinstance(value, str) and ISO_DATETIME.fullmatch(value) and _parses(datetime, value)):
+                return "must be an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z"
+        case "enum":
+            if value not in (options or []):
+                return "must be one of the options"
+    return None
+
+
+def _parses(kind: type[date], text: str) -> bool:
+    try:
+        kind.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+class QueryParameter(StrictModel):
+    """One declared parameter. Its default, when given, is a valid value of its type."""
+
+    name: ParameterName
+    type: ParameterType
+    options: list[EnumOption] | None = Field(
+        None,
+        max_length=500,
+        validate_default=True,
+        description="The allowed values; enum only, and required there",
+    )
+    default: ParameterValue = Field(None, description="Used when a run does not give a value")
+    required: bool = Field(False, description="A run must give a value (or fall back on the default)")
+
+    @field_validator("options")
+    @classmethod
+    def _options_fit_type(cls, options: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        parameter_type = info.data.get("type")
+        if parameter_type == "enum":
+            if not options:
+                raise ValueError("an enum parameter needs at least one option")
+            if len(set(options)) != len(options):
+                raise ValueError("options must be unique")
+        elif options is not None and parameter_type is not None:
+            raise ValueError("only enum parameters take options")
+        return options
+
+    @field_validator("default")
+    @classmethod
+    def _default_fits_type(cls, default: ParameterValue, info: ValidationInfo) -> ParameterValue:
+        parameter_type = info.data.get("type")
+        # Without a valid type (or, for an enum, valid options) the error is reported there already.
+        if (
+            default is None
+            or parameter_type is None
+            or (parameter_type == "enum" and "options" not in info.data)
+        ):
+            return default
+        issue = value_issue(parameter_type, info.data.get("options"), default)
+        if issue is not None:
+            raise ValueError(f"the default {issue}")
+        return default
+
+
+def _unique_names(parameters: list[QueryParameter]) -> list[QueryParameter]:
+    names = [parameter.name for parameter in parameters]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"parameter names must be unique; repeated: {', '.join(repeated)}")
+    return parameters
+
+
+Parameters = Annotated[list[QueryParameter], Field(max_length=50), AfterValidator(_unique_names)]
+
+
+def refuse_null(value: Any) -> Any:
+    """For PATCH fields that may be left out but not cleared."""
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
+
+
+class QueryCreate(StrictModel):
+    name: DisplayName
+    description: Description | None = None
+    datasource_id: UUID = Field(description="A datasource of the caller's organization")
+    sql: Sql = Field(description="The SQL, with a {{ name }} placeholder for each declared parameter")
+    parameters: Parameters = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
+
+
+class QueryUpdate(StrictModel):
+    """Only the fields sent change; new sql or parameters are checked against the stored other half."""
+
+    name: DisplayName | None = None
+    description: Description | None = None
+    datasource_id: UUID | None = None
+    sql: Sql | None = None
+    parameters: Parameters | None = None
+    tags: Tags | None = None
+
+    _present = field_validator("name", "datasource_id", "sql", "parameters", "tags")(refuse_null)
+
+
+class QueryOut(BaseModel):
+    id: UUID
+    name: str
+    description: str | None
+    datasource_id: UUID
+    sql: str
+    parameters: list[QueryParameter]
+    tags: list[str]
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class QueryListQuery(ListQuery):
+    datasource_id: UUID | None = Field(None, description="Only queries on this datasource")
+    created_by: UUID | None = Field(None, description="Only queries this user created")

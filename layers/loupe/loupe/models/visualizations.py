@@ -1,0 +1,192 @@
+"""Requests and responses of the visualizations resource, and the options model of each chart type.
+
+Every option has a default, except the columns a chart cannot be drawn without.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from loupe.models.auth import DisplayName, StrictModel
+from loupe.models.common import ListQuery
+from loupe.models.queries import Tags, refuse_null
+
+VisualizationType = Literal["table", "line", "bar", "area", "pie", "scatter", "counter", "pivot"]
+Aggregation = Literal["none", "count", "sum", "avg", "min", "max"]
+
+ColumnName = Annotated[str, Field(min_length=1, max_length=200, description="A column of the query's result")]
+Label = Annotated[str, Field(min_length=1, max_length=200)]
+Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", examples=["#1f77b4"])]
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Formatting(Options):
+    """How numbers are shown."""
+
+    decimals: int | None = Field(None, ge=0, le=10, description="None keeps the value's own precision")
+    thousands_separator: bool = True
+    prefix: str = Field("", max_length=20, examples=["$"])
+    suffix: str = Field("", max_length=20, examples=["%"])
+
+
+class Axis(Options):
+    title: Label | None = None
+    scale: Literal["linear", "log"] = "linear"
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError("min must be below max")
+        return self
+
+
+class Series(Options):
+    column: ColumnName
+    label: Label | None = None
+    color: Color | None = None
+    axis: Literal["left", "right"] = "left"
+
+
+def _distinct_columns(series: list[Series]) -> list[Series]:
+    columns = [item.column for item in series]
+    if len(set(columns)) != len(columns):
+        raise ValueError("each column may be drawn once")
+    return series
+
+
+class CartesianOptions(Options):
+    """Charts on an x axis with one or more y series: line, bar, area, scatter."""
+
+    x: ColumnName
+    y: Annotated[list[Series], Field(min_length=1, max_length=20)]
+    group_by: ColumnName | None = Field(None, description="Split each series by this column's values")
+    aggregation: Aggregation = "none"
+    x_axis: Axis = Field(default_factory=Axis)
+    y_axis: Axis = Field(default_factory=Axis)
+    legend: bool = True
+    formatting: Formatting = Field(default_factory=Formatting)
+
+    _distinct = field_validator("y")(_distinct_columns)
+
+
+class LineOptions(CartesianOptions):
+    interpolation: Literal["linear", "step", "smooth"] = "linear"
+    show_points: bool = False
+
+
+class BarOptions(CartesianOptions):
+    stacked: bool = False
+    horizontal: bool = False
+
+
+class AreaOptions(CartesianOptions):
+    stacked: bool = False
+
+
+class ScatterOptions(CartesianOptions):
+    point_size: int = Field(4, ge=1, le=50)
+
+
+class PieOptions(Options):
+    label: ColumnName = Field(description="The column naming each slice")
+    value: ColumnName = Field(description="The column sizing each slice")
+    aggregation: Aggregation = "sum"
+    donut: bool = False
+    show_percent: bool = True
+    formatting: Formatting = Field(default_factory=Formatting)
+
+
+class CounterOptions(Options):
+    value: ColumnName = Field(description="The column whose value is shown")
+    aggregation: Aggregation = "none"
+    target: ColumnName | None = Field(None, description="A column to compare the value with")
+    title: Label | None = None
+    formatting: Formatting = Field(default_factory=Formatting)
+
+
+class TableColumn(Options):
+    column: ColumnName
+    label: Label | None = None
+    visible: bool = True
+    formatting: Formatting = Field(default_factory=Formatting)
+
+
+class TableOptions(Options):
+    columns: Annotated[list[TableColumn], Field(max_length=500)] = Field(
+        default_factory=list, description="Per-column settings; columns not named are shown as they come"
+    )
+    page_size: int = Field(25, ge=1, le=1000)
+
+
+class PivotOptions(Options):
+    rows: Annotated[list[ColumnName], Field(max_length=20)] = Field(default_factory=list)
+    columns: Annotated[list[ColumnName], Field(max_length=20)] = Field(default_factory=list)
+    values: Annotated[list[ColumnName], Field(max_length=20)] = Field(default_factory=list)
+    aggregation: Aggregation = "sum"
+    totals: bool = True
+    formatting: Formatting = Field(default_factory=Formatting)
+
+
+OPTIONS_BY_TYPE: dict[VisualizationType, type[Options]] = {
+    "table": TableOptions,
+    "line": LineOptions,
+    "bar": BarOptions,
+    "area": AreaOptions,
+    "pie": PieOptions,
+    "scatter": ScatterOptions,
+    "counter": CounterOptions,
+    "pivot": PivotOptions,
+}
+
+OPTIONS_DESCRIPTION = (
+    "Validated against the options model of `type` ({}); missing options take their defaults".format(
+        ", ".join(f"{name}: {model.__name__}" for name, model in OPTIONS_BY_TYPE.items())
+    )
+)
+OptionsBody = Annotated[dict[str, Any], Field(description=OPTIONS_DESCRIPTION)]
+
+
+class VisualizationCreate(StrictModel):
+    name: DisplayName
+    query_id: UUID = Field(description="A query of the caller's organization")
+    type: VisualizationType
+    options: OptionsBody = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=list)
+
+
+class VisualizationUpdate(StrictModel):
+    """Only the fields sent change; a new type or new options are checked together."""
+
+    name: DisplayName | None = None
+    query_id: UUID | None = None
+    type: VisualizationType | None = None
+    options: OptionsBody | None = None
+    tags: Tags | None = None
+
+    _present = field_validator("name", "query_id", "type", "options", "tags")(refuse_null)
+
+
+class VisualizationOut(BaseModel):
+    id: UUID
+    name: str
+    query_id: UUID
+    type: VisualizationType
+    options: dict[str, Any]
+    tags: list[str]
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VisualizationListQuery(ListQuery):
+    query_id: UUID | None = Field(None, description="Only visualizations of this query")
+    created_by: UUID | None = Field(None, description="Only visualizations this user created")

@@ -1,0 +1,72 @@
+"""Saved queries: their datasource must be the caller's organization's, and their SQL's placeholders
+must match their declared parameters, on create and after every update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
+
+from loupe.models.identity import Principal
+from loupe.models.queries import QueryCreate, QueryOut, QueryParameter, QueryUpdate
+from loupe.repositories.listing import Collection
+from loupe.services import query_parameters
+from loupe.services.datasources import DATASOURCES
+from loupe.services.resources import ResourceService, require_reference
+
+QUERIES = Collection(
+    table="queries",
+    columns=(
+        "id",
+        "name",
+        "description",
+        "datasource_id",
+        "sql",
+        "parameters",
+        "tags",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
+    sortable=frozenset({"name", "created_at", "updated_at"}),
+    writable=frozenset({"name", "description", "datasource_id", "sql", "parameters", "tags", "created_by"}),
+    searchable=("name", "description"),
+    filters=frozenset({"datasource_id", "created_by"}),
+)
+
+
+def _stored(parameters: list[QueryParameter]) -> Jsonb:
+    # Wrapped here because an empty list would otherwise be sent as an SQL array, not as jsonb.
+    return Jsonb([parameter.model_dump(mode="json") for parameter in parameters])
+
+
+class QueryService(ResourceService[QueryOut]):
+    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
+        assert isinstance(body, QueryCreate)
+        require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "body.datasource_id")
+        query_parameters.require_match(body.sql, [parameter.name for parameter in body.parameters])
+        return {**body.model_dump(exclude={"parameters"}), "parameters": _stored(body.parameters)}
+
+    def values_for_update(
+        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert isinstance(body, QueryUpdate)
+        values = body.model_dump(exclude_unset=True, exclude={"parameters"})
+        if body.datasource_id is not None:
+            require_reference(
+                DATASOURCES, principal.organization_id, body.datasource_id, "body.datasource_id"
+            )
+        if body.sql is not None or body.parameters is not None:
+            parameters = body.parameters
+            if parameters is None:
+                parameters = [QueryParameter.model_validate(stored) for stored in current["parameters"]]
+            else:
+                values["parameters"] = _stored(parameters)
+            query_parameters.require_match(
+                body.sql or current["sql"], [parameter.name for parameter in parameters]
+            )
+        return values
+
+
+queries = QueryService(QUERIES, QueryOut, "query")

@@ -1,0 +1,60 @@
+"""`{{ name }}` placeholders in a saved query's SQL, and the rule that they match its declared parameters
+one to one (a placeholder nobody declared, or a declared parameter nobody uses, is a 422)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from loupe.errors import ValidationFailed
+
+# Anything between double braces is meant as a placeholder; its inside must then be an identifier.
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def placeholders(sql: str) -> list[str]:
+    """The distinct well-formed placeholder names of `sql`, in order of first use."""
+    names: dict[str, None] = {}
+    for match in PLACEHOLDER.finditer(sql):
+        inner = match.group(1).strip()
+        if IDENTIFIER.fullmatch(inner):
+            names.setdefault(inner)
+    return list(names)
+
+
+def malformed_placeholders(sql: str) -> list[str]:
+    """Double-brace groups whose inside is not a name, such as `{{ 1st }}` or `{{}}`."""
+    return [
+        match.group(0)
+        for match in PLACEHOLDER.finditer(sql)
+        if not IDENTIFIER.fullmatch(match.group(1).strip())
+    ]
+
+
+def mismatches(sql: str, declared: Sequence[str]) -> list[dict[str, Any]]:
+    """Error details for every way `sql` and the declared parameter names disagree; empty when they match."""
+    details: list[dict[str, Any]] = [
+        {"field": "body.sql", "issue": f"{text} is not a placeholder: use {{{{ name }}}} with an identifier"}
+        for text in malformed_placeholders(sql)
+    ]
+    used = placeholders(sql)
+    details.extend(
+        {"field": "body.sql", "issue": f"{{{{ {name} }}}} is used but not declared in parameters"}
+        for name in used
+        if name not in declared
+    )
+    details.extend(
+        {"field": f"body.parameters.{index}.name", "issue": f"{name!r} is declared but not used in sql"}
+        for index, name in enumerate(declared)
+        if name not in used
+    )
+    return details
+
+
+def require_match(sql: str, declared: Sequence[str]) -> None:
+    """Raise a 422 naming each mismatch between the SQL's placeholders and the declared parameters."""
+    details = mismatches(sql, declared)
+    if details:
+        raise ValidationFailed("The SQL's placeholders and the declared parameters differ", details=details)
