@@ -22,11 +22,14 @@ from loupe.models.auth import (
 )
 from loupe.models.common import Page
 from loupe.models.identity import Principal
-from loupe.repositories import login_attempts, sessions, users
+from loupe.models.organizations import AcceptInvitationRequest
+from loupe.repositories import invitations, login_attempts, sessions, users
 from loupe.security import passwords, tokens
+from loupe.services import audit
 
 INVALID_LOGIN = "Invalid email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
+INVALID_INVITATION = "Invalid, expired or already used invitation"
 
 
 @dataclass(frozen=True)
@@ -91,19 +94,30 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
         failures, oldest = login_attempts.recent_failures(
             request.email, settings.login_failure_window_seconds
         )
+        user = users.find_by_email(request.email)
+        membership = users.default_membership(user.id) if user else None
         if failures >= settings.login_max_failures and oldest is not None:
             unlocks_at = oldest + timedelta(seconds=settings.login_failure_window_seconds)
             wait = math.ceil((unlocks_at - datetime.now(UTC)).total_seconds())
-            raise TooManyAttempts(retry_after_seconds=wait)
-        user = users.find_by_email(request.email)
-        membership = users.default_membership(user.id) if user else None
+            if user and membership:
+                audit.record(
+                    "auth.login_throttled", membership.organization_id, target_type="user", target_id=user.id
+                )
+            raise TooManyAttempts(retry_after_seconds=wait, keep_changes=True)
         # The same work and the same answer whether the email is unknown or the password wrong.
         if not passwords.verify_password(user.password_hash if user else None, request.password) or not (
             user and membership
         ):
             login_attempts.record(request.email, client.ip, succeeded=False)
+            if user and membership:
+                audit.record(
+                    "auth.login_failed", membership.organization_id, target_type="user", target_id=user.id
+                )
             raise Unauthorized(INVALID_LOGIN, keep_changes=True)
         login_attempts.record(request.email, client.ip, succeeded=True)
+        audit.record(
+            "auth.login", membership.organization_id, actor_id=user.id, target_type="user", target_id=user.id
+        )
         if passwords.needs_rehash(user.password_hash):
             users.set_password_hash(user.id, passwords.hash_password(request.password))
         out = UserOut(
@@ -112,6 +126,41 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
             name=user.name,
             role=membership.role,
             organization_id=membership.organization_id,
+        )
+        return _open_session(out, client)
+
+
+def accept_invitation(request: AcceptInvitationRequest, client: Client) -> TokenPair:
+    """Create the invited account (the invitation's email, role and organization) and log it in.
+
+    An email that already has an account is a 409: joining a second organization is not offered."""
+    password_hash = passwords.hash_password(request.password)
+    with db.transaction():
+        # Claimed first so two concurrent accepts cannot both pass; a 409 below rolls the claim back.
+        invitation = invitations.claim(tokens.digest(request.token))
+        if invitation is None:
+            raise Unauthorized(INVALID_INVITATION)
+        if users.find_by_email(invitation.email) is not None:
+            raise Conflict("An account with this email already exists")
+        try:
+            user = users.insert(invitation.email, request.name, password_hash)
+        except psycopg.errors.UniqueViolation:
+            raise Conflict("An account with this email already exists") from None
+        users.add_membership(invitation.organization_id, user.id, invitation.role)
+        audit.record(
+            "invitation.accepted",
+            invitation.organization_id,
+            actor_id=user.id,
+            target_type="invitation",
+            target_id=invitation.id,
+            metadata={"email": invitation.email, "role": invitation.role},
+        )
+        out = UserOut(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=invitation.role,
+            organization_id=invitation.organization_id,
         )
         return _open_session(out, client)
 

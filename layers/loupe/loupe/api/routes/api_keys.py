@@ -1,5 +1,45 @@
-"""Routes of the api-keys function."""
+"""Routes of the api-keys function: create (the key is shown once), list, revoke (admins)."""
 
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from loupe.api.auth import Admin
 from loupe.api.resolver import LoupeRouter
+from loupe.api.responses import if_match, no_content
+from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from loupe.models.common import ListQuery, Page
+from loupe.services import api_keys
 
 router = LoupeRouter()
+TAGS = ["api-keys"]
+
+
+@router.post(
+    "/api-keys",
+    status_code=201,
+    tags=TAGS,
+    summary="Create an API key with a role no higher than yours; the key is shown only here",
+)
+def create_key(body: ApiKeyCreate, caller: Admin) -> Response[ApiKeyCreated]:
+    # No Location: API.md gives a key no URL of its own to read it back (the key is shown once).
+    return Response(status_code=201, content_type="application/json", body=api_keys.create(caller, body))
+
+
+@router.get("/api-keys", tags=TAGS, summary="The organization's API keys, live and revoked")
+def list_keys(caller: Admin, query: Annotated[ListQuery, Query()]) -> Page[ApiKeyOut]:
+    return api_keys.list_keys(caller, query)
+
+
+@router.delete(
+    "/api-keys/<key_id>",
+    errors=(404, 412),
+    status_code=204,
+    tags=TAGS,
+    summary="Revoke an API key; it stops working at once",
+)
+def revoke_key(key_id: UUID, caller: Admin) -> Response[None]:
+    api_keys.revoke(caller, key_id, if_match())
+    return no_content()

@@ -20,6 +20,7 @@ from loupe.models.auth import (
     TokenPair,
 )
 from loupe.models.common import Page
+from loupe.models.organizations import AcceptInvitationRequest
 from loupe.services import auth
 
 router = LoupeRouter()
@@ -46,6 +47,18 @@ def register(body: RegisterRequest) -> Response[TokenPair]:
 @router.post("/auth/login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in")
 def login(body: LoginRequest) -> TokenPair:
     return auth.login(body, _client())
+
+
+@router.post(
+    "/auth/accept-invitation",
+    authenticated=False,
+    errors=(401, 409),
+    status_code=201,
+    tags=TAGS,
+    summary="Join an organization with an invitation token: creates the account and logs it in",
+)
+def accept_invitation(body: AcceptInvitationRequest) -> Response[TokenPair]:
+    return created(auth.accept_invitation(body, _client()), "/api/v1/auth/me")
 
 
 @router.post("/auth/refresh", authenticated=False, errors=(401,), tags=TAGS, summary="Rotate a refresh token")

@@ -1,5 +1,120 @@
-"""Routes of the organizations function."""
+"""Routes of the organizations function: settings, members and roles, invitations, usage."""
 
+from typing import Annotated, Any
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from loupe.api.auth import Admin, Caller
 from loupe.api.resolver import LoupeRouter
+from loupe.api.responses import if_match, no_content, versioned, with_etag
+from loupe.models.common import Page
+from loupe.models.organizations import (
+    InvitationCreate,
+    InvitationCreated,
+    InvitationOut,
+    MemberOut,
+    OrganizationOut,
+    OrganizationUpdate,
+    PageQuery,
+    RoleChange,
+    UsageOut,
+)
+from loupe.services import organizations
 
 router = LoupeRouter()
+TAGS = ["organizations"]
+
+
+@router.get(
+    "/organizations/current",
+    tags=TAGS,
+    summary="The caller's organization and its settings (any role)",
+    responses={
+        200: {
+            "description": "The organization, with its ETag",
+            "content": {"application/json": {"model": OrganizationOut}},
+        },
+        304: {"description": "Not modified: If-None-Match names the current ETag"},
+    },
+)
+def get_current(caller: Caller) -> Response[Any]:
+    found = organizations.current(caller)
+    return with_etag(found.resource, found.etag)
+
+
+@router.patch(
+    "/organizations/current",
+    errors=(412,),
+    tags=TAGS,
+    summary="Rename the organization or change settings (merged; null restores a default)",
+)
+def update_current(body: OrganizationUpdate, caller: Admin) -> Response[OrganizationOut]:
+    updated = organizations.update_current(caller, body, if_match())
+    return versioned(updated.resource, updated.etag)
+
+
+@router.get("/organizations/users", tags=TAGS, summary="Members of the organization and their roles")
+def list_members(caller: Admin, query: Annotated[PageQuery, Query()]) -> Page[MemberOut]:
+    return organizations.list_members(caller, query)
+
+
+@router.put(
+    "/organizations/users/<user_id>/role",
+    errors=(404, 409),
+    tags=TAGS,
+    summary="Change a member's role (the last admin cannot be demoted)",
+)
+def change_role(user_id: UUID, body: RoleChange, caller: Admin) -> MemberOut:
+    return organizations.change_role(caller, user_id, body.role)
+
+
+@router.delete(
+    "/organizations/users/<user_id>",
+    errors=(404, 409),
+    status_code=204,
+    tags=TAGS,
+    summary="Remove a member and end their sessions here (the last admin cannot be removed)",
+)
+def remove_member(user_id: UUID, caller: Admin) -> Response[None]:
+    organizations.remove_member(caller, user_id)
+    return no_content()
+
+
+@router.post(
+    "/organizations/invitations",
+    errors=(409,),
+    status_code=201,
+    tags=TAGS,
+    summary="Invite someone by email; the token is shown once and expires in 7 days",
+)
+def invite(body: InvitationCreate, caller: Admin) -> Response[InvitationCreated]:
+    # No Location: API.md gives an invitation no URL of its own to read it back (the token is shown once).
+    return Response(status_code=201, content_type="application/json", body=organizations.invite(caller, body))
+
+
+@router.get("/organizations/invitations", tags=TAGS, summary="Pending invitations")
+def list_invitations(caller: Admin, query: Annotated[PageQuery, Query()]) -> Page[InvitationOut]:
+    return organizations.list_invitations(caller, query)
+
+
+@router.delete(
+    "/organizations/invitations/<invitation_id>",
+    errors=(404,),
+    status_code=204,
+    tags=TAGS,
+    summary="Revoke a pending invitation",
+)
+def revoke_invitation(invitation_id: UUID, caller: Admin) -> Response[None]:
+    organizations.revoke_invitation(caller, invitation_id)
+    return no_content()
+
+
+@router.get(
+    "/organizations/usage",
+    tags=TAGS,
+    summary="Saved queries, runs this month and stored result bytes",
+)
+def usage(caller: Admin) -> UsageOut:
+    return organizations.usage(caller)

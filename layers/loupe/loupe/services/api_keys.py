@@ -1,0 +1,68 @@
+"""Organization API keys: created with a role no higher than the creator's, shown once, revoked at once."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from loupe import db, etags
+from loupe.errors import Forbidden, NotFound
+from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from loupe.models.common import ListQuery, Page
+from loupe.models.identity import Principal, Role
+from loupe.repositories import api_keys, crud
+from loupe.repositories.api_keys import API_KEYS
+from loupe.security import tokens
+from loupe.services import audit
+from loupe.services.resources import ResourceService
+
+# "lk_" and 7 random characters: enough to tell keys apart in a list, far too little to guess one.
+DISPLAYED_PREFIX_LENGTH = 10
+
+_keys = ResourceService(API_KEYS, ApiKeyOut, "API key")
+
+
+def create(principal: Principal, request: ApiKeyCreate) -> ApiKeyCreated:
+    if Role.parse(request.role) > principal.role:
+        raise Forbidden(f"An API key's role cannot be above your own ({principal.role.label})")
+    key = tokens.new_secret_token(tokens.API_KEY_PREFIX)
+    with db.transaction():
+        row = api_keys.create(
+            principal.organization_id,
+            request.name,
+            request.role,
+            key[:DISPLAYED_PREFIX_LENGTH],
+            tokens.digest(key),
+            principal.user_id,
+        )
+        audit.record_by(
+            principal,
+            "api_key.created",
+            target_type="api_key",
+            target_id=row["id"],
+            metadata={"name": request.name, "role": request.role},
+        )
+    return ApiKeyCreated(**ApiKeyOut.model_validate(row).model_dump(), key=key)
+
+
+def list_keys(principal: Principal, query: ListQuery) -> Page[ApiKeyOut]:
+    """Live and revoked keys (revoked_at says which); never the key itself."""
+    return _keys.list(principal, query)
+
+
+def revoke(principal: Principal, key_id: UUID, if_match: str | None) -> None:
+    """Idempotent: revoking a revoked key changes nothing and records nothing."""
+    with db.transaction():
+        current = crud.get(API_KEYS, principal.organization_id, key_id, for_update=True)
+        if current is None:
+            raise NotFound("No such API key")
+        etags.require_match(if_match, etags.etag_for(current["id"], current["updated_at"]))
+        if current["revoked_at"] is not None:
+            return
+        api_keys.revoke(principal.organization_id, key_id)
+        audit.record_by(
+            principal,
+            "api_key.revoked",
+            target_type="api_key",
+            target_id=key_id,
+            metadata={"name": current["name"], "role": current["role"]},
+        )
