@@ -1,5 +1,41 @@
-"""Routes of the schedules function."""
+"""Routes of the schedules function: saved queries on a cron (editors write, every role reads)."""
 
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from loupe.api.auth import Caller
+from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.models.common import Page
+from loupe.models.schedules import (
+    ScheduleCreate,
+    ScheduleListQuery,
+    ScheduleRunListQuery,
+    ScheduleRunOut,
+    ScheduleUpdate,
+)
+from loupe.services.schedules import schedules
 
 router = LoupeRouter()
+TAGS = ["schedules"]
+
+crud_routes(
+    router,
+    collection_path="/schedules",
+    service=schedules,
+    create_model=ScheduleCreate,
+    update_model=ScheduleUpdate,
+    list_query=ScheduleListQuery,
+    tag="schedules",
+)
+
+
+@router.get(
+    "/schedules/<schedule_id>/runs", errors=(404,), tags=TAGS, summary="List the runs a schedule started"
+)
+def list_schedule_runs(
+    schedule_id: UUID, caller: Caller, query: Annotated[ScheduleRunListQuery, Query()]
+) -> Page[ScheduleRunOut]:
+    return schedules.runs(caller, schedule_id, query)

@@ -1,0 +1,137 @@
+"""Dashboards: tiles that fit the 12-column grid without overlapping, each showing a visualization of
+the caller's organization or a text; a dashboard's tiles are read with it and replaced as a whole."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NoReturn
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from loupe import db
+from loupe.errors import ApiError, ValidationFailed
+from loupe.models.common import ListQuery, Page
+from loupe.models.dashboards import DashboardCreate, DashboardOut, DashboardUpdate, Tile, TileOut
+from loupe.models.identity import Principal
+from loupe.repositories import dashboard_tiles
+from loupe.repositories.listing import Collection
+from loupe.services.resources import ResourceService, Versioned, database_rules, require_reference
+from loupe.services.visualizations import VISUALIZATIONS
+
+DASHBOARDS = Collection(
+    table="dashboards",
+    columns=("id", "name", "description", "tags", "created_by", "created_at", "updated_at"),
+    sortable=frozenset({"name", "created_at", "updated_at"}),
+    writable=frozenset({"name", "description", "tags", "created_by"}),
+    searchable=("name", "description"),
+)
+
+
+class RefreshNotImplemented(ApiError):
+    """Refreshing runs every tile's query; it waits for the runs to exist."""
+
+    status = 501
+    code = "not_implemented"
+    default_message = "Refreshing a dashboard is not available yet"
+
+
+def find_overlap(tiles: Sequence[Tile]) -> tuple[int, int] | None:
+    """The indexes (first, second) of the first two tiles sharing a grid cell, or None."""
+    for second, later in enumerate(tiles):
+        for first in range(second):
+            earlier = tiles[first]
+            if (
+                earlier.x < later.x + later.w
+                and later.x < earlier.x + earlier.w
+                and earlier.y < later.y + later.h
+                and later.y < earlier.y + earlier.h
+            ):
+                return first, second
+    return None
+
+
+def checked_tiles(principal: Principal, tiles: Sequence[Tile]) -> list[dict[str, Any]]:
+    """The tiles as rows to store, once they are known not to overlap and to name the caller's
+    organization's visualizations (another organization's is a 404, as if it did not exist)."""
+    overlap = find_overlap(tiles)
+    if overlap is not None:
+        first, second = overlap
+        raise ValidationFailed(
+            "Tiles overlap", details=[{"field": f"body.tiles.{second}", "issue": f"overlaps tile {first}"}]
+        )
+    checked: set[UUID] = set()
+    for index, tile in enumerate(tiles):
+        if tile.visualization_id is not None and tile.visualization_id not in checked:
+            require_reference(
+                VISUALIZATIONS,
+                principal.organization_id,
+                tile.visualization_id,
+                f"body.tiles.{index}.visualization_id",
+            )
+            checked.add(tile.visualization_id)
+    return [tile.model_dump(mode="json") for tile in tiles]
+
+
+def _with_tiles(principal: Principal, found: list[DashboardOut]) -> list[DashboardOut]:
+    tiles = dashboard_tiles.for_dashboards(principal.organization_id, [dashboard.id for dashboard in found])
+    return [
+        dashboard.model_copy(update={"tiles": [TileOut.model_validate(row) for row in tiles[dashboard.id]]})
+        for dashboard in found
+    ]
+
+
+class DashboardService(ResourceService[DashboardOut]):
+    # The base class reads and writes dashboard rows; the methods below add the tiles, in one query each.
+
+    def to_out(self, row: dict[str, Any]) -> DashboardOut:
+        return DashboardOut.model_validate({**row, "tiles": []})
+
+    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
+        return body.model_dump(exclude={"tiles"})
+
+    def values_for_update(
+        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert isinstance(body, DashboardUpdate)
+        if body.tiles is not None:
+            # Here the row is locked and If-Match checked; the tiles change in the update's transaction.
+            tiles = checked_tiles(principal, body.tiles)
+            with database_rules():
+                dashboard_tiles.replace(principal.organization_id, current["id"], tiles)
+        return body.model_dump(exclude_unset=True, exclude={"tiles"})
+
+    def get(self, principal: Principal, resource_id: UUID) -> Versioned[DashboardOut]:
+        with db.transaction():
+            found = super().get(principal, resource_id)
+            return Versioned(_with_tiles(principal, [found.resource])[0], found.etag)
+
+    def list(self, principal: Principal, query: ListQuery) -> Page[DashboardOut]:
+        with db.transaction():
+            page = super().list(principal, query)
+            return page.model_copy(update={"items": _with_tiles(principal, page.items)})
+
+    def create(self, principal: Principal, body: BaseModel) -> Versioned[DashboardOut]:
+        assert isinstance(body, DashboardCreate)
+        with db.transaction():
+            tiles = checked_tiles(principal, body.tiles)
+            made = super().create(principal, body)
+            if tiles:
+                with database_rules():
+                    dashboard_tiles.replace(principal.organization_id, made.resource.id, tiles)
+            return Versioned(_with_tiles(principal, [made.resource])[0], made.etag)
+
+    def update(
+        self, principal: Principal, resource_id: UUID, body: BaseModel, if_match: str | None
+    ) -> Versioned[DashboardOut]:
+        with db.transaction():
+            updated = super().update(principal, resource_id, body, if_match)
+            return Versioned(_with_tiles(principal, [updated.resource])[0], updated.etag)
+
+    def refresh(self, principal: Principal, dashboard_id: UUID) -> NoReturn:
+        with db.transaction():
+            self._existing(principal, dashboard_id)
+        raise RefreshNotImplemented()
+
+
+dashboards = DashboardService(DASHBOARDS, DashboardOut, "dashboard")

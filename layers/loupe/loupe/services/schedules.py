@@ -1,0 +1,256 @@
+"""Schedules: a saved query of the caller's organization on a five-field cron read as wall time in an
+IANA zone, no more often than the configured minimum interval, with values for its declared parameters."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterBadDateError, croniter  # type: ignore[import-untyped]
+from pydantic import BaseModel
+
+from loupe import db
+from loupe.config import ConfigurationError
+from loupe.errors import NotFound, ValidationFailed
+from loupe.models.common import Page
+from loupe.models.identity import Principal
+from loupe.models.queries import value_issue
+from loupe.models.schedules import (
+    ScheduleCreate,
+    ScheduleOut,
+    ScheduleRunListQuery,
+    ScheduleRunOut,
+    ScheduleUpdate,
+)
+from loupe.repositories import crud, listing
+from loupe.repositories.listing import Collection
+from loupe.services.queries import QUERIES
+from loupe.services.resources import ResourceService
+
+MIN_INTERVAL_VARIABLE = "LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS"
+DEFAULT_MIN_INTERVAL_SECONDS = 300
+# Gaps between this many consecutive firings are compared with the minimum interval.
+FIRINGS_CHECKED = 24
+# Longer than any clock change a time zone has made.
+CLOCK_CHANGE_MARGIN = timedelta(hours=3)
+CRON_FIELDS = "minute hour day-of-month month day-of-week"
+
+SCHEDULES = Collection(
+    table="schedules",
+    columns=(
+        "id",
+        "name",
+        "query_id",
+        "cron",
+        "timezone",
+        "parameters",
+        "enabled",
+        "tags",
+        "next_run_at",
+        "last_run_at",
+        "consecutive_failures",
+        "disabled_reason",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
+    sortable=frozenset({"name", "next_run_at", "last_run_at", "created_at", "updated_at"}),
+    writable=frozenset(
+        {
+            "name",
+            "query_id",
+            "cron",
+            "timezone",
+            "parameters",
+            "enabled",
+            "tags",
+            "next_run_at",
+            "consecutive_failures",
+            "disabled_reason",
+            "created_by",
+        }
+    ),
+    filters=frozenset({"query_id", "enabled"}),
+)
+
+RUNS = Collection(
+    table="runs",
+    columns=(
+        "id",
+        "query_id",
+        "datasource_id",
+        "status",
+        "error",
+        "row_count",
+        "byte_size",
+        "truncated",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "created_by",
+    ),
+    sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
+    default_sort="-created_at",
+    searchable=("sql",),
+    tagged=False,
+    filters=frozenset({"schedule_id", "status"}),
+)
+
+
+def minimum_interval() -> timedelta:
+    """The shortest gap allowed between two firings, from LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS (default
+    300; at least 60, cron's own resolution)."""
+    raw = os.environ.get(MIN_INTERVAL_VARIABLE, str(DEFAULT_MIN_INTERVAL_SECONDS))
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{MIN_INTERVAL_VARIABLE} must be a whole number of seconds") from None
+    if seconds < 60:
+        raise ConfigurationError(f"{MIN_INTERVAL_VARIABLE} must be at least 60")
+    return timedelta(seconds=seconds)
+
+
+def _cron_invalid(issue: str) -> ValidationFailed:
+    return ValidationFailed(
+        "The cron expression is not valid", details=[{"field": "body.cron", "issue": issue}]
+    )
+
+
+def checked_cron(expression: str, now: datetime) -> str:
+    """The expression with its fields single-spaced, once it has five valid fields, fires at all, and
+    never fires twice within the minimum interval."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise _cron_invalid(f"needs exactly five fields ({CRON_FIELDS}), not {len(fields)}")
+    cron = " ".join(fields)
+    if not croniter.is_valid(cron):
+        raise _cron_invalid(f"not a valid cron expression ({CRON_FIELDS})")
+    # Gaps are measured on plain wall times: they are the expression's own, whatever a zone's DST does.
+    try:
+        firings = list(
+            itertools.islice(croniter(cron, now.replace(tzinfo=None)).all_next(datetime), FIRINGS_CHECKED)
+        )
+    except CroniterBadDateError:
+        raise _cron_invalid("names no date that exists, so it never fires") from None
+    shortest = min(later - earlier for earlier, later in itertools.pairwise(firings))
+    minimum = minimum_interval()
+    if shortest < minimum:
+        raise _cron_invalid(
+            f"fires {int(shortest.total_seconds())} s apart; the minimum is {int(minimum.total_seconds())} s"
+        )
+    return cron
+
+
+def next_run_at(cron: str, timezone: str, after: datetime) -> datetime:
+    """The first firing after `after` (an aware datetime), in UTC.
+
+    The cron names wall times in `timezone`, and each fires once: a time that occurs twice when clocks
+    go back fires at its first occurrence; a time skipped when they go forward fires where PEP 495
+    places it, shifted by the jump (02:30 on a night that jumps from 02:00 to 03:00 fires at 03:30)."""
+    zone = ZoneInfo(timezone)
+    # Wall time and instants are out of step around a clock change: start the walk a clock change
+    # earlier, so a skipped time that lands after `after` is seen, and pass over what is not after it.
+    wall_times = croniter(cron, (after - CLOCK_CHANGE_MARGIN).astimezone(zone).replace(tzinfo=None))
+    while True:
+        instant: datetime = wall_times.get_next(datetime).replace(tzinfo=zone).astimezone(UTC)
+        if instant > after:
+            return instant
+
+
+def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The values, once each names a parameter the query declares with a value of its type, and every
+    required parameter without a default has one."""
+    by_name = {parameter["name"]: parameter for parameter in declared}
+    details = []
+    for name, value in given.items():
+        parameter = by_name.get(name)
+        issue = (
+            "the query declares no such parameter"
+            if parameter is None
+            else value_issue(parameter["type"], parameter.get("options"), value)
+        )
+        if issue is not None:
+            details.append({"field": f"body.parameters.{name}", "issue": issue})
+    details.extend(
+        {"field": f"body.parameters.{name}", "issue": "required: the query gives it no default"}
+        for name, parameter in by_name.items()
+        if parameter.get("required") and parameter.get("default") is None and name not in given
+    )
+    if details:
+        raise ValidationFailed("The parameters do not fit the query", details=details)
+    return dict(given)
+
+
+class ScheduleService(ResourceService[ScheduleOut]):
+    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
+        assert isinstance(body, ScheduleCreate)
+        now = datetime.now(UTC)
+        cron = checked_cron(body.cron, now)
+        declared = self._declared_parameters(principal, body.query_id)
+        return {
+            **body.model_dump(),
+            "cron": cron,
+            "parameters": checked_parameters(declared, body.parameters),
+            "next_run_at": next_run_at(cron, body.timezone, now) if body.enabled else None,
+        }
+
+    def values_for_update(
+        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert isinstance(body, ScheduleUpdate)
+        now = datetime.now(UTC)
+        values = body.model_dump(exclude_unset=True)
+        if body.cron is not None:
+            values["cron"] = checked_cron(body.cron, now)
+        after = {**current, **values}
+        if body.query_id is not None or body.parameters is not None:
+            # Kept values must fit a new query, and new values the kept one.
+            declared = self._declared_parameters(principal, after["query_id"])
+            values["parameters"] = checked_parameters(declared, after["parameters"])
+        if any(after[name] != current[name] for name in ("cron", "timezone", "enabled")):
+            values["next_run_at"] = (
+                next_run_at(after["cron"], after["timezone"], now) if after["enabled"] else None
+            )
+        if after["enabled"] and not current["enabled"]:
+            # Enabled again by a person: the scheduler's record of why it gave up no longer applies.
+            values.update(consecutive_failures=0, disabled_reason=None)
+        return values
+
+    def runs(
+        self, principal: Principal, schedule_id: UUID, query: ScheduleRunListQuery
+    ) -> Page[ScheduleRunOut]:
+        """The runs the schedule started, newest first unless `sort` says otherwise."""
+        with db.transaction():
+            self._existing(principal, schedule_id)
+            rows, total = listing.list_page(
+                RUNS, principal.organization_id, query, schedule_id=schedule_id, status=query.status
+            )
+        return Page[ScheduleRunOut](
+            items=[_run_out(row) for row in rows], total=total, limit=query.limit, offset=query.offset
+        )
+
+    @staticmethod
+    def _declared_parameters(principal: Principal, query_id: UUID) -> list[dict[str, Any]]:
+        query = crud.get(QUERIES, principal.organization_id, query_id)
+        if query is None:
+            raise NotFound(
+                "No such query: body.query_id", details=[{"field": "body.query_id", "issue": "not found"}]
+            )
+        declared: list[dict[str, Any]] = query["parameters"]
+        return declared
+
+
+def _run_out(row: dict[str, Any]) -> ScheduleRunOut:
+    started, finished = row["started_at"], row["finished_at"]
+    duration_ms = None
+    if started is not None and finished is not None:
+        duration_ms = int((finished - started).total_seconds() * 1000)
+    return ScheduleRunOut.model_validate({**row, "duration_ms": duration_ms})
+
+
+schedules = ScheduleService(SCHEDULES, ScheduleOut, "schedule")
