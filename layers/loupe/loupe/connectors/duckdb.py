@@ -1,0 +1,114 @@
+"""DuckDB datasources: a database file under the allowed folder, opened read-only with file access
+and extension loading switched off and the configuration locked; statements interrupted on timeout."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+
+from loupe.connectors import (
+    SCHEMA_COLUMN_LIMIT,
+    Column,
+    ConnectFailed,
+    Limits,
+    QueryCancelled,
+    QueryFailed,
+    QueryTimedOut,
+    ResultSet,
+    Table,
+    scrubbed,
+    tables_from_rows,
+)
+from loupe.security.connection_policy import ConnectionSpec
+
+# Without these, SQL could read or write any file this service can (read_csv, COPY, ATTACH) or load code.
+LOCKED_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "lock_configuration": True,
+}
+SCHEMA_SQL = """
+SELECT table_schema, table_name, column_name, data_type
+FROM information_schema.columns
+WHERE table_catalog = current_database()
+ORDER BY table_schema, table_name, ordinal_position
+LIMIT $limit
+"""
+
+
+class DuckDbSession:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, spec: ConnectionSpec, limits: Limits) -> None:
+        self._conn = conn
+        self._spec = spec
+        self._limits = limits
+        self._timed_out = False
+
+    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
+        self._timed_out = False
+        # DuckDB has no statement timeout of its own: a timer interrupts the statement instead.
+        timer = threading.Timer(self._limits.statement_timeout_seconds, self._time_out)
+        timer.start()
+        try:
+            cursor = self._conn.execute(sql, dict(parameters) if parameters else None)
+            description = cursor.description
+            rows = cursor.fetchmany(max_rows + 1) if description else []
+        except duckdb.InterruptException:
+            if self._timed_out:
+                raise QueryTimedOut(
+                    f"the statement ran longer than {self._limits.statement_timeout_seconds} seconds"
+                ) from None
+            raise QueryCancelled("the statement was cancelled") from None
+        except duckdb.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        finally:
+            timer.cancel()
+        if not description:
+            return ResultSet(columns=(), rows=[], truncated=False)
+        columns = tuple(Column(str(item[0]), str(item[1])) for item in description)
+        return ResultSet(columns=columns, rows=rows[:max_rows], truncated=len(rows) > max_rows)
+
+    def list_schema(self) -> list[Table]:
+        try:
+            rows = self._conn.execute(SCHEMA_SQL, {"limit": SCHEMA_COLUMN_LIMIT}).fetchall()
+        except duckdb.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        return tables_from_rows(rows)
+
+    def ping(self) -> None:
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except duckdb.Error as error:
+            raise ConnectFailed(scrubbed(error, self._spec)) from None
+
+    def cancel(self) -> None:
+        self._conn.interrupt()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _time_out(self) -> None:
+        self._timed_out = True
+        self._conn.interrupt()
+
+
+class DuckDbConnector:
+    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> DuckDbSession:
+        if spec.path is None or not spec.path.is_file():
+            raise ConnectFailed("the duckdb database file does not exist")
+        try:
+            conn = duckdb.connect(str(spec.path), read_only=True, config=LOCKED_CONFIG)
+        except duckdb.Error as error:
+            raise ConnectFailed(scrubbed(error, spec)) from None
+        return DuckDbSession(conn, spec, limits)
+
+    def placeholder(self, name: str) -> str:
+        return f"${name}"
+
+
+CONNECTOR = DuckDbConnector()

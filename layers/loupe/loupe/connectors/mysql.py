@@ -1,0 +1,177 @@
+"""MySQL and MariaDB datasources through PyMySQL: LOCAL INFILE off, read-only transactions, the
+server's statement timeout, and cancellation with KILL QUERY from a second connection."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import pymysql
+import pymysql.err
+from pymysql.constants import FIELD_TYPE
+
+from loupe.connectors import (
+    SCHEMA_COLUMN_LIMIT,
+    Column,
+    ConnectFailed,
+    Limits,
+    QueryCancelled,
+    QueryFailed,
+    QueryTimedOut,
+    ResultSet,
+    Table,
+    scrubbed,
+    tables_from_rows,
+)
+from loupe.security.connection_policy import ConnectionSpec
+
+SCHEMA_SQL = """
+SELECT table_schema, table_name, column_name, column_type
+FROM information_schema.columns
+WHERE table_schema = DATABASE()
+ORDER BY table_name, ordinal_position
+LIMIT %s
+"""
+# MariaDB's ER_STATEMENT_TIMEOUT, MySQL's ER_QUERY_TIMEOUT; ER_QUERY_INTERRUPTED after KILL QUERY.
+TIMEOUT_ERRORS = frozenset({1969, 3024})
+INTERRUPTED = 1317
+TYPE_NAMES = {
+    value: name for name, value in vars(FIELD_TYPE).items() if name.isupper() and isinstance(value, int)
+}
+
+
+def _ssl_context(mode: str | None) -> ssl.SSLContext | None:
+    if mode in (None, "disabled"):
+        return None
+    context = ssl.create_default_context()
+    # The session connects to a checked IP address, so the certificate chain is verified, not the name.
+    context.check_hostname = False
+    if mode == "required":
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _open(spec: ConnectionSpec, address: str, limits: Limits) -> pymysql.Connection[Any]:
+    return pymysql.connect(
+        host=address,
+        port=spec.port,
+        user=spec.user,
+        password=spec.password,
+        database=spec.database,
+        charset=spec.option("charset") or "utf8mb4",
+        ssl=_ssl_context(spec.option("ssl_mode")),
+        connect_timeout=limits.connect_timeout_seconds,
+        # A backstop if the server ignores its own timeout: the socket gives up a little later.
+        read_timeout=limits.statement_timeout_seconds + 10,
+        write_timeout=limits.statement_timeout_seconds + 10,
+        local_infile=False,
+        autocommit=True,
+    )
+
+
+class MySqlSession:
+    def __init__(
+        self,
+        conn: pymysql.Connection[Any],
+        connection_id: int,
+        spec: ConnectionSpec,
+        address: str,
+        limits: Limits,
+    ) -> None:
+        self._conn = conn
+        self._connection_id = connection_id
+        self._spec = spec
+        self._address = address
+        self._limits = limits
+        self._cancelled = False
+
+    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
+        self._cancelled = False
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute("START TRANSACTION READ ONLY")
+                try:
+                    cursor.execute(sql, dict(parameters) if parameters else None)
+                    description = cursor.description
+                    rows = list(cursor.fetchmany(max_rows + 1)) if description else []
+                finally:
+                    cursor.execute("ROLLBACK")
+        except pymysql.err.MySQLError as error:
+            code = error.args[0] if error.args else None
+            if self._cancelled or code == INTERRUPTED:
+                raise QueryCancelled("the statement was cancelled") from None
+            if code in TIMEOUT_ERRORS:
+                raise QueryTimedOut(scrubbed(error, self._spec)) from None
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        if not description:
+            return ResultSet(columns=(), rows=[], truncated=False)
+        columns = tuple(Column(item[0], TYPE_NAMES.get(item[1], str(item[1]))) for item in description)
+        return ResultSet(
+            columns=columns, rows=[tuple(row) for row in rows[:max_rows]], truncated=len(rows) > max_rows
+        )
+
+    def list_schema(self) -> list[Table]:
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute(SCHEMA_SQL, (SCHEMA_COLUMN_LIMIT,))
+                rows = cursor.fetchall()
+        except pymysql.err.MySQLError as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        return tables_from_rows(rows)
+
+    def ping(self) -> None:
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+        except pymysql.err.MySQLError as error:
+            raise ConnectFailed(scrubbed(error, self._spec)) from None
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        try:
+            killer = _open(self._spec, self._address, self._limits)
+            try:
+                with killer.cursor() as cursor:
+                    cursor.execute("KILL QUERY %s", (self._connection_id,))
+            finally:
+                killer.close()
+        except pymysql.err.MySQLError as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+
+    def close(self) -> None:
+        if self._conn.open:
+            self._conn.close()
+
+
+class MySqlConnector:
+    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> MySqlSession:
+        if address is None:
+            raise ConnectFailed("a MySQL datasource needs a host")
+        try:
+            conn = _open(spec, address, limits)
+        except pymysql.err.MySQLError as error:
+            raise ConnectFailed(scrubbed(error, spec)) from None
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
+                cursor.execute("SELECT CONNECTION_ID(), VERSION()")
+                connection_id, version = cursor.fetchone() or (0, "")
+                if "mariadb" in str(version).lower():
+                    cursor.execute("SET SESSION max_statement_time = %s", (limits.statement_timeout_seconds,))
+                else:
+                    # MySQL bounds SELECT statements only, in milliseconds.
+                    cursor.execute(
+                        "SET SESSION max_execution_time = %s", (limits.statement_timeout_seconds * 1000,)
+                    )
+        except pymysql.err.MySQLError as error:
+            conn.close()
+            raise ConnectFailed(scrubbed(error, spec)) from None
+        return MySqlSession(conn, int(connection_id), spec, address, limits)
+
+    def placeholder(self, name: str) -> str:
+        return f"%({name})s"
+
+
+CONNECTOR = MySqlConnector()

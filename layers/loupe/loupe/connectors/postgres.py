@@ -1,0 +1,136 @@
+"""PostgreSQL datasources through psycopg: read-only transactions, a server-side statement timeout,
+and cancellation through the server's cancel protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+import psycopg.errors
+
+from loupe.connectors import (
+    SCHEMA_COLUMN_LIMIT,
+    Column,
+    ConnectFailed,
+    Limits,
+    QueryCancelled,
+    QueryFailed,
+    QueryTimedOut,
+    ResultSet,
+    Table,
+    scrubbed,
+    tables_from_rows,
+)
+from loupe.security.connection_policy import ConnectionSpec
+
+SCHEMA_SQL = """
+SELECT table_schema, table_name, column_name, data_type
+FROM information_schema.columns
+WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg\\_toast%%'
+ORDER BY table_schema, table_name, ordinal_position
+LIMIT %s
+"""
+
+
+class PostgresSession:
+    def __init__(self, conn: psycopg.Connection[tuple[Any, ...]], spec: ConnectionSpec) -> None:
+        self._conn = conn
+        self._spec = spec
+        self._cancelled = False
+
+    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
+        self._cancelled = False
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute(sql, parameters or None)
+                if cursor.description is None:
+                    return ResultSet(columns=(), rows=[], truncated=False)
+                columns = tuple(
+                    Column(item.name, self._type_name(item.type_code)) for item in cursor.description
+                )
+                rows = cursor.fetchmany(max_rows + 1)
+        except psycopg.errors.QueryCanceled as error:
+            if self._cancelled:
+                raise QueryCancelled("the statement was cancelled") from None
+            raise QueryTimedOut(scrubbed(error, self._spec)) from None
+        except psycopg.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        finally:
+            self._end_transaction()
+        return ResultSet(columns=columns, rows=rows[:max_rows], truncated=len(rows) > max_rows)
+
+    def list_schema(self) -> list[Table]:
+        try:
+            rows = self._conn.execute(SCHEMA_SQL, (SCHEMA_COLUMN_LIMIT,)).fetchall()
+        except psycopg.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        finally:
+            self._end_transaction()
+        return tables_from_rows(rows)
+
+    def ping(self) -> None:
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except psycopg.Error as error:
+            raise ConnectFailed(scrubbed(error, self._spec)) from None
+        finally:
+            self._end_transaction()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        try:
+            self._conn.cancel_safe(timeout=5)
+        except psycopg.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _type_name(self, oid: int) -> str:
+        info = self._conn.adapters.types.get(oid)
+        return info.name if info is not None else str(oid)
+
+    def _end_transaction(self) -> None:
+        # Nothing read-only is worth keeping, and an idle open transaction would hold locks.
+        if not self._conn.broken and not self._conn.closed:
+            self._conn.rollback()
+
+
+class PostgresConnector:
+    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> PostgresSession:
+        sslmode = spec.option("sslmode") or "prefer"
+        server_options = (
+            "-c default_transaction_read_only=on"
+            f" -c statement_timeout={limits.statement_timeout_seconds * 1000}"
+            f" -c idle_in_transaction_session_timeout={(limits.statement_timeout_seconds + 30) * 1000}"
+        )
+        try:
+            conn = psycopg.connect(
+                host=spec.host,
+                hostaddr=address,
+                port=spec.port,
+                dbname=spec.database,
+                user=spec.user,
+                password=spec.password,
+                sslmode=sslmode,
+                # libpq would otherwise read this service's own files: ~/.pgpass, client certificates,
+                # ~/.postgresql/root.crt. Certificates are checked against the system's trust store.
+                passfile="/dev/null",
+                sslcertmode="disable",
+                sslrootcert="system" if sslmode.startswith("verify") else None,
+                application_name=spec.option("application_name") or "loupe",
+                connect_timeout=limits.connect_timeout_seconds,
+                options=server_options,
+                autocommit=False,
+            )
+        except psycopg.Error as error:
+            raise ConnectFailed(scrubbed(error, spec)) from None
+        conn.read_only = True
+        return PostgresSession(conn, spec)
+
+    def placeholder(self, name: str) -> str:
+        return f"%({name})s"
+
+
+CONNECTOR = PostgresConnector()

@@ -1,0 +1,88 @@
+"""Requests and responses of the datasources resource; connection strings go in, masked ones come out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+from loupe.models.common import ListQuery
+from loupe.security.connection_policy import MAX_CONNECTION_STRING, DatasourceType
+
+DatasourceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ConnectionString = Annotated[
+    SecretStr,
+    Field(
+        min_length=1,
+        max_length=MAX_CONNECTION_STRING,
+        description="postgresql://user:password@host:5432/db, mysql://..., or duckdb:///file.duckdb",
+        examples=["postgresql://reader:secret@db.example.com:5432/shop?sslmode=require"],
+    ),
+]
+
+
+class DatasourceOptions(BaseModel):
+    """How Loupe uses the datasource; unknown keys are refused, so nothing else rides along."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect_timeout_seconds: int = Field(10, ge=1, le=30)
+    statement_timeout_seconds: int = Field(30, ge=1, le=900)
+
+
+class DatasourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: DatasourceName
+    type: DatasourceType
+    connection_string: ConnectionString
+    options: DatasourceOptions = Field(default_factory=DatasourceOptions)
+
+
+class DatasourceUpdate(BaseModel):
+    """The type stays; a new connection string is validated against it and encrypted again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: DatasourceName | None = None
+    connection_string: ConnectionString | None = None
+    options: DatasourceOptions | None = None
+
+
+class DatasourceOut(BaseModel):
+    id: UUID
+    name: str
+    type: DatasourceType
+    connection_string: str = Field(description="With the password masked as ****")
+    options: DatasourceOptions
+    created_at: datetime
+    updated_at: datetime
+
+
+class DatasourceListQuery(ListQuery):
+    type: DatasourceType | None = None
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    latency_ms: float = Field(description="Time to connect and answer a trivial query")
+    error: str | None = None
+
+
+class SchemaColumn(BaseModel):
+    name: str
+    type: str
+
+
+class SchemaTable(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_: str = Field(alias="schema", serialization_alias="schema")
+    name: str
+    columns: list[SchemaColumn]
+
+
+class DatasourceSchema(BaseModel):
+    tables: list[SchemaTable]
