@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import NoReturn
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from pgserver.postgres_server import PostgresServer, get_server
@@ -26,6 +26,7 @@ from psycopg import sql
 
 from infra.local.gateway import Gateway, GatewayServer, HttpRequest, serve, shutdown
 from infra.local.sample_data import READER_ROLE, ensure_sample_database, mask_password, with_database
+from infra.local.tcp_proxy import TcpToUnixProxy
 from infra.local.template_routes import ROOT, api_routes, load_handler
 from loupe import db, migrations
 
@@ -163,9 +164,33 @@ def moto_server(preferred_port: int) -> Iterator[str]:
         server.stop()
 
 
-def handler_environment(secrets_: LocalSecrets, database_url: str, aws_endpoint: str) -> dict[str, str]:
+def create_credentials_key(aws_endpoint: str) -> str:
+    """A KMS key in moto for datasource credentials. moto keeps keys in memory, so each start makes a new
+    one and the demo datasource is sealed again (see register_demo_datasource)."""
+    import boto3
+
+    kms = boto3.client(
+        "kms",
+        endpoint_url=aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106  # moto's placeholder credentials
+    )
+    arn: str = kms.create_key(Description="Loupe local datasource credentials")["KeyMetadata"]["Arn"]
+    return arn
+
+
+def handler_environment(
+    secrets_: LocalSecrets, database_url: str, aws_endpoint: str, kms_key_id: str, home: Path
+) -> dict[str, str]:
     """The variables the functions read, as the template would set them, pointed at the local services."""
+    duckdb_root = home / "duckdb"
+    duckdb_root.mkdir(parents=True, exist_ok=True)
     return {
+        "LOUPE_KMS_KEY_ID": kms_key_id,
+        # Datasources on this machine (the sample database) are the point of the local stack.
+        "LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS": "true",
+        "LOUPE_DUCKDB_ROOT": str(duckdb_root),
         "DATABASE_URL": database_url,
         "LOUPE_ENV": "development",
         "LOUPE_JWT_SECRET": secrets_.jwt_secret,
@@ -231,6 +256,41 @@ def seed_demo_user(gateway: Gateway, database_url: str, password: str) -> bool:
     return True
 
 
+DEMO_DATASOURCE = "Demo shop (sample data)"
+
+
+def register_demo_datasource(gateway: Gateway, demo_password: str, sample_url: str) -> None:
+    """The sample database as the demo organization's datasource, through the datasources function:
+    created once, its connection string sealed again on every start (new port, new moto key)."""
+
+    def call(method: str, target: str, token: str | None = None, body: object = None) -> dict[str, object]:
+        headers = [("Content-Type", "application/json"), ("User-Agent", "loupe-devstack")]
+        if token:
+            headers.append(("Authorization", f"Bearer {token}"))
+        response = gateway.handle(
+            HttpRequest(method, target, headers, json.dumps(body).encode() if body is not None else b"")
+        )
+        if response.status >= 300:
+            raise RuntimeError(f"{method} {target.split('?')[0]} failed with HTTP {response.status}")
+        parsed: dict[str, object] = json.loads(response.body) if response.body else {}
+        return parsed
+
+    login = call("POST", "/api/v1/auth/login", body={"email": DEMO_EMAIL, "password": demo_password})
+    token = str(login["access_token"])
+    listed = call("GET", "/api/v1/datasources?" + urlencode({"q": DEMO_DATASOURCE}), token)
+    existing = [item for item in listed["items"] if item["name"] == DEMO_DATASOURCE]  # type: ignore[attr-defined]
+    if existing:
+        call("PATCH", f"/api/v1/datasources/{existing[0]['id']}", token, {"connection_string": sample_url})
+    else:
+        call(
+            "POST",
+            "/api/v1/datasources",
+            token,
+            {"name": DEMO_DATASOURCE, "type": "postgres", "connection_string": sample_url},
+        )
+    call("POST", "/api/v1/auth/logout-all", token)
+
+
 def _database_name(url: str) -> str:
     return unquote(urlsplit(url).path.lstrip("/"))
 
@@ -287,8 +347,11 @@ class LocalStack:
             database_url = ensure_database(server_url, METADATA_DATABASE)
         self.applied_migrations = migrations.apply(database_url)
         self.aws_endpoint = self._resources.enter_context(moto_server(self.moto_port))
+        kms_key_id = create_credentials_key(self.aws_endpoint)
         self._resources.enter_context(
-            environment(handler_environment(self.secrets, database_url, self.aws_endpoint))
+            environment(
+                handler_environment(self.secrets, database_url, self.aws_endpoint, kms_key_id, self.home)
+            )
         )
         self._resources.callback(db.close)
         # Every function's cold start now, so a configuration error stops `make dev` at once.
@@ -297,6 +360,9 @@ class LocalStack:
         gateway = Gateway()
         self.demo_created = seed_demo_user(gateway, database_url, self.secrets.demo_password)
         self.sample_url = self._sample_database(server_url, _database_name(database_url))
+        if self.sample_url is not None:
+            self.sample_url = self._reachable_over_tcp(self.sample_url)
+            register_demo_datasource(gateway, self.secrets.demo_password, self.sample_url)
         self._http = serve(gateway, self.host, self.port, log=self.log_requests)
         self.gateway = gateway
         self._resources.callback(self._stop_http)
@@ -311,6 +377,17 @@ class LocalStack:
             # A DATABASE_URL login that may not create databases or roles: run without the sample.
             print("sample database skipped: the DATABASE_URL role may not create it", file=sys.stderr)
             return None
+
+    def _reachable_over_tcp(self, url: str) -> str:
+        """The embedded server listens on a socket only: put a loopback port in front of it."""
+        socket_folder = parse_qs(urlsplit(url).query).get("host")
+        if not socket_folder:
+            return url
+        proxy = TcpToUnixProxy(Path(socket_folder[0]) / ".s.PGSQL.5432").start()
+        self._resources.callback(proxy.stop)
+        parts = urlsplit(url)
+        login = parts.netloc.rpartition("@")[0]
+        return urlunsplit(parts._replace(netloc=f"{login}@127.0.0.1:{proxy.port}", query=""))
 
     def _stop_http(self) -> None:
         if self._http is not None:

@@ -1,0 +1,175 @@
+"""Every documented route against every kind of caller: anonymous, viewer, editor, admin (as users
+and as API keys). The table below is the contract of API.md "Roles", written out independently of
+the code; a route missing from it (or a row with no route) fails the suite."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+
+from loupe.models.identity import Role
+from loupe.security import passwords, tokens
+
+PUBLIC = None
+V, E, A = Role.VIEWER, Role.EDITOR, Role.ADMIN
+USERS_ONLY = "users-only"  # sessions belong to users; an API key is refused with 401
+
+# (method, path with {} for each parameter) -> the least role, PUBLIC, or (role, USERS_ONLY).
+ACCESS: dict[tuple[str, str], Any] = {
+    ("GET", "/health"): PUBLIC,
+    ("GET", "/health/ready"): PUBLIC,
+    ("POST", "/auth/register"): PUBLIC,
+    ("POST", "/auth/login"): PUBLIC,
+    ("POST", "/auth/refresh"): PUBLIC,
+    ("POST", "/auth/accept-invitation"): PUBLIC,
+    ("POST", "/auth/logout"): (V, USERS_ONLY),
+    ("POST", "/auth/logout-all"): (V, USERS_ONLY),
+    ("GET", "/auth/sessions"): (V, USERS_ONLY),
+    ("DELETE", "/auth/sessions/{}"): (V, USERS_ONLY),
+    ("GET", "/auth/me"): (V, USERS_ONLY),
+    ("GET", "/organizations/current"): V,
+    ("PATCH", "/organizations/current"): A,
+    ("GET", "/organizations/users"): A,
+    ("PUT", "/organizations/users/{}/role"): A,
+    ("DELETE", "/organizations/users/{}"): A,
+    ("POST", "/organizations/invitations"): A,
+    ("GET", "/organizations/invitations"): A,
+    ("DELETE", "/organizations/invitations/{}"): A,
+    ("GET", "/organizations/usage"): A,
+    ("POST", "/api-keys"): A,
+    ("GET", "/api-keys"): A,
+    ("DELETE", "/api-keys/{}"): A,
+    ("POST", "/datasources"): A,
+    ("GET", "/datasources"): V,
+    ("GET", "/datasources/{}"): V,
+    ("PATCH", "/datasources/{}"): A,
+    ("DELETE", "/datasources/{}"): A,
+    ("POST", "/datasources/{}/test"): V,
+    ("GET", "/datasources/{}/schema"): V,
+    ("GET", "/audit-events"): A,
+    ("POST", "/dashboards/{}/refresh"): V,
+    ("GET", "/schedules/{}/runs"): V,
+}
+# The standard five routes of the resources editors write and everyone reads.
+for collection in ("queries", "visualizations", "dashboards", "schedules", "canvases"):
+    ACCESS |= {
+        ("POST", f"/{collection}"): E,
+        ("GET", f"/{collection}"): V,
+        ("GET", f"/{collection}/{{}}"): V,
+        ("PATCH", f"/{collection}/{{}}"): E,
+        ("DELETE", f"/{collection}/{{}}"): E,
+    }
+
+
+def normalized(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+@dataclass(frozen=True)
+class Credential:
+    name: str
+    role: Role | None
+    headers: dict[str, str]
+    is_user: bool
+
+
+def add_user(database_url: str, organization_id: str, role: str, password: str) -> str:
+    email = f"{role}-{secrets.token_hex(4)}@example.com"
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
+            (email, role.title(), passwords.hash_password(password)),
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, %s)",
+            (organization_id, row[0], role),
+        )
+    return email
+
+
+def add_api_key(database_url: str, organization_id: str, role: str) -> str:
+    key = tokens.new_secret_token(tokens.API_KEY_PREFIX)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO api_keys (organization_id, name, role, prefix, key_hash)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (organization_id, f"{role} key", role, key[:10], tokens.digest(key)),
+        )
+    return key
+
+
+@pytest.fixture
+def credentials(api: Any, register: Any, clean_db: str) -> list[Credential]:
+    admin = register()
+    found = [
+        Credential("anonymous", None, {}, is_user=False),
+        Credential("admin", A, {"Authorization": f"Bearer {admin.access_token}"}, is_user=True),
+    ]
+    for role in ("viewer", "editor"):
+        email = add_user(clean_db, admin.organization_id, role, "role password 1")
+        login = api.post("/api/v1/auth/login", json_body={"email": email, "password": "role password 1"})
+        assert login.status == 200, login.body
+        token = login.json()["access_token"]
+        found.append(Credential(role, Role.parse(role), {"Authorization": f"Bearer {token}"}, is_user=True))
+    for role in ("viewer", "editor", "admin"):
+        key = add_api_key(clean_db, admin.organization_id, role)
+        found.append(Credential(f"{role} api key", Role.parse(role), {"X-API-Key": key}, is_user=False))
+    return found
+
+
+# Routes that end the caller's own sessions go last, so every other route still sees live credentials.
+ENDS_SESSIONS = (("DELETE", "/auth/sessions/{}"), ("POST", "/auth/logout"), ("POST", "/auth/logout-all"))
+
+
+def run_order(operation: tuple[str, str]) -> int:
+    key = (operation[0], normalized(operation[1]))
+    return ENDS_SESSIONS.index(key) + 1 if key in ENDS_SESSIONS else 0
+
+
+def documented_operations(api: Any) -> list[tuple[str, str]]:
+    document = api.get("/api/v1/openapi.json").json()
+    operations = [(method.upper(), path) for path, item in document["paths"].items() for method in item]
+    return sorted(operations, key=run_order)
+
+
+def test_the_table_and_the_document_name_the_same_routes(api: Any) -> None:
+    documented = {(method, normalized(path)) for method, path in documented_operations(api)}
+    assert documented - set(ACCESS) == set(), "routes without an access rule in this test"
+    assert set(ACCESS) - documented == set(), "access rules for routes that do not exist"
+
+
+def expected_denial(rule: Any, credential: Credential) -> int | None:
+    """The status the credential must get, or None when it must be let through."""
+    if rule is PUBLIC:
+        return None
+    minimum, users_only = rule if isinstance(rule, tuple) else (rule, None)
+    if credential.role is None or (users_only and not credential.is_user):
+        return 401
+    if credential.role < minimum:
+        return 403
+    return None
+
+
+def test_every_route_against_every_caller(api: Any, credentials: list[Credential]) -> None:
+    failures = []
+    for method, path in documented_operations(api):
+        who = f"{method} {path}"
+        rule = ACCESS[(method, normalized(path))]
+        concrete = "/api/v1" + re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+        for credential in credentials:
+            response = api.request(method, concrete, json_body={}, headers=credential.headers)
+            denial = expected_denial(rule, credential)
+            if denial is not None and response.status != denial:
+                failures.append(f"{credential.name} {who}: {response.status}, expected {denial}")
+            if denial is None and (response.status in (401, 403) or response.status >= 500):
+                failures.append(
+                    f"{credential.name} {method} {path}: {response.status}, expected to be let in"
+                )
+    assert failures == []

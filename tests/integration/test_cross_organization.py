@@ -1,0 +1,186 @@
+"""A member of one organization gets 404 for every route that touches another organization's
+resource: by id in the path, and by reference inside a body."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from tests import factories
+
+
+@pytest.fixture
+def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]:
+    """Org A's resources, one of each kind, created without going through B's eyes."""
+    owner = register()
+    org = owner.organization_id
+    datasource = factories.datasource(clean_db, org)
+    query = factories.query(clean_db, org, datasource)
+    visualization = factories.visualization(clean_db, org, query)
+    dashboard = factories.dashboard(clean_db, org)
+    with psycopg.connect(clean_db) as conn:
+
+        def insert(sql: str, params: tuple[Any, ...]) -> str:
+            row = conn.execute(sql, params).fetchone()
+            assert row is not None
+            return str(row[0])
+
+        schedule = insert(
+            "INSERT INTO schedules (organization_id, query_id, name, cron, timezone)"
+            " VALUES (%s, %s, 's', '0 * * * *', 'UTC') RETURNING id",
+            (org, query),
+        )
+        canvas = insert(
+            "INSERT INTO canvases (organization_id, name, time_preset, nodes, edges)"
+            " VALUES (%s, 'c', 'last_7d', %s, %s) RETURNING id",
+            (org, Jsonb([]), Jsonb([])),
+        )
+        api_key = insert(
+            "INSERT INTO api_keys (organization_id, name, role, prefix, key_hash)"
+            " VALUES (%s, 'k', 'viewer', 'lk_abc', %s) RETURNING id",
+            (org, uuid.uuid4().bytes + uuid.uuid4().bytes),
+        )
+        invitation = insert(
+            "INSERT INTO invitations (organization_id, email, role, token_hash, expires_at)"
+            " VALUES (%s, 'invitee@example.com', 'viewer', %s, now() + interval '1 day') RETURNING id",
+            (org, uuid.uuid4().bytes + uuid.uuid4().bytes),
+        )
+    sessions = api.get("/api/v1/auth/sessions", token=owner.access_token).json()["items"]
+    return {
+        "datasources": datasource,
+        "queries": query,
+        "visualizations": visualization,
+        "dashboards": dashboard,
+        "schedules": schedule,
+        "canvases": canvas,
+        "api-keys": api_key,
+        "invitations": invitation,
+        "users": owner.user_id,
+        "sessions": sessions[0]["id"],
+    }
+
+
+def resource_of(path: str) -> str:
+    """Which of A's resources a path's id names: the collection just before the first parameter."""
+    segments = path.strip("/").split("/")
+    first_parameter = next(index for index, segment in enumerate(segments) if segment.startswith("{"))
+    return segments[first_parameter - 1]
+
+
+# Routes whose body must be valid for the request to reach the organization check.
+VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("PUT", "/organizations/users/{}/role"): {"role": "viewer"},
+}
+
+
+def test_every_route_with_an_id_answers_404_for_another_organization(
+    api: Any, register: Any, other_organization: dict[str, str]
+) -> None:
+    outsider = register()  # admin of organization B: the strongest role there is
+    document = api.get("/api/v1/openapi.json").json()
+    checked = 0
+    failures = []
+    for path, item in document["paths"].items():
+        if "{" not in path:
+            continue
+        for method in item:
+            target = other_organization[resource_of(path)]
+            concrete = "/api/v1" + re.sub(r"\{[^}]+\}", target, path, count=1)
+            body = VALID_BODIES.get((method.upper(), re.sub(r"\{[^}]+\}", "{}", path)), {})
+            response = api.request(method.upper(), concrete, json_body=body, token=outsider.access_token)
+            checked += 1
+            if response.status != 404:
+                failures.append(f"{method.upper()} {path}: {response.status} {response.body[:200]}")
+    assert checked > 10
+    assert failures == []
+
+
+REFERENCE_BODIES = {
+    "/api/v1/queries": lambda ids: {"name": "q", "datasource_id": ids["datasources"], "sql": "SELECT 1"},
+    "/api/v1/visualizations": lambda ids: {
+        "name": "v",
+        "query_id": ids["queries"],
+        "type": "table",
+        "options": {},
+    },
+    "/api/v1/dashboards": lambda ids: {
+        "name": "d",
+        "tiles": [{"visualization_id": ids["visualizations"], "x": 0, "y": 0, "w": 6, "h": 4}],
+    },
+    "/api/v1/schedules": lambda ids: {"name": "s", "query_id": ids["queries"], "cron": "0 * * * *"},
+    "/api/v1/canvases": lambda ids: {
+        "name": "c",
+        "time_preset": "last_7d",
+        "nodes": [{"id": "n1", "type": "query", "ref_id": ids["queries"], "position": {"x": 0, "y": 0}}],
+        "edges": [],
+    },
+}
+
+
+@pytest.mark.parametrize("collection", sorted(REFERENCE_BODIES))
+def test_references_inside_a_body_to_another_organization_are_404(
+    api: Any, register: Any, other_organization: dict[str, str], collection: str
+) -> None:
+    outsider = register()
+    body = REFERENCE_BODIES[collection](other_organization)
+    response = api.post(collection, json_body=body, token=outsider.access_token)
+    assert response.status == 404, response.body
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("collection", sorted(REFERENCE_BODIES))
+def test_the_same_references_inside_the_organization_are_accepted(
+    api: Any, register: Any, clean_db: str, collection: str
+) -> None:
+    """The control: the bodies above are valid, so the 404s come from the organization check."""
+    insider = register()
+    org = insider.organization_id
+    datasource = factories.datasource(clean_db, org)
+    query = factories.query(clean_db, org, datasource)
+    own = {
+        "datasources": datasource,
+        "queries": query,
+        "visualizations": factories.visualization(clean_db, org, query),
+    }
+    response = api.post(collection, json_body=REFERENCE_BODIES[collection](own), token=insider.access_token)
+    assert response.status == 201, response.body
+
+
+def test_row_level_security_hides_every_tenant_table(
+    register: Any, clean_db: str, other_organization: dict[str, str]
+) -> None:
+    """As the application role: no organization set → no rows; another organization's id → no rows."""
+    bystander = register()
+    with psycopg.connect(clean_db) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT table_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND column_name = 'organization_id' ORDER BY table_name"
+            )
+        ]
+        owner_org = conn.execute(
+            "SELECT organization_id FROM datasources WHERE id = %s", (other_organization["datasources"],)
+        ).fetchone()
+        assert owner_org is not None
+        populated = [
+            table for table in tables if conn.execute(f'SELECT count(*) FROM "{table}"').fetchone() != (0,)
+        ]
+        assert {"datasources", "queries", "memberships", "sessions", "schedules", "canvases"} <= set(
+            populated
+        )
+        for organization in (None, bystander.organization_id):
+            with conn.transaction():
+                conn.execute("SET LOCAL ROLE loupe_app")
+                if organization is not None:
+                    conn.execute("SELECT set_config('loupe.organization_id', %s, true)", (organization,))
+                for table in populated:
+                    visible = conn.execute(
+                        f'SELECT count(*) FROM "{table}" WHERE organization_id = %s', (owner_org[0],)
+                    ).fetchone()
+                    assert visible == (0,), (table, organization)
