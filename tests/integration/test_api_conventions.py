@@ -297,3 +297,31 @@ class TestAccessBeforeValidation:
             conn.execute("UPDATE memberships SET role = 'editor' WHERE user_id = %s", (account.user_id,))
         assert post('{"wrong": 1}')["statusCode"] == 422
         assert post('{"name": "x"}')["statusCode"] == 200
+
+
+class TestUnstorableValues:
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [
+            ("/api/v1/dashboards", {"name": "nul\u0000inside", "tiles": []}),
+            (
+                "/api/v1/canvases",
+                {"name": "c", "time_preset": "last_7d", "nodes": [], "edges": [], "tags": ["a\u0000"]},
+            ),
+        ],
+    )
+    def test_a_nul_character_is_422_not_500(
+        self, api: Any, register: Any, path: str, body: dict[str, Any]
+    ) -> None:
+        account = register()
+        response = api.post(path, json_body=body, token=account.access_token)
+        assert_envelope(response, 422, "validation_error")
+
+    def test_registration_with_a_nul_character_is_422(self, api: Any) -> None:
+        body = {
+            "email": "nul@example.com",
+            "password": "long enough",
+            "name": "a\u0000b",
+            "organization_name": "O",
+        }
+        assert_envelope(api.post("/api/v1/auth/register", json_body=body), 422, "validation_error")

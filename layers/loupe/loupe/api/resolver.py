@@ -169,6 +169,7 @@ class LoupeResolver(APIGatewayRestResolver):
         self.exception_handler(RequestValidationError)(self._validation_failed)
         self.exception_handler(RequestUnsupportedContentType)(self._unsupported_content_type)
         self.exception_handler(NotFoundError)(self._no_route)
+        self.exception_handler(psycopg.DataError)(self._unstorable_value)
         self.exception_handler(db.DatabaseUnavailable)(self._database_down)
         self.exception_handler(psycopg.OperationalError)(self._database_down)
         self.exception_handler(Exception)(self._unhandled)
@@ -211,6 +212,15 @@ class LoupeResolver(APIGatewayRestResolver):
         if allowed:
             return error_response(MethodNotAllowed(headers={"Allow": ", ".join(allowed)}))
         return error_response(NotFound("No such route"))
+
+    def _unstorable_value(self, error: psycopg.DataError) -> Response[Any]:
+        # A value valid as JSON that PostgreSQL cannot hold: a NUL character in text, a number out of range.
+        logger.info("unstorable value", extra={"error_type": type(error).__name__})
+        return error_response(
+            ValidationFailed(
+                details=[{"field": "body", "issue": "a value contains a NUL character or is out of range"}]
+            )
+        )
 
     def _database_down(self, error: Exception) -> Response[Any]:
         logger.warning("database unavailable", extra={"error_type": type(error).__name__})

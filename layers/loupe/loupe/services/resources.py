@@ -37,7 +37,7 @@ def require_reference(collection: Collection, organization_id: UUID, resource_id
     """A body's reference must name a resource of the caller's organization; others do not exist (404)."""
     if not crud.exists(collection, organization_id, resource_id):
         raise NotFound(
-            f"No such {collection.table.rstrip('s')}: {field}",
+            f"{field} names nothing in this organization",
             details=[{"field": field, "issue": "not found"}],
         )
 
