@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import importtime, layer, statements
+from bench import importtime, layer, queries_list, statements
 from bench.cold import RESULT_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +39,7 @@ FUNCTION = "AuthFunction"
 ME_PATH = "/api/v1/auth/me"
 COLD_TARGET = 1.5
 WARM_TARGET = 2.0
+LIST_TARGET = 2.0
 # Modules whose cumulative import time the report names (the usual suspects of a slow cold start).
 WATCHED_IMPORTS = (
     "loupe.observability",
@@ -315,7 +316,7 @@ def register(handler: Handler, context: Any) -> tuple[str, statements.Caller]:
 class RecordingCursor(psycopg.Cursor[statements.Row]):
     """Notes each statement and its parameters, so the baseline can be checked against the handler."""
 
-    executed: ClassVar[list[tuple[str, tuple[Any, ...] | None]]] = []
+    executed: ClassVar[list[tuple[str, Any]]] = []
 
     def execute(
         self,
@@ -331,14 +332,14 @@ class RecordingCursor(psycopg.Cursor[statements.Row]):
             text = query.decode()
         else:
             text = str(query)
-        RecordingCursor.executed.append((text, None if params is None else tuple(params)))
+        RecordingCursor.executed.append((text, tuple(params) if isinstance(params, list) else params))
         execute: Any = super().execute  # one call for both of psycopg's overloads
         result: Self = execute(query, params, prepare=prepare, binary=binary)
         return result
 
 
-def verify_statements(handler: Handler, event: EventFactory, context: Any, caller: statements.Caller) -> None:
-    """Fail unless one handler request executes exactly the baseline's statements and parameters."""
+def capture_statements(handler: Handler, event: dict[str, Any], context: Any) -> list[tuple[str, Any]]:
+    """The statements (and parameters) one handler request executes, in order."""
     from loupe import db
 
     with db.transaction() as conn:  # the handler's shared connection
@@ -347,11 +348,17 @@ def verify_statements(handler: Handler, event: EventFactory, context: Any, calle
     conn.cursor_factory = RecordingCursor
     try:
         with quiet_stdout():
-            response = handler(event(), context)
+            response = handler(event, context)
     finally:
         conn.cursor_factory = psycopg.Cursor
     if response["statusCode"] != 200:
-        raise BenchError(f"GET {ME_PATH} answered {response['statusCode']}: {response.get('body')}")
+        raise BenchError(f"{event['path']} answered {response['statusCode']}: {response.get('body')}")
+    return list(RecordingCursor.executed)
+
+
+def verify_statements(handler: Handler, event: EventFactory, context: Any, caller: statements.Caller) -> None:
+    """Fail unless one handler request executes exactly the baseline's statements and parameters."""
+    capture_statements(handler, event(), context)
     expected = [(statement.query, statement.params) for statement in statements.statements(caller)]
     if RecordingCursor.executed != expected:
         pairs = enumerate(zip_longest(RecordingCursor.executed, expected))
@@ -555,6 +562,17 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
             cold = measure_cold(payload, config.cold_runs)
             out(f"warm: {config.warm_calls} calls each, in {config.warm_blocks} interleaved blocks ...")
             handler_s, raw_s = measure_warm(handler, me_event, context, caller, config)
+            out(f"list: GET /queries?limit=50 over {queries_list.ORGANIZATION_QUERIES:,} queries ...")
+            with quiet_stdout():
+                listing = queries_list.measure(
+                    database_url,
+                    caller,
+                    token,
+                    capture_statements,
+                    blocks=config.warm_blocks,
+                    calls=config.warm_calls,
+                    warmup=config.warmup_calls,
+                )
             out("import profile ...")
             imports = profile_imports(payload)
             load_after = os.getloadavg()
@@ -569,6 +587,8 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
     cold_wall = {mode: summary(cold_ms(mode, "wall_s")) for mode in cold}
     warm_handler = summary([seconds * 1000 for seconds in handler_s])
     warm_raw = summary([seconds * 1000 for seconds in raw_s])
+    list_handler = summary([seconds * 1000 for seconds in listing.handler_s])
+    list_raw = summary([seconds * 1000 for seconds in listing.raw_s])
     figures = [
         Figure(
             "cold start, median wall",
@@ -587,6 +607,10 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         ),
         Figure("warm GET /auth/me p50", "ms", warm_handler["p50"], warm_raw["p50"], WARM_TARGET),
         Figure("warm GET /auth/me p99", "ms", warm_handler["p99"], warm_raw["p99"], None),
+        Figure("GET /queries?limit=50 p50", "ms", list_handler["p50"], list_raw["p50"], LIST_TARGET),
+        Figure("GET /queries?limit=50 p99", "ms", list_handler["p99"], list_raw["p99"], None),
+        # A count, not a time: sequential scans in the page plan at 100,000 rows; the target is none.
+        Figure("page plan seq scans, 100k rows", "scans", len(listing.seq_scans), 1, 0.0),
     ]
     details: dict[str, Any] = {
         "machine": {**machine(server_version), "loadavg_before": load_before, "loadavg_after": load_after},
@@ -620,6 +644,14 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
             "raw_sql_samples_ms": [seconds * 1000 for seconds in raw_s],
         },
         "import_profile": imports,
+        "queries_list": {
+            "organization_queries": queries_list.ORGANIZATION_QUERIES,
+            "table_rows_for_plan": queries_list.TABLE_ROWS,
+            "handler_ms": list_handler,
+            "raw_sql_ms": list_raw,
+            "plan_nodes": listing.plan_nodes,
+            "seq_scans": listing.seq_scans,
+        },
     }
     return figures, details
 
