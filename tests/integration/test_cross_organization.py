@@ -184,3 +184,23 @@ def test_row_level_security_hides_every_tenant_table(
                         f'SELECT count(*) FROM "{table}" WHERE organization_id = %s', (owner_org[0],)
                     ).fetchone()
                     assert visible == (0,), (table, organization)
+
+
+def test_every_foreign_reference_in_a_body_is_named(
+    api: Any, register: Any, clean_db: str, other_organization: dict[str, str]
+) -> None:
+    """References are checked together (one query), and each foreign one is reported."""
+    outsider = register()
+    own = factories.visualization(clean_db, outsider.organization_id)
+    foreign = other_organization["visualizations"]
+    tiles = [
+        {"visualization_id": foreign, "x": 0, "y": 0, "w": 4, "h": 2},
+        {"visualization_id": own, "x": 4, "y": 0, "w": 4, "h": 2},
+        {"visualization_id": foreign, "x": 8, "y": 0, "w": 4, "h": 2},
+    ]
+    response = api.post(
+        "/api/v1/dashboards", json_body={"name": "d", "tiles": tiles}, token=outsider.access_token
+    )
+    assert response.status == 404, response.body
+    fields = [detail["field"] for detail in response.json()["error"]["details"]]
+    assert fields == ["body.tiles.0.visualization_id", "body.tiles.2.visualization_id"]

@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from loupe.db import execute, fetch_one
+from loupe.db import execute, fetch_all, fetch_one
 from loupe.repositories.listing import Collection
 
 
@@ -94,14 +94,12 @@ def delete(collection: Collection, organization_id: UUID, resource_id: UUID) -> 
     )
 
 
-def exists(collection: Collection, organization_id: UUID, resource_id: UUID) -> bool:
-    """For references inside a body: a row of another organization does not exist, as far as we say."""
-    return (
-        fetch_one(
-            sql.SQL("SELECT 1 AS found FROM {table} WHERE organization_id = %s AND id = %s").format(
-                table=sql.Identifier(collection.table)
-            ),
-            (organization_id, resource_id),
-        )
-        is not None
+def existing_ids(collection: Collection, organization_id: UUID, resource_ids: set[UUID]) -> set[UUID]:
+    """Which of the ids name rows of the organization (another organization's rows do not exist here)."""
+    rows = fetch_all(
+        sql.SQL("SELECT id FROM {table} WHERE organization_id = %s AND id = ANY(%s)").format(
+            table=sql.Identifier(collection.table)
+        ),
+        (organization_id, list(resource_ids)),
     )
+    return {row["id"] for row in rows}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-from uuid import UUID
 
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
@@ -15,7 +14,7 @@ from loupe.models.canvases import CanvasCreate, CanvasOut, CanvasUpdate, Edge, N
 from loupe.models.identity import Principal
 from loupe.repositories.listing import Collection
 from loupe.services.queries import QUERIES
-from loupe.services.resources import ResourceService, require_reference
+from loupe.services.resources import ResourceService, require_references
 from loupe.services.visualizations import VISUALIZATIONS
 
 CANVASES = Collection(
@@ -90,14 +89,16 @@ def _time_window(preset: TimePreset, time_range: TimeRange | None) -> dict[str, 
 
 def _require_references(principal: Principal, nodes: Sequence[Node]) -> None:
     """Each ref_id names a query or visualization (as the node's type says) of the caller's organization."""
-    checked: set[tuple[str, UUID]] = set()
-    for index, node in enumerate(nodes):
-        if node.ref_id is None or (node.type, node.ref_id) in checked:
-            continue
-        require_reference(
-            REFERENCED[node.type], principal.organization_id, node.ref_id, f"body.nodes.{index}.ref_id"
+    for kind, collection in REFERENCED.items():
+        require_references(
+            collection,
+            principal.organization_id,
+            [
+                (f"body.nodes.{index}.ref_id", node.ref_id)
+                for index, node in enumerate(nodes)
+                if node.type == kind and node.ref_id is not None
+            ],
         )
-        checked.add((node.type, node.ref_id))
 
 
 def _graph(

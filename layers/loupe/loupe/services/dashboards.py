@@ -16,7 +16,7 @@ from loupe.models.dashboards import DashboardCreate, DashboardOut, DashboardUpda
 from loupe.models.identity import Principal
 from loupe.repositories import dashboard_tiles
 from loupe.repositories.listing import Collection
-from loupe.services.resources import ResourceService, Versioned, database_rules, require_reference
+from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
 from loupe.services.visualizations import VISUALIZATIONS
 
 DASHBOARDS = Collection(
@@ -60,16 +60,15 @@ def checked_tiles(principal: Principal, tiles: Sequence[Tile]) -> list[dict[str,
         raise ValidationFailed(
             "Tiles overlap", details=[{"field": f"body.tiles.{second}", "issue": f"overlaps tile {first}"}]
         )
-    checked: set[UUID] = set()
-    for index, tile in enumerate(tiles):
-        if tile.visualization_id is not None and tile.visualization_id not in checked:
-            require_reference(
-                VISUALIZATIONS,
-                principal.organization_id,
-                tile.visualization_id,
-                f"body.tiles.{index}.visualization_id",
-            )
-            checked.add(tile.visualization_id)
+    require_references(
+        VISUALIZATIONS,
+        principal.organization_id,
+        [
+            (f"body.tiles.{index}.visualization_id", tile.visualization_id)
+            for index, tile in enumerate(tiles)
+            if tile.visualization_id is not None
+        ],
+    )
     return [tile.model_dump(mode="json") for tile in tiles]
 
 

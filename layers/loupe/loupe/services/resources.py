@@ -6,7 +6,7 @@ becomes columns, extra checks, how a row is shown).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,13 +33,25 @@ class Versioned(Generic[OutT]):
     etag: str
 
 
-def require_reference(collection: Collection, organization_id: UUID, resource_id: UUID, field: str) -> None:
-    """A body's reference must name a resource of the caller's organization; others do not exist (404)."""
-    if not crud.exists(collection, organization_id, resource_id):
+def require_references(
+    collection: Collection, organization_id: UUID, references: Sequence[tuple[str, UUID]]
+) -> None:
+    """References in a body (field, id) must name resources of the caller's organization; one query
+    for all of them. Another organization's resource does not exist as far as the caller learns (404)."""
+    wanted = {resource_id for _, resource_id in references}
+    if not wanted:
+        return
+    missing = wanted - crud.existing_ids(collection, organization_id, wanted)
+    if missing:
+        fields = [field for field, resource_id in references if resource_id in missing]
         raise NotFound(
-            f"{field} names nothing in this organization",
-            details=[{"field": field, "issue": "not found"}],
+            f"{fields[0]} names nothing in this organization",
+            details=[{"field": field, "issue": "not found"} for field in fields],
         )
+
+
+def require_reference(collection: Collection, organization_id: UUID, resource_id: UUID, field: str) -> None:
+    require_references(collection, organization_id, [(field, resource_id)])
 
 
 @contextmanager
