@@ -15,13 +15,6 @@ from loupe.db import execute, fetch_all, fetch_one
 from loupe.repositories.listing import Collection
 
 
-def _adapt(value: Any) -> Any:
-    # dicts and lists of dicts go to jsonb columns; plain lists of strings (tags) stay arrays.
-    if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(item, dict) for item in value)):
-        return Jsonb(value)
-    return value
-
-
 def _columns(collection: Collection) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(column) for column in collection.columns)
 
@@ -30,7 +23,10 @@ def _checked(collection: Collection, values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - collection.writable
     if unknown:
         raise ValueError(f"{collection.table} does not accept {sorted(unknown)}")
-    return {name: _adapt(value) for name, value in values.items()}
+    return {
+        name: Jsonb(value) if name in collection.json_columns and not isinstance(value, Jsonb) else value
+        for name, value in values.items()
+    }
 
 
 def insert(collection: Collection, organization_id: UUID, values: dict[str, Any]) -> dict[str, Any]:

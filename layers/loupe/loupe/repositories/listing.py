@@ -24,6 +24,7 @@ class Collection:
     columns: tuple[str, ...]
     sortable: frozenset[str]
     writable: frozenset[str] = frozenset()
+    json_columns: frozenset[str] = frozenset()  # jsonb columns: values are sent as JSON, whatever their shape
     default_sort: str = "-updated_at"
     searchable: tuple[str, ...] = ("name",)
     tagged: bool = True

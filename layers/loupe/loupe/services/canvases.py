@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from loupe.errors import ValidationFailed
@@ -36,6 +35,7 @@ CANVASES = Collection(
     writable=frozenset(
         {"name", "time_preset", "time_from", "time_to", "nodes", "edges", "tags", "created_by"}
     ),
+    json_columns=frozenset({"nodes", "edges"}),
 )
 
 REFERENCED = {"query": QUERIES, "visualization": VISUALIZATIONS}
@@ -109,10 +109,9 @@ def _graph(
         raise ValidationFailed("The canvas graph is not valid", details=issues[:MAX_REPORTED_ISSUES])
     if new_nodes:
         _require_references(principal, nodes)
-    # Wrapped here because an empty list would otherwise be sent as an SQL array, not as jsonb.
     return {
-        "nodes": Jsonb([node.model_dump(mode="json") for node in nodes]),
-        "edges": Jsonb([edge.model_dump(mode="json") for edge in edges]),
+        "nodes": [node.model_dump(mode="json") for node in nodes],
+        "edges": [edge.model_dump(mode="json") for edge in edges],
     }
 
 

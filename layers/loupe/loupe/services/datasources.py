@@ -56,6 +56,7 @@ DATASOURCES = Collection(
     ),
     tagged=False,
     filters=frozenset({"type"}),
+    json_columns=frozenset({"options"}),
 )
 # Test and schema answer within API Gateway's 29 seconds, whatever the datasource's own timeouts.
 INTERACTIVE = Limits(connect_timeout_seconds=10, statement_timeout_seconds=15)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from loupe.models.identity import Principal
@@ -33,12 +32,12 @@ QUERIES = Collection(
     writable=frozenset({"name", "description", "datasource_id", "sql", "parameters", "tags", "created_by"}),
     searchable=("name", "description"),
     filters=frozenset({"datasource_id", "created_by"}),
+    json_columns=frozenset({"parameters"}),
 )
 
 
-def _stored(parameters: list[QueryParameter]) -> Jsonb:
-    # Wrapped here because an empty list would otherwise be sent as an SQL array, not as jsonb.
-    return Jsonb([parameter.model_dump(mode="json") for parameter in parameters])
+def _stored(parameters: list[QueryParameter]) -> list[dict[str, Any]]:
+    return [parameter.model_dump(mode="json") for parameter in parameters]
 
 
 class QueryService(ResourceService[QueryOut]):

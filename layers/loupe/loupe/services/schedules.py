@@ -76,6 +76,7 @@ SCHEDULES = Collection(
         }
     ),
     filters=frozenset({"query_id", "enabled"}),
+    json_columns=frozenset({"parameters", "alert_rules"}),
 )
 
 RUNS = Collection(

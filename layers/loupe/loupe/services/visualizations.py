@@ -25,6 +25,7 @@ VISUALIZATIONS = Collection(
     sortable=frozenset({"name", "type", "created_at", "updated_at"}),
     writable=frozenset({"name", "query_id", "type", "options", "tags", "created_by"}),
     filters=frozenset({"query_id", "created_by"}),
+    json_columns=frozenset({"options"}),
 )
 
 
