@@ -25,6 +25,8 @@ os.environ.setdefault("LOUPE_ARGON2_PARALLELISM", "1")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LoupeTest")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# Unit tests that read settings need a well-formed URL; the database fixture replaces it with a real one.
+os.environ.setdefault("DATABASE_URL", "postgresql://loupe@127.0.0.1:1/unit_tests_connect_nowhere")
 
 from infra.local.gateway import Gateway, HttpRequest
 
@@ -34,6 +36,16 @@ TABLES_KEPT = ("_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock")
 def with_database(url: str, database: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings are read once per process; each test reads them anew, so its environment counts."""
+    from loupe import config
+
+    config.get_settings.cache_clear()
+    yield
+    config.get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

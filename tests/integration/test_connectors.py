@@ -17,6 +17,7 @@ import pymysql
 import pytest
 from psycopg import sql
 
+from loupe.config import get_settings
 from loupe.connectors import (
     ConnectorError,
     Limits,
@@ -51,6 +52,7 @@ def require_port(address: tuple[str, int], what: str) -> None:
 def private_hosts_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     """The local databases are on loopback, which only development and tests allow."""
     monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "true")
+    get_settings.cache_clear()
 
 
 @contextmanager
@@ -113,6 +115,7 @@ def duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "duckdb-root"
     root.mkdir()
     monkeypatch.setenv("LOUPE_DUCKDB_ROOT", str(root))
+    get_settings.cache_clear()
     path = root / "shop.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE SCHEMA sales")
@@ -364,6 +367,7 @@ def test_loopback_is_refused_at_connect_time_unless_allowed(
     # As if saved while allowed, and connected to after the setting changed.
     spec = parse("postgres", f"postgresql://postgres@localhost:5432/{postgres_database}")
     monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "false")
+    get_settings.cache_clear()
     with pytest.raises(ConnectionPolicyError, match="loopback or private"):
         connect(spec, FAST)
 

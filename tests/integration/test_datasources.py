@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from moto import mock_aws
 
+from loupe.config import get_settings
 from loupe.security import crypto
 from tests.integration.test_connectors import READER_PASSWORD, throwaway_mariadb, throwaway_postgres
 
@@ -33,6 +34,7 @@ def kms_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         crypto.kms_client.cache_clear()
         key_id = boto3.client("kms").create_key(Description="loupe datasources")["KeyMetadata"]["KeyId"]
         monkeypatch.setenv("LOUPE_KMS_KEY_ID", key_id)
+        get_settings.cache_clear()
         yield key_id
     crypto.kms_client.cache_clear()
 
@@ -41,9 +43,11 @@ def kms_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def datasource_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """As in make dev: the local databases are on loopback; DuckDB files live under a tmp folder."""
     monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "true")
+    get_settings.cache_clear()
     root = tmp_path / "duckdb"
     root.mkdir()
     monkeypatch.setenv("LOUPE_DUCKDB_ROOT", str(root))
+    get_settings.cache_clear()
     return root
 
 
@@ -275,6 +279,7 @@ def test_loopback_is_refused_unless_the_settings_allow_it(
         create(api, admin.access_token, type="postgres", connection_string=pg_url(postgres_database))
     )
     monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "false")
+    get_settings.cache_clear()
     refused = create(api, admin.access_token, type="postgres", connection_string=pg_url(postgres_database))
     assert "loopback or private" in assert_error(refused, 422, "validation_error")["details"][0]["issue"]
     # A datasource saved earlier is checked again when it connects.
@@ -438,6 +443,7 @@ def test_list_filters_by_type(api: Any, register: Any) -> None:
 def test_without_kms_nothing_is_stored(api: Any, register: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     admin = register()
     monkeypatch.delenv("LOUPE_KMS_KEY_ID")
+    get_settings.cache_clear()
     response = create(
         api, admin.access_token, type="postgres", connection_string="postgresql://u:p@8.8.8.8/d"
     )

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from loupe.config import get_settings
 from tests import factories
 
 SCHEDULES = "/api/v1/schedules"
@@ -117,8 +118,10 @@ def test_minimum_interval_is_configurable(
     body = {"name": "s", "query_id": query_id, "cron": "*/10 * * * *"}
     assert api.post(SCHEDULES, json_body=body, token=account.access_token).status == 201
     monkeypatch.setenv("LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS", "900")
+    get_settings.cache_clear()
     assert_error(api.post(SCHEDULES, json_body=body, token=account.access_token), 422, "validation_error")
     monkeypatch.setenv("LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS", "60")
+    get_settings.cache_clear()
     every_minute = {**body, "cron": "* * * * *"}
     assert api.post(SCHEDULES, json_body=every_minute, token=account.access_token).status == 201
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from loupe.config import ConfigurationError
+from loupe.config import ConfigurationError, get_settings
 from loupe.security.connection_policy import (
     ALLOWED_OPTIONS,
     ConnectionPolicyError,
@@ -202,14 +202,17 @@ class TestSettings:
     def test_private_hosts_are_refused_by_default(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", raising=False)
         monkeypatch.delenv("LOUPE_DUCKDB_ROOT", raising=False)
+        get_settings.cache_clear()
         assert policy_settings() == PolicySettings(allow_private_hosts=False, duckdb_root=None)
 
     def test_read_from_the_environment(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "true")
         monkeypatch.setenv("LOUPE_DUCKDB_ROOT", str(tmp_path))
+        get_settings.cache_clear()
         assert policy_settings() == PolicySettings(allow_private_hosts=True, duckdb_root=tmp_path.resolve())
         monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "maybe")
-        with pytest.raises(ConfigurationError, match="true or false"):
+        get_settings.cache_clear()
+        with pytest.raises(ConfigurationError, match="LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS.*boolean"):
             policy_settings()
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loupe.config import ConfigurationError
+from loupe.config import ConfigurationError, get_settings
 from loupe.errors import ValidationFailed
 from loupe.services.schedules import checked_cron, next_run_at
 
@@ -147,10 +147,12 @@ def test_invalid_crons(cron: str) -> None:
 
 def test_minimum_interval_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS", "3600")
+    get_settings.cache_clear()
     assert checked_cron("0 * * * *", NOW) == "0 * * * *"
     with pytest.raises(ValidationFailed):
         checked_cron("*/30 * * * *", NOW)
     for bad in ("59", "ten", ""):
         monkeypatch.setenv("LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS", bad)
+        get_settings.cache_clear()
         with pytest.raises(ConfigurationError):
             checked_cron("0 * * * *", NOW)

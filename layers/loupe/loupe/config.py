@@ -97,6 +97,13 @@ class Settings(BaseModel):
     argon2_memory_kib: int = Field(65_536, ge=19_456, le=1_048_576, alias="LOUPE_ARGON2_MEMORY_KIB")
     argon2_parallelism: int = Field(4, ge=1, le=16, alias="LOUPE_ARGON2_PARALLELISM")
 
+    kms_key_id: str | None = Field(None, min_length=1, alias="LOUPE_KMS_KEY_ID")
+    allow_private_datasource_hosts: bool = Field(False, alias="LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS")
+    duckdb_root: Path | None = Field(None, alias="LOUPE_DUCKDB_ROOT")
+    schedule_min_interval_seconds: int = Field(
+        300, ge=60, le=31 * 86_400, alias="LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS"
+    )
+
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
 
@@ -112,6 +119,11 @@ class Settings(BaseModel):
         if not parts.hostname and "host=" not in parts.query:
             raise ValueError("DATABASE_URL must name a host (or a socket folder as ?host=)")
         return value
+
+    @field_validator("kms_key_id", "duckdb_root", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

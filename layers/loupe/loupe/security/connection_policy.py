@@ -4,14 +4,13 @@ network policy (never link-local or cloud metadata; loopback and private ranges 
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from loupe.config import ConfigurationError
+from loupe.config import get_settings
 
 DatasourceType = Literal["postgres", "mysql", "duckdb"]
 
@@ -105,14 +104,11 @@ class PolicySettings:
 
 
 def policy_settings() -> PolicySettings:
-    """Read per call, so a test or a warm function sees the environment it runs in."""
-    allow = os.environ.get("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "false").strip().lower()
-    if allow not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigurationError("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS must be true or false")
-    root = os.environ.get("LOUPE_DUCKDB_ROOT", "").strip()
+    settings = get_settings()
+    root = settings.duckdb_root
     return PolicySettings(
-        allow_private_hosts=allow in ("true", "1", "yes"),
-        duckdb_root=Path(root).expanduser().resolve() if root else None,
+        allow_private_hosts=settings.allow_private_datasource_hosts,
+        duckdb_root=root.expanduser().resolve() if root else None,
     )
 
 

@@ -13,6 +13,8 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from loupe.config import get_settings
+
 # Blob v1: version (1 byte) | length of the wrapped key (2 bytes, big-endian) | wrapped key | nonce (12) |
 # ciphertext with its 16-byte tag.
 FORMAT_V1 = 1
@@ -36,7 +38,7 @@ class KmsSettings:
 
 
 def kms_settings() -> KmsSettings:
-    key_id = os.environ.get("LOUPE_KMS_KEY_ID", "").strip()
+    key_id = get_settings().kms_key_id
     if not key_id:
         raise CryptoUnavailable("LOUPE_KMS_KEY_ID is not set")
     return KmsSettings(key_id=key_id)

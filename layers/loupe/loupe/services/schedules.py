@@ -4,7 +4,6 @@ IANA zone, no more often than the configured minimum interval, with values for i
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel
 
 from loupe import db
-from loupe.config import ConfigurationError
+from loupe.config import get_settings
 from loupe.errors import NotFound, ValidationFailed
 from loupe.models.common import Page
 from loupe.models.identity import Principal
@@ -32,8 +31,6 @@ from loupe.repositories.listing import Collection
 from loupe.services.queries import QUERIES
 from loupe.services.resources import ResourceService
 
-MIN_INTERVAL_VARIABLE = "LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS"
-DEFAULT_MIN_INTERVAL_SECONDS = 300
 # Gaps between this many consecutive firings are compared with the minimum interval.
 FIRINGS_CHECKED = 24
 # Longer than any clock change a time zone has made.
@@ -104,16 +101,8 @@ RUNS = Collection(
 
 
 def minimum_interval() -> timedelta:
-    """The shortest gap allowed between two firings, from LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS (default
-    300; at least 60, cron's own resolution)."""
-    raw = os.environ.get(MIN_INTERVAL_VARIABLE, str(DEFAULT_MIN_INTERVAL_SECONDS))
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{MIN_INTERVAL_VARIABLE} must be a whole number of seconds") from None
-    if seconds < 60:
-        raise ConfigurationError(f"{MIN_INTERVAL_VARIABLE} must be at least 60")
-    return timedelta(seconds=seconds)
+    """The shortest gap allowed between two firings (LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS)."""
+    return timedelta(seconds=get_settings().schedule_min_interval_seconds)
 
 
 def _cron_invalid(issue: str) -> ValidationFailed:
