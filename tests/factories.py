@@ -67,3 +67,26 @@ def visualization(database_url: str, organization_id: str, query_id: str | None 
 
 def dashboard(database_url: str, organization_id: str) -> str:
     return _insert(database_url, "dashboards", {"organization_id": organization_id, "name": "d"})
+
+
+MEMBER_PASSWORD = "member password 1"
+
+
+def member(api: Any, database_url: str, organization_id: str, role: str) -> tuple[str, dict[str, Any]]:
+    """A user of `role` in the organization, inserted by SQL and logged in: (user id, login body)."""
+    from loupe.security import passwords
+
+    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    user_id = _insert(
+        database_url,
+        "users",
+        {"email": email, "name": role.title(), "password_hash": passwords.hash_password(MEMBER_PASSWORD)},
+    )
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, %s)",
+            (organization_id, user_id, role),
+        )
+    login = api.post("/api/v1/auth/login", json_body={"email": email, "password": MEMBER_PASSWORD})
+    assert login.status == 200, login.body
+    return user_id, login.json()

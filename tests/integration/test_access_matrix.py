@@ -5,7 +5,6 @@ the code; a route missing from it (or a row with no route) fails the suite."""
 from __future__ import annotations
 
 import re
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,8 @@ import psycopg
 import pytest
 
 from loupe.models.identity import Role
-from loupe.security import passwords, tokens
+from loupe.security import tokens
+from tests import factories
 
 PUBLIC = None
 V, E, A = Role.VIEWER, Role.EDITOR, Role.ADMIN
@@ -79,21 +79,6 @@ class Credential:
     is_user: bool
 
 
-def add_user(database_url: str, organization_id: str, role: str, password: str) -> str:
-    email = f"{role}-{secrets.token_hex(4)}@example.com"
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
-            (email, role.title(), passwords.hash_password(password)),
-        ).fetchone()
-        assert row is not None
-        conn.execute(
-            "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, %s)",
-            (organization_id, row[0], role),
-        )
-    return email
-
-
 def add_api_key(database_url: str, organization_id: str, role: str) -> str:
     key = tokens.new_secret_token(tokens.API_KEY_PREFIX)
     with psycopg.connect(database_url) as conn:
@@ -113,10 +98,7 @@ def credentials(api: Any, register: Any, clean_db: str) -> list[Credential]:
         Credential("admin", A, {"Authorization": f"Bearer {admin.access_token}"}, is_user=True),
     ]
     for role in ("viewer", "editor"):
-        email = add_user(clean_db, admin.organization_id, role, "role password 1")
-        login = api.post("/api/v1/auth/login", json_body={"email": email, "password": "role password 1"})
-        assert login.status == 200, login.body
-        token = login.json()["access_token"]
+        token = factories.member(api, clean_db, admin.organization_id, role)[1]["access_token"]
         found.append(Credential(role, Role.parse(role), {"Authorization": f"Bearer {token}"}, is_user=True))
     for role in ("viewer", "editor", "admin"):
         key = add_api_key(clean_db, admin.organization_id, role)

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import psycopg
 import pytest
 
-from loupe.security import passwords, tokens
+from loupe.security import tokens
+from tests import factories
 
 KEYS = "/api/v1/api-keys"
 CURRENT = "/api/v1/organizations/current"
-PASSWORD = "member password 1"
-
-
-def add_member(api: Any, database_url: str, organization_id: str, role: str) -> str:
-    """A user of `role` in the organization, inserted by SQL; returns an access token."""
-    email = f"{role}-{secrets.token_hex(4)}@example.com"
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
-            (email, role.title(), passwords.hash_password(PASSWORD)),
-        ).fetchone()
-        assert row is not None
-        conn.execute(
-            "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, %s)",
-            (organization_id, row[0], role),
-        )
-    login = api.post("/api/v1/auth/login", json_body={"email": email, "password": PASSWORD})
-    assert login.status == 200, login.body
-    return str(login.json()["access_token"])
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -95,7 +76,7 @@ class TestCreate:
     @pytest.mark.parametrize("role", ["viewer", "editor"])
     def test_only_admins_manage_keys(self, api: Any, register: Any, clean_db: str, role: str) -> None:
         admin = register()
-        token = add_member(api, clean_db, admin.organization_id, role)
+        token = factories.member(api, clean_db, admin.organization_id, role)[1]["access_token"]
         key_id = create_key(api, admin.access_token)["id"]
         assert_error(
             api.post(KEYS, json_body={"name": "mine", "role": "viewer"}, token=token), 403, "forbidden"

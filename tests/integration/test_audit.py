@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,29 +9,10 @@ import psycopg
 import pytest
 
 from loupe.config import get_settings
-from loupe.security import passwords
+from tests import factories
 
 EVENTS = "/api/v1/audit-events"
 LOGIN = "/api/v1/auth/login"
-PASSWORD = "member password 1"
-
-
-def add_member(api: Any, database_url: str, organization_id: str, role: str) -> tuple[str, str]:
-    """A user of `role` in the organization, inserted by SQL and logged in: (user id, access token)."""
-    email = f"{role}-{secrets.token_hex(4)}@example.com"
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
-            (email, role.title(), passwords.hash_password(PASSWORD)),
-        ).fetchone()
-        assert row is not None
-        conn.execute(
-            "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, %s)",
-            (organization_id, row[0], role),
-        )
-    login = api.post(LOGIN, json_body={"email": email, "password": PASSWORD})
-    assert login.status == 200, login.body
-    return str(row[0]), str(login.json()["access_token"])
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -98,7 +78,7 @@ class TestAdminActions:
         self, api: Any, register: Any, clean_db: str
     ) -> None:
         admin = register()
-        member_id, _ = add_member(api, clean_db, admin.organization_id, "viewer")
+        member_id, _ = factories.member(api, clean_db, admin.organization_id, "viewer")
         token = admin.access_token
         role = api.request(
             "PUT", f"/api/v1/organizations/users/{member_id}/role", json_body={"role": "editor"}, token=token
@@ -184,8 +164,8 @@ class TestReading:
     @pytest.mark.parametrize("role", ["viewer", "editor"])
     def test_only_admins_read_the_trail(self, api: Any, register: Any, clean_db: str, role: str) -> None:
         admin = register()
-        _, token = add_member(api, clean_db, admin.organization_id, role)
-        assert_error(api.get(EVENTS, token=token), 403, "forbidden")
+        _, login = factories.member(api, clean_db, admin.organization_id, role)
+        assert_error(api.get(EVENTS, token=login["access_token"]), 403, "forbidden")
         assert_error(api.get(EVENTS), 401, "unauthorized")
 
     @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from loupe.security import passwords
 from tests import factories
 
 CURRENT = "/api/v1/organizations/current"
@@ -17,25 +16,6 @@ INVITATIONS = "/api/v1/organizations/invitations"
 USAGE = "/api/v1/organizations/usage"
 ACCEPT = "/api/v1/auth/accept-invitation"
 LOGIN = "/api/v1/auth/login"
-PASSWORD = "member password 1"
-
-
-def add_member(api: Any, database_url: str, organization_id: str, role: str) -> tuple[str, dict[str, Any]]:
-    """A user of `role` in the organization, inserted by SQL and logged in: (user id, login body)."""
-    email = f"{role}-{secrets.token_hex(4)}@example.com"
-    with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s) RETURNING id",
-            (email, role.title(), passwords.hash_password(PASSWORD)),
-        ).fetchone()
-        assert row is not None
-        conn.execute(
-            "INSERT INTO memberships (organization_id, user_id, role) VALUES (%s, %s, %s)",
-            (organization_id, row[0], role),
-        )
-    login = api.post(LOGIN, json_body={"email": email, "password": PASSWORD})
-    assert login.status == 200, login.body
-    return str(row[0]), login.json()
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -67,7 +47,7 @@ class TestSettings:
         self, api: Any, register: Any, clean_db: str
     ) -> None:
         admin = register()
-        _, viewer = add_member(api, clean_db, admin.organization_id, "viewer")
+        _, viewer = factories.member(api, clean_db, admin.organization_id, "viewer")
         response = api.get(CURRENT, token=viewer["access_token"])
         assert response.status == 200, response.body
         body = response.json()
@@ -158,7 +138,7 @@ class TestAdminOnly:
     @pytest.mark.parametrize("role", ["viewer", "editor"])
     def test_other_roles_are_forbidden(self, api: Any, register: Any, clean_db: str, role: str) -> None:
         admin = register()
-        _, member = add_member(api, clean_db, admin.organization_id, role)
+        _, member = factories.member(api, clean_db, admin.organization_id, role)
         token = member["access_token"]
         calls = [
             ("PATCH", CURRENT, {"name": "Mine now"}),
@@ -179,7 +159,7 @@ class TestMembers:
         self, api: Any, register: Any, clean_db: str
     ) -> None:
         admin = register()
-        viewer_id, viewer = add_member(api, clean_db, admin.organization_id, "viewer")
+        viewer_id, viewer = factories.member(api, clean_db, admin.organization_id, "viewer")
         listed = api.get(USERS, token=admin.access_token, query={"limit": "1"})
         assert listed.status == 200, listed.body
         assert listed.json()["total"] == 2
@@ -199,7 +179,7 @@ class TestMembers:
         self, api: Any, register: Any, clean_db: str
     ) -> None:
         admin = register()
-        editor_id, _ = add_member(api, clean_db, admin.organization_id, "editor")
+        editor_id, _ = factories.member(api, clean_db, admin.organization_id, "editor")
         demote = api.request(
             "PUT", f"{USERS}/{admin.user_id}/role", json_body={"role": "editor"}, token=admin.access_token
         )
@@ -220,7 +200,7 @@ class TestMembers:
 
     def test_removal_ends_the_members_sessions_here(self, api: Any, register: Any, clean_db: str) -> None:
         admin = register()
-        member_id, member = add_member(api, clean_db, admin.organization_id, "editor")
+        member_id, member = factories.member(api, clean_db, admin.organization_id, "editor")
         assert api.get(CURRENT, token=member["access_token"]).status == 200
         assert api.delete(f"{USERS}/{member_id}", token=admin.access_token).status == 204
 
@@ -243,7 +223,7 @@ class TestMembers:
         self, api: Any, register: Any, clean_db: str
     ) -> None:
         ours, theirs = register(), register()
-        their_member, _ = add_member(api, clean_db, theirs.organization_id, "viewer")
+        their_member, _ = factories.member(api, clean_db, theirs.organization_id, "viewer")
         for user_id in (theirs.user_id, their_member):
             role = api.request(
                 "PUT", f"{USERS}/{user_id}/role", json_body={"role": "editor"}, token=ours.access_token
@@ -257,7 +237,7 @@ class TestMembers:
         self, api: Any, register: Any, clean_db: str, body: dict[str, Any]
     ) -> None:
         admin = register()
-        member_id, _ = add_member(api, clean_db, admin.organization_id, "viewer")
+        member_id, _ = factories.member(api, clean_db, admin.organization_id, "viewer")
         response = api.request("PUT", f"{USERS}/{member_id}/role", json_body=body, token=admin.access_token)
         assert_error(response, 422, "validation_error")
 

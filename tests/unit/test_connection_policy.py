@@ -212,7 +212,7 @@ class TestSettings:
         assert policy_settings() == PolicySettings(allow_private_hosts=True, duckdb_root=tmp_path.resolve())
         monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "maybe")
         get_settings.cache_clear()
-        with pytest.raises(ConfigurationError, match="LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS.*boolean"):
+        with pytest.raises(ConfigurationError, match=r"LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS.*boolean"):
             policy_settings()
 
 
