@@ -1,4 +1,5 @@
-"""Lambda entry point of the datasources function: datasource connections: encrypted credentials, connection test, schema."""
+"""Lambda entry point of the datasources function:
+datasource connections: encrypted credentials, connection test, schema."""
 
 from loupe.api.function import http_function
 from loupe.api.routes.datasources import router

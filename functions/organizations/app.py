@@ -1,4 +1,5 @@
-"""Lambda entry point of the organizations function: organization settings, members and roles, invitations, usage."""
+"""Lambda entry point of the organizations function:
+organization settings, members and roles, invitations, usage."""
 
 from loupe.api.function import http_function
 from loupe.api.routes.organizations import router

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
@@ -100,6 +100,17 @@ def _validation_details(errors: list[Any]) -> list[dict[str, str]]:
     return details
 
 
+def success_response(route: Callable[..., Any], status: int) -> dict[str, Any]:
+    """The documented success of a route, from its return annotation (`Response[Model]` or `Model`)."""
+    returned = get_type_hints(route).get("return")
+    if get_origin(returned) is Response:
+        returned = get_args(returned)[0] if get_args(returned) else Any
+    description = HTTPStatus(status).phrase
+    if returned in (None, type(None), Any) or status == 204:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"model": returned}}}
+
+
 class LoupeRouter(Router):
     """A Powertools Router whose routes document the shared error responses and security scheme.
 
@@ -110,9 +121,15 @@ class LoupeRouter(Router):
         super().__init__()  # type: ignore[no-untyped-call]
 
     @staticmethod
-    def _documented(authenticated: bool, errors: tuple[int, ...], options: dict[str, Any]) -> dict[str, Any]:
+    def _documented(
+        route: Callable[..., Any], authenticated: bool, errors: tuple[int, ...], options: dict[str, Any]
+    ) -> dict[str, Any]:
         statuses = (400, 422, 500, *((401, 403) if authenticated else ()), *errors)
-        options["responses"] = {**error_responses(statuses), **(options.get("responses") or {})}
+        responses = {**error_responses(statuses), **(options.get("responses") or {})}
+        # Given any `responses`, Powertools stops deriving the success one from the return type: add it.
+        status = int(options.get("status_code", 200))
+        responses.setdefault(status, success_response(route, status))
+        options["responses"] = responses
         if authenticated:
             options.setdefault("security", AUTHENTICATED)
         return options
@@ -126,7 +143,11 @@ class LoupeRouter(Router):
             errors: tuple[int, ...] = (),
             **options: Any,
         ) -> Callable[[Any], Any]:
-            return self.route(rule, method, **self._documented(authenticated, errors, options))
+            def register(route: Callable[..., Any]) -> Any:
+                documented = self._documented(route, authenticated, errors, dict(options))
+                return self.route(rule, method, **documented)(route)
+
+            return register
 
         declare.__name__ = method.lower()
         return declare

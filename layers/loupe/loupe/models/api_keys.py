@@ -5,18 +5,40 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loupe.models.auth import DisplayName, StrictModel
 from loupe.models.identity import RoleName
 
+# An example for the OpenAPI document, never issued.
+API_KEY_EXAMPLE = "lk_7Hq2mZ9xR4vT1bN8cK3wP6yJ5dF0gL2sA9eU4iO7tY1"
+
 
 class ApiKeyCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Nightly export", "role": "viewer"}]})
+
     name: DisplayName
     role: RoleName = Field(description="At most the creator's own role")
 
 
 class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3e5a7c9e-1b3d-4f7a-9c1e-3a5c7e9a1c3e",
+                    "name": "Nightly export",
+                    "role": "viewer",
+                    "prefix": "lk_7Hq2mZ9",
+                    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "created_at": "2026-11-10T22:00:00Z",
+                    "last_used_at": "2026-11-26T02:00:04Z",
+                    "revoked_at": None,
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     role: RoleName
@@ -28,4 +50,22 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3e5a7c9e-1b3d-4f7a-9c1e-3a5c7e9a1c3e",
+                    "name": "Nightly export",
+                    "role": "viewer",
+                    "prefix": "lk_7Hq2mZ9",
+                    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "created_at": "2026-11-10T22:00:00Z",
+                    "last_used_at": None,
+                    "revoked_at": None,
+                    "key": API_KEY_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     key: str = Field(description="Shown once: only its digest is stored")

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from loupe.models.identity import RoleName
 
@@ -37,7 +38,34 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=100_000)
 
 
+# Examples for the OpenAPI document; the tokens have the real shapes but were never issued.
+REFRESH_TOKEN_EXAMPLE = "lrt_Vq7nR2xK9mB4tW8cJ1yH6dL3fP0sZ5gA2eU9iO4kT7"  # noqa: S105
+ACCESS_TOKEN_EXAMPLE = (
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI1ZjFjMmU4YSIsImV4cCI6MTc5NTY4MDAwMH0.mX1w3pQ8rT5vY2zA7cF4hJ9kL0nB6dG3"  # noqa: S105
+)
+USER_EXAMPLE: JsonDict = {
+    "id": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+    "email": "ada@acme.example",
+    "name": "Ada Lovelace",
+    "role": "admin",
+    "organization_id": "0b6f3c52-8d1e-4a7b-9c2f-5e4d3a2b1c0d",
+}
+
+
 class RegisterRequest(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@acme.example",
+                    "password": "correct horse battery staple",
+                    "name": "Ada Lovelace",
+                    "organization_name": "Acme Retail",
+                }
+            ]
+        }
+    )
+
     email: Email
     password: NewPassword
     name: DisplayName
@@ -45,20 +73,32 @@ class RegisterRequest(StrictModel):
 
 
 class LoginRequest(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@acme.example", "password": "correct horse battery staple"}]
+        }
+    )
+
     email: Email
     # Any length up to the maximum: a short wrong password is a wrong password, not a 422.
     password: Annotated[str, Field(min_length=1, max_length=128, json_schema_extra={"format": "password"})]
 
 
 class RefreshRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": REFRESH_TOKEN_EXAMPLE}]})
+
     refresh_token: OpaqueToken
 
 
 class LogoutRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": REFRESH_TOKEN_EXAMPLE}]})
+
     refresh_token: OpaqueToken
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [USER_EXAMPLE]})
+
     id: UUID
     email: str
     name: str
@@ -67,10 +107,28 @@ class UserOut(BaseModel):
 
 
 class MeOut(UserOut):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{**USER_EXAMPLE, "organization_name": "Acme Retail"}]}
+    )
+
     organization_name: str
 
 
 class TokenPair(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user": USER_EXAMPLE,
+                    "access_token": ACCESS_TOKEN_EXAMPLE,
+                    "refresh_token": REFRESH_TOKEN_EXAMPLE,
+                    "token_type": "Bearer",
+                    "expires_in": 900,
+                }
+            ]
+        }
+    )
+
     user: UserOut
     access_token: str
     refresh_token: str
@@ -79,6 +137,22 @@ class TokenPair(BaseModel):
 
 
 class SessionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7c9e1b3d-5f7a-4d1e-b3a5-7e9a1c3e5a7c",
+                    "created_at": "2026-11-20T08:12:03Z",
+                    "last_used_at": "2026-11-26T07:45:10Z",
+                    "expires_at": "2026-12-20T08:12:03Z",
+                    "user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15",
+                    "ip": "203.0.113.24",
+                    "current": True,
+                }
+            ]
+        }
+    )
+
     id: UUID
     created_at: datetime
     last_used_at: datetime | None

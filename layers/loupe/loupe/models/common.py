@@ -22,6 +22,23 @@ class ErrorBody(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": {
+                        "code": "validation_error",
+                        "message": "Request validation failed",
+                        "error_id": "3f2c9a7e4b1d",
+                        "details": [
+                            {"field": "body.name", "issue": "String should have at least 1 character"}
+                        ],
+                    }
+                }
+            ]
+        }
+    )
+
     error: ErrorBody
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from loupe.models.auth import DisplayName, StrictModel
 from loupe.models.queries import Description, Tags, refuse_null
@@ -43,6 +43,36 @@ Tiles = Annotated[
 
 
 class DashboardCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Sales overview",
+                    "description": "Revenue by region for the weekly sales meeting.",
+                    "tags": ["finance", "weekly"],
+                    "tiles": [
+                        {
+                            "visualization_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                            "text": None,
+                            "x": 0,
+                            "y": 0,
+                            "w": 8,
+                            "h": 6,
+                        },
+                        {
+                            "visualization_id": None,
+                            "text": "## Revenue\nNet of refunds; refreshed every weekday at 07:00.",
+                            "x": 8,
+                            "y": 0,
+                            "w": 4,
+                            "h": 6,
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     name: DisplayName
     description: Description | None = None
     tags: Tags = Field(default_factory=list)
@@ -51,6 +81,12 @@ class DashboardCreate(StrictModel):
 
 class DashboardUpdate(StrictModel):
     """Only the fields sent change; `tiles`, when sent, replaces every tile at once."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Sales overview (EMEA)", "tags": ["finance", "weekly", "emea"]}]
+        }
+    )
 
     name: DisplayName | None = None
     description: Description | None = None
@@ -61,6 +97,22 @@ class DashboardUpdate(StrictModel):
 
 
 class TileOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1a3c5e7a-9b1d-4f3a-8c5e-7a9b1d3f5a7c",
+                    "visualization_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                    "text": None,
+                    "x": 0,
+                    "y": 0,
+                    "w": 8,
+                    "h": 6,
+                }
+            ]
+        }
+    )
+
     id: UUID
     visualization_id: UUID | None
     text: str | None
@@ -71,6 +123,42 @@ class TileOut(BaseModel):
 
 
 class DashboardOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "4b6d8f0a-2c4e-4f6a-8b0d-2e4f6a8c0e2a",
+                    "name": "Sales overview",
+                    "description": "Revenue by region for the weekly sales meeting.",
+                    "tags": ["finance", "weekly"],
+                    "tiles": [
+                        {
+                            "id": "1a3c5e7a-9b1d-4f3a-8c5e-7a9b1d3f5a7c",
+                            "visualization_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                            "text": None,
+                            "x": 0,
+                            "y": 0,
+                            "w": 8,
+                            "h": 6,
+                        },
+                        {
+                            "id": "2b4d6f8b-0c2e-4a4b-9d6f-8b0c2e4a6b8d",
+                            "visualization_id": None,
+                            "text": "## Revenue\nNet of refunds; refreshed every weekday at 07:00.",
+                            "x": 8,
+                            "y": 0,
+                            "w": 4,
+                            "h": 6,
+                        },
+                    ],
+                    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "created_at": "2026-11-03T10:02:44Z",
+                    "updated_at": "2026-11-19T08:47:12Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     description: str | None

@@ -33,7 +33,19 @@ class DatasourceOptions(BaseModel):
 
 
 class DatasourceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Shop replica",
+                    "type": "postgres",
+                    "connection_string": "postgresql://reader:REDACTED@db.internal:5432/shop",
+                    "options": {"connect_timeout_seconds": 5, "statement_timeout_seconds": 60},
+                }
+            ]
+        },
+    )
 
     name: DatasourceName
     type: DatasourceType
@@ -44,7 +56,17 @@ class DatasourceCreate(BaseModel):
 class DatasourceUpdate(BaseModel):
     """The type stays; a new connection string is validated against it and encrypted again."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Shop replica (read-only)",
+                    "options": {"connect_timeout_seconds": 5, "statement_timeout_seconds": 120},
+                }
+            ]
+        },
+    )
 
     name: DatasourceName | None = None
     connection_string: ConnectionString | None = None
@@ -52,6 +74,22 @@ class DatasourceUpdate(BaseModel):
 
 
 class DatasourceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+                    "name": "Shop replica",
+                    "type": "postgres",
+                    "connection_string": "postgresql://reader:****@db.internal:5432/shop",
+                    "options": {"connect_timeout_seconds": 5, "statement_timeout_seconds": 60},
+                    "created_at": "2026-11-01T08:00:00Z",
+                    "updated_at": "2026-11-01T08:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     type: DatasourceType
@@ -66,6 +104,10 @@ class DatasourceListQuery(ListQuery):
 
 
 class ConnectionTestOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"ok": True, "latency_ms": 42.7, "error": None}]}
+    )
+
     ok: bool
     latency_ms: float = Field(description="Time to connect and answer a trivial query")
     error: str | None = None
@@ -85,4 +127,25 @@ class SchemaTable(BaseModel):
 
 
 class DatasourceSchema(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tables": [
+                        {
+                            "schema": "public",
+                            "name": "orders",
+                            "columns": [
+                                {"name": "id", "type": "bigint"},
+                                {"name": "region", "type": "text"},
+                                {"name": "amount", "type": "numeric(12,2)"},
+                                {"name": "created_at", "type": "timestamp with time zone"},
+                            ],
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     tables: list[SchemaTable]

@@ -26,6 +26,9 @@ RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 QueryTimeoutSeconds = Annotated[int, Field(ge=1, le=900)]
 MaxRows = Annotated[int, Field(ge=1, le=10_000_000)]
 
+# An example for the OpenAPI document, never issued.
+INVITATION_TOKEN_EXAMPLE = "linv_2Yw9sKq4TzL8mVb1NcR6hXe3PjU7aDf5GkH0oWi4Qs8"  # noqa: S105
+
 
 class OrganizationSettings(BaseModel):
     """The settings every organization has; stored values override these defaults."""
@@ -48,11 +51,41 @@ class SettingsPatch(StrictModel):
 
 
 class OrganizationUpdate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Acme Retail GmbH",
+                    "settings": {"default_timezone": "Europe/Berlin", "result_retention_days": 90},
+                }
+            ]
+        }
+    )
+
     name: DisplayName | None = None
     settings: SettingsPatch | None = None
 
 
 class OrganizationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b6f3c52-8d1e-4a7b-9c2f-5e4d3a2b1c0d",
+                    "name": "Acme Retail GmbH",
+                    "settings": {
+                        "default_timezone": "Europe/Berlin",
+                        "result_retention_days": 90,
+                        "query_timeout_seconds": 300,
+                        "max_rows_per_run": 1000000,
+                    },
+                    "created_at": "2026-10-30T17:22:09Z",
+                    "updated_at": "2026-11-12T10:15:00Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     settings: OrganizationSettings
@@ -61,6 +94,20 @@ class OrganizationOut(BaseModel):
 
 
 class MemberOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "email": "ada@acme.example",
+                    "name": "Ada Lovelace",
+                    "role": "admin",
+                    "joined_at": "2026-10-30T17:22:09Z",
+                }
+            ]
+        }
+    )
+
     id: UUID = Field(description="The user's id")
     email: str
     name: str
@@ -69,15 +116,36 @@ class MemberOut(BaseModel):
 
 
 class RoleChange(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "editor"}]})
+
     role: RoleName
 
 
 class InvitationCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "grace@acme.example", "role": "editor"}]}
+    )
+
     email: Email
     role: RoleName
 
 
 class InvitationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5a7c9e1b-3d5f-4b9c-a1e3-5c7e9a1c3e5a",
+                    "email": "grace@acme.example",
+                    "role": "editor",
+                    "invited_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "expires_at": "2026-12-03T09:00:00Z",
+                    "created_at": "2026-11-26T09:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     email: str
     role: RoleName
@@ -87,10 +155,38 @@ class InvitationOut(BaseModel):
 
 
 class InvitationCreated(InvitationOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5a7c9e1b-3d5f-4b9c-a1e3-5c7e9a1c3e5a",
+                    "email": "grace@acme.example",
+                    "role": "editor",
+                    "invited_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "expires_at": "2026-12-03T09:00:00Z",
+                    "created_at": "2026-11-26T09:00:00Z",
+                    "token": INVITATION_TOKEN_EXAMPLE,
+                }
+            ]
+        }
+    )
+
     token: str = Field(description="Shown once: only its digest is stored")
 
 
 class AcceptInvitationRequest(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": INVITATION_TOKEN_EXAMPLE,
+                    "name": "Grace Hopper",
+                    "password": "correct horse battery staple",
+                }
+            ]
+        }
+    )
+
     token: OpaqueToken
     name: DisplayName
     password: NewPassword
@@ -106,6 +202,12 @@ class PageQuery(BaseModel):
 
 
 class UsageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"queries": 42, "runs_this_month": 1318, "stored_result_bytes": 73400320}]
+        }
+    )
+
     queries: int = Field(description="Saved queries")
     runs_this_month: int = Field(description="Runs created since the start of the month (UTC)")
     stored_result_bytes: int = Field(description="Sum of the result sizes of the organization's runs")

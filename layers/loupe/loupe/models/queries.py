@@ -8,7 +8,15 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from loupe.models.auth import DisplayName, StrictModel
 from loupe.models.common import ListQuery
@@ -143,7 +151,30 @@ def refuse_null(value: Any) -> Any:
     return value
 
 
+MONTHLY_REVENUE_SQL = (
+    "SELECT date_trunc('month', created_at) AS month, region, sum(amount) AS revenue\n"
+    "FROM orders WHERE created_at >= {{ start }}\nGROUP BY 1, 2 ORDER BY 1, 2"
+)
+
+
 class QueryCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Monthly revenue by region",
+                    "description": "Order revenue per region and month, from a start date.",
+                    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+                    "sql": MONTHLY_REVENUE_SQL,
+                    "parameters": [
+                        {"name": "start", "type": "date", "default": "2026-01-01", "required": True}
+                    ],
+                    "tags": ["finance", "revenue"],
+                }
+            ]
+        }
+    )
+
     name: DisplayName
     description: Description | None = None
     datasource_id: UUID = Field(description="A datasource of the caller's organization")
@@ -154,6 +185,12 @@ class QueryCreate(StrictModel):
 
 class QueryUpdate(StrictModel):
     """Only the fields sent change; new sql or parameters are checked against the stored other half."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "Monthly revenue by region (net)", "tags": ["finance", "revenue", "net"]}]
+        }
+    )
 
     name: DisplayName | None = None
     description: Description | None = None
@@ -166,6 +203,33 @@ class QueryUpdate(StrictModel):
 
 
 class QueryOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "name": "Monthly revenue by region",
+                    "description": "Order revenue per region and month, from a start date.",
+                    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+                    "sql": MONTHLY_REVENUE_SQL,
+                    "parameters": [
+                        {
+                            "name": "start",
+                            "type": "date",
+                            "default": "2026-01-01",
+                            "options": None,
+                            "required": True,
+                        }
+                    ],
+                    "tags": ["finance", "revenue"],
+                    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "created_at": "2026-11-02T09:14:27Z",
+                    "updated_at": "2026-11-18T16:03:51Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     description: str | None

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loupe.models.auth import DisplayName, StrictModel
 from loupe.models.common import ListQuery
@@ -30,6 +30,22 @@ RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "ti
 
 
 class ScheduleCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Every weekday at 07:00",
+                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "cron": "0 7 * * 1-5",
+                    "timezone": "Europe/Berlin",
+                    "parameters": {"start": "2026-01-01"},
+                    "enabled": True,
+                    "tags": ["finance"],
+                }
+            ]
+        }
+    )
+
     name: DisplayName
     query_id: UUID = Field(description="A query of the caller's organization")
     cron: Cron
@@ -41,6 +57,8 @@ class ScheduleCreate(StrictModel):
 
 class ScheduleUpdate(StrictModel):
     """Only the fields sent change; a new cron, time zone or enabled state moves next_run_at."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"cron": "30 6 * * 1-5", "enabled": True}]})
 
     name: DisplayName | None = None
     query_id: UUID | None = None
@@ -56,6 +74,30 @@ class ScheduleUpdate(StrictModel):
 
 
 class ScheduleOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6e8a0c2e-4f6b-4d8f-a0c2-e4f6a8b0c2d4",
+                    "name": "Every weekday at 07:00",
+                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "cron": "0 7 * * 1-5",
+                    "timezone": "Europe/Berlin",
+                    "parameters": {"start": "2026-01-01"},
+                    "enabled": True,
+                    "tags": ["finance"],
+                    "next_run_at": "2026-11-27T06:00:00Z",
+                    "last_run_at": "2026-11-26T06:00:00Z",
+                    "consecutive_failures": 0,
+                    "disabled_reason": None,
+                    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "created_at": "2026-11-04T12:20:05Z",
+                    "updated_at": "2026-11-04T12:20:05Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     query_id: UUID
@@ -85,6 +127,28 @@ class RunError(BaseModel):
 
 class ScheduleRunOut(BaseModel):
     """A run the schedule started (the fields of GET /runs/{id})."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+                    "status": "succeeded",
+                    "error": None,
+                    "row_count": 48,
+                    "byte_size": 3120,
+                    "truncated": False,
+                    "created_at": "2026-11-26T06:00:00Z",
+                    "started_at": "2026-11-26T06:00:01Z",
+                    "finished_at": "2026-11-26T06:00:01.412Z",
+                    "duration_ms": 412,
+                    "created_by": None,
+                }
+            ]
+        }
+    )
 
     id: UUID
     query_id: UUID | None

@@ -156,6 +156,25 @@ OptionsBody = Annotated[dict[str, Any], Field(description=OPTIONS_DESCRIPTION)]
 
 
 class VisualizationCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Revenue by region",
+                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "type": "line",
+                    "options": {
+                        "x": "month",
+                        "y": [{"column": "revenue", "label": "Revenue", "color": "#1f77b4"}],
+                        "group_by": "region",
+                        "formatting": {"decimals": 0, "prefix": "€"},
+                    },
+                    "tags": ["finance"],
+                }
+            ]
+        }
+    )
+
     name: DisplayName
     query_id: UUID = Field(description="A query of the caller's organization")
     type: VisualizationType
@@ -165,6 +184,23 @@ class VisualizationCreate(StrictModel):
 
 class VisualizationUpdate(StrictModel):
     """Only the fields sent change; a new type or new options are checked together."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Revenue by region, stacked",
+                    "type": "area",
+                    "options": {
+                        "x": "month",
+                        "y": [{"column": "revenue", "label": "Revenue"}],
+                        "group_by": "region",
+                        "stacked": True,
+                    },
+                }
+            ]
+        }
+    )
 
     name: DisplayName | None = None
     query_id: UUID | None = None
@@ -176,6 +212,40 @@ class VisualizationUpdate(StrictModel):
 
 
 class VisualizationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                    "name": "Revenue by region",
+                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "type": "line",
+                    "options": {
+                        "x": "month",
+                        "y": [{"column": "revenue", "label": "Revenue", "color": "#1f77b4", "axis": "left"}],
+                        "group_by": "region",
+                        "aggregation": "none",
+                        "x_axis": {"title": None, "scale": "linear", "min": None, "max": None},
+                        "y_axis": {"title": None, "scale": "linear", "min": None, "max": None},
+                        "legend": True,
+                        "formatting": {
+                            "decimals": 0,
+                            "thousands_separator": True,
+                            "prefix": "€",
+                            "suffix": "",
+                        },
+                        "interpolation": "linear",
+                        "show_points": False,
+                    },
+                    "tags": ["finance"],
+                    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+                    "created_at": "2026-11-02T09:31:10Z",
+                    "updated_at": "2026-11-02T09:31:10Z",
+                }
+            ]
+        }
+    )
+
     id: UUID
     name: str
     query_id: UUID

@@ -6,7 +6,7 @@ from typing import Any, Literal
 import aws_lambda_powertools.event_handler.openapi.swagger_ui as bundled_swagger_ui
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.swagger_ui import generate_swagger_html
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from loupe.api.openapi import whole_api_document
 from loupe.api.resolver import LoupeRouter
@@ -22,10 +22,16 @@ SWAGGER_CSP = (
 
 
 class Liveness(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"] = "ok"
 
 
 class Readiness(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ok", "checks": {"database": "ok"}}]}
+    )
+
     status: Literal["ok", "unavailable"]
     checks: dict[str, str]
 
