@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -126,14 +127,16 @@ class StackProcess:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
-    base = tmp_path_factory.mktemp("stack")
-    running = StackProcess(home=base / "home", log=base / "devstack.log")
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
+def stack() -> Iterator[StackProcess]:
+    # Not pytest's tmp_path: pytest deletes old base folders when another session starts, pgdata included.
+    with tempfile.TemporaryDirectory(prefix="loupe-e2e-") as folder:
+        base = Path(folder)
+        running = StackProcess(home=base / "home", log=base / "devstack.log")
+        try:
+            running.start()
+            yield running
+        finally:
+            running.stop()
 
 
 @pytest.fixture

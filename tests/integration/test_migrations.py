@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,18 +47,21 @@ TENANT_TABLES = LOUPE_TABLES - {"organizations", "users", "login_attempts", "pas
 
 
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_url() -> Iterator[str]:
+    """A server of its own: rolling back 0001 revokes the roles from the login cluster-wide."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
         yield configured
         return
     from pgserver.postgres_server import get_server
 
-    server = get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+    # Not pytest's tmp_path: pytest deletes old base folders when another session starts, socket included.
+    with tempfile.TemporaryDirectory(prefix="loupe-migrations-pg-") as data_dir:
+        server = get_server(data_dir, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
 
 
 def _url_for(server_url: str, database: str) -> str:
