@@ -67,43 +67,40 @@ Edges = Annotated[list[Edge], Field(max_length=MAX_EDGES)]
 TIME_RANGE_DESCRIPTION = "Required with the custom preset, and only there"
 
 
-class CanvasCreate(StrictModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "Revenue investigation",
-                    "time_preset": "last_30d",
-                    "time_range": None,
-                    "nodes": [
-                        {
-                            "id": "revenue-query",
-                            "type": "query",
-                            "ref_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
-                            "position": {"x": 0, "y": 0},
-                            "data": {"collapsed": False},
-                        },
-                        {
-                            "id": "revenue-chart",
-                            "type": "visualization",
-                            "ref_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
-                            "position": {"x": 360, "y": 0},
-                            "data": None,
-                        },
-                    ],
-                    "edges": [
-                        {
-                            "id": "query-to-chart",
-                            "source": "revenue-query",
-                            "target": "revenue-chart",
-                            "label": "charts",
-                        }
-                    ],
-                    "tags": ["finance"],
-                }
-            ]
+CANVAS_EXAMPLE: dict[str, Any] = {
+    "name": "Revenue investigation",
+    "time_preset": "last_30d",
+    "time_range": None,
+    "nodes": [
+        {
+            "id": "revenue-query",
+            "type": "query",
+            "ref_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+            "position": {"x": 0, "y": 0},
+            "data": {"collapsed": False},
+        },
+        {
+            "id": "revenue-chart",
+            "type": "visualization",
+            "ref_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+            "position": {"x": 360, "y": 0},
+            "data": None,
+        },
+    ],
+    "edges": [
+        {
+            "id": "query-to-chart",
+            "source": "revenue-query",
+            "target": "revenue-chart",
+            "label": "charts",
         }
-    )
+    ],
+    "tags": ["finance"],
+}
+
+
+class CanvasCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [CANVAS_EXAMPLE]})
 
     name: DisplayName
     time_preset: TimePreset
@@ -143,34 +140,7 @@ class CanvasOut(BaseModel):
             "examples": [
                 {
                     "id": "8a0c2e4f-6b8d-4a0c-b2e4-f6a8c0e2f4a6",
-                    "name": "Revenue investigation",
-                    "time_preset": "last_30d",
-                    "time_range": None,
-                    "nodes": [
-                        {
-                            "id": "revenue-query",
-                            "type": "query",
-                            "ref_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
-                            "position": {"x": 0, "y": 0},
-                            "data": {"collapsed": False},
-                        },
-                        {
-                            "id": "revenue-chart",
-                            "type": "visualization",
-                            "ref_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
-                            "position": {"x": 360, "y": 0},
-                            "data": None,
-                        },
-                    ],
-                    "edges": [
-                        {
-                            "id": "query-to-chart",
-                            "source": "revenue-query",
-                            "target": "revenue-chart",
-                            "label": "charts",
-                        }
-                    ],
-                    "tags": ["finance"],
+                    **CANVAS_EXAMPLE,
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-05T14:40:00Z",
                     "updated_at": "2026-11-21T11:05:32Z",
