@@ -90,6 +90,9 @@ class MySqlSession:
         self._cancelled = False
         try:
             with self._conn.cursor() as cursor:
+                # Again for every statement: a statement that set the session read-write and a later
+                # one that commits implicitly (DDL) must not combine across runs on a reused session.
+                cursor.execute("SET SESSION TRANSACTION READ ONLY")
                 cursor.execute("START TRANSACTION READ ONLY")
                 try:
                     cursor.execute(sql, dict(parameters) if parameters else None)

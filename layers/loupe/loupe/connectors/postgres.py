@@ -43,7 +43,9 @@ class PostgresSession:
         self._cancelled = False
         try:
             with self._conn.cursor() as cursor:
-                cursor.execute(sql, parameters or None)
+                # prepare=True: the extended protocol runs exactly one statement, even without parameters
+                # (the simple protocol would run `SET ...; COMMIT; DELETE ...` as three).
+                cursor.execute(sql, parameters or None, prepare=True)
                 if cursor.description is None:
                     return ResultSet(columns=(), rows=[], truncated=False)
                 columns = tuple(

@@ -1,0 +1,425 @@
+"""The SQL guard: one read-only query per run, parsed with sqlglot in the datasource's dialect, with
+writes, locks, session changes and per-dialect dangerous functions and credential tables refused."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from loupe.security.connection_policy import DatasourceType
+
+SQLGLOT_DIALECTS: dict[DatasourceType, str] = {"postgres": "postgres", "mysql": "mysql", "duckdb": "duckdb"}
+MAX_SQL_CHARS = 100_000
+# Bound parameters as each connector writes them (see `Connector.placeholder`).
+PLACEHOLDERS: dict[DatasourceType, re.Pattern[str]] = {
+    "postgres": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
+    "mysql": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
+    # Not the tag of a dollar-quoted string ($tag$ ... $tag$, $$ ... $$).
+    "duckdb": re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)(?![$\w])"),
+}
+# What a placeholder becomes for parsing only: a value, valid wherever a bound parameter is.
+NEUTRAL_VALUE = "NULL"
+
+# Statements that change data, schema, session or transaction state, or that lock rows; refused wherever
+# they appear in the tree (a DELETE inside a CTE is as much a write as one at the top).
+FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
+    exp.DML,
+    exp.DDL,
+    exp.Drop,
+    exp.Alter,
+    exp.Command,
+    exp.Set,
+    exp.SetItem,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Pragma,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Use,
+    exp.Grant,
+    exp.Describe,
+    exp.Kill,
+    exp.Analyze,
+    exp.Summarize,
+    exp.Export,
+    exp.Comment,
+    exp.Refresh,
+    exp.Cache,
+    exp.Execute,
+    exp.Into,
+    exp.Lock,
+)
+# Functions that read or write files, open connections, run SQL given as a string, change or read
+# settings (applications keep secrets in custom settings), signal other sessions, take locks, touch
+# sequences, or wait. Names are compared in lower case, whatever schema or quoting the call uses.
+DENIED_FUNCTIONS: dict[DatasourceType, frozenset[str]] = {
+    "postgres": frozenset(
+        {
+            "pg_read_file",
+            "pg_read_binary_file",
+            "pg_stat_file",
+            "pg_current_logfile",
+            "lo_import",
+            "lo_export",
+            "lo_get",
+            "lo_put",
+            "lo_create",
+            "lo_creat",
+            "lo_open",
+            "lo_unlink",
+            "lo_from_bytea",
+            "loread",
+            "lowrite",
+            "ts_stat",
+            "set_config",
+            "current_setting",
+            "pg_reload_conf",
+            "pg_terminate_backend",
+            "pg_cancel_backend",
+            "pg_signal_backend",
+            "pg_rotate_logfile",
+            "pg_notify",
+            "pg_promote",
+            "pg_switch_wal",
+            "pg_sleep",
+            "pg_sleep_for",
+            "pg_sleep_until",
+            "nextval",
+            "setval",
+            "pg_import_system_collations",
+        }
+    ),
+    "mysql": frozenset(
+        {
+            "load_file",
+            "sleep",
+            "benchmark",
+            "get_lock",
+            "release_lock",
+            "release_all_locks",
+            "master_pos_wait",
+            "source_pos_wait",
+            "master_gtid_wait",
+            "wait_for_executed_gtid_set",
+            "wait_until_sql_thread_after_gtids",
+            "sys_exec",
+            "sys_eval",
+            "nextval",
+            "setval",
+            "lastval",
+        }
+    ),
+    "duckdb": frozenset(
+        {
+            "read_csv",
+            "read_csv_auto",
+            "read_parquet",
+            "parquet_scan",
+            "read_json",
+            "read_json_auto",
+            "read_json_objects",
+            "read_ndjson",
+            "read_ndjson_auto",
+            "read_ndjson_objects",
+            "read_text",
+            "read_blob",
+            "read_xlsx",
+            "sniff_csv",
+            "glob",
+            "query",
+            "query_table",
+            "getenv",
+            "current_setting",
+            "duckdb_settings",
+            "duckdb_secrets",
+            "which_secret",
+            "duckdb_extensions",
+            "st_read",
+            "iceberg_scan",
+            "delta_scan",
+            "sqlite_scan",
+            "sqlite_attach",
+            "postgres_scan",
+            "postgres_attach",
+            "postgres_query",
+            "postgres_execute",
+            "mysql_query",
+            "mysql_execute",
+            "nextval",
+            "setval",
+        }
+    ),
+}
+# Families denied by prefix: directory listings, large objects, remote connections, XML built from a
+# query's rows (they run SQL given as a string), advisory locks, replication, file writers, parquet files.
+DENIED_FUNCTION_PREFIXES: dict[DatasourceType, tuple[str, ...]] = {
+    "postgres": (
+        "pg_ls_",
+        "lo_",
+        "dblink",
+        "postgres_fdw",
+        "query_to_xml",
+        "cursor_to_xml",
+        "table_to_xml",
+        "schema_to_xml",
+        "database_to_xml",
+        "pg_advisory",
+        "pg_try_advisory",
+        "pg_create_",
+        "pg_drop_replication",
+        "pg_replication_",
+        "pg_logical_",
+        "pg_file_",
+        "pg_backup_",
+        "pg_start_backup",
+        "pg_stop_backup",
+    ),
+    "mysql": (),
+    "duckdb": ("parquet_", "read_", "http_"),
+}
+# Catalog tables and views that hold password hashes, connection strings with passwords, or settings
+# (applications keep secrets in custom settings, as PostgREST did with app.settings.jwt_secret).
+DENIED_TABLES: dict[DatasourceType, frozenset[str]] = {
+    "postgres": frozenset(
+        {
+            "pg_shadow",
+            "pg_authid",
+            "pg_user_mapping",
+            "pg_user_mappings",
+            "user_mapping_options",
+            "pg_foreign_server",
+            "foreign_server_options",
+            "pg_subscription",
+            "pg_largeobject",
+            "pg_largeobject_metadata",
+            "pg_settings",
+            "pg_file_settings",
+            "pg_db_role_setting",
+            "pg_hba_file_rules",
+            "pg_ident_file_mappings",
+        }
+    ),
+    "mysql": frozenset(),
+    "duckdb": frozenset(),
+}
+# Every table of these schemas is refused: MySQL's `mysql` holds accounts, password hashes and the
+# FEDERATED servers' passwords.
+DENIED_SCHEMAS: dict[DatasourceType, frozenset[str]] = {
+    "postgres": frozenset(),
+    "mysql": frozenset({"mysql"}),
+    "duckdb": frozenset(),
+}
+# A quote after an odd run of backslashes, in a string or quoted name.
+ESCAPED_QUOTE = re.compile(r"(?<!\\)\\(?:\\\\)*['\"`]")
+QUOTED_TOKENS = frozenset({TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.IDENTIFIER})
+# sqlglot's names for statements whose keyword differs.
+STATEMENT_NAMES = {"truncatetable": "TRUNCATE", "loaddata": "LOAD DATA", "setitem": "SET"}
+# DuckDB reads a file when a table name looks like a path (`FROM '/etc/passwd'`, `FROM "x.csv"`).
+PATH_LIKE = re.compile(r"[./\\:~]")
+
+
+class SqlNotAllowed(ValueError):
+    """The guard refused the SQL; `reason` is safe to show the user who wrote it."""
+
+    code = "sql_not_allowed"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class GuardedStatement:
+    """A statement the guard accepted. `sql` is what to send: the checked tokens exactly as written,
+    with comments dropped, so the database runs only text the guard has read."""
+
+    sql: str
+    dialect: DatasourceType
+    parameters: tuple[str, ...]
+
+
+def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
+    """Accept one read-only query in `dialect`, its values written as the connector's placeholders;
+    raise `SqlNotAllowed` otherwise. Placeholders are parsed as NULL, so one may only stand where a
+    value can, never inside a string, a quoted name or a comment."""
+    if dialect not in SQLGLOT_DIALECTS:
+        raise SqlNotAllowed(f"{dialect!r} is not a datasource type")
+    if len(sql) > MAX_SQL_CHARS:
+        raise SqlNotAllowed(f"the SQL is longer than {MAX_SQL_CHARS} characters")
+    if "\x00" in sql:
+        raise SqlNotAllowed("the SQL contains a NUL character")
+    neutral, slots = _neutralise_placeholders(sql, dialect)
+    tokens = _tokenize(neutral, dialect)
+    while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
+        tokens.pop()
+    if not tokens:
+        raise SqlNotAllowed("the SQL contains no statement")
+    if any(token.token_type == TokenType.SEMICOLON for token in tokens):
+        raise SqlNotAllowed("only one statement may run at a time")
+    placeholder_tokens = _placeholder_tokens(tokens, slots)
+    _check_tokens(tokens, neutral, dialect)
+    try:
+        statements = _dialect(dialect).parser().parse(tokens, neutral)
+    except (ParseError, TokenError) as error:
+        raise SqlNotAllowed(_parse_failure(error, dialect)) from None
+    except RecursionError:
+        # sqlglot's parser recurses per parenthesis; past a few dozen levels it runs out of stack.
+        raise SqlNotAllowed("the SQL is nested too deeply to check") from None
+    if len(statements) != 1 or statements[0] is None:
+        raise SqlNotAllowed("only one statement may run at a time")
+    _check_tree(statements[0], dialect)
+    names = tuple(dict.fromkeys(slot.name for slot in slots))
+    return GuardedStatement(_rebuild(neutral, tokens, placeholder_tokens), dialect, names)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A placeholder: where its NULL starts in the neutral text, its name, and how it was written."""
+
+    offset: int
+    name: str
+    text: str
+
+
+def _neutralise_placeholders(sql: str, dialect: DatasourceType) -> tuple[str, list[_Slot]]:
+    """The SQL with each placeholder replaced by NULL, and where each one went."""
+    parts: list[str] = []
+    slots: list[_Slot] = []
+    position = 0
+    length = 0
+    for match in PLACEHOLDERS[dialect].finditer(sql):
+        parts.append(sql[position : match.start()])
+        length += match.start() - position
+        slots.append(_Slot(length, match.group(1), match.group(0)))
+        parts.append(NEUTRAL_VALUE)
+        length += len(NEUTRAL_VALUE)
+        position = match.end()
+    parts.append(sql[position:])
+    return "".join(parts), slots
+
+
+def _dialect(dialect: DatasourceType) -> sqlglot.Dialect:
+    return sqlglot.Dialect.get_or_raise(SQLGLOT_DIALECTS[dialect])
+
+
+def _tokenize(sql: str, dialect: DatasourceType) -> list[Token]:
+    try:
+        return list(_dialect(dialect).tokenize(sql))
+    except TokenError:
+        raise SqlNotAllowed(f"the SQL could not be read as {dialect} (unclosed quote or comment?)") from None
+
+
+def _placeholder_tokens(tokens: list[Token], slots: list[_Slot]) -> dict[int, str]:
+    """Token index -> the placeholder as written, for every placeholder; each must be a whole token."""
+    starts = {token.start: index for index, token in enumerate(tokens)}
+    found: dict[int, str] = {}
+    for slot in slots:
+        index = starts.get(slot.offset)
+        if index is None or tokens[index].end != slot.offset + len(NEUTRAL_VALUE) - 1:
+            raise SqlNotAllowed(
+                f"the parameter {slot.name} is inside a string, a quoted name or a comment; "
+                "a parameter may only stand where a value does"
+            )
+        found[index] = slot.text
+    return found
+
+
+def _check_tokens(tokens: list[Token], neutral: str, dialect: DatasourceType) -> None:
+    """Refuse what the parser could read differently from the database."""
+    for index, token in enumerate(tokens):
+        if token.token_type in QUOTED_TOKENS and ESCAPED_QUOTE.search(neutral[token.start : token.end + 1]):
+            # Whether \' ends a string depends on server modes (MySQL's NO_BACKSLASH_ESCAPES and
+            # ANSI_QUOTES, PostgreSQL's standard_conforming_strings) that sqlglot cannot see.
+            raise SqlNotAllowed("a backslash before a quote is ambiguous: write a quote inside quotes twice")
+        if dialect == "mysql" and any(comment.lstrip().startswith(("!", "M!")) for comment in token.comments):
+            # MySQL and MariaDB execute the inside of `/*! ... */`; sqlglot reads it as a comment.
+            raise SqlNotAllowed("executable comments (/*! ... */) are not allowed")
+        if token.token_type == TokenType.UNICODE_STRING or (
+            dialect in ("postgres", "duckdb")
+            and token.token_type == TokenType.VAR
+            and token.text.lower() == "u"
+            and index + 2 < len(tokens)
+            and tokens[index + 1].token_type == TokenType.AMP
+            and tokens[index + 1].start == token.end + 1
+            and tokens[index + 2].token_type in (TokenType.IDENTIFIER, TokenType.STRING)
+            and tokens[index + 2].start == token.end + 2
+        ):
+            # U&"..." and U&'...' spell names and strings with escapes sqlglot does not decode.
+            raise SqlNotAllowed("Unicode escape strings and names (U&) are not allowed")
+
+
+def _parse_failure(error: ParseError | TokenError, dialect: DatasourceType) -> str:
+    """Where the parser stopped, without echoing the SQL back."""
+    details = error.errors[0] if isinstance(error, ParseError) and error.errors else {}
+    line, column = details.get("line"), details.get("col")
+    where = f" (line {line}, column {column})" if line and column else ""
+    return f"the SQL could not be parsed as {dialect}{where}"
+
+
+def _check_tree(statement: exp.Expr, dialect: DatasourceType) -> None:
+    if not isinstance(statement, exp.Query | exp.Values):
+        raise SqlNotAllowed(f"{_statement_name(statement)} is not allowed: only a read-only query may run")
+    for node in statement.walk():
+        if isinstance(node, FORBIDDEN_NODES):
+            raise SqlNotAllowed(_forbidden_reason(node))
+        if isinstance(node, exp.Func):
+            _check_function(node, dialect)
+        elif isinstance(node, exp.Table):
+            _check_table(node, dialect)
+
+
+def _forbidden_reason(node: exp.Expr) -> str:
+    if isinstance(node, exp.Into):
+        return "SELECT ... INTO is not allowed: a query may not create tables, files or variables"
+    if isinstance(node, exp.Lock):
+        return "locking clauses (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE) are not allowed"
+    return f"{_statement_name(node)} is not allowed: only a read-only query may run"
+
+
+def _statement_name(node: exp.Expr) -> str:
+    """The statement's keyword (DELETE, COPY, EXPLAIN), not its text."""
+    if isinstance(node, exp.Command):
+        return node.name.split(maxsplit=1)[0].upper() if node.name.strip() else "this statement"
+    return STATEMENT_NAMES.get(node.key, node.key.upper())
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    if isinstance(node, exp.Anonymous):
+        return {node.name.lower()}
+    return {name.lower() for name in type(node).sql_names()} | {node.key.lower()}
+
+
+def _check_function(node: exp.Func, dialect: DatasourceType) -> None:
+    for name in _function_names(node):
+        if name in DENIED_FUNCTIONS[dialect] or name.startswith(DENIED_FUNCTION_PREFIXES[dialect]):
+            raise SqlNotAllowed(f"the function {name} is not allowed")
+
+
+def _check_table(node: exp.Table, dialect: DatasourceType) -> None:
+    name = node.name.lower()
+    if name in DENIED_TABLES[dialect] or node.db.lower() in DENIED_SCHEMAS[dialect]:
+        raise SqlNotAllowed(f"the table {name} holds credentials or settings and may not be read")
+    if dialect == "duckdb" and any(
+        isinstance(part, exp.Identifier) and PATH_LIKE.search(part.name) for part in node.parts
+    ):
+        raise SqlNotAllowed("a table name may not be a file path or URL")
+
+
+def _rebuild(neutral: str, tokens: list[Token], placeholders: dict[int, str]) -> str:
+    """The tokens as written, each placeholder restored, joined by one space where the source had
+    whitespace or a comment."""
+    pieces: list[str] = []
+    previous_end = -1
+    for index, token in enumerate(tokens):
+        if pieces and token.start > previous_end + 1:
+            pieces.append(" ")
+        pieces.append(placeholders.get(index, neutral[token.start : token.end + 1]))
+        previous_end = token.end
+    return "".join(pieces)
