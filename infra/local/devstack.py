@@ -17,7 +17,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
@@ -25,6 +25,7 @@ from pgserver.postgres_server import PostgresServer, get_server
 from psycopg import sql
 
 from infra.local.gateway import Gateway, GatewayServer, HttpRequest, serve, shutdown
+from infra.local.queue_poller import QueuePoller
 from infra.local.sample_data import READER_ROLE, ensure_sample_database, mask_password, with_database
 from infra.local.tcp_proxy import TcpToUnixProxy
 from infra.local.template_routes import ROOT, api_routes, load_handler
@@ -164,20 +165,46 @@ def moto_server(preferred_port: int) -> Iterator[str]:
         server.stop()
 
 
-def create_credentials_key(aws_endpoint: str) -> str:
-    """A KMS key in moto for datasource credentials. moto keeps keys in memory, so each start makes a new
-    one and the demo datasource is sealed again (see register_demo_datasource)."""
+def aws_client(service: str, aws_endpoint: str) -> Any:
     import boto3
 
-    kms = boto3.client(
-        "kms",
+    return boto3.client(
+        service,
         endpoint_url=aws_endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106  # moto's placeholder credentials
     )
+
+
+def create_credentials_key(aws_endpoint: str) -> str:
+    """A KMS key in moto for datasource credentials. moto keeps keys in memory, so each start makes a new
+    one and the demo datasource is sealed again (see register_demo_datasource)."""
+    kms = aws_client("kms", aws_endpoint)
     arn: str = kms.create_key(Description="Loupe local datasource credentials")["KeyMetadata"]["Arn"]
     return arn
+
+
+RUNS_QUEUE = "loupe-runs"
+RESULTS_BUCKET = "loupe-results-local"
+
+
+def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
+    """The runs queue and the results bucket in moto, as template.yaml declares them; their settings."""
+    queue_url: str = aws_client("sqs", aws_endpoint).create_queue(
+        QueueName=RUNS_QUEUE, Attributes={"VisibilityTimeout": "900"}
+    )["QueueUrl"]
+    aws_client("s3", aws_endpoint).create_bucket(Bucket=RESULTS_BUCKET)
+    return {"LOUPE_RUNS_QUEUE_URL": queue_url, "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET}
+
+
+def local_aws_environment(
+    secrets_: LocalSecrets, database_url: str, aws_endpoint: str, home: Path
+) -> dict[str, str]:
+    """The functions' variables with the AWS resources they use created in moto (key, queue, bucket)."""
+    kms_key_id = create_credentials_key(aws_endpoint)
+    variables = handler_environment(secrets_, database_url, aws_endpoint, kms_key_id, home)
+    return variables | create_runs_resources(aws_endpoint)
 
 
 def handler_environment(
@@ -347,12 +374,8 @@ class LocalStack:
             database_url = ensure_database(server_url, METADATA_DATABASE)
         self.applied_migrations = migrations.apply(database_url)
         self.aws_endpoint = self._resources.enter_context(moto_server(self.moto_port))
-        kms_key_id = create_credentials_key(self.aws_endpoint)
-        self._resources.enter_context(
-            environment(
-                handler_environment(self.secrets, database_url, self.aws_endpoint, kms_key_id, self.home)
-            )
-        )
+        variables = local_aws_environment(self.secrets, database_url, self.aws_endpoint, self.home)
+        self._resources.enter_context(environment(variables))
         self._resources.callback(db.close)
         # Every function's cold start now, so a configuration error stops `make dev` at once.
         for function in sorted({route.function for route in api_routes()}):
@@ -363,6 +386,14 @@ class LocalStack:
         if self.sample_url is not None:
             self.sample_url = self._reachable_over_tcp(self.sample_url)
             register_demo_datasource(gateway, self.secrets.demo_password, self.sample_url)
+        poller = QueuePoller(
+            aws_client("sqs", self.aws_endpoint),
+            variables["LOUPE_RUNS_QUEUE_URL"],
+            load_handler("RunnerFunction"),
+            gateway.lock,
+            "RunnerFunction",
+        ).start()
+        self._resources.callback(poller.stop)
         self._http = serve(gateway, self.host, self.port, log=self.log_requests)
         self.gateway = gateway
         self._resources.callback(self._stop_http)

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.devstack import (
-    create_credentials_key,
     environment,
-    handler_environment,
     load_secrets,
+    local_aws_environment,
     loupe_home,
     metadata_database,
     moto_server,
@@ -65,11 +64,7 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
     with (
         metadata_database(home) as database_url,
         moto_server(aws_port) as aws_endpoint,
-        environment(
-            handler_environment(
-                secrets, database_url, aws_endpoint, create_credentials_key(aws_endpoint), home
-            )
-        ),
+        environment(local_aws_environment(secrets, database_url, aws_endpoint, home)),
     ):
         timeout, memory = function_limits(function)
         try:

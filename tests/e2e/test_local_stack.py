@@ -225,6 +225,44 @@ def test_demo_login_printed_at_startup_works(stack: StackProcess, client: httpx.
     assert stack.stored_secrets()["demo_password"] == stack.demo_password
 
 
+def test_demo_datasource_runs_a_saved_query_end_to_end(stack: StackProcess, client: httpx.Client) -> None:
+    """Through the HTTP API only: the demo datasource, a query with a parameter, a run through the
+    queue and the runner, then a page of its results."""
+    login = client.post(
+        "/api/v1/auth/login", json={"email": stack.demo_email, "password": stack.demo_password}
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    datasources = client.get("/api/v1/datasources", headers=headers).json()["items"]
+    demo = next(item for item in datasources if item["name"].startswith("Demo shop"))
+    assert client.post(f"/api/v1/datasources/{demo['id']}/test", headers=headers).json()["ok"] is True
+    query = client.post(
+        "/api/v1/queries",
+        headers=headers,
+        json={
+            "name": "Customers by country",
+            "datasource_id": demo["id"],
+            "sql": "SELECT country, count(*) AS customers FROM customers"
+            " WHERE signed_up_at < {{ before }} GROUP BY 1 ORDER BY 2 DESC, 1",
+            "parameters": [{"name": "before", "type": "datetime", "default": "2030-01-01T00:00:00Z"}],
+        },
+    )
+    assert query.status_code == 201, query.text
+    started = client.post(f"/api/v1/queries/{query.json()['id']}/runs", headers=headers, json={})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    for _ in range(100):
+        run = client.get(f"/api/v1/runs/{run_id}", headers=headers).json()
+        if run["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert run["status"] == "succeeded", run
+    assert run["row_count"] > 0
+    page = client.get(f"/api/v1/runs/{run_id}/results", headers=headers, params={"limit": 2}).json()
+    assert [column["name"] for column in page["columns"]] == ["country", "customers"]
+    assert len(page["rows"]) == 2
+    assert page["total_rows"] == run["row_count"]
+
+
 def test_unknown_api_path_gets_the_api_404_envelope(client: httpx.Client) -> None:
     response = client.get("/api/v1/no-such-resource/42")
     assert response.status_code == 404

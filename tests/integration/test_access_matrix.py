@@ -55,6 +55,12 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/audit-events"): A,
     ("POST", "/dashboards/{}/refresh"): V,
     ("GET", "/schedules/{}/runs"): V,
+    ("POST", "/runs"): E,
+    ("GET", "/runs"): V,
+    ("GET", "/runs/{}"): V,
+    ("GET", "/runs/{}/results"): V,
+    ("POST", "/queries/{}/runs"): V,
+    ("GET", "/queries/{}/runs"): V,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "visualizations", "dashboards", "schedules", "canvases"):

@@ -50,6 +50,11 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
             " VALUES (%s, 'invitee@example.com', 'viewer', %s, now() + interval '1 day') RETURNING id",
             (org, uuid.uuid4().bytes + uuid.uuid4().bytes),
         )
+        run = insert(
+            "INSERT INTO runs (organization_id, query_id, datasource_id, sql, parameters, cache_key, status)"
+            " VALUES (%s, %s, %s, 'SELECT 1', %s, 'cache-key', 'queued') RETURNING id",
+            (org, query, datasource, Jsonb({})),
+        )
     sessions = api.get("/api/v1/auth/sessions", token=owner.access_token).json()["items"]
     return {
         "datasources": datasource,
@@ -62,6 +67,7 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
         "invitations": invitation,
         "users": owner.user_id,
         "sessions": sessions[0]["id"],
+        "runs": run,
     }
 
 

@@ -104,6 +104,14 @@ class Settings(BaseModel):
         300, ge=60, le=31 * 86_400, alias="LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS"
     )
 
+    runs_queue_url: str | None = Field(None, min_length=1, alias="LOUPE_RUNS_QUEUE_URL")
+    results_bucket: str | None = Field(None, min_length=3, max_length=63, alias="LOUPE_RESULTS_BUCKET")
+    max_active_runs_per_user: int = Field(5, ge=1, le=1_000, alias="LOUPE_MAX_ACTIVE_RUNS_PER_USER")
+    run_max_rows: int = Field(100_000, ge=1, le=100_000_000, alias="LOUPE_RUN_MAX_ROWS")
+    run_max_result_bytes: int = Field(
+        512 * 1024 * 1024, ge=1_024, le=50 * 1024**3, alias="LOUPE_RUN_MAX_RESULT_BYTES"
+    )
+
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
 
@@ -120,7 +128,7 @@ class Settings(BaseModel):
             raise ValueError("DATABASE_URL must name a host (or a socket folder as ?host=)")
         return value
 
-    @field_validator("kms_key_id", "duckdb_root", mode="before")
+    @field_validator("kms_key_id", "duckdb_root", "runs_queue_url", "results_bucket", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -28,6 +28,7 @@ from loupe.models.schedules import (
 )
 from loupe.repositories import crud, listing
 from loupe.repositories.listing import Collection
+from loupe.repositories.runs import RUNS
 from loupe.services.queries import QUERIES
 from loupe.services.resources import ResourceService
 
@@ -74,29 +75,6 @@ SCHEDULES = Collection(
     ),
     filters=frozenset({"query_id", "enabled"}),
     json_columns=frozenset({"parameters", "alert_rules"}),
-)
-
-RUNS = Collection(
-    table="runs",
-    columns=(
-        "id",
-        "query_id",
-        "datasource_id",
-        "status",
-        "error",
-        "row_count",
-        "byte_size",
-        "truncated",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "created_by",
-    ),
-    sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
-    default_sort="-created_at",
-    searchable=("sql",),
-    tagged=False,
-    filters=frozenset({"schedule_id", "status"}),
 )
 
 

@@ -18,6 +18,7 @@ ROUTE_MODULES = (
     "schedules",
     "canvases",
     "audit",
+    "runs",
 )
 
 

@@ -1,11 +1,24 @@
-"""Routes of the queries function: saved parameterized SQL queries (editors write, every role reads)."""
+"""Routes of the queries function: saved parameterized SQL queries (editors write, every role reads
+and runs)."""
 
+from typing import Annotated
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.routes.runs import started
+from loupe.models.common import Page
 from loupe.models.queries import QueryCreate, QueryListQuery, QueryUpdate
+from loupe.models.runs import QueryRunCreate, RunListQuery, RunOut
 from loupe.services.queries import queries
+from loupe.services.runs import runs
 
 router = LoupeRouter()
+TAGS = ["queries"]
 
 crud_routes(
     router,
@@ -16,3 +29,25 @@ crud_routes(
     list_query=QueryListQuery,
     tag="queries",
 )
+
+
+@router.post(
+    "/queries/<query_id>/runs",
+    status_code=202,
+    errors=(404, 429, 503),
+    tags=TAGS,
+    summary="Run a saved query",
+    responses={
+        200: {
+            "description": "A succeeded run young enough for max_age_seconds",
+            "content": {"application/json": {"model": RunOut}},
+        }
+    },
+)
+def run_query(query_id: UUID, body: QueryRunCreate, caller: Caller) -> Response[RunOut]:
+    return started(runs.run_query(caller, query_id, body))
+
+
+@router.get("/queries/<query_id>/runs", errors=(404,), tags=TAGS, summary="List a query's runs")
+def list_query_runs(query_id: UUID, caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[RunOut]:
+    return runs.query_runs(caller, query_id, query)

@@ -1,0 +1,39 @@
+"""Lambda entry point of the runner: consumes the runs queue in batches and reports the messages to
+deliver again (partial batch response), so one transient failure does not repeat the whole batch."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loupe.observability import logger, metrics, tracer
+from loupe.services import runner
+
+# A batch that failed whole is reported like any other (every message listed), not raised: the queue
+# redelivers exactly the listed messages either way, and the invocation is not logged as an error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    message = json.loads(record.body)
+    logger.set_correlation_id(message.get("correlation_id"))
+    logger.append_keys(run_id=message["run_id"], message_id=record.message_id)
+    try:
+        runner.execute_run(UUID(message["run_id"]), lambda_context.get_remaining_time_in_millis())
+    finally:
+        logger.remove_keys(["run_id", "message_id"])
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,64 @@
+"""Feeds the local runs queue (moto) to the runner function in batches, as Lambda's SQS event source
+does: messages the handler reports as failed stay on the queue and come back after the visibility
+timeout; the others are deleted."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from infra.local.events import LocalLambdaContext, sqs_event
+
+Handler = Callable[[dict[str, Any], LocalLambdaContext], dict[str, Any]]
+
+
+class QueuePoller:
+    def __init__(
+        self, sqs: Any, queue_url: str, handler: Handler, lock: threading.Lock, function: str
+    ) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._lock = lock  # the gateway's: one event at a time, the handlers share a connection
+        self._function = function
+        self._arn: str = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="runs-queue-poller", daemon=True)
+
+    def start(self) -> QueuePoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=10)
+
+    def poll_once(self) -> int:
+        """One receive and one invocation; returns how many messages were handled."""
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=5,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        with self._lock:
+            result = self._handler(sqs_event(messages, self._arn), LocalLambdaContext(self._function, 900))
+        failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.poll_once()
+            except Exception as error:  # the local stack keeps polling, as the event source would
+                print(f"runs queue poller: {type(error).__name__}: {error}", flush=True)
+                self._stopping.wait(2)

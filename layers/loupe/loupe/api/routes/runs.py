@@ -1,0 +1,57 @@
+"""Routes of the runs function: ad-hoc SQL runs (editors), runs and their results (every role)."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from loupe.api.auth import Caller, Editor
+from loupe.api.resolver import LoupeRouter
+from loupe.api.responses import with_etag
+from loupe.models.common import Page
+from loupe.models.runs import AdhocRunCreate, ResultsQuery, RunListQuery, RunOut, RunResults
+from loupe.services.runs import Started, runs
+
+router = LoupeRouter()
+TAGS = ["runs"]
+
+
+def started(result: Started) -> Response[RunOut]:
+    """202 for a queued run, 200 for a cached one; either names the run's address."""
+    return Response(
+        status_code=202 if result.new else 200,
+        content_type="application/json",
+        body=result.run,
+        headers={"Location": f"/api/v1/runs/{result.run.id}"},
+    )
+
+
+@router.post("/runs", status_code=202, errors=(404, 429, 503), tags=TAGS, summary="Run SQL on a datasource")
+def create_run(body: AdhocRunCreate, caller: Editor) -> Response[RunOut]:
+    return started(runs.run_sql(caller, body))
+
+
+@router.get("/runs", tags=TAGS, summary="List runs")
+def list_runs(caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[RunOut]:
+    return runs.list(caller, query)
+
+
+@router.get(
+    "/runs/<run_id>",
+    errors=(404,),
+    tags=TAGS,
+    summary="Get a run",
+    responses={
+        200: {"description": "The run, with its ETag", "content": {"application/json": {"model": RunOut}}},
+        304: {"description": "Not modified: If-None-Match names the current ETag"},
+    },
+)
+def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
+    found = runs.get(caller, run_id)
+    return with_etag(found.resource, found.etag)
+
+
+@router.get("/runs/<run_id>/results", errors=(404, 409), tags=TAGS, summary="Read a page of a run's rows")
+def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery, Query()]) -> RunResults:
+    return runs.results(caller, run_id, query)

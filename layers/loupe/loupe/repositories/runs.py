@@ -1,0 +1,139 @@
+"""Runs in the metadata database: listing, the per-user count of active runs, the cache lookup, and the
+runner's state transitions (claim with a lease, release for a retry, finish once)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from loupe.db import execute, fetch_one
+from loupe.repositories.listing import Collection
+
+RUNS = Collection(
+    table="runs",
+    columns=(
+        "id",
+        "query_id",
+        "datasource_id",
+        "status",
+        "error",
+        "row_count",
+        "byte_size",
+        "truncated",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "created_by",
+    ),
+    sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
+    writable=frozenset(
+        {
+            "query_id",
+            "datasource_id",
+            "sql",
+            "parameters",
+            "cache_key",
+            "status",
+            "error",
+            "enqueued_at",
+            "finished_at",
+            "created_by",
+        }
+    ),
+    json_columns=frozenset({"parameters", "error"}),
+    default_sort="-created_at",
+    searchable=("sql",),
+    tagged=False,
+    filters=frozenset({"schedule_id", "query_id", "status"}),
+)
+ACTIVE_STATUSES = ["queued", "running"]
+
+
+def lock_user_runs(user_id: UUID) -> None:
+    """Serialize run creation per user until the transaction ends, so two requests cannot both pass
+    the active-run limit."""
+    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs:{user_id}",))
+
+
+def active_count(organization_id: UUID, user_id: UUID) -> int:
+    row = fetch_one(
+        "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND created_by = %s"
+        " AND status = ANY(%s)",
+        (organization_id, user_id, ACTIVE_STATUSES),
+    )
+    assert row is not None
+    return int(row["active"])
+
+
+def newest_succeeded(
+    organization_id: UUID, cache_key: str, finished_after: datetime
+) -> dict[str, Any] | None:
+    """The newest succeeded run with this cache key finished after the given time."""
+    return fetch_one(
+        "SELECT id FROM runs WHERE organization_id = %s AND cache_key = %s AND status = 'succeeded'"
+        " AND finished_at > %s ORDER BY finished_at DESC LIMIT 1",
+        (organization_id, cache_key, finished_after),
+    )
+
+
+def claim(run_id: UUID, lease_seconds: int) -> dict[str, Any] | None:
+    """queued → running, or take over a running run whose lease lapsed; None when neither applies (another
+    delivery has it or it is finished). The row's `attempts` afterwards fences `finish` and `release`."""
+    return fetch_one(
+        "UPDATE runs SET status = 'running', attempts = runs.attempts + 1, started_at = now(),"
+        " lease_expires_at = now() + make_interval(secs => %s)"
+        " FROM datasources"
+        " WHERE runs.id = %s AND datasources.id = runs.datasource_id"
+        " AND (runs.status = 'queued' OR (runs.status = 'running' AND runs.lease_expires_at < now()))"
+        " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.sql, runs.parameters,"
+        " runs.attempts, datasources.type AS datasource_type",
+        (lease_seconds, run_id),
+    )
+
+
+def exists(run_id: UUID) -> bool:
+    return fetch_one("SELECT 1 AS found FROM runs WHERE id = %s", (run_id,)) is not None
+
+
+def release(run_id: UUID, attempt: int) -> None:
+    """Back to queued, so the queue's next delivery of the message can claim it again."""
+    execute(
+        "UPDATE runs SET status = 'queued', started_at = NULL, lease_expires_at = NULL"
+        " WHERE id = %s AND status = 'running' AND attempts = %s",
+        (run_id, attempt),
+    )
+
+
+def finish(
+    run_id: UUID,
+    attempt: int,
+    status: str,
+    *,
+    error: dict[str, str] | None = None,
+    row_count: int | None = None,
+    byte_size: int | None = None,
+    truncated: bool = False,
+    result_location: str | None = None,
+) -> bool:
+    """Record the outcome of the claim `attempt`; False when that claim was lost (nothing is changed)."""
+    return (
+        execute(
+            "UPDATE runs SET status = %s, error = %s, row_count = %s, byte_size = %s, truncated = %s,"
+            " result_location = %s, finished_at = now(), lease_expires_at = NULL"
+            " WHERE id = %s AND status = 'running' AND attempts = %s",
+            (
+                status,
+                Jsonb(error) if error is not None else None,
+                row_count,
+                byte_size,
+                truncated,
+                result_location,
+                run_id,
+                attempt,
+            ),
+        )
+        > 0
+    )

@@ -1,0 +1,224 @@
+"""Runs: a saved query's or an editor's SQL queued for the runner, with values validated against the
+declared types and bound as driver parameters; cached results by age; a per-user limit on active runs;
+the stored results, page by page."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from loupe import db, etags, queue
+from loupe.config import get_settings
+from loupe.connectors import connector_for
+from loupe.errors import Conflict, NotFound, RateLimited, ServiceUnavailable
+from loupe.models.common import Page
+from loupe.models.identity import Principal
+from loupe.models.runs import (
+    AdhocRunCreate,
+    QueryRunCreate,
+    ResultColumn,
+    ResultsQuery,
+    RunListQuery,
+    RunOut,
+    RunResults,
+)
+from loupe.repositories import crud
+from loupe.repositories import runs as runs_repository
+from loupe.repositories.runs import RUNS
+from loupe.results.store import ResultReader
+from loupe.security import sql_guard
+from loupe.security.connection_policy import DatasourceType
+from loupe.services import query_parameters
+from loupe.services.datasources import DATASOURCES
+from loupe.services.queries import QUERIES
+from loupe.services.resources import ResourceService, Versioned
+from loupe.services.schedules import checked_parameters
+
+# A client told "too many runs" retries after this long: about the time a typical run takes.
+RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    queue_url: str
+    results_bucket: str
+    max_active_per_user: int
+    max_rows: int
+    max_result_bytes: int
+
+
+def run_settings() -> RunSettings:
+    """The settings of runs and the runner; without a queue or a bucket, runs are unavailable (503)."""
+    settings = get_settings()
+    if settings.runs_queue_url is None or settings.results_bucket is None:
+        raise ServiceUnavailable("Runs are not configured: LOUPE_RUNS_QUEUE_URL and LOUPE_RESULTS_BUCKET")
+    return RunSettings(
+        queue_url=settings.runs_queue_url,
+        results_bucket=settings.results_bucket,
+        max_active_per_user=settings.max_active_runs_per_user,
+        max_rows=settings.run_max_rows,
+        max_result_bytes=settings.run_max_result_bytes,
+    )
+
+
+def compiled(sql: str, kind: DatasourceType) -> str:
+    """The SQL with each `{{ name }}` written as the connector's bound parameter: values never enter
+    the text."""
+    connector = connector_for(kind)
+    return query_parameters.PLACEHOLDER.sub(lambda match: connector.placeholder(match.group(1).strip()), sql)
+
+
+def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, Any]) -> str:
+    material = json.dumps(
+        {"datasource_id": str(datasource_id), "sql": normalized_sql, "parameters": values},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _run_out(row: dict[str, Any]) -> RunOut:
+    started, finished = row["started_at"], row["finished_at"]
+    duration_ms = None
+    if started is not None and finished is not None:
+        duration_ms = int((finished - started).total_seconds() * 1000)
+    return RunOut.model_validate({**row, "duration_ms": duration_ms})
+
+
+def _run_etag(row: dict[str, Any]) -> str:
+    # A run changes only when it starts or finishes.
+    return etags.etag_for(row["id"], row["finished_at"] or row["started_at"] or row["created_at"])
+
+
+@dataclass(frozen=True)
+class Started:
+    """A run to answer a create with: `new` is False when a cached run was returned instead."""
+
+    run: RunOut
+    new: bool
+
+
+class RunService(ResourceService[RunOut]):
+    def to_out(self, row: dict[str, Any]) -> RunOut:
+        return _run_out(row)
+
+    def get(self, principal: Principal, resource_id: UUID) -> Versioned[RunOut]:
+        with db.transaction():
+            row = self._existing(principal, resource_id)
+        return Versioned(_run_out(row), _run_etag(row))
+
+    def run_query(self, principal: Principal, query_id: UUID, body: QueryRunCreate) -> Started:
+        """Run a saved query with values for its declared parameters (defaults fill the rest)."""
+        with db.transaction():
+            query = crud.get(QUERIES, principal.organization_id, query_id)
+            if query is None:
+                raise NotFound("No such query")
+            declared: list[dict[str, Any]] = query["parameters"]
+            given = checked_parameters(declared, body.parameters)
+            values = {
+                parameter["name"]: given.get(parameter["name"], parameter.get("default"))
+                for parameter in declared
+            }
+            return self._start(
+                principal, query["datasource_id"], query["sql"], values, query_id, body.max_age_seconds
+            )
+
+    def run_sql(self, principal: Principal, body: AdhocRunCreate) -> Started:
+        """Run an editor's SQL; each `{{ name }}` in it needs a value and each value a placeholder."""
+        query_parameters.require_match(body.sql, list(body.parameters))
+        with db.transaction():
+            return self._start(principal, body.datasource_id, body.sql, body.parameters, None, None)
+
+    def query_runs(self, principal: Principal, query_id: UUID, query: RunListQuery) -> Page[RunOut]:
+        with db.transaction():
+            if crud.get(QUERIES, principal.organization_id, query_id) is None:
+                raise NotFound("No such query")
+            return self.list(principal, query.model_copy(update={"query_id": query_id}))
+
+    def results(self, principal: Principal, run_id: UUID, query: ResultsQuery) -> RunResults:
+        with db.transaction():
+            row = self._existing(principal, run_id)
+        if row["status"] != "succeeded":
+            raise Conflict(f"The run has no results: it is {row['status']}")
+        reader = ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
+        page = reader.page(query.offset, query.limit)
+        return RunResults(
+            columns=[ResultColumn(name=column.name, type=column.type) for column in page.columns],
+            rows=page.rows,
+            total_rows=page.total_rows,
+            offset=page.offset,
+            limit=page.limit,
+        )
+
+    def _start(
+        self,
+        principal: Principal,
+        datasource_id: UUID,
+        sql: str,
+        values: Mapping[str, Any],
+        query_id: UUID | None,
+        max_age_seconds: int | None,
+    ) -> Started:
+        organization_id = principal.organization_id
+        datasource = crud.get(DATASOURCES, organization_id, datasource_id)
+        if datasource is None:
+            raise NotFound(
+                "No such datasource", details=[{"field": "body.datasource_id", "issue": "not found"}]
+            )
+        kind: DatasourceType = datasource["type"]
+        refusal = None
+        try:
+            normalized = sql_guard.check(compiled(sql, kind), kind).sql
+        except sql_guard.SqlNotAllowed as error:
+            normalized, refusal = sql, error.reason
+        cache_key = _cache_key(datasource_id, normalized, values)
+        columns = {
+            "query_id": query_id,
+            "datasource_id": datasource_id,
+            "sql": sql,
+            "parameters": dict(values),
+            "cache_key": cache_key,
+            "created_by": principal.user_id,
+        }
+        if refusal is not None:
+            # It could never run: it ends at once, and takes no place in the queue or the limit.
+            row = crud.insert(
+                RUNS,
+                organization_id,
+                {
+                    **columns,
+                    "status": "failed",
+                    "error": {"code": sql_guard.SqlNotAllowed.code, "message": refusal},
+                    "finished_at": datetime.now(UTC),
+                },
+            )
+            return Started(_run_out(row), new=True)
+        if max_age_seconds is not None:
+            since = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
+            cached = runs_repository.newest_succeeded(organization_id, cache_key, since)
+            if cached is not None:
+                return Started(_run_out(self._existing(principal, cached["id"])), new=False)
+        settings = run_settings()
+        if principal.user_id is not None:
+            runs_repository.lock_user_runs(principal.user_id)
+            active = runs_repository.active_count(organization_id, principal.user_id)
+            if active >= settings.max_active_per_user:
+                raise RateLimited(
+                    f"At most {settings.max_active_per_user} of your runs may be queued or running at once",
+                    retry_after_seconds=RETRY_AFTER_SECONDS,
+                )
+        row = crud.insert(
+            RUNS, organization_id, {**columns, "status": "queued", "enqueued_at": datetime.now(UTC)}
+        )
+        # Sent inside the transaction: a queue that refuses rolls the run back. The runner retries a
+        # message whose run it cannot see yet (this transaction has not committed).
+        queue.send_run(settings.queue_url, row["id"])
+        return Started(_run_out(row), new=True)
+
+
+runs = RunService(RUNS, RunOut, "run")

@@ -1,0 +1,379 @@
+"""Runs end to end through real API Gateway events and real SQS events (SQS, S3 and KMS in moto): a
+saved query queued, executed by the runner against a real PostgreSQL, its rows paged back; values
+bound, never formatted in; duplicate deliveries; guard refusals; the cache; the per-user limit;
+transient failures back to the queue; tenancy."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+from moto import mock_aws
+
+from infra.local.events import LocalLambdaContext, sqs_event
+from infra.local.template_routes import load_handler
+from loupe import queue
+from loupe.config import get_settings
+from loupe.results import store
+from loupe.security import crypto
+from tests import factories
+from tests.integration.test_connectors import throwaway_postgres
+
+QUEUE_NAME = "loupe-runs"
+BUCKET = "loupe-results-test"
+WIDGETS_SQL = "SELECT id, label FROM widgets WHERE id >= {{ minimum }} ORDER BY id"
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """KMS for the credentials, the runs queue and the results bucket, in moto; yields the queue URL."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS", "true")
+    get_settings.cache_clear()
+    clients = (crypto.kms_client, store.s3_client, queue.sqs_client)
+    with mock_aws():
+        for client in clients:
+            client.cache_clear()
+        monkeypatch.setenv("LOUPE_KMS_KEY_ID", boto3.client("kms").create_key()["KeyMetadata"]["KeyId"])
+        get_settings.cache_clear()
+        # No visibility timeout: a message received again is a duplicate delivery, as SQS may make.
+        queue_url = boto3.client("sqs").create_queue(
+            QueueName=QUEUE_NAME, Attributes={"VisibilityTimeout": "0"}
+        )["QueueUrl"]
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        monkeypatch.setenv("LOUPE_RUNS_QUEUE_URL", queue_url)
+        monkeypatch.setenv("LOUPE_RESULTS_BUCKET", BUCKET)
+        get_settings.cache_clear()
+        get_settings.cache_clear()
+        yield queue_url
+    for client in clients:
+        client.cache_clear()
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    with throwaway_postgres() as name:
+        yield name
+
+
+def receive(queue_url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = (
+        boto3.client("sqs")
+        .receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
+        .get("Messages", [])
+    )
+    return messages
+
+
+def queue_arn(queue_url: str) -> str:
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def run_runner(messages: list[dict[str, Any]], queue_url: str, seconds_left: int = 120) -> dict[str, Any]:
+    result: dict[str, Any] = load_handler("RunnerFunction")(
+        sqs_event(messages, queue_arn(queue_url)),
+        LocalLambdaContext("RunnerFunction", timeout_seconds=seconds_left),
+    )
+    return result
+
+
+def deliver(queue_url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    messages = receive(queue_url)
+    assert messages, "nothing was queued"
+    return messages, run_runner(messages, queue_url)
+
+
+def setup_org(api: Any, register: Any, database: str) -> tuple[Any, str, str]:
+    """An admin, a datasource on the throwaway database, and a saved query with a number parameter."""
+    admin = register()
+    datasource = api.post(
+        "/api/v1/datasources",
+        json_body={
+            "name": "widgets",
+            "type": "postgres",
+            "connection_string": f"postgresql://postgres:pw-{secrets.token_hex(4)}@127.0.0.1:5432/{database}",
+        },
+        token=admin.access_token,
+    )
+    assert datasource.status == 201, datasource.body
+    query = api.post(
+        "/api/v1/queries",
+        json_body={
+            "name": "widgets from",
+            "datasource_id": datasource.json()["id"],
+            "sql": WIDGETS_SQL,
+            "parameters": [{"name": "minimum", "type": "number", "required": True}],
+        },
+        token=admin.access_token,
+    )
+    assert query.status == 201, query.body
+    return admin, datasource.json()["id"], query.json()["id"]
+
+
+def run_query(api: Any, token: str, query_id: str, **body: Any) -> Any:
+    return api.post(f"/api/v1/queries/{query_id}/runs", json_body=body, token=token)
+
+
+def run_row(database_url: str, run_id: str) -> dict[str, Any]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT status, attempts, error, row_count, lease_expires_at FROM runs WHERE id = %s", (run_id,)
+        ).fetchone()
+    assert row is not None
+    return dict(zip(("status", "attempts", "error", "row_count", "lease_expires_at"), row, strict=True))
+
+
+def test_a_saved_query_is_queued_executed_and_paged(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    response = run_query(api, admin.access_token, query_id, parameters={"minimum": 2})
+    assert response.status == 202, response.body
+    run = response.json()
+    assert run["status"] == "queued"
+    assert run["query_id"] == query_id
+    assert run["datasource_id"] == datasource_id
+    assert run["created_by"] == admin.user_id
+    assert response.header("Location") == f"/api/v1/runs/{run['id']}"
+
+    messages, result = deliver(aws)
+    assert result == {"batchItemFailures": []}
+    assert json.loads(messages[0]["Body"]) == {
+        "run_id": run["id"],
+        "correlation_id": response.header("X-Request-Id"),
+    }
+
+    found = api.get(f"/api/v1/runs/{run['id']}", token=admin.access_token)
+    assert found.status == 200, found.body
+    body = found.json()
+    assert (body["status"], body["row_count"], body["truncated"], body["error"]) == (
+        "succeeded",
+        4,
+        False,
+        None,
+    )
+    assert body["duration_ms"] >= 0
+    assert body["byte_size"] > 0
+    assert (
+        api.get(
+            f"/api/v1/runs/{run['id']}",
+            token=admin.access_token,
+            headers={"If-None-Match": found.header("ETag")},
+        ).status
+        == 304
+    )
+
+    page = api.get(
+        f"/api/v1/runs/{run['id']}/results", token=admin.access_token, query={"offset": "1", "limit": "2"}
+    )
+    assert page.status == 200, page.body
+    assert page.json() == {
+        "columns": [{"name": "id", "type": "int4"}, {"name": "label", "type": "text"}],
+        "rows": [[3, "widget 3"], [4, "widget 4"]],
+        "total_rows": 4,
+        "offset": 1,
+        "limit": 2,
+    }
+    too_many = api.get(
+        f"/api/v1/runs/{run['id']}/results", token=admin.access_token, query={"limit": "10001"}
+    )
+    assert too_many.status == 422
+
+    listed = api.get(f"/api/v1/queries/{query_id}/runs", token=admin.access_token)
+    assert [item["id"] for item in listed.json()["items"]] == [run["id"]]
+    by_status = api.get("/api/v1/runs", token=admin.access_token, query={"status": "failed"})
+    assert by_status.json()["total"] == 0
+
+
+def test_values_are_bound_not_formatted_and_checked_against_declared_types(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    wrong_type = run_query(api, admin.access_token, query_id, parameters={"minimum": "2 OR 1=1"})
+    assert wrong_type.status == 422
+    assert wrong_type.json()["error"]["details"] == [
+        {"field": "body.parameters.minimum", "issue": "must be a finite number"}
+    ]
+    missing = run_query(api, admin.access_token, query_id)
+    assert missing.status == 422
+
+    injected = api.post(
+        "/api/v1/runs",
+        json_body={
+            "datasource_id": datasource_id,
+            "sql": "SELECT id FROM widgets WHERE label = {{ label }}",
+            "parameters": {"label": "x' OR '1'='1"},
+        },
+        token=admin.access_token,
+    )
+    assert injected.status == 202, injected.body
+    deliver(aws)
+    run = api.get(f"/api/v1/runs/{injected.json()['id']}", token=admin.access_token).json()
+    assert (run["status"], run["row_count"]) == ("succeeded", 0)
+
+
+def test_a_duplicate_delivery_runs_the_query_once(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    run_id = run_query(api, admin.access_token, query_id, parameters={"minimum": 1}).json()["id"]
+    first = receive(aws)
+    again = receive(aws)  # the same message, delivered twice
+    assert [message["MessageId"] for message in again] == [message["MessageId"] for message in first]
+
+    assert run_runner(first, aws) == {"batchItemFailures": []}
+    assert run_runner(again, aws) == {"batchItemFailures": []}
+    row = run_row(clean_db, run_id)
+    assert (row["status"], row["attempts"], row["row_count"]) == ("succeeded", 1, 5)
+    keys = boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert sorted(item["Key"].rsplit("/", 1)[1] for item in keys) == [
+        "chunk-000000.jsonl.gz",
+        "manifest.json",
+    ]
+
+
+def test_sql_the_guard_refuses_ends_failed_without_being_queued(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, _ = setup_org(api, register, postgres_database)
+    response = api.post(
+        "/api/v1/runs",
+        json_body={"datasource_id": datasource_id, "sql": "DELETE FROM widgets"},
+        token=admin.access_token,
+    )
+    assert response.status == 202, response.body
+    run = response.json()
+    assert run["status"] == "failed"
+    assert run["error"]["code"] == "sql_not_allowed"
+    assert receive(aws) == []
+    results = api.get(f"/api/v1/runs/{run['id']}/results", token=admin.access_token)
+    assert results.status == 409
+
+
+def test_max_age_returns_a_young_enough_succeeded_run(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    first = run_query(api, admin.access_token, query_id, parameters={"minimum": 3}).json()
+    deliver(aws)
+
+    cached = run_query(api, admin.access_token, query_id, parameters={"minimum": 3}, max_age_seconds=300)
+    assert cached.status == 200, cached.body
+    assert (cached.json()["id"], cached.json()["status"]) == (first["id"], "succeeded")
+    other_values = run_query(
+        api, admin.access_token, query_id, parameters={"minimum": 4}, max_age_seconds=300
+    )
+    assert other_values.status == 202
+    without = run_query(api, admin.access_token, query_id, parameters={"minimum": 3})
+    assert without.status == 202
+    assert without.json()["id"] != first["id"]
+
+
+def test_active_runs_per_user_are_limited(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOUPE_MAX_ACTIVE_RUNS_PER_USER", "2")
+    get_settings.cache_clear()
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    statuses = [
+        run_query(api, admin.access_token, query_id, parameters={"minimum": n}).status for n in (1, 2)
+    ]
+    assert statuses == [202, 202]
+    refused = run_query(api, admin.access_token, query_id, parameters={"minimum": 3})
+    assert refused.status == 429
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused.header("Retry-After") == "5"
+
+    deliver(aws)  # both finish: the user may run again
+    assert run_query(api, admin.access_token, query_id, parameters={"minimum": 3}).status == 202
+
+
+def test_an_unreachable_datasource_goes_back_to_the_queue(
+    api: Any, register: Any, clean_db: str, aws: str
+) -> None:
+    admin = register()
+    datasource = api.post(
+        "/api/v1/datasources",
+        json_body={
+            "name": "gone",
+            "type": "postgres",
+            "connection_string": f"postgresql://postgres:pw@127.0.0.1:5432/no_such_db_{secrets.token_hex(4)}",
+        },
+        token=admin.access_token,
+    )
+    assert datasource.status == 201, datasource.body
+    response = api.post(
+        "/api/v1/runs",
+        json_body={"datasource_id": datasource.json()["id"], "sql": "SELECT 1"},
+        token=admin.access_token,
+    )
+    run_id = response.json()["id"]
+    messages, result = deliver(aws)
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    row = run_row(clean_db, run_id)
+    assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
+
+
+def test_another_organizations_runs_do_not_exist(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    run_id = run_query(api, admin.access_token, query_id, parameters={"minimum": 1}).json()["id"]
+    deliver(aws)
+    outsider = register().access_token
+    for path in (
+        f"/api/v1/runs/{run_id}",
+        f"/api/v1/runs/{run_id}/results",
+        f"/api/v1/queries/{query_id}/runs",
+    ):
+        assert api.get(path, token=outsider).status == 404, path
+    assert run_query(api, outsider, query_id, parameters={"minimum": 1}).status == 404
+    adhoc = api.post(
+        "/api/v1/runs", json_body={"datasource_id": datasource_id, "sql": "SELECT 1"}, token=outsider
+    )
+    assert adhoc.status == 404
+    assert api.get("/api/v1/runs", token=outsider).json()["total"] == 0
+
+
+def test_viewers_run_saved_queries_but_not_sql(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    viewer = factories.member(api, clean_db, admin.organization_id, "viewer")[1]["access_token"]
+    assert run_query(api, viewer, query_id, parameters={"minimum": 1}).status == 202
+    adhoc = api.post(
+        "/api/v1/runs", json_body={"datasource_id": datasource_id, "sql": "SELECT 1"}, token=viewer
+    )
+    assert adhoc.status == 403
+
+
+def test_the_statement_timeout_fits_in_the_time_the_function_has_left(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, _ = setup_org(api, register, postgres_database)
+    slow = "SELECT count(*) FROM generate_series(1, 500000000)"
+    run_id = api.post(
+        "/api/v1/runs", json_body={"datasource_id": datasource_id, "sql": slow}, token=admin.access_token
+    ).json()["id"]
+    messages = receive(aws)
+    # Too little time to run anything after keeping 20 s for the result: back to the queue, untouched.
+    assert run_runner(messages, aws, seconds_left=15) == {
+        "batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]
+    }
+    assert run_row(clean_db, run_id)["status"] == "queued"
+    # 22 s left: the statement may take 1 s of them (the datasource itself allows 30).
+    assert run_runner(receive(aws), aws, seconds_left=22) == {"batchItemFailures": []}
+    row = run_row(clean_db, run_id)
+    assert (row["status"], row["attempts"]) == ("timed_out", 2)
+    assert row["error"]["code"] == "statement_timeout"
