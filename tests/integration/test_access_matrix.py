@@ -59,6 +59,7 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/runs"): V,
     ("GET", "/runs/{}"): V,
     ("GET", "/runs/{}/results"): V,
+    ("GET", "/runs/{}/export"): V,
     ("POST", "/queries/{}/runs"): V,
     ("GET", "/queries/{}/runs"): V,
 }

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from loupe.models.auth import StrictModel
 from loupe.models.queries import ParameterValue, Sql
 from loupe.models.schedules import ScheduleRunListQuery, ScheduleRunOut
+from loupe.results.exports import ExportFormat
 
 ParameterValues = dict[str, ParameterValue]
 # A day: an older cached result is not worth the lookup.
@@ -67,6 +68,12 @@ class ResultsQuery(BaseModel):
 
     offset: int = Field(0, ge=0)
     limit: int = Field(1000, ge=1, le=10_000)
+
+
+class ExportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: ExportFormat = Field(description="The file's format")
 
 
 class ResultColumn(BaseModel):

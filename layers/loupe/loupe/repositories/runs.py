@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from loupe.db import execute, fetch_one
+from loupe.db import execute, fetch_all, fetch_one
 from loupe.repositories.listing import Collection
 
 RUNS = Collection(
@@ -137,3 +137,31 @@ def finish(
         )
         > 0
     )
+
+
+def lapsed(now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Runs left `running` past their lease, oldest first, locked; rows another transaction holds are
+    skipped, not waited for."""
+    return fetch_all(
+        "SELECT id, attempts FROM runs WHERE status = 'running' AND lease_expires_at < %s"
+        " ORDER BY lease_expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    )
+
+
+def requeue(run_ids: list[UUID], now: datetime) -> None:
+    if run_ids:
+        execute(
+            "UPDATE runs SET status = 'queued', enqueued_at = %s, started_at = NULL, lease_expires_at = NULL"
+            " WHERE id = ANY(%s)",
+            (now, run_ids),
+        )
+
+
+def expire(run_ids: list[UUID], error: dict[str, str], now: datetime) -> None:
+    if run_ids:
+        execute(
+            "UPDATE runs SET status = 'failed', error = %s, finished_at = %s, lease_expires_at = NULL"
+            " WHERE id = ANY(%s)",
+            (Jsonb(error), now, run_ids),
+        )

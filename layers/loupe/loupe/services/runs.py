@@ -30,6 +30,7 @@ from loupe.models.runs import (
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.runs import RUNS
+from loupe.results.exports import ExportFormat, export_to_s3, signed_url
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
 from loupe.security.connection_policy import DatasourceType
@@ -141,12 +142,7 @@ class RunService(ResourceService[RunOut]):
             return self.list(principal, query.model_copy(update={"query_id": query_id}))
 
     def results(self, principal: Principal, run_id: UUID, query: ResultsQuery) -> RunResults:
-        with db.transaction():
-            row = self._existing(principal, run_id)
-        if row["status"] != "succeeded":
-            raise Conflict(f"The run has no results: it is {row['status']}")
-        reader = ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
-        page = reader.page(query.offset, query.limit)
+        page = self._reader(principal, run_id).page(query.offset, query.limit)
         return RunResults(
             columns=[ResultColumn(name=column.name, type=column.type) for column in page.columns],
             rows=page.rows,
@@ -154,6 +150,19 @@ class RunService(ResourceService[RunOut]):
             offset=page.offset,
             limit=page.limit,
         )
+
+    def export(self, principal: Principal, run_id: UUID, fmt: ExportFormat) -> str:
+        """Write the run's rows as a file beside its result; returns a short-lived signed URL of it."""
+        reader = self._reader(principal, run_id)
+        return signed_url(reader.bucket, export_to_s3(reader, fmt))
+
+    def _reader(self, principal: Principal, run_id: UUID) -> ResultReader:
+        """The stored result of the caller's organization's run; only a succeeded run has one."""
+        with db.transaction():
+            row = self._existing(principal, run_id)
+        if row["status"] != "succeeded":
+            raise Conflict(f"The run has no results: it is {row['status']}")
+        return ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
 
     def _start(
         self,

@@ -10,7 +10,7 @@ from loupe.api.auth import Caller, Editor
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import with_etag
 from loupe.models.common import Page
-from loupe.models.runs import AdhocRunCreate, ResultsQuery, RunListQuery, RunOut, RunResults
+from loupe.models.runs import AdhocRunCreate, ExportQuery, ResultsQuery, RunListQuery, RunOut, RunResults
 from loupe.services.runs import Started, runs
 
 router = LoupeRouter()
@@ -55,3 +55,15 @@ def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
 @router.get("/runs/<run_id>/results", errors=(404, 409), tags=TAGS, summary="Read a page of a run's rows")
 def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery, Query()]) -> RunResults:
     return runs.results(caller, run_id, query)
+
+
+@router.get(
+    "/runs/<run_id>/export",
+    status_code=302,
+    errors=(404, 409, 503),
+    tags=TAGS,
+    summary="Export a run's rows as CSV, JSON or XLSX",
+    responses={302: {"description": "Found: Location is a short-lived signed URL of the file"}},
+)
+def export_run(run_id: UUID, caller: Caller, query: Annotated[ExportQuery, Query()]) -> Response[None]:
+    return Response(status_code=302, headers={"Location": runs.export(caller, run_id, query.format)})

@@ -1,0 +1,47 @@
+"""The lease reaper: runs left `running` by a runner that stopped (its lease lapsed) go back to the queue,
+or fail once they have used up their attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from loupe import db, queue
+from loupe.repositories import runs as runs_repository
+from loupe.services.runs import run_settings
+
+# A run whose runner stopped this many times is likely what stops it (memory, a crash): give it up.
+MAX_ATTEMPTS = 3
+# One pass stays short; the next pass takes the rest.
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ReapCounts:
+    requeued: int
+    failed: int
+
+
+def reap(now: datetime) -> ReapCounts:
+    """Re-queue or fail up to BATCH_SIZE runs whose lease lapsed before `now`; rows another transaction
+    holds (a runner taking one over) are skipped, not waited for."""
+    with db.transaction():
+        expired = runs_repository.lapsed(now, BATCH_SIZE)
+        retried: list[UUID] = [row["id"] for row in expired if row["attempts"] < MAX_ATTEMPTS]
+        given_up: list[UUID] = [row["id"] for row in expired if row["attempts"] >= MAX_ATTEMPTS]
+        runs_repository.expire(
+            given_up,
+            {
+                "code": "lease_expired",
+                "message": f"The runner stopped before finishing the run {MAX_ATTEMPTS} times",
+            },
+            now,
+        )
+        runs_repository.requeue(retried, now)
+        if retried:
+            # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.
+            queue_url = run_settings().queue_url
+            for run_id in retried:
+                queue.send_run(queue_url, run_id)
+    return ReapCounts(requeued=len(retried), failed=len(given_up))

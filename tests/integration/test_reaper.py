@@ -1,0 +1,90 @@
+"""The lease reaper against the real PostgreSQL (SQS in moto): a runner that claimed a run and stopped is
+simulated by a claim never finished, its lease moved into the past."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import boto3
+import psycopg
+
+from loupe import db
+from loupe.repositories import runs as runs_repository
+from loupe.services.reaper import ReapCounts, reap
+from tests import factories
+from tests.integration import runs_support
+from tests.integration.test_runs import receive, run_row
+
+# pytest finds fixtures by the module's names: this makes the shared one this module's.
+aws = runs_support.aws
+
+
+def claimed_run(api: Any, token: str, datasource_id: str, queue_url: str) -> str:
+    """A run queued through the API whose message a runner took, claimed, then died with."""
+    response = api.post(
+        "/api/v1/runs", json_body={"datasource_id": datasource_id, "sql": "SELECT 1"}, token=token
+    )
+    assert response.status == 202, response.body
+    run_id: str = response.json()["id"]
+    assert taken(queue_url) == [run_id]
+    with db.transaction():
+        assert runs_repository.claim(UUID(run_id), 60) is not None
+    return run_id
+
+
+def taken(queue_url: str) -> list[str]:
+    """The run ids of the queued messages, which are deleted as a runner deletes what it handled."""
+    messages = receive(queue_url)
+    for message in messages:
+        boto3.client("sqs").delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(message["Body"])["run_id"] for message in messages]
+
+
+def lapse(database_url: str, run_id: str, attempts: int | None = None) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE runs SET lease_expires_at = now() - interval '1 minute',"
+            " attempts = coalesce(%s, attempts) WHERE id = %s",
+            (attempts, run_id),
+        )
+
+
+def test_lapsed_runs_are_requeued_until_their_attempts_run_out(
+    api: Any, register: Any, clean_db: str, aws: str
+) -> None:
+    admin = register()
+    datasource_id = factories.datasource(clean_db, admin.organization_id)
+    retried, given_up, alive, locked = (
+        claimed_run(api, admin.access_token, datasource_id, aws) for _ in range(4)
+    )
+    lapse(clean_db, retried)
+    lapse(clean_db, given_up, attempts=3)
+    lapse(clean_db, locked)
+
+    with psycopg.connect(clean_db) as holder:
+        # A runner taking the run over holds its row: the reaper passes it by instead of waiting.
+        holder.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (locked,))
+        now = datetime.now(UTC)
+        assert reap(now) == ReapCounts(requeued=1, failed=1)
+
+    again = run_row(clean_db, retried)
+    assert (again["status"], again["attempts"], again["lease_expires_at"]) == ("queued", 1, None)
+    with psycopg.connect(clean_db) as conn:
+        enqueued = conn.execute("SELECT enqueued_at FROM runs WHERE id = %s", (retried,)).fetchone()
+    assert enqueued == (now,)
+    assert taken(aws) == [retried]
+    failed = run_row(clean_db, given_up)
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "lease_expired")
+    assert run_row(clean_db, alive)["status"] == "running"
+    assert run_row(clean_db, locked)["status"] == "running"
+
+    # The lock is gone: the next pass takes the last lapsed run; the re-queued one is claimed again.
+    assert reap(datetime.now(UTC)) == ReapCounts(requeued=1, failed=0)
+    assert taken(aws) == [locked]
+    with db.transaction():
+        reclaimed = runs_repository.claim(UUID(retried), 60)
+    assert reclaimed is not None
+    assert reclaimed["attempts"] == 2
