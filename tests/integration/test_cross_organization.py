@@ -78,9 +78,12 @@ def resource_of(path: str) -> str:
     return segments[first_parameter - 1]
 
 
-# Routes whose body must be valid for the request to reach the organization check.
+# Routes whose body or query string must be valid for the request to reach the organization check.
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/organizations/users/{}/role"): {"role": "viewer"},
+}
+VALID_QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/runs/{}/export"): {"format": "csv"},
 }
 
 
@@ -97,8 +100,14 @@ def test_every_route_with_an_id_answers_404_for_another_organization(
         for method in item:
             target = other_organization[resource_of(path)]
             concrete = "/api/v1" + re.sub(r"\{[^}]+\}", target, path, count=1)
-            body = VALID_BODIES.get((method.upper(), re.sub(r"\{[^}]+\}", "{}", path)), {})
-            response = api.request(method.upper(), concrete, json_body=body, token=outsider.access_token)
+            key = (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
+            response = api.request(
+                method.upper(),
+                concrete,
+                json_body=VALID_BODIES.get(key, {}),
+                query=VALID_QUERIES.get(key),
+                token=outsider.access_token,
+            )
             checked += 1
             if response.status != 404:
                 failures.append(f"{method.upper()} {path}: {response.status} {response.body[:200]}")
