@@ -31,8 +31,8 @@ from loupe.models import (
 )
 from loupe.services.canvases import graph_issues
 from loupe.services.dashboards import find_overlap
-from loupe.services.query_parameters import placeholders
-from loupe.services.schedules import checked_cron, checked_parameters, next_run_at
+from loupe.services.query_parameters import checked_parameters, placeholders
+from loupe.services.schedules import checked_cron, next_run_at
 from loupe.services.visualizations import checked_options
 
 MODEL_MODULES: tuple[ModuleType, ...] = (

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loupe.models.auth import DisplayName, StrictModel
+from loupe.models.common import DisplayName, StrictModel
 from loupe.models.identity import RoleName
 
 # An example for the OpenAPI document, never issued.

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from loupe.models.common import DisplayName, StrictModel
 from loupe.models.identity import RoleName
 
 
@@ -30,12 +31,7 @@ Email = Annotated[
     AfterValidator(_normalized_email),
 ]
 NewPassword = Annotated[str, Field(min_length=8, max_length=128, json_schema_extra={"format": "password"})]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=100_000)
 
 
 # Examples for the OpenAPI document; the tokens have the real shapes but were never issued.

@@ -17,8 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from loupe.models.auth import DisplayName, StrictModel
-from loupe.models.queries import Tags, refuse_null
+from loupe.models.common import DisplayName, StrictModel, Tags, refuse_null
 
 MAX_NODES = 500
 MAX_EDGES = 2000

@@ -1,12 +1,35 @@
-"""Models shared by every resource: the error envelope and the list page."""
+"""Models and field types shared by every resource: the error envelope, the list page, names, tags."""
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 ItemT = TypeVar("ItemT")
+
+
+def _unique_tags(tags: list[str]) -> list[str]:
+    # A repeated tag adds nothing; keep the first of each, in order.
+    return list(dict.fromkeys(tags))
+
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Tags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_unique_tags)]
+
+
+def refuse_null(value: Any) -> Any:
+    """For PATCH fields that may be left out but not cleared."""
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
+
+
+class StrictModel(BaseModel):
+    """Request bodies: unknown fields are an error, and no string is unbounded."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=100_000)
 
 
 class ErrorDetail(BaseModel):

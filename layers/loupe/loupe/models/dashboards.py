@@ -8,8 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loupe.models.auth import DisplayName, StrictModel
-from loupe.models.queries import Description, Tags, refuse_null
+from loupe.models.common import DisplayName, StrictModel, Tags, refuse_null
+from loupe.models.queries import Description
 
 GRID_COLUMNS = 12
 MAX_TILE_HEIGHT = 24

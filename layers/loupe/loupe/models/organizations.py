@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from loupe.models.auth import DisplayName, Email, NewPassword, OpaqueToken, StrictModel
+from loupe.models.auth import Email, NewPassword, OpaqueToken
+from loupe.models.common import DisplayName, StrictModel
 from loupe.models.identity import RoleName
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -13,13 +13,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     ValidationInfo,
     field_validator,
 )
 
-from loupe.models.auth import DisplayName, StrictModel
-from loupe.models.common import ListQuery
+from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
 
 ParameterType = Literal["text", "number", "date", "datetime", "boolean", "enum"]
 ParameterValue = bool | int | float | str | None
@@ -29,19 +27,12 @@ ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
 
 
-def _unique_tags(tags: list[str]) -> list[str]:
-    # A repeated tag adds nothing; keep the first of each, in order.
-    return list(dict.fromkeys(tags))
-
-
 def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("must not be blank")
     return text
 
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Tags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_unique_tags)]
 Description = Annotated[str, Field(max_length=10_000)]
 Sql = Annotated[str, Field(min_length=1, max_length=100_000), AfterValidator(_not_blank)]
 ParameterName = Annotated[
@@ -142,13 +133,6 @@ def _unique_names(parameters: list[QueryParameter]) -> list[QueryParameter]:
 
 
 Parameters = Annotated[list[QueryParameter], Field(max_length=50), AfterValidator(_unique_names)]
-
-
-def refuse_null(value: Any) -> Any:
-    """For PATCH fields that may be left out but not cleared."""
-    if value is None:
-        raise ValueError("may be left out, but not null")
-    return value
 
 
 MONTHLY_REVENUE_SQL = (

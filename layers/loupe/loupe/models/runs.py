@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loupe.models.auth import StrictModel
+from loupe.models.common import StrictModel
 from loupe.models.queries import ParameterValue, Sql
 from loupe.models.schedules import ScheduleRunListQuery, ScheduleRunOut
 from loupe.results.exports import ExportFormat

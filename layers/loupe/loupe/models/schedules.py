@@ -8,10 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loupe.models.auth import DisplayName, StrictModel
-from loupe.models.common import ListQuery
+from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
 from loupe.models.organizations import TimeZoneName
-from loupe.models.queries import ParameterValue, Tags, refuse_null
+from loupe.models.queries import ParameterValue
 
 Cron = Annotated[
     str,

@@ -11,9 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from loupe.models.auth import DisplayName, StrictModel
-from loupe.models.common import ListQuery
-from loupe.models.queries import Tags, refuse_null
+from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
 
 VisualizationType = Literal["table", "line", "bar", "area", "pie", "scatter", "counter", "pivot"]
 Aggregation = Literal["none", "count", "sum", "avg", "min", "max"]

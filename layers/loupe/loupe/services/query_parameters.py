@@ -4,10 +4,11 @@ one to one (a placeholder nobody declared, or a declared parameter nobody uses, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loupe.errors import ValidationFailed
+from loupe.models.queries import value_issue
 
 # Anything between double braces is meant as a placeholder; its inside must then be an identifier.
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -58,3 +59,27 @@ def require_match(sql: str, declared: Sequence[str]) -> None:
     details = mismatches(sql, declared)
     if details:
         raise ValidationFailed("The SQL's placeholders and the declared parameters differ", details=details)
+
+
+def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The values, once each names a parameter the query declares with a value of its type, and every
+    required parameter without a default has one."""
+    by_name = {parameter["name"]: parameter for parameter in declared}
+    details = []
+    for name, value in given.items():
+        parameter = by_name.get(name)
+        issue = (
+            "the query declares no such parameter"
+            if parameter is None
+            else value_issue(parameter["type"], parameter.get("options"), value)
+        )
+        if issue is not None:
+            details.append({"field": f"body.parameters.{name}", "issue": issue})
+    details.extend(
+        {"field": f"body.parameters.{name}", "issue": "required: the query gives it no default"}
+        for name, parameter in by_name.items()
+        if parameter.get("required") and parameter.get("default") is None and name not in given
+    )
+    if details:
+        raise ValidationFailed("The parameters do not fit the query", details=details)
+    return dict(given)

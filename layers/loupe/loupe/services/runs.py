@@ -38,7 +38,6 @@ from loupe.services import query_parameters
 from loupe.services.datasources import DATASOURCES
 from loupe.services.queries import QUERIES
 from loupe.services.resources import ResourceService, Versioned
-from loupe.services.schedules import checked_parameters
 
 # A client told "too many runs" retries after this long: about the time a typical run takes.
 RETRY_AFTER_SECONDS = 5
@@ -120,7 +119,7 @@ class RunService(ResourceService[RunOut]):
             if query is None:
                 raise NotFound("No such query")
             declared: list[dict[str, Any]] = query["parameters"]
-            given = checked_parameters(declared, body.parameters)
+            given = query_parameters.checked_parameters(declared, body.parameters)
             values = {
                 parameter["name"]: given.get(parameter["name"], parameter.get("default"))
                 for parameter in declared

@@ -4,7 +4,6 @@ IANA zone, no more often than the configured minimum interval, with values for i
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -18,7 +17,6 @@ from loupe.config import get_settings
 from loupe.errors import NotFound, ValidationFailed
 from loupe.models.common import Page
 from loupe.models.identity import Principal
-from loupe.models.queries import value_issue
 from loupe.models.schedules import (
     ScheduleCreate,
     ScheduleOut,
@@ -30,6 +28,7 @@ from loupe.repositories import crud, listing
 from loupe.repositories.listing import Collection
 from loupe.repositories.runs import RUNS
 from loupe.services.queries import QUERIES
+from loupe.services.query_parameters import checked_parameters
 from loupe.services.resources import ResourceService
 
 # Gaps between this many consecutive firings are compared with the minimum interval.
@@ -128,30 +127,6 @@ def next_run_at(cron: str, timezone: str, after: datetime) -> datetime:
         instant: datetime = wall_times.get_next(datetime).replace(tzinfo=zone).astimezone(UTC)
         if instant > after:
             return instant
-
-
-def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The values, once each names a parameter the query declares with a value of its type, and every
-    required parameter without a default has one."""
-    by_name = {parameter["name"]: parameter for parameter in declared}
-    details = []
-    for name, value in given.items():
-        parameter = by_name.get(name)
-        issue = (
-            "the query declares no such parameter"
-            if parameter is None
-            else value_issue(parameter["type"], parameter.get("options"), value)
-        )
-        if issue is not None:
-            details.append({"field": f"body.parameters.{name}", "issue": issue})
-    details.extend(
-        {"field": f"body.parameters.{name}", "issue": "required: the query gives it no default"}
-        for name, parameter in by_name.items()
-        if parameter.get("required") and parameter.get("default") is None and name not in given
-    )
-    if details:
-        raise ValidationFailed("The parameters do not fit the query", details=details)
-    return dict(given)
 
 
 class ScheduleService(ResourceService[ScheduleOut]):
