@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -180,8 +180,8 @@ def aws_client(service: str, aws_endpoint: str) -> Any:
 def create_credentials_key(aws_endpoint: str) -> str:
     """A KMS key in moto for datasource credentials. moto keeps keys in memory, so each start makes a new
     one and the demo datasource is sealed again (see register_demo_datasource)."""
-    kms = aws_client("kms", aws_endpoint)
-    arn: str = kms.create_key(Description="Loupe local datasource credentials")["KeyMetadata"]["Arn"]
+    with closing(aws_client("kms", aws_endpoint)) as kms:
+        arn: str = kms.create_key(Description="Loupe local datasource credentials")["KeyMetadata"]["Arn"]
     return arn
 
 
@@ -191,10 +191,11 @@ RESULTS_BUCKET = "loupe-results-local"
 
 def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
     """The runs queue and the results bucket in moto, as template.yaml declares them; their settings."""
-    queue_url: str = aws_client("sqs", aws_endpoint).create_queue(
-        QueueName=RUNS_QUEUE, Attributes={"VisibilityTimeout": "900"}
-    )["QueueUrl"]
-    aws_client("s3", aws_endpoint).create_bucket(Bucket=RESULTS_BUCKET)
+    with closing(aws_client("sqs", aws_endpoint)) as sqs, closing(aws_client("s3", aws_endpoint)) as s3:
+        queue_url: str = sqs.create_queue(QueueName=RUNS_QUEUE, Attributes={"VisibilityTimeout": "900"})[
+            "QueueUrl"
+        ]
+        s3.create_bucket(Bucket=RESULTS_BUCKET)
     return {"LOUPE_RUNS_QUEUE_URL": queue_url, "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET}
 
 

@@ -35,6 +35,9 @@ class QueuePoller:
     def stop(self) -> None:
         self._stopping.set()
         self._thread.join(timeout=10)
+        # Close our keep-alive connections before moto stops, so the closing side (and its TIME_WAIT)
+        # is this client's port, not moto's, which the next start may want to bind again.
+        self._sqs.close()
 
     def poll_once(self) -> int:
         """One receive and one invocation; returns how many messages were handled."""
