@@ -141,7 +141,10 @@ def metadata_database(home: Path) -> Iterator[str]:
 
 
 def _port_is_free(port: int) -> bool:
+    """True when a server may listen on `port`: bound the way servers bind, with SO_REUSEADDR, so a
+    port left in TIME_WAIT by a closed connection counts as free and only a live listener does not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -164,7 +164,10 @@ def _gone(pid: int, timeout: float = 10.0) -> bool:
 
 
 def _port_is_free(port: int) -> bool:
+    """True when a server may listen on `port`: bound the way servers bind, with SO_REUSEADDR, so a
+    port left in TIME_WAIT by a closed connection counts as free and only a live listener does not."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
