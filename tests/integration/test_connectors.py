@@ -29,6 +29,7 @@ from loupe.connectors import (
     connector_for,
 )
 from loupe.security.connection_policy import ConnectionPolicyError, DatasourceType, parse
+from tests.streams import collect
 
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 LOCAL_MARIADB = ("127.0.0.1", 3306)
@@ -67,6 +68,11 @@ def throwaway_postgres() -> Iterator[str]:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
             conn.execute("CREATE TABLE widgets (id integer PRIMARY KEY, label text NOT NULL)")
             conn.execute("INSERT INTO widgets SELECT n, 'widget ' || n FROM generate_series(1, 5) AS n")
+            # A function that writes, so a plain SELECT can try to write through it.
+            conn.execute(
+                "CREATE FUNCTION add_widget() RETURNS integer LANGUAGE sql"
+                " AS $$ INSERT INTO widgets VALUES (99, 'x') RETURNING id $$"
+            )
         yield name
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
@@ -163,12 +169,14 @@ class TestPostgres:
         session = open_session("postgres", self.url(postgres_database))
         try:
             placeholder = connector_for("postgres").placeholder("floor")
-            result = session.execute(
+            result = collect(
+                session,
                 f"SELECT id, label FROM widgets WHERE id > {placeholder} ORDER BY id",
                 {"floor": 1},
                 max_rows=2,
             )
-            injected = session.execute(
+            injected = collect(
+                session,
                 "SELECT count(*) AS n FROM widgets WHERE label = %(label)s",
                 {"label": "x' OR '1'='1"},
                 max_rows=10,
@@ -184,10 +192,14 @@ class TestPostgres:
     def test_writes_are_refused(self, postgres_database: str) -> None:
         session = open_session("postgres", self.url(postgres_database))
         try:
-            with pytest.raises(QueryFailed, match="read-only"):
-                session.execute("INSERT INTO widgets VALUES (99, 'x')", None, max_rows=1)
+            # A server-side cursor takes a query only, so a bare write does not even parse as one.
+            with pytest.raises(QueryFailed, match="syntax error"):
+                collect(session, "INSERT INTO widgets VALUES (99, 'x')", None, max_rows=1)
+            # A query that writes through a function meets the read-only transaction.
+            with pytest.raises(QueryFailed, match="read-only transaction"):
+                collect(session, "SELECT add_widget()", None, max_rows=1)
             # The session is still usable after a failed statement.
-            assert session.execute("SELECT count(*) FROM widgets", None, max_rows=1).rows == [(5,)]
+            assert collect(session, "SELECT count(*) FROM widgets", None, max_rows=1).rows == [(5,)]
         finally:
             session.close()
 
@@ -196,7 +208,7 @@ class TestPostgres:
         started = time.monotonic()
         try:
             with pytest.raises(QueryTimedOut):
-                session.execute("SELECT pg_sleep(10)", None, max_rows=1)
+                collect(session, "SELECT pg_sleep(10)", None, max_rows=1)
         finally:
             session.close()
         assert time.monotonic() - started < 5
@@ -207,7 +219,7 @@ class TestPostgres:
         started = time.monotonic()
         try:
             with pytest.raises(QueryCancelled):
-                session.execute("SELECT pg_sleep(20)", None, max_rows=1)
+                collect(session, "SELECT pg_sleep(20)", None, max_rows=1)
         finally:
             thread.join()
             session.close()
@@ -243,13 +255,17 @@ class TestMariaDb:
         session = open_session("mysql", self.url(mariadb_database))
         try:
             placeholder = connector_for("mysql").placeholder("floor")
-            result = session.execute(
+            result = collect(
+                session,
                 f"SELECT id, label FROM widgets WHERE id >= {placeholder} ORDER BY id",
                 {"floor": 1},
                 max_rows=2,
             )
-            injected = session.execute(
-                "SELECT COUNT(*) FROM widgets WHERE label = %(label)s", {"label": "x' OR '1'='1"}, max_rows=1
+            injected = collect(
+                session,
+                "SELECT COUNT(*) FROM widgets WHERE label = %(label)s",
+                {"label": "x' OR '1'='1"},
+                max_rows=1,
             )
         finally:
             session.close()
@@ -265,8 +281,8 @@ class TestMariaDb:
         session = open_session("mysql", self.url(mariadb_database))
         try:
             with pytest.raises(QueryFailed, match="READ ONLY"):
-                session.execute("INSERT INTO widgets VALUES (99, 'x')", None, max_rows=1)
-            assert session.execute("SELECT COUNT(*) FROM widgets", None, max_rows=1).rows == [(3,)]
+                collect(session, "INSERT INTO widgets VALUES (99, 'x')", None, max_rows=1)
+            assert collect(session, "SELECT COUNT(*) FROM widgets", None, max_rows=1).rows == [(3,)]
         finally:
             session.close()
 
@@ -275,7 +291,7 @@ class TestMariaDb:
         started = time.monotonic()
         try:
             with pytest.raises(QueryTimedOut):
-                session.execute(HEAVY_MARIADB_SQL, None, max_rows=1)
+                collect(session, HEAVY_MARIADB_SQL, None, max_rows=1)
         finally:
             session.close()
         assert time.monotonic() - started < 8
@@ -286,7 +302,7 @@ class TestMariaDb:
         started = time.monotonic()
         try:
             with pytest.raises(QueryCancelled):
-                session.execute(HEAVY_MARIADB_SQL, None, max_rows=1)
+                collect(session, HEAVY_MARIADB_SQL, None, max_rows=1)
         finally:
             thread.join()
             session.close()
@@ -305,13 +321,14 @@ class TestDuckDb:
         try:
             tables = session.list_schema()
             placeholder = connector_for("duckdb").placeholder("floor")
-            result = session.execute(
+            result = collect(
+                session,
                 f"SELECT id, label FROM sales.widgets WHERE id > {placeholder} ORDER BY id",
                 {"floor": 3},
                 max_rows=5,
             )
             with pytest.raises(QueryTimedOut):
-                session.execute("SELECT count(*) FROM range(10000000000) a, range(1000) b", None, max_rows=1)
+                collect(session, "SELECT count(*) FROM range(10000000000) a, range(1000) b", None, max_rows=1)
         finally:
             session.close()
         assert [(table.schema, table.name) for table in tables] == [("sales", "widgets")]
@@ -341,7 +358,7 @@ class TestDuckDb:
         session = open_session("duckdb", f"duckdb://{duckdb_file}")
         try:
             with pytest.raises(QueryFailed):
-                session.execute(statement.format(outside=outside), None, max_rows=1)
+                collect(session, statement.format(outside=outside), None, max_rows=1)
         finally:
             session.close()
         assert list(outside.iterdir()) == [duckdb_file.parent]
@@ -351,7 +368,7 @@ class TestDuckDb:
         thread = cancel_soon(session)
         try:
             with pytest.raises(QueryCancelled):
-                session.execute("SELECT count(*) FROM range(10000000000) a, range(1000) b", None, max_rows=1)
+                collect(session, "SELECT count(*) FROM range(10000000000) a, range(1000) b", None, max_rows=1)
         finally:
             thread.join()
             session.close()

@@ -57,7 +57,8 @@ class TestSettings:
             "default_timezone": "UTC",
             "result_retention_days": 30,
             "query_timeout_seconds": 300,
-            "max_rows_per_run": 1_000_000,
+            "max_rows_per_run": 10_000_000,
+            "max_query_cost": None,
         }
         etag = response.header("ETag")
         assert etag
@@ -91,7 +92,8 @@ class TestSettings:
             "default_timezone": "Europe/Paris",
             "result_retention_days": 7,
             "query_timeout_seconds": 300,
-            "max_rows_per_run": 1_000_000,
+            "max_rows_per_run": 10_000_000,
+            "max_query_cost": None,
         }
         assert second.header("ETag") != first.header("ETag")
         assert audit_actions(clean_db, admin.organization_id).count("organization.updated") == 2
@@ -105,6 +107,9 @@ class TestSettings:
             ({"result_retention_days": 3651}, "result_retention_days"),
             ({"query_timeout_seconds": 901}, "query_timeout_seconds"),
             ({"max_rows_per_run": 10_000_001}, "max_rows_per_run"),
+            ({"max_query_cost": 0}, "max_query_cost"),
+            ({"max_query_cost": -5}, "max_query_cost"),
+            ({"max_query_cost": "lots"}, "max_query_cost"),
             ({"colour": "blue"}, "colour"),
         ],
     )

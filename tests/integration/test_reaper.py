@@ -68,7 +68,7 @@ def test_lapsed_runs_are_requeued_until_their_attempts_run_out(
         # A runner taking the run over holds its row: the reaper passes it by instead of waiting.
         holder.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (locked,))
         now = datetime.now(UTC)
-        assert reap(now) == ReapCounts(requeued=1, failed=1)
+        assert reap(now) == ReapCounts(requeued=1, failed=1, cancelled=0)
 
     again = run_row(clean_db, retried)
     assert (again["status"], again["attempts"], again["lease_expires_at"]) == ("queued", 1, None)
@@ -82,7 +82,7 @@ def test_lapsed_runs_are_requeued_until_their_attempts_run_out(
     assert run_row(clean_db, locked)["status"] == "running"
 
     # The lock is gone: the next pass takes the last lapsed run; the re-queued one is claimed again.
-    assert reap(datetime.now(UTC)) == ReapCounts(requeued=1, failed=0)
+    assert reap(datetime.now(UTC)) == ReapCounts(requeued=1, failed=0, cancelled=0)
     assert taken(aws) == [locked]
     with db.transaction():
         reclaimed = runs_repository.claim(UUID(retried), 60)

@@ -107,10 +107,12 @@ class Settings(BaseModel):
     runs_queue_url: str | None = Field(None, min_length=1, alias="LOUPE_RUNS_QUEUE_URL")
     results_bucket: str | None = Field(None, min_length=3, max_length=63, alias="LOUPE_RESULTS_BUCKET")
     max_active_runs_per_user: int = Field(5, ge=1, le=1_000, alias="LOUPE_MAX_ACTIVE_RUNS_PER_USER")
-    run_max_rows: int = Field(100_000, ge=1, le=100_000_000, alias="LOUPE_RUN_MAX_ROWS")
+    run_max_rows: int = Field(10_000_000, ge=1, le=100_000_000, alias="LOUPE_RUN_MAX_ROWS")
     run_max_result_bytes: int = Field(
-        512 * 1024 * 1024, ge=1_024, le=50 * 1024**3, alias="LOUPE_RUN_MAX_RESULT_BYTES"
+        4 * 1024**3, ge=1_024, le=50 * 1024**3, alias="LOUPE_RUN_MAX_RESULT_BYTES"
     )
+    run_cancel_poll_seconds: float = Field(1.0, ge=0.1, le=60, alias="LOUPE_RUN_CANCEL_POLL_SECONDS")
+    slow_run_seconds: float = Field(30.0, gt=0, le=86_400, alias="LOUPE_SLOW_RUN_SECONDS")
 
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")

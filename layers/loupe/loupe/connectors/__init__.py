@@ -4,7 +4,8 @@ opens a read-only session after the host policy has checked where it connects.""
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +20,9 @@ MODULES: dict[DatasourceType, str] = {
 # A schema listing stops here; a warehouse with more columns than this is shown in part.
 SCHEMA_COLUMN_LIMIT = 50_000
 MAX_ERROR_CHARS = 300
+# Rows per round trip while streaming: large enough that the round trips cost little, small enough
+# that a batch of wide rows stays a few MB.
+FETCH_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,12 @@ class Table:
 
 
 @dataclass(frozen=True)
-class ResultSet:
-    """Rows of one statement, at most `max_rows` of them; `truncated` says there were more."""
+class RowStream:
+    """The rows of a running statement, batch by batch as the datasource sends them; the columns are
+    known before the first batch. Reading the batches raises the connector's errors."""
 
     columns: tuple[Column, ...]
-    rows: list[tuple[Any, ...]]
-    truncated: bool
+    batches: Iterator[list[tuple[Any, ...]]]
 
 
 class ConnectorError(Exception):
@@ -74,8 +78,15 @@ class QueryCancelled(ConnectorError):
 class Session(Protocol):
     """An open, read-only connection to one datasource. Not shared between threads, except `cancel`."""
 
-    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
-        """Run one statement in a read-only transaction, with values bound (never formatted in)."""
+    def stream(self, sql: str, parameters: Mapping[str, Any] | None) -> AbstractContextManager[RowStream]:
+        """Run one statement in a read-only transaction, with values bound (never formatted in); rows
+        are fetched from the datasource as the batches are read, never all at once. The transaction
+        ends with the block."""
+        ...
+
+    def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
+        """The planner's estimate of the statement's cost in the datasource's own unit, without running
+        it; None where the datasource gives none."""
         ...
 
     def list_schema(self) -> list[Table]:

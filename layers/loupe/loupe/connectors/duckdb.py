@@ -4,12 +4,14 @@ and extension loading switched off and the configuration locked; statements inte
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 
 from loupe.connectors import (
+    FETCH_ROWS,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
@@ -17,7 +19,7 @@ from loupe.connectors import (
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
-    ResultSet,
+    RowStream,
     Table,
     scrubbed,
     tables_from_rows,
@@ -49,15 +51,37 @@ class DuckDbSession:
         self._limits = limits
         self._timed_out = False
 
-    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
+    @contextmanager
+    def stream(self, sql: str, parameters: Mapping[str, Any] | None) -> Iterator[RowStream]:
         self._timed_out = False
         # DuckDB has no statement timeout of its own: a timer interrupts the statement instead.
         timer = threading.Timer(self._limits.statement_timeout_seconds, self._time_out)
         timer.start()
         try:
-            cursor = self._conn.execute(sql, dict(parameters) if parameters else None)
-            description = cursor.description
-            rows = cursor.fetchmany(max_rows + 1) if description else []
+            with self._translated_errors():
+                cursor = self._conn.execute(sql, dict(parameters) if parameters else None)
+            description = cursor.description or []
+            columns = tuple(Column(str(item[0]), str(item[1])) for item in description)
+            yield RowStream(columns, self._batches(cursor) if description else iter(()))
+        finally:
+            timer.cancel()
+
+    def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
+        """DuckDB's plans carry row estimates per operator but no cost to compare runs by."""
+        return None
+
+    def _batches(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[Any, ...]]]:
+        while True:
+            with self._translated_errors():
+                batch = cursor.fetchmany(FETCH_ROWS)
+            if not batch:
+                return
+            yield batch
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
         except duckdb.InterruptException:
             if self._timed_out:
                 raise QueryTimedOut(
@@ -66,12 +90,6 @@ class DuckDbSession:
             raise QueryCancelled("the statement was cancelled") from None
         except duckdb.Error as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
-        finally:
-            timer.cancel()
-        if not description:
-            return ResultSet(columns=(), rows=[], truncated=False)
-        columns = tuple(Column(str(item[0]), str(item[1])) for item in description)
-        return ResultSet(columns=columns, rows=rows[:max_rows], truncated=len(rows) > max_rows)
 
     def list_schema(self) -> list[Table]:
         try:

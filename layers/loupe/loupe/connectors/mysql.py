@@ -3,15 +3,19 @@ server's statement timeout, and cancellation with KILL QUERY from a second conne
 
 from __future__ import annotations
 
+import math
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pymysql
+import pymysql.cursors
 import pymysql.err
 from pymysql.constants import FIELD_TYPE
 
 from loupe.connectors import (
+    FETCH_ROWS,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
@@ -19,7 +23,7 @@ from loupe.connectors import (
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
-    ResultSet,
+    RowStream,
     Table,
     scrubbed,
     tables_from_rows,
@@ -39,6 +43,10 @@ INTERRUPTED = 1317
 TYPE_NAMES = {
     value: name for name, value in vars(FIELD_TYPE).items() if name.isupper() and isinstance(value, int)
 }
+
+
+def _type_name(code: Any) -> str:
+    return TYPE_NAMES.get(code, str(code)) if isinstance(code, int) else str(code)
 
 
 def _ssl_context(mode: str | None) -> ssl.SSLContext | None:
@@ -86,20 +94,58 @@ class MySqlSession:
         self._limits = limits
         self._cancelled = False
 
-    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
+    @contextmanager
+    def stream(self, sql: str, parameters: Mapping[str, Any] | None) -> Iterator[RowStream]:
         self._cancelled = False
-        try:
-            with self._conn.cursor() as cursor:
+        with self._conn.cursor() as control:
+            with self._translated_errors():
                 # Again for every statement: a statement that set the session read-write and a later
                 # one that commits implicitly (DDL) must not combine across runs on a reused session.
-                cursor.execute("SET SESSION TRANSACTION READ ONLY")
-                cursor.execute("START TRANSACTION READ ONLY")
-                try:
-                    cursor.execute(sql, dict(parameters) if parameters else None)
-                    description = cursor.description
-                    rows = list(cursor.fetchmany(max_rows + 1)) if description else []
-                finally:
-                    cursor.execute("ROLLBACK")
+                control.execute("SET SESSION TRANSACTION READ ONLY")
+                control.execute("START TRANSACTION READ ONLY")
+            # An unbuffered cursor: the server sends rows as they are read, not the whole result first.
+            rows = self._conn.cursor(pymysql.cursors.SSCursor)
+            exhausted = False
+            try:
+                with self._translated_errors():
+                    rows.execute(sql, dict(parameters) if parameters else None)
+                description = rows.description or ()
+                columns = tuple(Column(str(item[0]), _type_name(item[1])) for item in description)
+
+                def batches() -> Iterator[list[tuple[Any, ...]]]:
+                    nonlocal exhausted
+                    while True:
+                        with self._translated_errors():
+                            batch = [tuple(row) for row in rows.fetchmany(FETCH_ROWS)]
+                        if not batch:
+                            exhausted = True
+                            return
+                        yield batch
+
+                yield RowStream(columns, batches() if description else iter(()))
+            finally:
+                if rows.description and not exhausted:
+                    # Closing an unbuffered cursor reads every row left; stop the statement instead.
+                    with suppress(QueryFailed):
+                        self.cancel()
+                with suppress(pymysql.err.MySQLError):
+                    rows.close()
+                with suppress(pymysql.err.MySQLError):
+                    control.execute("ROLLBACK")
+
+    def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
+        """The product of the plan's row estimates: the row combinations MySQL and MariaDB expect to
+        examine (MariaDB reports no cost figure)."""
+        with self._conn.cursor(pymysql.cursors.DictCursor) as cursor, self._translated_errors():
+            cursor.execute(f"EXPLAIN {sql}", dict(parameters) if parameters else None)
+            plan = cursor.fetchall()
+        estimates = [float(step["rows"]) for step in plan if step.get("rows") is not None]
+        return math.prod(estimates) if estimates else None
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
         except pymysql.err.MySQLError as error:
             code = error.args[0] if error.args else None
             if self._cancelled or code == INTERRUPTED:
@@ -107,12 +153,6 @@ class MySqlSession:
             if code in TIMEOUT_ERRORS:
                 raise QueryTimedOut(scrubbed(error, self._spec)) from None
             raise QueryFailed(scrubbed(error, self._spec)) from None
-        if not description:
-            return ResultSet(columns=(), rows=[], truncated=False)
-        columns = tuple(Column(item[0], TYPE_NAMES.get(item[1], str(item[1]))) for item in description)
-        return ResultSet(
-            columns=columns, rows=[tuple(row) for row in rows[:max_rows]], truncated=len(rows) > max_rows
-        )
 
     def list_schema(self) -> list[Table]:
         try:

@@ -3,13 +3,16 @@ and cancellation through the server's cancel protocol."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import psycopg.errors
 
 from loupe.connectors import (
+    FETCH_ROWS,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
@@ -17,7 +20,7 @@ from loupe.connectors import (
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
-    ResultSet,
+    RowStream,
     Table,
     scrubbed,
     tables_from_rows,
@@ -39,28 +42,53 @@ class PostgresSession:
         self._spec = spec
         self._cancelled = False
 
-    def execute(self, sql: str, parameters: Mapping[str, Any] | None, *, max_rows: int) -> ResultSet:
+    @contextmanager
+    def stream(self, sql: str, parameters: Mapping[str, Any] | None) -> Iterator[RowStream]:
         self._cancelled = False
         try:
-            with self._conn.cursor() as cursor:
-                # prepare=True: the extended protocol runs exactly one statement, even without parameters
-                # (the simple protocol would run `SET ...; COMMIT; DELETE ...` as three).
-                cursor.execute(sql, parameters or None, prepare=True)
-                if cursor.description is None:
-                    return ResultSet(columns=(), rows=[], truncated=False)
+            # A named cursor is a server-side cursor: rows stay in PostgreSQL until a batch is fetched.
+            # Its DECLARE goes through the extended protocol, which runs exactly one statement.
+            with self._conn.cursor(name="loupe_run") as cursor:
+                with self._translated_errors():
+                    cursor.execute(sql, parameters or None)
                 columns = tuple(
-                    Column(item.name, self._type_name(item.type_code)) for item in cursor.description
+                    Column(item.name, self._type_name(item.type_code)) for item in cursor.description or ()
                 )
-                rows = cursor.fetchmany(max_rows + 1)
+                yield RowStream(columns, self._batches(cursor))
+        finally:
+            self._end_transaction()
+
+    def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
+        try:
+            with self._translated_errors():
+                row = self._conn.execute(
+                    f"EXPLAIN (FORMAT JSON) {sql}", parameters or None, prepare=True
+                ).fetchone()
+        finally:
+            self._end_transaction()
+        if row is None:
+            return None
+        plans = row[0] if isinstance(row[0], list) else json.loads(row[0])
+        return float(plans[0]["Plan"]["Total Cost"])
+
+    def _batches(self, cursor: psycopg.ServerCursor[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
+        while True:
+            with self._translated_errors():
+                batch = cursor.fetchmany(FETCH_ROWS)
+            if not batch:
+                return
+            yield batch
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
         except psycopg.errors.QueryCanceled as error:
             if self._cancelled:
                 raise QueryCancelled("the statement was cancelled") from None
             raise QueryTimedOut(scrubbed(error, self._spec)) from None
         except psycopg.Error as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
-        finally:
-            self._end_transaction()
-        return ResultSet(columns=columns, rows=rows[:max_rows], truncated=len(rows) > max_rows)
 
     def list_schema(self) -> list[Table]:
         try:

@@ -26,6 +26,8 @@ TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
 QueryTimeoutSeconds = Annotated[int, Field(ge=1, le=900)]
 MaxRows = Annotated[int, Field(ge=1, le=10_000_000)]
+# The cost guard's threshold, in the datasource planner's own unit (see docs/api-notes.md).
+MaxQueryCost = Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]
 
 # An example for the OpenAPI document, never issued.
 INVITATION_TOKEN_EXAMPLE = "linv_2Yw9sKq4TzL8mVb1NcR6hXe3PjU7aDf5GkH0oWi4Qs8"  # noqa: S105
@@ -39,7 +41,9 @@ class OrganizationSettings(BaseModel):
     default_timezone: TimeZoneName = "UTC"
     result_retention_days: RetentionDays = 30
     query_timeout_seconds: QueryTimeoutSeconds = 300
-    max_rows_per_run: MaxRows = 1_000_000
+    max_rows_per_run: MaxRows = 10_000_000
+    # Off by default: runs whose EXPLAIN estimate is above it fail before they start (cost_too_high).
+    max_query_cost: MaxQueryCost | None = None
 
 
 class SettingsPatch(StrictModel):
@@ -49,6 +53,7 @@ class SettingsPatch(StrictModel):
     result_retention_days: RetentionDays | None = None
     query_timeout_seconds: QueryTimeoutSeconds | None = None
     max_rows_per_run: MaxRows | None = None
+    max_query_cost: MaxQueryCost | None = None
 
 
 class OrganizationUpdate(StrictModel):
@@ -78,7 +83,8 @@ class OrganizationOut(BaseModel):
                         "default_timezone": "Europe/Berlin",
                         "result_retention_days": 90,
                         "query_timeout_seconds": 300,
-                        "max_rows_per_run": 1000000,
+                        "max_rows_per_run": 10000000,
+                        "max_query_cost": None,
                     },
                     "created_at": "2026-10-30T17:22:09Z",
                     "updated_at": "2026-11-12T10:15:00Z",

@@ -80,30 +80,62 @@ def newest_succeeded(
 
 
 def claim(run_id: UUID, lease_seconds: int) -> dict[str, Any] | None:
-    """queued → running, or take over a running run whose lease lapsed; None when neither applies (another
-    delivery has it or it is finished). The row's `attempts` afterwards fences `finish` and `release`."""
+    """queued → running, or take over a running run whose lease lapsed (unless its cancel was asked
+    for); None when neither applies (another delivery has it or it is finished). The row's `attempts`
+    afterwards fences `finish` and `release`. The organization's settings come along: they bound the
+    run's time, rows and cost."""
     return fetch_one(
         "UPDATE runs SET status = 'running', attempts = runs.attempts + 1, started_at = now(),"
         " lease_expires_at = now() + make_interval(secs => %s)"
-        " FROM datasources"
+        " FROM datasources, organizations"
         " WHERE runs.id = %s AND datasources.id = runs.datasource_id"
-        " AND (runs.status = 'queued' OR (runs.status = 'running' AND runs.lease_expires_at < now()))"
-        " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.sql, runs.parameters,"
-        " runs.attempts, datasources.type AS datasource_type",
+        " AND organizations.id = runs.organization_id"
+        " AND (runs.status = 'queued' OR (runs.status = 'running'"
+        " AND runs.lease_expires_at < now() AND runs.cancel_requested_at IS NULL))"
+        " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.sql,"
+        " runs.parameters, runs.attempts, runs.enqueued_at, runs.started_at,"
+        " datasources.type AS datasource_type, organizations.settings AS organization_settings",
         (lease_seconds, run_id),
     )
+
+
+def cancel_requested(run_id: UUID) -> bool:
+    row = fetch_one("SELECT cancel_requested_at FROM runs WHERE id = %s", (run_id,))
+    return row is not None and row["cancel_requested_at"] is not None
+
+
+def request_cancel(run_id: UUID, error: dict[str, str]) -> bool:
+    """A queued run ends cancelled at once; a running one is marked for its runner's watchdog. One
+    statement, so a runner claiming the run at the same moment either sees the mark or never starts
+    it. False when the run has already finished."""
+    found = fetch_one(
+        "UPDATE runs SET"
+        " error = CASE WHEN status = 'queued' THEN %s ELSE error END,"
+        " finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,"
+        " status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,"
+        " cancel_requested_at = coalesce(cancel_requested_at, now())"
+        " WHERE id = %s AND status = ANY(%s) RETURNING id",
+        (Jsonb(error), run_id, ACTIVE_STATUSES),
+    )
+    return found is not None
 
 
 def exists(run_id: UUID) -> bool:
     return fetch_one("SELECT 1 AS found FROM runs WHERE id = %s", (run_id,)) is not None
 
 
-def release(run_id: UUID, attempt: int) -> None:
-    """Back to queued, so the queue's next delivery of the message can claim it again."""
+def release(run_id: UUID, attempt: int, cancelled: dict[str, str]) -> None:
+    """Back to queued, so the queue's next delivery of the message can claim it again; a run whose
+    cancel was asked for ends `cancelled` (with the error `cancelled`) instead."""
     execute(
-        "UPDATE runs SET status = 'queued', started_at = NULL, lease_expires_at = NULL"
+        "UPDATE runs SET"
+        " status = CASE WHEN cancel_requested_at IS NULL THEN 'queued' ELSE 'cancelled' END,"
+        " error = CASE WHEN cancel_requested_at IS NULL THEN error ELSE %s END,"
+        " finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,"
+        " started_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE started_at END,"
+        " lease_expires_at = NULL"
         " WHERE id = %s AND status = 'running' AND attempts = %s",
-        (run_id, attempt),
+        (Jsonb(cancelled), run_id, attempt),
     )
 
 
@@ -143,7 +175,8 @@ def lapsed(now: datetime, limit: int) -> list[dict[str, Any]]:
     """Runs left `running` past their lease, oldest first, locked; rows another transaction holds are
     skipped, not waited for."""
     return fetch_all(
-        "SELECT id, attempts FROM runs WHERE status = 'running' AND lease_expires_at < %s"
+        "SELECT id, attempts, cancel_requested_at FROM runs"
+        " WHERE status = 'running' AND lease_expires_at < %s"
         " ORDER BY lease_expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (now, limit),
     )
@@ -158,10 +191,10 @@ def requeue(run_ids: list[UUID], now: datetime) -> None:
         )
 
 
-def expire(run_ids: list[UUID], error: dict[str, str], now: datetime) -> None:
+def expire(run_ids: list[UUID], status: str, error: dict[str, str], now: datetime) -> None:
     if run_ids:
         execute(
-            "UPDATE runs SET status = 'failed', error = %s, finished_at = %s, lease_expires_at = NULL"
+            "UPDATE runs SET status = %s, error = %s, finished_at = %s, lease_expires_at = NULL"
             " WHERE id = ANY(%s)",
-            (Jsonb(error), now, run_ids),
+            (status, Jsonb(error), now, run_ids),
         )

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from loupe import db, queue
 from loupe.repositories import runs as runs_repository
-from loupe.services.runs import run_settings
+from loupe.services.runs import CANCELLED, run_settings
 
 # A run whose runner stopped this many times is likely what stops it (memory, a crash): give it up.
 MAX_ATTEMPTS = 3
@@ -21,6 +21,7 @@ BATCH_SIZE = 100
 class ReapCounts:
     requeued: int
     failed: int
+    cancelled: int
 
 
 def reap(now: datetime) -> ReapCounts:
@@ -28,10 +29,15 @@ def reap(now: datetime) -> ReapCounts:
     holds (a runner taking one over) are skipped, not waited for."""
     with db.transaction():
         expired = runs_repository.lapsed(now, BATCH_SIZE)
-        retried: list[UUID] = [row["id"] for row in expired if row["attempts"] < MAX_ATTEMPTS]
-        given_up: list[UUID] = [row["id"] for row in expired if row["attempts"] >= MAX_ATTEMPTS]
+        # A run someone asked to cancel is not started again, whatever its attempts.
+        cancelled: list[UUID] = [row["id"] for row in expired if row["cancel_requested_at"] is not None]
+        live = [row for row in expired if row["cancel_requested_at"] is None]
+        retried: list[UUID] = [row["id"] for row in live if row["attempts"] < MAX_ATTEMPTS]
+        given_up: list[UUID] = [row["id"] for row in live if row["attempts"] >= MAX_ATTEMPTS]
+        runs_repository.expire(cancelled, "cancelled", CANCELLED, now)
         runs_repository.expire(
             given_up,
+            "failed",
             {
                 "code": "lease_expired",
                 "message": f"The runner stopped before finishing the run {MAX_ATTEMPTS} times",
@@ -44,4 +50,4 @@ def reap(now: datetime) -> ReapCounts:
             queue_url = run_settings().queue_url
             for run_id in retried:
                 queue.send_run(queue_url, run_id)
-    return ReapCounts(requeued=len(retried), failed=len(given_up))
+    return ReapCounts(requeued=len(retried), failed=len(given_up), cancelled=len(cancelled))

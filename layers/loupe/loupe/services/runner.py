@@ -1,24 +1,33 @@
-"""Executes one queued run: claim it, guard its SQL, bind its values in the connector's style, run it
-within the time the function has left, store the rows in S3, record the outcome once.
+"""Executes one queued run: claim it, guard its SQL, bind its values in the connector's style, stream its
+rows from the datasource into S3 within the run's limits, record the outcome once.
 
-Permanent failures (the guard, the datasource's own errors) end the run; transient ones (the datasource
-or a dependency unreachable) put it back in the queue by raising `RetryLater`.
+Permanent failures (the guard, the cost guard, the datasource's own errors, a limit) end the run;
+transient ones (the datasource or a dependency unreachable) put it back in the queue by raising
+`RetryLater`.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from loupe import db
-from loupe.connectors import Limits, QueryCancelled, QueryFailed, QueryTimedOut, ResultSet
+from loupe.config import get_settings
+from loupe.connectors import Limits, QueryCancelled, QueryFailed, QueryTimedOut, RowStream, Session
 from loupe.errors import NotFound, ServiceUnavailable
-from loupe.observability import logger
+from loupe.models.organizations import OrganizationSettings
+from loupe.observability import logger, metrics
 from loupe.repositories import runs as runs_repository
-from loupe.results.store import Column, ResultTooLarge, ResultWriter, manifest_key
+from loupe.results.store import Column, Manifest, ResultTooLarge, ResultWriter, manifest_key
 from loupe.security import sql_guard
 from loupe.services.datasources import DatasourceUnreachable, session
-from loupe.services.runs import compiled, run_settings
+from loupe.services.run_watchdog import RunWatchdog
+from loupe.services.runs import CANCELLED, compiled, run_settings
 
 # Seconds kept back from the statement for claiming, storing the rows and recording the outcome.
 RESERVED_SECONDS = 20
@@ -33,6 +42,25 @@ class RetryLater(Exception):
     """The run could not execute now; the message is to be delivered again."""
 
 
+class RunEnded(Exception):
+    """The run ends without a result: `status` and the error to record."""
+
+    def __init__(self, status: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = {"code": code, "message": message}
+
+
+@dataclass(frozen=True)
+class RunBounds:
+    """What one run may use: the organization's settings within the service's own ceilings."""
+
+    statement_seconds: int
+    max_rows: int
+    max_bytes: int
+    max_cost: float | None
+
+
 def execute_run(run_id: UUID, remaining_ms: int) -> None:
     """Execute a run once, whatever the number of deliveries of its message."""
     remaining_seconds = remaining_ms // 1000
@@ -45,82 +73,188 @@ def execute_run(run_id: UUID, remaining_ms: int) -> None:
         logger.info("run already claimed or finished", extra={"run_id": str(run_id)})
         return
     attempt: int = claimed["attempts"]
+    _log_started(claimed)
     try:
-        _run_claimed(claimed, attempt, remaining_seconds - RESERVED_SECONDS)
+        _run_claimed(claimed, attempt, _bounds(claimed, remaining_seconds - RESERVED_SECONDS))
     except Exception:
         # Whatever stopped it, the run goes back to queued so the next delivery can claim it.
         with db.transaction():
-            runs_repository.release(run_id, attempt)
+            runs_repository.release(run_id, attempt, CANCELLED)
         raise
 
 
-def _run_claimed(claimed: dict[str, Any], attempt: int, statement_seconds: int) -> None:
+def _bounds(claimed: dict[str, Any], seconds_left: int) -> RunBounds:
+    organization = OrganizationSettings.model_validate(claimed["organization_settings"])
+    settings = run_settings()
+    return RunBounds(
+        statement_seconds=min(organization.query_timeout_seconds, seconds_left),
+        max_rows=min(organization.max_rows_per_run, settings.max_rows),
+        max_bytes=settings.max_result_bytes,
+        max_cost=organization.max_query_cost,
+    )
+
+
+def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> None:
     run_id = claimed["id"]
-    if statement_seconds < 1:
+    if bounds.statement_seconds < 1:
         raise RetryLater("too little time left in this invocation")
     try:
-        result = _execute(claimed, statement_seconds)
+        manifest = _execute(claimed, bounds)
+    except RunEnded as ended:
+        _finish(claimed, attempt, ended.status, ended.error)
     except sql_guard.SqlNotAllowed as error:
-        _finish(run_id, attempt, "failed", {"code": sql_guard.SqlNotAllowed.code, "message": error.reason})
+        _finish(claimed, attempt, "failed", {"code": sql_guard.SqlNotAllowed.code, "message": error.reason})
     except QueryTimedOut as error:
-        _finish(run_id, attempt, "timed_out", {"code": "statement_timeout", "message": str(error)})
+        _finish(claimed, attempt, "timed_out", {"code": "statement_timeout", "message": str(error)})
     except QueryCancelled as error:
-        _finish(run_id, attempt, "cancelled", {"code": "cancelled", "message": str(error)})
+        _finish(claimed, attempt, "cancelled", {"code": "cancelled", "message": str(error)})
+    except ResultTooLarge as error:
+        _finish(claimed, attempt, "failed", {"code": "result_too_large", "message": str(error)})
     except QueryFailed as error:
-        _finish(run_id, attempt, "failed", {"code": "query_failed", "message": str(error)})
+        _finish(claimed, attempt, "failed", {"code": "query_failed", "message": str(error)})
     except NotFound:
+        # Deleting a datasource deletes its runs: there is nothing left to record.
         logger.info("the run's datasource is gone", extra={"run_id": str(run_id)})
     except (DatasourceUnreachable, ServiceUnavailable) as error:
         message = str(error) if isinstance(error, DatasourceUnreachable) else error.message
         if attempt < MAX_ATTEMPTS:
             raise RetryLater(message) from error
-        _finish(run_id, attempt, "failed", {"code": "datasource_unreachable", "message": message})
+        _finish(claimed, attempt, "failed", {"code": "datasource_unreachable", "message": message})
     else:
-        _store(claimed, attempt, result)
+        notice = None
+        if manifest.truncated:
+            kept = bounds.max_rows
+            notice = {
+                "code": "row_limit",
+                "message": f"The result has more than {kept} rows: the first {kept} are kept",
+            }
+        _finish(
+            claimed,
+            attempt,
+            "succeeded",
+            notice,
+            row_count=manifest.row_count,
+            byte_size=manifest.byte_size,
+            truncated=manifest.truncated,
+            result_location=manifest_key(claimed["organization_id"], run_id),
+        )
 
 
-def _execute(claimed: dict[str, Any], statement_seconds: int) -> ResultSet:
+def _execute(claimed: dict[str, Any], bounds: RunBounds) -> Manifest:
     kind = claimed["datasource_type"]
     statement = sql_guard.check(compiled(claimed["sql"], kind), kind)
     values = {name: claimed["parameters"].get(name) for name in statement.parameters}
     limits = Limits(
-        connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, statement_seconds),
-        statement_timeout_seconds=statement_seconds,
+        connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
+        statement_timeout_seconds=bounds.statement_seconds,
     )
+    deadline = time.monotonic() + bounds.statement_seconds
     with session(claimed["organization_id"], claimed["datasource_id"], at_most=limits) as opened:
-        return opened.execute(statement.sql, values, max_rows=run_settings().max_rows)
+        if bounds.max_cost is not None:
+            _check_cost(opened, statement.sql, values, bounds.max_cost)
+        poll_seconds = get_settings().run_cancel_poll_seconds
+        with (
+            RunWatchdog(claimed["id"], opened, deadline, poll_seconds) as watchdog,
+            opened.stream(statement.sql, values) as rows,
+        ):
+            try:
+                return _store(claimed, rows, bounds, watchdog)
+            except QueryCancelled:
+                if watchdog.reason == "timeout":
+                    raise _timed_out(bounds) from None
+                raise
 
 
-def _store(claimed: dict[str, Any], attempt: int, result: ResultSet) -> None:
-    settings = run_settings()
-    run_id, organization_id = claimed["id"], claimed["organization_id"]
+def _check_cost(opened: Session, sql: str, values: dict[str, Any], max_cost: float) -> None:
+    estimate = opened.estimate_cost(sql, values)
+    if estimate is not None and estimate > max_cost:
+        raise RunEnded(
+            "failed",
+            "cost_too_high",
+            f"The datasource estimates the query's cost at {estimate:.0f}, above this organization's"
+            f" limit of {max_cost:.0f}",
+        )
+
+
+def _timed_out(bounds: RunBounds) -> RunEnded:
+    return RunEnded(
+        "timed_out", "statement_timeout", f"The run took longer than {bounds.statement_seconds} seconds"
+    )
+
+
+def _store(claimed: dict[str, Any], rows: RowStream, bounds: RunBounds, watchdog: RunWatchdog) -> Manifest:
+    """Write the rows batch by batch as they arrive: memory holds one batch and one chunk, whatever the
+    row count. A run that stops half way keeps nothing."""
     writer = ResultWriter(
-        settings.results_bucket,
-        organization_id,
-        run_id,
-        [Column(column.name, column.type) for column in result.columns],
-        max_rows=settings.max_rows,
-        max_bytes=settings.max_result_bytes,
+        run_settings().results_bucket,
+        claimed["organization_id"],
+        claimed["id"],
+        [Column(column.name, column.type) for column in rows.columns],
+        max_rows=bounds.max_rows,
+        max_bytes=bounds.max_bytes,
     )
     try:
-        writer.add_rows(result.rows)
-    except ResultTooLarge as error:
-        _finish(run_id, attempt, "failed", {"code": "result_too_large", "message": str(error)})
-        return
-    manifest = writer.finish()
-    _finish(
-        run_id,
-        attempt,
-        "succeeded",
-        None,
-        row_count=manifest.row_count,
-        byte_size=manifest.byte_size,
-        truncated=result.truncated or manifest.truncated,
-        result_location=manifest_key(organization_id, run_id),
+        for batch in rows.batches:
+            # A cancel or the deadline that came between two batches found no statement to stop.
+            if watchdog.reason == "cancelled":
+                raise QueryCancelled("the statement was cancelled")
+            if watchdog.reason == "timeout":
+                raise _timed_out(bounds)
+            if not writer.add_rows(batch):
+                break
+        return writer.finish()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _log_started(claimed: dict[str, Any]) -> None:
+    queued_at = claimed["enqueued_at"]
+    wait_ms = (claimed["started_at"] - queued_at).total_seconds() * 1000 if queued_at else 0.0
+    metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="RunQueueWait", unit=MetricUnit.Milliseconds, value=max(wait_ms, 0.0))
+    logger.info(
+        "run started",
+        extra={
+            "run_id": str(claimed["id"]),
+            "query_id": str(claimed["query_id"]) if claimed["query_id"] else None,
+            "attempt": claimed["attempts"],
+            "queue_wait_ms": round(wait_ms),
+        },
     )
 
 
-def _finish(run_id: UUID, attempt: int, status: str, error: dict[str, str] | None, **outcome: Any) -> None:
+def _finish(
+    claimed: dict[str, Any], attempt: int, status: str, error: dict[str, str] | None, **outcome: Any
+) -> None:
+    run_id = claimed["id"]
     with db.transaction():
         recorded = runs_repository.finish(run_id, attempt, status, error=error, **outcome)
-    logger.info("run finished", extra={"run_id": str(run_id), "status": status, "recorded": recorded})
+    duration_ms = (datetime.now(UTC) - claimed["started_at"]).total_seconds() * 1000
+    code = error["code"] if error and status != "succeeded" else None
+    details = {
+        "run_id": str(run_id),
+        "query_id": str(claimed["query_id"]) if claimed["query_id"] else None,
+        "status": status,
+        "error_code": code,
+        "duration_ms": round(duration_ms),
+        "row_count": outcome.get("row_count"),
+        "byte_size": outcome.get("byte_size"),
+        "recorded": recorded,
+    }
+    logger.info("run finished", extra=details)
+    if duration_ms > get_settings().slow_run_seconds * 1000:
+        # The query id and the timing only: parameter values can hold personal data.
+        logger.warning("slow query", extra=details)
+    if not recorded:
+        return
+    # One metric per outcome, with the outcome as a dimension (Powertools' shared metrics carry only
+    # the service dimension).
+    with single_metric(
+        name="RunsFinished", unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+    ) as outcome_metric:
+        outcome_metric.add_dimension(name="outcome", value=code or status)
+    metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+    if status == "succeeded":
+        metrics.add_metric(name="RunRows", unit=MetricUnit.Count, value=outcome["row_count"])
+        metrics.add_metric(name="RunBytes", unit=MetricUnit.Bytes, value=outcome["byte_size"])

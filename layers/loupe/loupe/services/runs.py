@@ -41,6 +41,8 @@ from loupe.services.resources import ResourceService, Versioned
 
 # A client told "too many runs" retries after this long: about the time a typical run takes.
 RETRY_AFTER_SECONDS = 5
+# The error a cancelled run ends with, whether it was queued or running.
+CANCELLED = {"code": "cancelled", "message": "The run was cancelled"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,15 @@ class RunService(ResourceService[RunOut]):
             offset=page.offset,
             limit=page.limit,
         )
+
+    def cancel(self, principal: Principal, run_id: UUID) -> RunOut:
+        """A queued run ends now; a running one's statement is stopped inside the datasource by its
+        runner's watchdog within LOUPE_RUN_CANCEL_POLL_SECONDS, and the run then ends `cancelled`."""
+        with db.transaction():
+            row = self._existing(principal, run_id)
+            if not runs_repository.request_cancel(run_id, CANCELLED):
+                raise Conflict(f"The run has already finished: it is {row['status']}")
+            return _run_out(self._existing(principal, run_id))
 
     def export(self, principal: Principal, run_id: UUID, fmt: ExportFormat) -> str:
         """Write the run's rows as a file beside its result; returns a short-lived signed URL of it."""

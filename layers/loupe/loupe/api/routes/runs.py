@@ -57,6 +57,20 @@ def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery,
     return runs.results(caller, run_id, query)
 
 
+@router.post(
+    "/runs/<run_id>/cancel",
+    status_code=202,
+    errors=(404, 409),
+    tags=TAGS,
+    summary="Cancel a queued or running run",
+    description="A queued run ends `cancelled` at once. A running run's statement is stopped inside the"
+    " datasource (PostgreSQL's cancel request, MySQL's KILL QUERY) within a second or so; poll the run to"
+    " see it end `cancelled`. A finished run answers 409.",
+)
+def cancel_run(run_id: UUID, caller: Editor) -> Response[RunOut]:
+    return Response(status_code=202, content_type="application/json", body=runs.cancel(caller, run_id))
+
+
 @router.get(
     "/runs/<run_id>/export",
     status_code=302,
