@@ -394,7 +394,7 @@ class LocalStack:
             aws_client("sqs", self.aws_endpoint),
             variables["LOUPE_RUNS_QUEUE_URL"],
             load_handler("RunnerFunction"),
-            gateway.lock,
+            gateway.serving,
             "RunnerFunction",
         ).start()
         self._resources.callback(poller.stop)
@@ -430,8 +430,7 @@ class LocalStack:
             self._http = None
         if self.gateway is not None:
             # Let an invocation in flight finish before its database connection is closed.
-            if self.gateway.lock.acquire(timeout=30):
-                self.gateway.lock.release()
+            self.gateway.idle(timeout=30)
             self.gateway = None
 
     def stop(self) -> None:

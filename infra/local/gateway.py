@@ -11,7 +11,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from infra.local.events import LocalLambdaContext, rest_api_event
 from infra.local.template_routes import ApiRoute, find_route, functions, load_handler, template
+from loupe import db
 
 Handler = Callable[[dict[str, Any], Any], Any]
 RouteFinder = Callable[[str, str], tuple[ApiRoute, dict[str, str]] | None]
@@ -115,8 +117,29 @@ class Gateway:
         self._route = route
         self._handler_for = handler_for
         self._stage = stage
-        # One lock for every function: the handlers share one process-wide database connection.
-        self.lock = threading.Lock()
+        # As in Lambda, each function serves one event at a time on its own database connection; a
+        # long run in the runner does not hold up the API (a cancel request, say).
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    @contextmanager
+    def serving(self, function: str) -> Iterator[None]:
+        """Hold the function for one event, on the function's own database connection."""
+        with self._locks_lock:
+            lock = self._locks.setdefault(function, threading.Lock())
+        with lock, db.own_connection(function):
+            yield
+
+    def idle(self, timeout: float) -> bool:
+        """Wait until no function is serving an event; False if one still is after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._locks_lock:
+            locks = list(self._locks.values())
+        for lock in locks:
+            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+            lock.release()
+        return True
 
     def event(self, request: HttpRequest, route: ApiRoute, parameters: Mapping[str, str]) -> dict[str, Any]:
         target = urlsplit(request.target)
@@ -154,7 +177,7 @@ class Gateway:
         timeout, memory = function_limits(route.function)
         try:
             handler = self._handler_for(route.function)
-            with self.lock:
+            with self.serving(route.function):
                 result = handler(event, LocalLambdaContext(route.function, timeout, memory))
             response = self._to_http(result, route.function)
         except Exception:

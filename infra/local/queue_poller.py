@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from infra.local.events import LocalLambdaContext, sqs_event
@@ -15,12 +16,17 @@ Handler = Callable[[dict[str, Any], LocalLambdaContext], dict[str, Any]]
 
 class QueuePoller:
     def __init__(
-        self, sqs: Any, queue_url: str, handler: Handler, lock: threading.Lock, function: str
+        self,
+        sqs: Any,
+        queue_url: str,
+        handler: Handler,
+        serving: Callable[[str], AbstractContextManager[None]],
+        function: str,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
         self._handler = handler
-        self._lock = lock  # the gateway's: one event at a time, the handlers share a connection
+        self._serving = serving  # the gateway's: one event at a time per function, as in Lambda
         self._function = function
         self._arn: str = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -50,7 +56,7 @@ class QueuePoller:
         ).get("Messages", [])
         if not messages:
             return 0
-        with self._lock:
+        with self._serving(self._function):
             result = self._handler(sqs_event(messages, self._arn), LocalLambdaContext(self._function, 900))
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         for message in messages:

@@ -3,12 +3,17 @@ for a datasource to point at."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
+import psycopg
 import pytest
 from moto import mock_aws
 
+from infra.local.events import LocalLambdaContext, sqs_event
+from infra.local.template_routes import load_handler
 from loupe import queue
 from loupe.config import get_settings
 from loupe.results import store
@@ -52,3 +57,76 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def postgres_database() -> Iterator[str]:
     with throwaway_postgres() as name:
         yield name
+
+
+WIDGETS_SQL = "SELECT id, label FROM widgets WHERE id >= {{ minimum }} ORDER BY id"
+
+
+def receive(queue_url: str) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = (
+        boto3.client("sqs")
+        .receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
+        .get("Messages", [])
+    )
+    return messages
+
+
+def queue_arn(queue_url: str) -> str:
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def run_runner(messages: list[dict[str, Any]], queue_url: str, seconds_left: int = 120) -> dict[str, Any]:
+    result: dict[str, Any] = load_handler("RunnerFunction")(
+        sqs_event(messages, queue_arn(queue_url)),
+        LocalLambdaContext("RunnerFunction", timeout_seconds=seconds_left),
+    )
+    return result
+
+
+def deliver(queue_url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    messages = receive(queue_url)
+    assert messages, "nothing was queued"
+    return messages, run_runner(messages, queue_url)
+
+
+def setup_org(api: Any, register: Any, database: str) -> tuple[Any, str, str]:
+    """An admin, a datasource on the throwaway database, and a saved query with a number parameter."""
+    admin = register()
+    datasource = api.post(
+        "/api/v1/datasources",
+        json_body={
+            "name": "widgets",
+            "type": "postgres",
+            "connection_string": f"postgresql://postgres:pw-{secrets.token_hex(4)}@127.0.0.1:5432/{database}",
+        },
+        token=admin.access_token,
+    )
+    assert datasource.status == 201, datasource.body
+    query = api.post(
+        "/api/v1/queries",
+        json_body={
+            "name": "widgets from",
+            "datasource_id": datasource.json()["id"],
+            "sql": WIDGETS_SQL,
+            "parameters": [{"name": "minimum", "type": "number", "required": True}],
+        },
+        token=admin.access_token,
+    )
+    assert query.status == 201, query.body
+    return admin, datasource.json()["id"], query.json()["id"]
+
+
+def run_query(api: Any, token: str, query_id: str, **body: Any) -> Any:
+    return api.post(f"/api/v1/queries/{query_id}/runs", json_body=body, token=token)
+
+
+def run_row(database_url: str, run_id: str) -> dict[str, Any]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT status, attempts, error, row_count, lease_expires_at FROM runs WHERE id = %s", (run_id,)
+        ).fetchone()
+    assert row is not None
+    return dict(zip(("status", "attempts", "error", "row_count", "lease_expires_at"), row, strict=True))

@@ -32,8 +32,12 @@ TENANT_SETTING = "loupe.organization_id"
 
 Connection = psycopg.Connection[dict[str, Any]]
 
-_connection: Connection | None = None
+# One connection per owner: a Lambda process serves one invocation at a time, so the default owner's
+# connection serves it all; threads beside an invocation (the runner's watchdog) and a process running
+# several functions at once (the local stack) name their own.
+_connections: dict[str, Connection] = {}
 _connection_lock = threading.Lock()
+_owner: ContextVar[str] = ContextVar("loupe_db_owner", default="")
 _current: ContextVar[Connection | None] = ContextVar("loupe_db_current", default=None)
 
 
@@ -69,22 +73,32 @@ def connect(settings: Settings | None = None) -> Connection:
 
 
 def _shared_connection(*, fresh: bool = False) -> Connection:
-    global _connection
+    owner = _owner.get()
     with _connection_lock:
-        if fresh or _connection is None or _connection.closed or _connection.broken:
-            if _connection is not None and not _connection.closed:
-                _connection.close()
-            _connection = connect()
-        return _connection
+        conn = _connections.get(owner)
+        if fresh or conn is None or conn.closed or conn.broken:
+            if conn is not None and not conn.closed:
+                conn.close()
+            conn = _connections[owner] = connect()
+        return conn
+
+
+@contextmanager
+def own_connection(owner: str) -> Iterator[None]:
+    """Run the block's transactions on the connection kept for `owner`, never on another thread's."""
+    token = _owner.set(owner)
+    try:
+        yield
+    finally:
+        _owner.reset(token)
 
 
 def close() -> None:
-    """Close the shared connection (tests and the local stack's shutdown)."""
-    global _connection
+    """Close every shared connection (tests and the local stack's shutdown)."""
     with _connection_lock:
-        if _connection is not None:
-            _connection.close()
-        _connection = None
+        for conn in _connections.values():
+            conn.close()
+        _connections.clear()
 
 
 def _set_role(conn: Connection, role: DbRole) -> None:

@@ -45,6 +45,10 @@ class RunWatchdog:
         self._thread.join()
 
     def _watch(self) -> None:
+        with db.own_connection("run-watchdog"):
+            self._watch_until_done()
+
+    def _watch_until_done(self) -> None:
         while not self._done.wait(max(0.0, min(self._poll_seconds, self._deadline - time.monotonic()))):
             if time.monotonic() >= self._deadline:
                 self._stop("timeout")
