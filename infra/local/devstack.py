@@ -190,16 +190,29 @@ def create_credentials_key(aws_endpoint: str) -> str:
 
 RUNS_QUEUE = "loupe-runs"
 RESULTS_BUCKET = "loupe-results-local"
+RUNS_DEAD_LETTER_QUEUE = "loupe-runs-dead-letters"
+# Read by the local dead-letter poller only; no function needs it.
+DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_DEAD_LETTER_QUEUE_URL"
 
 
 def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
-    """The runs queue and the results bucket in moto, as template.yaml declares them; their settings."""
+    """The runs queue with its dead-letter queue and redrive, and the results bucket, in moto, as
+    template.yaml declares them; their settings (the dead-letter queue's URL only for the local poller)."""
     with closing(aws_client("sqs", aws_endpoint)) as sqs, closing(aws_client("s3", aws_endpoint)) as s3:
-        queue_url: str = sqs.create_queue(QueueName=RUNS_QUEUE, Attributes={"VisibilityTimeout": "900"})[
-            "QueueUrl"
-        ]
+        dead_letter_url: str = sqs.create_queue(QueueName=RUNS_DEAD_LETTER_QUEUE)["QueueUrl"]
+        dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"})
+        queue_url: str = sqs.create_queue(
+            QueueName=RUNS_QUEUE, Attributes={"VisibilityTimeout": "900", "RedrivePolicy": redrive}
+        )["QueueUrl"]
         s3.create_bucket(Bucket=RESULTS_BUCKET)
-    return {"LOUPE_RUNS_QUEUE_URL": queue_url, "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET}
+    return {
+        "LOUPE_RUNS_QUEUE_URL": queue_url,
+        "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET,
+        DEAD_LETTER_QUEUE_VARIABLE: dead_letter_url,
+    }
 
 
 def local_aws_environment(
@@ -390,14 +403,18 @@ class LocalStack:
         if self.sample_url is not None:
             self.sample_url = self._reachable_over_tcp(self.sample_url)
             register_demo_datasource(gateway, self.secrets.demo_password, self.sample_url)
-        poller = QueuePoller(
-            aws_client("sqs", self.aws_endpoint),
-            variables["LOUPE_RUNS_QUEUE_URL"],
-            load_handler("RunnerFunction"),
-            gateway.serving,
-            "RunnerFunction",
-        ).start()
-        self._resources.callback(poller.stop)
+        for queue_variable, function in (
+            ("LOUPE_RUNS_QUEUE_URL", "RunnerFunction"),
+            (DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
+        ):
+            poller = QueuePoller(
+                aws_client("sqs", self.aws_endpoint),
+                variables[queue_variable],
+                load_handler(function),
+                gateway.serving,
+                function,
+            ).start()
+            self._resources.callback(poller.stop)
         self._http = serve(gateway, self.host, self.port, log=self.log_requests)
         self.gateway = gateway
         self._resources.callback(self._stop_http)

@@ -60,6 +60,7 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/runs/{}"): V,
     ("GET", "/runs/{}/results"): V,
     ("GET", "/runs/{}/export"): V,
+    ("POST", "/runs/{}/cancel"): E,
     ("POST", "/queries/{}/runs"): V,
     ("GET", "/queries/{}/runs"): V,
 }

@@ -185,15 +185,6 @@ def test_another_organizations_dashboard_is_404(api: Any, register: Any) -> None
     assert api.get(DASHBOARDS, token=mine.access_token).json()["total"] == 0
 
 
-def test_refresh_is_not_implemented_yet(api: Any, register: Any, clean_db: str) -> None:
-    account = register()
-    made = api.post(DASHBOARDS, json_body={"name": "d"}, token=account.access_token).json()
-    set_role(clean_db, account.user_id, "viewer")
-    response = api.post(f"{DASHBOARDS}/{made['id']}/refresh", token=account.access_token)
-    error = assert_error(response, 501, "not_implemented")
-    assert len(error["error_id"]) == 12
-
-
 def test_a_deleted_visualization_takes_its_tiles(api: Any, register: Any, clean_db: str) -> None:
     account = register()
     viz = factories.visualization(clean_db, account.organization_id)

@@ -12,12 +12,16 @@ from typing import Any
 import boto3
 import pytest
 
+from infra.local.events import LocalLambdaContext, sqs_event
+from infra.local.template_routes import load_handler
 from loupe.config import get_settings
 from tests import factories
 from tests.integration import runs_support
 from tests.integration.runs_support import (
     BUCKET,
+    WIDGETS_SQL,
     deliver,
+    queue_arn,
     receive,
     run_query,
     run_row,
@@ -273,3 +277,96 @@ def test_the_statement_timeout_fits_in_the_time_the_function_has_left(
     row = run_row(clean_db, run_id)
     assert (row["status"], row["attempts"]) == ("timed_out", 2)
     assert row["error"]["code"] == "statement_timeout"
+
+
+def test_dead_lettered_runs_end_failed_and_finished_ones_stay(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    finished_id = run_query(api, admin.access_token, query_id, parameters={"minimum": 1}).json()["id"]
+    deliver(aws)
+    assert run_row(clean_db, finished_id)["status"] == "succeeded"
+    stuck_id = api.post(
+        "/api/v1/runs",
+        json_body={"datasource_id": datasource_id, "sql": "SELECT 1"},
+        token=admin.access_token,
+    ).json()["id"]
+    # What the dead-letter queue hands over: the run's message after its last failed delivery, with a
+    # late message of the finished run and one that names no run.
+    sqs = boto3.client("sqs")
+    for body in (json.dumps({"run_id": finished_id}), "not json"):
+        sqs.send_message(QueueUrl=aws, MessageBody=body)
+    messages = receive(aws)
+    bodies = [message["Body"] for message in messages]
+    assert "not json" in bodies
+    assert any(stuck_id in body for body in bodies)
+
+    result = load_handler("DeadLetterFunction")(
+        sqs_event(messages, queue_arn(aws)), LocalLambdaContext("DeadLetterFunction", timeout_seconds=60)
+    )
+
+    assert result == {"batchItemFailures": []}
+    stuck = run_row(clean_db, stuck_id)
+    assert stuck["status"] == "failed"
+    assert stuck["error"]["code"] == "delivery_failed"
+    assert run_row(clean_db, finished_id)["status"] == "succeeded"
+
+
+def test_a_dashboard_refresh_runs_each_query_of_its_tiles_once(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, _ = setup_org(api, register, postgres_database)
+    token = admin.access_token
+
+    def query(name: str, parameter: dict[str, Any]) -> str:
+        made = api.post(
+            "/api/v1/queries",
+            json_body={
+                "name": name,
+                "datasource_id": datasource_id,
+                "sql": WIDGETS_SQL,
+                "parameters": [parameter],
+            },
+            token=token,
+        )
+        assert made.status == 201, made.body
+        return str(made.json()["id"])
+
+    def visualization(query_id: str) -> str:
+        made = api.post(
+            "/api/v1/visualizations",
+            json_body={"name": "table", "query_id": query_id, "type": "table", "options": {}},
+            token=token,
+        )
+        assert made.status == 201, made.body
+        return str(made.json()["id"])
+
+    with_default = query("with a default", {"name": "minimum", "type": "number", "default": 2})
+    without_default = query("needs a value", {"name": "minimum", "type": "number", "required": True})
+    tiles = [
+        {"visualization_id": visualization(with_default), "x": 0, "y": 0, "w": 6, "h": 4},
+        {"visualization_id": visualization(with_default), "x": 6, "y": 0, "w": 6, "h": 4},
+        {"visualization_id": visualization(without_default), "x": 0, "y": 4, "w": 6, "h": 4},
+        {"text": "notes", "x": 6, "y": 4, "w": 6, "h": 4},
+    ]
+    dashboard = api.post("/api/v1/dashboards", json_body={"name": "board", "tiles": tiles}, token=token)
+    assert dashboard.status == 201, dashboard.body
+    refresh_path = f"/api/v1/dashboards/{dashboard.json()['id']}/refresh"
+    viewer = factories.member(api, clean_db, admin.organization_id, "viewer")[1]["access_token"]
+
+    refreshed = api.post(refresh_path, token=viewer)
+    assert refreshed.status == 202, refreshed.body
+    body = refreshed.json()
+    assert [(run["query_id"], run["status"]) for run in body["runs"]] == [(with_default, "queued")]
+    assert [item["query_id"] for item in body["skipped"]] == [without_default]
+    assert "minimum" in body["skipped"][0]["reason"]
+    deliver(aws)
+    first_run = body["runs"][0]["id"]
+    page = api.get(f"/api/v1/runs/{first_run}/results", token=viewer).json()
+    assert page["rows"] == [[2, "widget 2"], [3, "widget 3"], [4, "widget 4"], [5, "widget 5"]]
+
+    cached = api.post(f"{refresh_path}?max_age_seconds=600", token=viewer).json()
+    assert [run["id"] for run in cached["runs"]] == [first_run]
+    fresh = api.post(refresh_path, token=viewer).json()
+    assert [run["id"] for run in fresh["runs"]] != [first_run]
+    assert api.post(f"{refresh_path}?max_age_seconds=0", token=viewer).status == 422

@@ -103,3 +103,61 @@ class RunResults(BaseModel):
     total_rows: int
     offset: int
     limit: int
+
+
+class RefreshQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_age_seconds: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_AGE_SECONDS,
+        description="Reuse a succeeded run of the same query and values at most this old",
+    )
+
+
+class SkippedQueryOut(BaseModel):
+    query_id: UUID
+    reason: str
+
+
+class RefreshOut(BaseModel):
+    """The runs a dashboard refresh started (or reused), one per distinct query of its tiles."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "runs": [
+                        {
+                            "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                            "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                            "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+                            "status": "queued",
+                            "error": None,
+                            "row_count": None,
+                            "byte_size": None,
+                            "truncated": False,
+                            "created_at": "2026-11-26T06:00:00Z",
+                            "started_at": None,
+                            "finished_at": None,
+                            "duration_ms": None,
+                            "created_by": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+                        }
+                    ],
+                    "skipped": [
+                        {
+                            "query_id": "0f1e2d3c-4b5a-4697-8877-665544332211",
+                            "reason": "The parameters do not fit the query (region: required: the query"
+                            " gives it no default)",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    runs: list[RunOut]
+    skipped: list[SkippedQueryOut] = Field(
+        default_factory=list, description="Queries left out: a required parameter has no default"
+    )

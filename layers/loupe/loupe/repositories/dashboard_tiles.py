@@ -26,6 +26,21 @@ def for_dashboards(organization_id: UUID, dashboard_ids: Sequence[UUID]) -> dict
     return tiles
 
 
+def query_ids(organization_id: UUID, dashboard_id: UUID) -> list[UUID]:
+    """The distinct queries behind the dashboard's visualization tiles, in the order of their first tile
+    (top to bottom, then left to right)."""
+    rows = fetch_all(
+        "SELECT visualizations.query_id, min(ARRAY[dashboard_tiles.y, dashboard_tiles.x]) AS first_tile"
+        " FROM dashboard_tiles JOIN visualizations"
+        " ON visualizations.organization_id = dashboard_tiles.organization_id"
+        " AND visualizations.id = dashboard_tiles.visualization_id"
+        " WHERE dashboard_tiles.organization_id = %s AND dashboard_tiles.dashboard_id = %s"
+        " GROUP BY visualizations.query_id ORDER BY first_tile",
+        (organization_id, dashboard_id),
+    )
+    return [row["query_id"] for row in rows]
+
+
 def replace(organization_id: UUID, dashboard_id: UUID, tiles: Sequence[dict[str, Any]]) -> None:
     """Swap every tile of the dashboard for `tiles` ({visualization_id, text, x, y, w, h}), and mark
     the dashboard changed so its ETag changes with its tiles."""

@@ -120,6 +120,18 @@ def request_cancel(run_id: UUID, error: dict[str, str]) -> bool:
     return found is not None
 
 
+def fail_active(run_id: UUID, error: dict[str, str]) -> bool:
+    """A queued or running run ends `failed` with `error`; False when it had already finished."""
+    return (
+        execute(
+            "UPDATE runs SET status = 'failed', error = %s, finished_at = greatest(now(), started_at),"
+            " lease_expires_at = NULL WHERE id = %s AND status = ANY(%s)",
+            (Jsonb(error), run_id, ACTIVE_STATUSES),
+        )
+        > 0
+    )
+
+
 def exists(run_id: UUID) -> bool:
     return fetch_one("SELECT 1 AS found FROM runs WHERE id = %s", (run_id,)) is not None
 

@@ -4,19 +4,21 @@ the caller's organization or a text; a dashboard's tiles are read with it and re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
 
 from loupe import db
-from loupe.errors import ApiError, ValidationFailed
+from loupe.errors import ValidationFailed
 from loupe.models.common import ListQuery, Page
 from loupe.models.dashboards import DashboardCreate, DashboardOut, DashboardUpdate, Tile, TileOut
 from loupe.models.identity import Principal
+from loupe.models.runs import RefreshOut, SkippedQueryOut
 from loupe.repositories import dashboard_tiles
 from loupe.repositories.listing import Collection
 from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
+from loupe.services.runs import runs
 from loupe.services.visualizations import VISUALIZATIONS
 
 DASHBOARDS = Collection(
@@ -26,14 +28,6 @@ DASHBOARDS = Collection(
     writable=frozenset({"name", "description", "tags", "created_by"}),
     searchable=("name", "description"),
 )
-
-
-class RefreshNotImplemented(ApiError):
-    """Refreshing runs every tile's query; it waits for the runs to exist."""
-
-    status = 501
-    code = "not_implemented"
-    default_message = "Refreshing a dashboard is not available yet"
 
 
 def find_overlap(tiles: Sequence[Tile]) -> tuple[int, int] | None:
@@ -127,10 +121,16 @@ class DashboardService(ResourceService[DashboardOut]):
             updated = super().update(principal, resource_id, body, if_match)
             return Versioned(_with_tiles(principal, [updated.resource])[0], updated.etag)
 
-    def refresh(self, principal: Principal, dashboard_id: UUID) -> NoReturn:
+    def refresh(self, principal: Principal, dashboard_id: UUID, max_age_seconds: int | None) -> RefreshOut:
+        """Start a run of every distinct query of the dashboard's tiles (see RunService.run_queries)."""
         with db.transaction():
             self._existing(principal, dashboard_id)
-        raise RefreshNotImplemented()
+            query_ids = dashboard_tiles.query_ids(principal.organization_id, dashboard_id)
+            started, skipped = runs.run_queries(principal, query_ids, max_age_seconds)
+        return RefreshOut(
+            runs=started,
+            skipped=[SkippedQueryOut(query_id=item.query_id, reason=item.reason) for item in skipped],
+        )
 
 
 dashboards = DashboardService(DASHBOARDS, DashboardOut, "dashboard")

@@ -15,7 +15,7 @@ from uuid import UUID
 from loupe import db, etags, queue
 from loupe.config import get_settings
 from loupe.connectors import connector_for
-from loupe.errors import Conflict, NotFound, RateLimited, ServiceUnavailable
+from loupe.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.models.runs import (
@@ -98,6 +98,12 @@ def _run_etag(row: dict[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class SkippedQuery:
+    query_id: UUID
+    reason: str
+
+
+@dataclass(frozen=True)
 class Started:
     """A run to answer a create with: `new` is False when a cached run was returned instead."""
 
@@ -120,15 +126,45 @@ class RunService(ResourceService[RunOut]):
             query = crud.get(QUERIES, principal.organization_id, query_id)
             if query is None:
                 raise NotFound("No such query")
-            declared: list[dict[str, Any]] = query["parameters"]
-            given = query_parameters.checked_parameters(declared, body.parameters)
-            values = {
-                parameter["name"]: given.get(parameter["name"], parameter.get("default"))
-                for parameter in declared
-            }
+            values = self._values(query["parameters"], body.parameters)
             return self._start(
                 principal, query["datasource_id"], query["sql"], values, query_id, body.max_age_seconds
             )
+
+    def run_queries(
+        self, principal: Principal, query_ids: list[UUID], max_age_seconds: int | None
+    ) -> tuple[list[RunOut], list[SkippedQuery]]:
+        """Run each saved query with its parameters' defaults (a dashboard refresh). The active-run limit
+        applies to the batch as a whole: it starts when the caller has room for one more run. A query
+        with a required parameter that has no default is skipped, not run."""
+        started: list[RunOut] = []
+        skipped: list[SkippedQuery] = []
+        with db.transaction():
+            self._check_active_limit(principal)
+            for query_id in query_ids:
+                query = crud.get(QUERIES, principal.organization_id, query_id)
+                if query is None:
+                    continue
+                declared: list[dict[str, Any]] = query["parameters"]
+                try:
+                    values = self._values(declared, {})
+                except ValidationFailed as error:
+                    issues = "; ".join(
+                        f"{item['field'].rsplit('.', 1)[-1]}: {item['issue']}" for item in error.details
+                    )
+                    skipped.append(SkippedQuery(query_id=query_id, reason=f"{error.message} ({issues})"))
+                    continue
+                result = self._start(
+                    principal,
+                    query["datasource_id"],
+                    query["sql"],
+                    values,
+                    query_id,
+                    max_age_seconds,
+                    limited=False,
+                )
+                started.append(result.run)
+        return started, skipped
 
     def run_sql(self, principal: Principal, body: AdhocRunCreate) -> Started:
         """Run an editor's SQL; each `{{ name }}` in it needs a value and each value a placeholder."""
@@ -174,6 +210,26 @@ class RunService(ResourceService[RunOut]):
             raise Conflict(f"The run has no results: it is {row['status']}")
         return ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
 
+    @staticmethod
+    def _values(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every declared parameter's value: the one given, checked against its type, or its default."""
+        checked = query_parameters.checked_parameters(declared, dict(given))
+        return {
+            parameter["name"]: checked.get(parameter["name"], parameter.get("default"))
+            for parameter in declared
+        }
+
+    def _check_active_limit(self, principal: Principal) -> None:
+        if principal.user_id is None:
+            return
+        limit = run_settings().max_active_per_user
+        runs_repository.lock_user_runs(principal.user_id)
+        if runs_repository.active_count(principal.organization_id, principal.user_id) >= limit:
+            raise RateLimited(
+                f"At most {limit} of your runs may be queued or running at once",
+                retry_after_seconds=RETRY_AFTER_SECONDS,
+            )
+
     def _start(
         self,
         principal: Principal,
@@ -182,6 +238,8 @@ class RunService(ResourceService[RunOut]):
         values: Mapping[str, Any],
         query_id: UUID | None,
         max_age_seconds: int | None,
+        *,
+        limited: bool = True,
     ) -> Started:
         organization_id = principal.organization_id
         datasource = crud.get(DATASOURCES, organization_id, datasource_id)
@@ -223,14 +281,8 @@ class RunService(ResourceService[RunOut]):
             if cached is not None:
                 return Started(_run_out(self._existing(principal, cached["id"])), new=False)
         settings = run_settings()
-        if principal.user_id is not None:
-            runs_repository.lock_user_runs(principal.user_id)
-            active = runs_repository.active_count(organization_id, principal.user_id)
-            if active >= settings.max_active_per_user:
-                raise RateLimited(
-                    f"At most {settings.max_active_per_user} of your runs may be queued or running at once",
-                    retry_after_seconds=RETRY_AFTER_SECONDS,
-                )
+        if limited:
+            self._check_active_limit(principal)
         row = crud.insert(
             RUNS, organization_id, {**columns, "status": "queued", "enqueued_at": datetime.now(UTC)}
         )

@@ -1,11 +1,16 @@
 """Routes of the dashboards function: tiles on a 12-column grid (editors write, every role reads)."""
 
+from typing import Annotated
 from uuid import UUID
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
 from loupe.models.dashboards import DashboardCreate, DashboardUpdate
+from loupe.models.runs import RefreshOut, RefreshQuery
 from loupe.services.dashboards import dashboards
 
 router = LoupeRouter()
@@ -24,9 +29,15 @@ crud_routes(
 
 @router.post(
     "/dashboards/<dashboard_id>/refresh",
-    errors=(404, 501),
+    status_code=202,
+    errors=(404, 429, 503),
     tags=TAGS,
-    summary="Run the query of every tile (501 not_implemented until runs exist)",
+    summary="Run the query of every tile",
+    description="One run per distinct query of the dashboard's visualization tiles, with the queries'"
+    " default parameter values. With `max_age_seconds`, a young enough succeeded run is reused.",
 )
-def refresh_dashboard(dashboard_id: UUID, caller: Caller) -> None:
-    dashboards.refresh(caller, dashboard_id)
+def refresh_dashboard(
+    dashboard_id: UUID, caller: Caller, query: Annotated[RefreshQuery, Query()]
+) -> Response[RefreshOut]:
+    refreshed = dashboards.refresh(caller, dashboard_id, query.max_age_seconds)
+    return Response(status_code=202, content_type="application/json", body=refreshed)

@@ -1,0 +1,29 @@
+"""Runs whose messages reached the dead-letter queue: the runner failed on them every time it was
+given them, so they end `failed` rather than waiting for a delivery that will not come."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from loupe import db
+from loupe.observability import logger, metrics
+from loupe.repositories import runs as runs_repository
+
+UNDELIVERED = {
+    "code": "delivery_failed",
+    "message": "The runner failed on this run every time it was delivered; run it again later",
+}
+
+
+def fail_undelivered(run_id: UUID, receive_count: str | None) -> None:
+    """End the run `failed` if it is still queued or running; a finished (or deleted) run is left as is."""
+    with db.transaction():
+        ended = runs_repository.fail_active(run_id, UNDELIVERED)
+    logger.warning(
+        "run message dead-lettered",
+        extra={"run_id": str(run_id), "receive_count": receive_count, "ended": ended},
+    )
+    if ended:
+        metrics.add_metric(name="RunsDeadLettered", unit=MetricUnit.Count, value=1)
