@@ -41,6 +41,9 @@ class TcpToUnixProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return  # closed by stop()
+            # Without it, Nagle's algorithm holds back the tail of each reply for the client's delayed
+            # ACK: a request-and-reply protocol (a cursor's FETCH) waits tens of milliseconds a round trip.
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 upstream.connect(str(self.socket_path))

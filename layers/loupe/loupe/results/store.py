@@ -11,8 +11,9 @@ import functools
 import json
 import math
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -32,6 +33,9 @@ GZIP_LEVEL = 1
 GZIP_WBITS = 31  # zlib's way of asking for the gzip container
 MANIFEST_NAME = "manifest.json"
 DELETE_BATCH = 1000
+# Rows encoded in one pass: many enough that the pass's fixed cost vanishes, few enough that a piece of
+# wide rows cannot push a chunk far past CHUNK_BYTES.
+PIECE_ROWS = 1_000
 
 
 @functools.cache
@@ -162,13 +166,35 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def encode_row(row: Sequence[Any]) -> bytes:
-    """One row as a JSON array on one line; string escapes guarantee the line holds no newline."""
+def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
+    """Rows as JSON arrays, one per line, each line ending in a newline; string escapes guarantee that a
+    line holds no other newline.
+
+    The rows are encoded in one call (a call per row costs three times as much) and the text is cut at
+    the `],[` between rows. A value whose text holds `],[` (a string, a nested array) makes more pieces
+    than rows, and that batch is encoded row by row instead; so is a batch with NaN or infinities.
+    """
+    if not rows:
+        return b""
     try:
-        text = _ENCODER.encode(row)
+        text = _ENCODER.encode(rows)
     except ValueError:
-        text = _ENCODER.encode(_finite(row))
-    return text.encode()
+        return _encode_each(rows)
+    # "[[a,b],[c,d]]" without its outer brackets, cut between rows.
+    pieces = text[2:-2].split("],[")
+    if len(pieces) != len(rows):
+        return _encode_each(rows)
+    return ("[" + "]\n[".join(pieces) + "]\n").encode()
+
+
+def _encode_each(rows: Sequence[Sequence[Any]]) -> bytes:
+    lines = []
+    for row in rows:
+        try:
+            lines.append(_ENCODER.encode(row))
+        except ValueError:
+            lines.append(_ENCODER.encode(_finite(row)))
+    return ("\n".join(lines) + "\n").encode()
 
 
 class ResultWriter:
@@ -207,29 +233,34 @@ class ResultWriter:
         self._uncompressed_total = 0
         self._truncated = False
         self._finished = False
+        self._uploader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="result-upload")
+        self._upload: Future[Any] | None = None
         self._start_chunk()
+
+    def _wait_for_upload(self) -> None:
+        """Raise the previous chunk's upload error, if it failed."""
+        if self._upload is not None:
+            upload, self._upload = self._upload, None
+            upload.result()
 
     def _start_chunk(self) -> None:
         self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP_WBITS)
         self._compressed: list[bytes] = []
-        self._pending: list[bytes] = []
         self._chunk_first_row = self._row_count
         self._chunk_row_count = 0
         self._chunk_raw_bytes = 0
 
-    def _compress_pending(self) -> None:
-        if self._pending:
-            self._compressed.append(self._compressor.compress(b"".join(self._pending)))
-            self._pending = []
-
     def _upload_chunk(self) -> None:
-        self._compress_pending()
         self._compressed.append(self._compressor.flush())
         body = b"".join(self._compressed)
         self._compressed = []
         index = len(self._chunks)
         key = f"{self._prefix}/chunk-{index:06d}.jsonl.gz"
-        s3_client().put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/gzip")
+        # One upload at a time runs beside the fetching and encoding of the next chunk.
+        self._wait_for_upload()
+        self._upload = self._uploader.submit(
+            s3_client().put_object, Bucket=self._bucket, Key=key, Body=body, ContentType="application/gzip"
+        )
         self._chunks.append(
             Chunk(
                 index=index,
@@ -242,30 +273,43 @@ class ResultWriter:
         )
         self._start_chunk()
 
-    def add_rows(self, rows: Iterable[Sequence[Any]]) -> bool:
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> bool:
         """Add a batch; returns False once the result is full (the caller stops fetching)."""
         if self._finished:
             raise RuntimeError("the result is already finished")
         width = len(self._columns)
-        for row in rows:
+        start = 0
+        while start < len(rows):
             if self._row_count >= self._max_rows:
                 self._truncated = True
                 break
-            if len(row) != width:
-                raise ValueError(f"a row has {len(row)} values for {width} columns")
-            line = encode_row(row) + b"\n"
-            self._uncompressed_total += len(line)
-            if self._uncompressed_total > self._max_bytes:
-                self.abort()
-                raise ResultTooLarge(self._max_bytes)
-            self._pending.append(line)
-            self._row_count += 1
-            self._chunk_row_count += 1
-            self._chunk_raw_bytes += len(line)
-            if self._chunk_row_count >= self._chunk_rows or self._chunk_raw_bytes >= self._chunk_bytes:
-                self._upload_chunk()
-        self._compress_pending()
+            room = min(self._chunk_rows - self._chunk_row_count, self._max_rows - self._row_count, PIECE_ROWS)
+            piece = rows[start : start + room]
+            start += len(piece)
+            wrong = next((row for row in piece if len(row) != width), None)
+            if wrong is not None:
+                raise ValueError(f"a row has {len(wrong)} values for {width} columns")
+            data = encode_rows(piece)
+            if len(piece) > 1 and self._chunk_raw_bytes + len(data) > self._chunk_bytes:
+                # The piece crosses the chunk's byte size: row by row, so the chunk closes at the row
+                # that fills it (once per chunk, so the second encoding costs little).
+                for row in piece:
+                    self._add_encoded(1, encode_rows([row]))
+            else:
+                self._add_encoded(len(piece), data)
         return not self._truncated
+
+    def _add_encoded(self, rows: int, data: bytes) -> None:
+        self._uncompressed_total += len(data)
+        if self._uncompressed_total > self._max_bytes:
+            self.abort()
+            raise ResultTooLarge(self._max_bytes)
+        self._compressed.append(self._compressor.compress(data))
+        self._row_count += rows
+        self._chunk_row_count += rows
+        self._chunk_raw_bytes += len(data)
+        if self._chunk_row_count >= self._chunk_rows or self._chunk_raw_bytes >= self._chunk_bytes:
+            self._upload_chunk()
 
     def finish(self) -> Manifest:
         """Upload the last chunk and the manifest; the manifest's key is `manifest_key(org, run)`."""
@@ -274,6 +318,10 @@ class ResultWriter:
         if self._chunk_row_count:
             self._upload_chunk()
         self._finished = True
+        try:
+            self._wait_for_upload()
+        finally:
+            self._uploader.shutdown()
         manifest = Manifest(
             organization_id=str(self._organization_id),
             run_id=str(self._run_id),
@@ -297,6 +345,10 @@ class ResultWriter:
     def abort(self) -> None:
         """Delete the chunks uploaded so far (a failed or cancelled run keeps nothing)."""
         self._finished = True
+        with suppress(Exception):
+            # A failed upload left nothing to delete; the others must land before they are deleted.
+            self._wait_for_upload()
+        self._uploader.shutdown()
         keys = [chunk.key for chunk in self._chunks]
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]

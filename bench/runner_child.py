@@ -1,0 +1,40 @@
+"""The runner function in a fresh process, for one batch from the runs queue: `python -m bench.runner_child`.
+
+Prints `BENCH_RESULT {json}`: the invocation's wall time and the process's peak resident memory, which
+the parent compares across row counts. The environment (database, moto, settings) comes from the parent.
+"""
+
+import json
+import resource
+import sys
+import time
+
+import boto3
+
+from infra.local.events import LocalLambdaContext, sqs_event
+from infra.local.template_routes import load_handler
+
+RESULT_MARKER = "BENCH_RESULT "
+
+
+def main() -> int:
+    queue_url = sys.argv[1]
+    handler = load_handler("RunnerFunction")
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["All"])[
+        "Messages"
+    ]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    started = time.perf_counter()
+    result = handler(sqs_event(messages, arn), LocalLambdaContext("RunnerFunction", 900, 1024))
+    seconds = time.perf_counter() - started
+    for message in messages:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    report = {"seconds": seconds, "peak_rss_mb": peak_kib / 1024, "result": result}
+    sys.stdout.write(RESULT_MARKER + json.dumps(report) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
