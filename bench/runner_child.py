@@ -8,6 +8,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 import boto3
 
@@ -15,6 +16,17 @@ from infra.local.events import LocalLambdaContext, sqs_event
 from infra.local.template_routes import load_handler
 
 RESULT_MARKER = "BENCH_RESULT "
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory. Not getrusage's ru_maxrss: Linux carries it across fork and
+    exec, so a child started by a large parent reports the parent's size."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main() -> int:
@@ -30,8 +42,7 @@ def main() -> int:
     seconds = time.perf_counter() - started
     for message in messages:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report = {"seconds": seconds, "peak_rss_mb": peak_kib / 1024, "result": result}
+    report = {"seconds": seconds, "peak_rss_mb": peak_rss_kib() / 1024, "result": result}
     sys.stdout.write(RESULT_MARKER + json.dumps(report) + "\n")
     return 0
 

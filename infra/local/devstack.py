@@ -29,6 +29,7 @@ from infra.local.queue_poller import QueuePoller
 from infra.local.sample_data import READER_ROLE, ensure_sample_database, mask_password, with_database
 from infra.local.tcp_proxy import TcpToUnixProxy
 from infra.local.template_routes import ROOT, api_routes, load_handler
+from infra.local.ticker import Ticker
 from loupe import db, migrations
 
 METADATA_DATABASE = "loupe"
@@ -191,6 +192,8 @@ def create_credentials_key(aws_endpoint: str) -> str:
 RUNS_QUEUE = "loupe-runs"
 RESULTS_BUCKET = "loupe-results-local"
 RUNS_DEAD_LETTER_QUEUE = "loupe-runs-dead-letters"
+# How often the local stack reaps lapsed runs (LOUPE_LOCAL_REAPER_SECONDS); AWS does it every 5 minutes.
+REAPER_SECONDS = 60
 # Read by the local dead-letter poller only; no function needs it.
 DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_DEAD_LETTER_QUEUE_URL"
 
@@ -415,6 +418,13 @@ class LocalStack:
                 function,
             ).start()
             self._resources.callback(poller.stop)
+        reaper = Ticker(
+            "ReaperFunction",
+            load_handler("ReaperFunction"),
+            gateway.serving,
+            float(os.environ.get("LOUPE_LOCAL_REAPER_SECONDS") or REAPER_SECONDS),
+        ).start()
+        self._resources.callback(reaper.stop)
         self._http = serve(gateway, self.host, self.port, log=self.log_requests)
         self.gateway = gateway
         self._resources.callback(self._stop_http)

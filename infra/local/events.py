@@ -118,3 +118,19 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str = "us-
             for message in messages
         ]
     }
+
+
+def scheduled_event(rule_arn: str, when: datetime | None = None, region: str = "us-east-1") -> dict[str, Any]:
+    """The event an EventBridge schedule sends its target."""
+    fired = (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler" if ":schedule/" in rule_arn else "aws.events",
+        "account": "123456789012",
+        "time": fired,
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }

@@ -65,6 +65,9 @@ class StackProcess:
             LOUPE_HOME=str(self.home),
             PORT="0",
             MOTO_PORT="0",
+            # Quick enough for the end-to-end tests of cancelling and reaping runs.
+            LOUPE_LOCAL_REAPER_SECONDS="1",
+            LOUPE_RUN_CANCEL_POLL_SECONDS="0.2",
             PYTHONPATH=os.pathsep.join((str(ROOT / "layers" / "loupe"), str(ROOT))),
         )
         started = time.monotonic()

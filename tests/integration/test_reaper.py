@@ -11,12 +11,14 @@ from uuid import UUID
 import boto3
 import psycopg
 
+from infra.local.events import LocalLambdaContext, scheduled_event
+from infra.local.template_routes import load_handler
 from loupe import db
 from loupe.repositories import runs as runs_repository
 from loupe.services.reaper import ReapCounts, reap
 from tests import factories
 from tests.integration import runs_support
-from tests.integration.test_runs import receive, run_row
+from tests.integration.runs_support import receive, run_row
 
 # pytest finds fixtures by the module's names: this makes the shared one this module's.
 aws = runs_support.aws
@@ -88,3 +90,26 @@ def test_lapsed_runs_are_requeued_until_their_attempts_run_out(
         reclaimed = runs_repository.claim(UUID(retried), 60)
     assert reclaimed is not None
     assert reclaimed["attempts"] == 2
+
+
+def test_the_scheduled_reaper_function_ends_a_cancelled_run_instead_of_retrying_it(
+    api: Any, register: Any, clean_db: str, aws: str
+) -> None:
+    admin = register()
+    datasource_id = factories.datasource(clean_db, admin.organization_id)
+    cancelled, crashed = (claimed_run(api, admin.access_token, datasource_id, aws) for _ in range(2))
+    # The cancel came while its runner was dying: the mark is set but nobody stopped the statement.
+    assert api.post(f"/api/v1/runs/{cancelled}/cancel", token=admin.access_token).status == 202
+    lapse(clean_db, cancelled)
+    lapse(clean_db, crashed)
+
+    counts = load_handler("ReaperFunction")(
+        scheduled_event("arn:aws:scheduler:us-east-1:123456789012:schedule/default/reaper"),
+        LocalLambdaContext("ReaperFunction", timeout_seconds=60),
+    )
+
+    assert counts == {"requeued": 1, "failed": 0, "cancelled": 1}
+    ended = run_row(clean_db, cancelled)
+    assert (ended["status"], ended["error"]["code"]) == ("cancelled", "cancelled")
+    assert run_row(clean_db, crashed)["status"] == "queued"
+    assert taken(aws) == [crashed]
