@@ -12,8 +12,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loupe import queue
 from loupe.observability import logger, metrics, tracer
 from loupe.services import runner
+from loupe.services.runs import run_settings
 
 # A batch that failed whole is reported like any other (every message listed), not raised: the queue
 # redelivers exactly the listed messages either way, and the invocation is not logged as an error.
@@ -26,6 +28,11 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     logger.append_keys(run_id=message["run_id"], message_id=record.message_id)
     try:
         runner.execute_run(UUID(message["run_id"]), lambda_context.get_remaining_time_in_millis())
+    except runner.RetryLater as retry:
+        logger.info("run handed back to the queue", extra={"reason": str(retry)})
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        queue.delay_redelivery(run_settings().queue_url, record.receipt_handle, receive_count)
+        raise
     finally:
         logger.remove_keys(["run_id", "message_id"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import Any
 
 import boto3
@@ -223,6 +224,12 @@ def test_an_unreachable_datasource_goes_back_to_the_queue(
     assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
     row = run_row(clean_db, run_id)
     assert (row["status"], row["attempts"], row["lease_expires_at"]) == ("queued", 1, None)
+    # Back after the first backoff (2 s), not after the queue's visibility timeout.
+    assert receive(aws) == []
+    time.sleep(2.5)
+    again = receive(aws)
+    assert [message["MessageId"] for message in again] == [messages[0]["MessageId"]]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
 
 
 def test_another_organizations_runs_do_not_exist(
@@ -272,6 +279,7 @@ def test_the_statement_timeout_fits_in_the_time_the_function_has_left(
         "batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]
     }
     assert run_row(clean_db, run_id)["status"] == "queued"
+    time.sleep(2.5)  # the message's first backoff
     # 22 s left: the statement may take 1 s of them (the datasource itself allows 30).
     assert run_runner(receive(aws), aws, seconds_left=22) == {"batchItemFailures": []}
     row = run_row(clean_db, run_id)

@@ -31,3 +31,29 @@ def send_run(queue_url: str, run_id: UUID) -> None:
     except (BotoCoreError, ClientError) as error:
         logger.warning("runs queue unavailable", extra={"error_type": type(error).__name__})
         raise ServiceUnavailable("The run cannot be queued right now; try again shortly") from None
+
+
+# A message handed back to the queue comes again after 2, 4, 8, ... seconds, not after the queue's
+# visibility timeout (90 minutes for the runs queue, sized for the runner's longest run).
+FIRST_RETRY_SECONDS = 2
+MAX_RETRY_SECONDS = 300
+
+
+def retry_delay_seconds(receive_count: int) -> int:
+    delay: int = FIRST_RETRY_SECONDS * 2 ** max(0, receive_count - 1)
+    return min(MAX_RETRY_SECONDS, delay)
+
+
+def delay_redelivery(queue_url: str, receipt_handle: str, receive_count: int) -> None:
+    """Make a message the handler is giving back visible again after the backoff for its receive count.
+    Best effort: if the queue refuses, the message comes back after the visibility timeout instead."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        sqs_client().change_message_visibility(
+            QueueUrl=queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=retry_delay_seconds(receive_count),
+        )
+    except (BotoCoreError, ClientError) as error:
+        logger.warning("cannot shorten the message's visibility", extra={"error_type": type(error).__name__})
