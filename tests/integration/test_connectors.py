@@ -146,6 +146,18 @@ def cancel_soon(session: Session, delay: float = 0.5) -> threading.Thread:
     return thread
 
 
+PERCENT_SQL = "SELECT count(*) FROM widgets WHERE label LIKE 'widget%' AND id % 2 = {odd} AND '%(odd)' <> ''"
+
+
+def percent_signs_are_text(kind: DatasourceType, session: Session) -> None:
+    """A literal `%` (a LIKE pattern, the modulo operator, text that looks like a placeholder) beside a
+    bound value reaches the database as written."""
+    sql = PERCENT_SQL.format(odd=connector_for(kind).placeholder("odd"))
+    assert collect(session, sql, {"odd": 1}, max_rows=1).rows[0][0] >= 2
+    without_values = "SELECT count(*) FROM widgets WHERE label LIKE 'widget%' AND id % 2 = 1"
+    assert collect(session, without_values, None, max_rows=1).rows[0][0] >= 2
+
+
 @pytest.mark.usefixtures("private_hosts_allowed")
 class TestPostgres:
     def url(self, database: str) -> str:
@@ -181,6 +193,7 @@ class TestPostgres:
                 {"label": "x' OR '1'='1"},
                 max_rows=10,
             )
+            percent_signs_are_text("postgres", session)
         finally:
             session.close()
         assert [column.name for column in result.columns] == ["id", "label"]
@@ -267,6 +280,7 @@ class TestMariaDb:
                 {"label": "x' OR '1'='1"},
                 max_rows=1,
             )
+            percent_signs_are_text("mysql", session)
         finally:
             session.close()
         assert [(column.name, column.type) for column in result.columns] == [

@@ -378,3 +378,40 @@ def test_a_dashboard_refresh_runs_each_query_of_its_tiles_once(
     fresh = api.post(refresh_path, token=viewer).json()
     assert [run["id"] for run in fresh["runs"]] != [first_run]
     assert api.post(f"{refresh_path}?max_age_seconds=0", token=viewer).status == 422
+
+
+def test_the_run_lifecycle_is_logged_under_the_requests_correlation_id(
+    api: Any,
+    register: Any,
+    clean_db: str,
+    aws: str,
+    postgres_database: str,
+    read_logs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOUPE_SLOW_RUN_SECONDS", "0.000001")
+    get_settings.cache_clear()
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    secret_value = 4242
+    created = api.post(
+        f"/api/v1/queries/{query_id}/runs",
+        json_body={"parameters": {"minimum": secret_value}},
+        token=admin.access_token,
+    )
+    assert created.status == 202, created.body
+    deliver(aws)
+
+    lines = read_logs()
+    by_message = {line["message"]: line for line in lines if line.get("run_id") == created.json()["id"]}
+    assert {"run started", "run finished", "slow query"} <= set(by_message)
+    request_correlation = next(
+        line["correlation_id"]
+        for line in lines
+        if line.get("message") == "request" and line.get("status") == 202
+    )
+    for message in ("run started", "run finished", "slow query"):
+        assert by_message[message]["correlation_id"] == request_correlation
+        assert by_message[message]["query_id"] == query_id
+    assert by_message["run finished"]["status"] == "succeeded"
+    assert by_message["slow query"]["duration_ms"] >= 0
+    assert not any(str(secret_value) in json.dumps(line) for line in lines if line.get("run_id"))

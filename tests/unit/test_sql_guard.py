@@ -428,8 +428,12 @@ def test_an_unknown_dialect_is_refused() -> None:
 COLUMNS = {"customers": ("id", "name", "region"), "orders": ("id", "customer_id", "amount", "status")}
 identifiers = st.sampled_from(["id", "amount", "customer_id", "status"])
 numbers = st.integers(min_value=-1000, max_value=1000).map(str)
-strings = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12).map(
-    lambda text: "'" + text.replace("'", "''") + "'"
+# A backslash right before a quote is refused on purpose (its meaning depends on the server's
+# standard_conforming_strings), so ordinary literals here do not end a run of text with one.
+strings = (
+    st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+    .map(lambda text: "'" + text.replace("'", "''") + "'")
+    .filter(lambda literal: "\\'" not in literal)
 )
 
 

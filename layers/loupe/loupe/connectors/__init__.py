@@ -4,6 +4,7 @@ opens a read-only session after the host policy has checked where it connects.""
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -137,6 +138,15 @@ def scrubbed(error: BaseException, spec: ConnectionSpec) -> str:
     if spec.password:
         message = message.replace(spec.password, "****")
     return message[:MAX_ERROR_CHARS]
+
+
+def pyformat(sql: str, parameters: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """The SQL and values for a driver with `%(name)s` placeholders (psycopg, PyMySQL): every other `%`
+    doubled, since those drivers read `%` as the start of a placeholder (`LIKE 'a%'`, `n % 2`)."""
+    values = dict(parameters or {})
+    names = "|".join(re.escape(name) for name in values)
+    kept = rf"%(?!\((?:{names})\)s)" if names else "%"
+    return re.sub(kept, "%%", sql), values
 
 
 def tables_from_rows(rows: Iterable[tuple[Any, ...]]) -> list[Table]:

@@ -25,6 +25,7 @@ from loupe.connectors import (
     QueryTimedOut,
     RowStream,
     Table,
+    pyformat,
     scrubbed,
     tables_from_rows,
 )
@@ -108,7 +109,7 @@ class MySqlSession:
             exhausted = False
             try:
                 with self._translated_errors():
-                    rows.execute(sql, dict(parameters) if parameters else None)
+                    rows.execute(*pyformat(sql, parameters))
                 description = rows.description or ()
                 columns = tuple(Column(str(item[0]), _type_name(item[1])) for item in description)
 
@@ -137,7 +138,7 @@ class MySqlSession:
         """The product of the plan's row estimates: the row combinations MySQL and MariaDB expect to
         examine (MariaDB reports no cost figure)."""
         with self._conn.cursor(pymysql.cursors.DictCursor) as cursor, self._translated_errors():
-            cursor.execute(f"EXPLAIN {sql}", dict(parameters) if parameters else None)
+            cursor.execute(*pyformat(f"EXPLAIN {sql}", parameters))
             plan = cursor.fetchall()
         estimates = [float(step["rows"]) for step in plan if step.get("rows") is not None]
         return math.prod(estimates) if estimates else None

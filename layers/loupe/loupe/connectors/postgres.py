@@ -23,6 +23,7 @@ from loupe.connectors import (
     QueryTimedOut,
     RowStream,
     Table,
+    pyformat,
     scrubbed,
     tables_from_rows,
 )
@@ -70,7 +71,7 @@ class PostgresSession:
             # Its DECLARE goes through the extended protocol, which runs exactly one statement.
             with self._conn.cursor(name="loupe_run") as cursor:
                 with self._translated_errors():
-                    cursor.execute(sql, parameters or None)
+                    cursor.execute(*pyformat(sql, parameters))
                 columns = tuple(
                     Column(item.name, self._type_name(item.type_code)) for item in cursor.description or ()
                 )
@@ -82,7 +83,7 @@ class PostgresSession:
         try:
             with self._translated_errors():
                 row = self._conn.execute(
-                    f"EXPLAIN (FORMAT JSON) {sql}", parameters or None, prepare=True
+                    *pyformat(f"EXPLAIN (FORMAT JSON) {sql}", parameters), prepare=True
                 ).fetchone()
         finally:
             self._end_transaction()
