@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -138,6 +138,19 @@ def scrubbed(error: BaseException, spec: ConnectionSpec) -> str:
     if spec.password:
         message = message.replace(spec.password, "****")
     return message[:MAX_ERROR_CHARS]
+
+
+def fetched_batches(
+    fetchmany: Callable[[int], Sequence[tuple[Any, ...]]],
+    translated_errors: Callable[[], AbstractContextManager[None]],
+) -> Iterator[list[tuple[Any, ...]]]:
+    """A cursor's rows FETCH_ROWS at a time until it has no more, the driver's errors translated."""
+    while True:
+        with translated_errors():
+            batch = list(fetchmany(FETCH_ROWS))
+        if not batch:
+            return
+        yield batch
 
 
 def pyformat(sql: str, parameters: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:

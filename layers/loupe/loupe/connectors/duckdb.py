@@ -11,7 +11,6 @@ from typing import Any
 import duckdb
 
 from loupe.connectors import (
-    FETCH_ROWS,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
@@ -21,6 +20,7 @@ from loupe.connectors import (
     QueryTimedOut,
     RowStream,
     Table,
+    fetched_batches,
     scrubbed,
     tables_from_rows,
 )
@@ -62,21 +62,16 @@ class DuckDbSession:
                 cursor = self._conn.execute(sql, dict(parameters) if parameters else None)
             description = cursor.description or []
             columns = tuple(Column(str(item[0]), str(item[1])) for item in description)
-            yield RowStream(columns, self._batches(cursor) if description else iter(()))
+            yield RowStream(
+                columns,
+                fetched_batches(cursor.fetchmany, self._translated_errors) if description else iter(()),
+            )
         finally:
             timer.cancel()
 
     def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
         """DuckDB's plans carry row estimates per operator but no cost to compare runs by."""
         return None
-
-    def _batches(self, cursor: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[Any, ...]]]:
-        while True:
-            with self._translated_errors():
-                batch = cursor.fetchmany(FETCH_ROWS)
-            if not batch:
-                return
-            yield batch
 
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:

@@ -15,7 +15,6 @@ import pymysql.err
 from pymysql.constants import FIELD_TYPE
 
 from loupe.connectors import (
-    FETCH_ROWS,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
@@ -25,6 +24,7 @@ from loupe.connectors import (
     QueryTimedOut,
     RowStream,
     Table,
+    fetched_batches,
     pyformat,
     scrubbed,
     tables_from_rows,
@@ -115,13 +115,8 @@ class MySqlSession:
 
                 def batches() -> Iterator[list[tuple[Any, ...]]]:
                     nonlocal exhausted
-                    while True:
-                        with self._translated_errors():
-                            batch = [tuple(row) for row in rows.fetchmany(FETCH_ROWS)]
-                        if not batch:
-                            exhausted = True
-                            return
-                        yield batch
+                    yield from fetched_batches(rows.fetchmany, self._translated_errors)
+                    exhausted = True
 
                 yield RowStream(columns, batches() if description else iter(()))
             finally:

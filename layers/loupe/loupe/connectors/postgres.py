@@ -13,7 +13,6 @@ import psycopg.errors
 from psycopg.types.string import TextLoader
 
 from loupe.connectors import (
-    FETCH_ROWS,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
@@ -23,6 +22,7 @@ from loupe.connectors import (
     QueryTimedOut,
     RowStream,
     Table,
+    fetched_batches,
     pyformat,
     scrubbed,
     tables_from_rows,
@@ -75,7 +75,7 @@ class PostgresSession:
                 columns = tuple(
                     Column(item.name, self._type_name(item.type_code)) for item in cursor.description or ()
                 )
-                yield RowStream(columns, self._batches(cursor))
+                yield RowStream(columns, fetched_batches(cursor.fetchmany, self._translated_errors))
         finally:
             self._end_transaction()
 
@@ -91,14 +91,6 @@ class PostgresSession:
             return None
         plans = row[0] if isinstance(row[0], list) else json.loads(row[0])
         return float(plans[0]["Plan"]["Total Cost"])
-
-    def _batches(self, cursor: psycopg.ServerCursor[tuple[Any, ...]]) -> Iterator[list[tuple[Any, ...]]]:
-        while True:
-            with self._translated_errors():
-                batch = cursor.fetchmany(FETCH_ROWS)
-            if not batch:
-                return
-            yield batch
 
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
