@@ -1,5 +1,4 @@
-"""Responses with the headers API.md asks for: Location on create, ETag / 304 on single reads, 202 or
-200 with Location for a started or cached run."""
+"""Responses with the headers API.md asks for: Location on create, ETag / 304 on single reads."""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ from pydantic import BaseModel
 
 from loupe import etags
 from loupe.api.context import current_request
-from loupe.models.runs import RunOut
-from loupe.services.runs import Started
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -41,13 +38,3 @@ def versioned(resource: ModelT, etag: str) -> Response[ModelT]:
 def if_match() -> str | None:
     """The request's If-Match, for services to check against the row they are about to change."""
     return current_request().headers.get("if-match")
-
-
-def started(result: Started) -> Response[RunOut]:
-    """202 for a queued run, 200 for a cached one; either names the run's address."""
-    return Response(
-        status_code=202 if result.new else 200,
-        content_type="application/json",
-        body=result.run,
-        headers={"Location": f"/api/v1/runs/{result.run.id}"},
-    )

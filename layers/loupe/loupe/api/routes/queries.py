@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
-from loupe.api.responses import started
+from loupe.api.routes.runs import started
 from loupe.models.common import Page
 from loupe.models.queries import QueryCreate, QueryListQuery, QueryUpdate
 from loupe.models.runs import QueryRunCreate, RunListQuery, RunOut

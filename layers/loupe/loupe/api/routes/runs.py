@@ -8,13 +8,23 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Caller, Editor
 from loupe.api.resolver import LoupeRouter
-from loupe.api.responses import started, with_etag
+from loupe.api.responses import with_etag
 from loupe.models.common import Page
 from loupe.models.runs import AdhocRunCreate, ExportQuery, ResultsQuery, RunListQuery, RunOut, RunResults
-from loupe.services.runs import runs
+from loupe.services.runs import Started, runs
 
 router = LoupeRouter()
 TAGS = ["runs"]
+
+
+def started(result: Started) -> Response[RunOut]:
+    """202 for a queued run, 200 for a cached one; either names the run's address."""
+    return Response(
+        status_code=202 if result.new else 200,
+        content_type="application/json",
+        body=result.run,
+        headers={"Location": f"/api/v1/runs/{result.run.id}"},
+    )
 
 
 @router.post("/runs", status_code=202, errors=(404, 429, 503), tags=TAGS, summary="Run SQL on a datasource")
