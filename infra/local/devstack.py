@@ -191,30 +191,43 @@ def create_credentials_key(aws_endpoint: str) -> str:
 
 RUNS_QUEUE = "loupe-runs"
 RESULTS_BUCKET = "loupe-results-local"
-RUNS_DEAD_LETTER_QUEUE = "loupe-runs-dead-letters"
-# How often the local stack reaps lapsed runs (LOUPE_LOCAL_REAPER_SECONDS); AWS does it every 5 minutes.
+SCHEDULED_RUNS_QUEUE = "loupe-scheduled-runs"
+# How often the local stack ticks its schedules, as template.yaml's rules do (the reaper every 5
+# minutes in AWS, the scheduler every minute); LOUPE_LOCAL_REAPER_SECONDS and
+# LOUPE_LOCAL_SCHEDULER_SECONDS change them.
 REAPER_SECONDS = 60
+SCHEDULER_SECONDS = 60
 # Read by the local dead-letter poller only; no function needs it.
 DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_DEAD_LETTER_QUEUE_URL"
+SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_SCHEDULED_DEAD_LETTER_QUEUE_URL"
 
 
 def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
-    """The runs queue with its dead-letter queue and redrive, and the results bucket, in moto, as
-    template.yaml declares them; their settings (the dead-letter queue's URL only for the local poller)."""
+    """The runs queues (interactive and scheduled), each with its dead-letter queue and redrive, and the
+    results bucket, in moto, as template.yaml declares them; their settings (the dead-letter queues'
+    URLs only for the local pollers)."""
     with closing(aws_client("sqs", aws_endpoint)) as sqs, closing(aws_client("s3", aws_endpoint)) as s3:
-        dead_letter_url: str = sqs.create_queue(QueueName=RUNS_DEAD_LETTER_QUEUE)["QueueUrl"]
-        dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"})
-        queue_url: str = sqs.create_queue(
-            QueueName=RUNS_QUEUE, Attributes={"VisibilityTimeout": "900", "RedrivePolicy": redrive}
-        )["QueueUrl"]
+
+        def queue_with_dead_letters(name: str) -> tuple[str, str]:
+            dead_letter_url: str = sqs.create_queue(QueueName=f"{name}-dead-letters")["QueueUrl"]
+            dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"})
+            queue_url: str = sqs.create_queue(
+                QueueName=name, Attributes={"VisibilityTimeout": "900", "RedrivePolicy": redrive}
+            )["QueueUrl"]
+            return queue_url, dead_letter_url
+
+        runs_url, runs_dead_letters = queue_with_dead_letters(RUNS_QUEUE)
+        scheduled_url, scheduled_dead_letters = queue_with_dead_letters(SCHEDULED_RUNS_QUEUE)
         s3.create_bucket(Bucket=RESULTS_BUCKET)
     return {
-        "LOUPE_RUNS_QUEUE_URL": queue_url,
+        "LOUPE_RUNS_QUEUE_URL": runs_url,
+        "LOUPE_SCHEDULED_RUNS_QUEUE_URL": scheduled_url,
         "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET,
-        DEAD_LETTER_QUEUE_VARIABLE: dead_letter_url,
+        DEAD_LETTER_QUEUE_VARIABLE: runs_dead_letters,
+        SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE: scheduled_dead_letters,
     }
 
 
@@ -408,7 +421,9 @@ class LocalStack:
             register_demo_datasource(gateway, self.secrets.demo_password, self.sample_url)
         for queue_variable, function in (
             ("LOUPE_RUNS_QUEUE_URL", "RunnerFunction"),
+            ("LOUPE_SCHEDULED_RUNS_QUEUE_URL", "RunnerFunction"),
             (DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
+            (SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
         ):
             poller = QueuePoller(
                 aws_client("sqs", self.aws_endpoint),
@@ -418,13 +433,17 @@ class LocalStack:
                 function,
             ).start()
             self._resources.callback(poller.stop)
-        reaper = Ticker(
-            "ReaperFunction",
-            load_handler("ReaperFunction"),
-            gateway.serving,
-            float(os.environ.get("LOUPE_LOCAL_REAPER_SECONDS") or REAPER_SECONDS),
-        ).start()
-        self._resources.callback(reaper.stop)
+        for function, variable, default_seconds in (
+            ("ReaperFunction", "LOUPE_LOCAL_REAPER_SECONDS", REAPER_SECONDS),
+            ("SchedulerFunction", "LOUPE_LOCAL_SCHEDULER_SECONDS", SCHEDULER_SECONDS),
+        ):
+            ticker = Ticker(
+                function,
+                load_handler(function),
+                gateway.serving,
+                float(os.environ.get(variable) or default_seconds),
+            ).start()
+            self._resources.callback(ticker.stop)
         self._http = serve(gateway, self.host, self.port, log=self.log_requests)
         self.gateway = gateway
         self._resources.callback(self._stop_http)

@@ -19,7 +19,7 @@ from infra.local.devstack import (
     metadata_database,
     moto_server,
 )
-from infra.local.events import LocalLambdaContext, rest_api_event
+from infra.local.events import LocalLambdaContext, rest_api_event, scheduled_event
 from infra.local.gateway import function_limits
 from infra.local.template_routes import functions, load_handler
 from loupe import db
@@ -42,8 +42,10 @@ def resolve_function(name: str) -> str:
 
 
 def sample_event(function: str) -> dict[str, Any]:
-    """A GET of the function's first API path ({params} filled in), or {} for a function without one."""
-    events = (functions()[function].get("Events") or {}).values()
+    """A GET of the function's first API path ({params} filled in), the event of its schedule, or {}."""
+    events = list((functions()[function].get("Events") or {}).values())
+    if any(event["Type"] in ("Schedule", "ScheduleV2") for event in events):
+        return scheduled_event(f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{function}")
     path = next((event["Properties"]["Path"] for event in events if event["Type"] == "Api"), None)
     if path is None:
         return {}

@@ -67,6 +67,7 @@ class StackProcess:
             MOTO_PORT="0",
             # Quick enough for the end-to-end tests of cancelling and reaping runs.
             LOUPE_LOCAL_REAPER_SECONDS="1",
+            LOUPE_LOCAL_SCHEDULER_SECONDS="1",
             LOUPE_RUN_CANCEL_POLL_SECONDS="0.2",
             PYTHONPATH=os.pathsep.join((str(ROOT / "layers" / "loupe"), str(ROOT))),
         )

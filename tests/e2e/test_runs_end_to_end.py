@@ -228,3 +228,35 @@ def test_a_duplicate_delivery_and_a_dead_runner_are_harmless(
     with metadata(stack) as conn:
         attempts = conn.execute("SELECT attempts FROM runs WHERE id = %s", (run_id,)).fetchone()
     assert attempts == (2,)
+
+
+def test_a_due_schedule_fires_through_the_scheduler_and_its_queue(
+    stack: StackProcess, client: httpx.Client, headers: dict[str, str], demo_id: str
+) -> None:
+    query = client.post(
+        "/api/v1/queries",
+        headers=headers,
+        json={"name": "Scheduled orders", "datasource_id": demo_id, "sql": "SELECT count(*) FROM orders"},
+    )
+    assert query.status_code == 201, query.text
+    created = client.post(
+        "/api/v1/schedules",
+        headers=headers,
+        json={"name": "hourly", "query_id": query.json()["id"], "cron": "0 * * * *"},
+    )
+    assert created.status_code == 201, created.text
+    schedule_id = created.json()["id"]
+    with metadata(stack) as conn:
+        conn.execute(
+            "UPDATE schedules SET next_run_at = now() - interval '1 minute' WHERE id = %s", (schedule_id,)
+        )
+
+    deadline = time.monotonic() + 30
+    while not (runs := client.get(f"/api/v1/schedules/{schedule_id}/runs", headers=headers).json()["items"]):
+        assert time.monotonic() < deadline, "the scheduler never fired the schedule"
+        time.sleep(0.2)
+    assert len(runs) == 1
+    run = finished(client, headers, runs[0]["id"])
+    assert (run["status"], run["row_count"]) == ("succeeded", 1)
+    later = client.get(f"/api/v1/schedules/{schedule_id}", headers=headers).json()
+    assert later["next_run_at"] > later["last_run_at"]

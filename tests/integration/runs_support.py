@@ -3,6 +3,7 @@ for a datasource to point at."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -130,3 +131,14 @@ def run_row(database_url: str, run_id: str) -> dict[str, Any]:
         ).fetchone()
     assert row is not None
     return dict(zip(("status", "attempts", "error", "row_count", "lease_expires_at"), row, strict=True))
+
+
+def drain(queue_url: str) -> list[str]:
+    """Every run id waiting in the queue, deleting each message (as a runner that handled it would)."""
+    sqs = boto3.client("sqs")
+    run_ids: list[str] = []
+    while messages := receive(queue_url):
+        for message in messages:
+            run_ids.append(json.loads(message["Body"])["run_id"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return run_ids

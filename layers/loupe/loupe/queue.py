@@ -57,3 +57,32 @@ def delay_redelivery(queue_url: str, receipt_handle: str, receive_count: int) ->
         )
     except (BotoCoreError, ClientError) as error:
         logger.warning("cannot shorten the message's visibility", extra={"error_type": type(error).__name__})
+
+
+# SendMessageBatch takes at most ten messages.
+SEND_BATCH = 10
+
+
+def send_runs(queue_url: str, run_ids: list[UUID]) -> list[UUID]:
+    """Queue many runs, ten per request; returns the ones the queue accepted (the others stay in the
+    outbox for the next try). A queue that cannot be reached accepts none."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    correlation_id = logger.get_correlation_id()
+    sent: list[UUID] = []
+    for start in range(0, len(run_ids), SEND_BATCH):
+        batch = run_ids[start : start + SEND_BATCH]
+        entries = [
+            {
+                "Id": str(index),
+                "MessageBody": json.dumps({"run_id": str(run_id), "correlation_id": correlation_id}),
+            }
+            for index, run_id in enumerate(batch)
+        ]
+        try:
+            answer = sqs_client().send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("runs queue unavailable", extra={"error_type": type(error).__name__})
+            break
+        sent.extend(batch[int(entry["Id"])] for entry in answer.get("Successful", []))
+    return sent

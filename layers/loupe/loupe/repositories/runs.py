@@ -32,6 +32,7 @@ RUNS = Collection(
     writable=frozenset(
         {
             "query_id",
+            "schedule_id",
             "datasource_id",
             "sql",
             "parameters",
@@ -92,8 +93,8 @@ def claim(run_id: UUID, lease_seconds: int) -> dict[str, Any] | None:
         " AND organizations.id = runs.organization_id"
         " AND (runs.status = 'queued' OR (runs.status = 'running'"
         " AND runs.lease_expires_at < now() AND runs.cancel_requested_at IS NULL))"
-        " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.sql,"
-        " runs.parameters, runs.attempts, runs.enqueued_at, runs.started_at,"
+        " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.schedule_id,"
+        " runs.sql, runs.parameters, runs.attempts, runs.enqueued_at, runs.started_at,"
         " datasources.type AS datasource_type, organizations.settings AS organization_settings",
         (lease_seconds, run_id),
     )
@@ -120,16 +121,28 @@ def request_cancel(run_id: UUID, error: dict[str, str]) -> bool:
     return found is not None
 
 
-def fail_active(run_id: UUID, error: dict[str, str]) -> bool:
-    """A queued or running run ends `failed` with `error`; False when it had already finished."""
-    return (
-        execute(
-            "UPDATE runs SET status = 'failed', error = %s, finished_at = greatest(now(), started_at),"
-            " lease_expires_at = NULL WHERE id = %s AND status = ANY(%s)",
-            (Jsonb(error), run_id, ACTIVE_STATUSES),
-        )
-        > 0
+def fail_active(run_id: UUID, error: dict[str, str]) -> dict[str, Any] | None:
+    """A queued or running run ends `failed` with `error`; None when it had already finished."""
+    return fetch_one(
+        "UPDATE runs SET status = 'failed', error = %s, finished_at = greatest(now(), started_at),"
+        " lease_expires_at = NULL WHERE id = %s AND status = ANY(%s) RETURNING id, schedule_id",
+        (Jsonb(error), run_id, ACTIVE_STATUSES),
     )
+
+
+def unsent(limit: int) -> list[dict[str, Any]]:
+    """Queued runs whose message is not sent yet (the scheduler's outbox), oldest first, locked; rows
+    another tick holds are skipped."""
+    return fetch_all(
+        "SELECT id, schedule_id FROM runs WHERE enqueued_at IS NULL AND status = 'queued'"
+        " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (limit,),
+    )
+
+
+def mark_sent(run_ids: list[UUID], now: datetime) -> None:
+    if run_ids:
+        execute("UPDATE runs SET enqueued_at = %s WHERE id = ANY(%s)", (now, run_ids))
 
 
 def exists(run_id: UUID) -> bool:
@@ -187,7 +200,7 @@ def lapsed(now: datetime, limit: int) -> list[dict[str, Any]]:
     """Runs left `running` past their lease, oldest first, locked; rows another transaction holds are
     skipped, not waited for."""
     return fetch_all(
-        "SELECT id, attempts, cancel_requested_at FROM runs"
+        "SELECT id, schedule_id, attempts, cancel_requested_at FROM runs"
         " WHERE status = 'running' AND lease_expires_at < %s"
         " ORDER BY lease_expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (now, limit),

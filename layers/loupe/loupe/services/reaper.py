@@ -8,7 +8,9 @@ from datetime import datetime
 from uuid import UUID
 
 from loupe import db, queue
+from loupe.config import get_settings
 from loupe.repositories import runs as runs_repository
+from loupe.services import scheduler
 from loupe.services.runs import CANCELLED, run_settings
 
 # A run whose runner stopped this many times is likely what stops it (memory, a crash): give it up.
@@ -32,8 +34,9 @@ def reap(now: datetime) -> ReapCounts:
         # A run someone asked to cancel is not started again, whatever its attempts.
         cancelled: list[UUID] = [row["id"] for row in expired if row["cancel_requested_at"] is not None]
         live = [row for row in expired if row["cancel_requested_at"] is None]
-        retried: list[UUID] = [row["id"] for row in live if row["attempts"] < MAX_ATTEMPTS]
-        given_up: list[UUID] = [row["id"] for row in live if row["attempts"] >= MAX_ATTEMPTS]
+        retried = [row for row in live if row["attempts"] < MAX_ATTEMPTS]
+        given_up_rows = [row for row in live if row["attempts"] >= MAX_ATTEMPTS]
+        given_up: list[UUID] = [row["id"] for row in given_up_rows]
         runs_repository.expire(cancelled, "cancelled", CANCELLED, now)
         runs_repository.expire(
             given_up,
@@ -44,10 +47,15 @@ def reap(now: datetime) -> ReapCounts:
             },
             now,
         )
-        runs_repository.requeue(retried, now)
+        for row in given_up_rows:
+            if row["schedule_id"] is not None:
+                scheduler.record_outcome(row["schedule_id"], succeeded=False)
+        runs_repository.requeue([row["id"] for row in retried], now)
         if retried:
             # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.
-            queue_url = run_settings().queue_url
-            for run_id in retried:
-                queue.send_run(queue_url, run_id)
+            # A scheduled run goes back to the scheduled runs' queue, a person's to the interactive one.
+            interactive = run_settings().queue_url
+            scheduled = get_settings().scheduled_runs_queue_url or interactive
+            for row in retried:
+                queue.send_run(scheduled if row["schedule_id"] else interactive, row["id"])
     return ReapCounts(requeued=len(retried), failed=len(given_up), cancelled=len(cancelled))

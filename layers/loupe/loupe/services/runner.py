@@ -25,6 +25,7 @@ from loupe.observability import logger, metrics
 from loupe.repositories import runs as runs_repository
 from loupe.results.store import Column, Manifest, ResultTooLarge, ResultWriter, manifest_key
 from loupe.security import sql_guard
+from loupe.services import scheduler
 from loupe.services.datasources import DatasourceUnreachable, session
 from loupe.services.run_watchdog import RunWatchdog
 from loupe.services.runs import CANCELLED, compiled, run_settings
@@ -230,6 +231,9 @@ def _finish(
     run_id = claimed["id"]
     with db.transaction():
         recorded = runs_repository.finish(run_id, attempt, status, error=error, **outcome)
+        if recorded and claimed["schedule_id"] is not None and status != "cancelled":
+            # A person's cancel says nothing about the schedule; every other end counts.
+            scheduler.record_outcome(claimed["schedule_id"], succeeded=status == "succeeded")
     duration_ms = (datetime.now(UTC) - claimed["started_at"]).total_seconds() * 1000
     code = error["code"] if error and status != "succeeded" else None
     details = {

@@ -75,6 +75,50 @@ def compiled(sql: str, kind: DatasourceType) -> str:
     return query_parameters.PLACEHOLDER.sub(lambda match: connector.placeholder(match.group(1).strip()), sql)
 
 
+def run_columns(
+    kind: DatasourceType,
+    datasource_id: UUID,
+    sql: str,
+    values: Mapping[str, Any],
+    *,
+    query_id: UUID | None,
+    created_by: UUID | None,
+) -> tuple[dict[str, Any], str | None]:
+    """A new run's columns, and the guard's reason to refuse its SQL (None when it may run)."""
+    refusal = None
+    try:
+        normalized = sql_guard.check(compiled(sql, kind), kind).sql
+    except sql_guard.SqlNotAllowed as error:
+        normalized, refusal = sql, error.reason
+    columns = {
+        "query_id": query_id,
+        "datasource_id": datasource_id,
+        "sql": sql,
+        "parameters": dict(values),
+        "cache_key": _cache_key(datasource_id, normalized, values),
+        "created_by": created_by,
+    }
+    return columns, refusal
+
+
+def parameter_values(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every declared parameter's value: the one given, checked against its type, or its default."""
+    checked = query_parameters.checked_parameters(declared, dict(given))
+    return {
+        parameter["name"]: checked.get(parameter["name"], parameter.get("default")) for parameter in declared
+    }
+
+
+def refused_run(columns: dict[str, Any], refusal: str) -> dict[str, Any]:
+    """The columns of a run whose SQL the guard refused: it ends at once, failed."""
+    return {
+        **columns,
+        "status": "failed",
+        "error": {"code": sql_guard.SqlNotAllowed.code, "message": refusal},
+        "finished_at": datetime.now(UTC),
+    }
+
+
 def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, Any]) -> str:
     material = json.dumps(
         {"datasource_id": str(datasource_id), "sql": normalized_sql, "parameters": values},
@@ -126,7 +170,7 @@ class RunService(ResourceService[RunOut]):
             query = crud.get(QUERIES, principal.organization_id, query_id)
             if query is None:
                 raise NotFound("No such query")
-            values = self._values(query["parameters"], body.parameters)
+            values = parameter_values(query["parameters"], body.parameters)
             return self._start(
                 principal, query["datasource_id"], query["sql"], values, query_id, body.max_age_seconds
             )
@@ -147,7 +191,7 @@ class RunService(ResourceService[RunOut]):
                     continue
                 declared: list[dict[str, Any]] = query["parameters"]
                 try:
-                    values = self._values(declared, {})
+                    values = parameter_values(declared, {})
                 except ValidationFailed as error:
                     issues = "; ".join(
                         f"{item['field'].rsplit('.', 1)[-1]}: {item['issue']}" for item in error.details
@@ -210,15 +254,6 @@ class RunService(ResourceService[RunOut]):
             raise Conflict(f"The run has no results: it is {row['status']}")
         return ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
 
-    @staticmethod
-    def _values(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
-        """Every declared parameter's value: the one given, checked against its type, or its default."""
-        checked = query_parameters.checked_parameters(declared, dict(given))
-        return {
-            parameter["name"]: checked.get(parameter["name"], parameter.get("default"))
-            for parameter in declared
-        }
-
     def _check_active_limit(self, principal: Principal) -> None:
         if principal.user_id is None:
             return
@@ -247,33 +282,13 @@ class RunService(ResourceService[RunOut]):
             raise NotFound(
                 "No such datasource", details=[{"field": "body.datasource_id", "issue": "not found"}]
             )
-        kind: DatasourceType = datasource["type"]
-        refusal = None
-        try:
-            normalized = sql_guard.check(compiled(sql, kind), kind).sql
-        except sql_guard.SqlNotAllowed as error:
-            normalized, refusal = sql, error.reason
-        cache_key = _cache_key(datasource_id, normalized, values)
-        columns = {
-            "query_id": query_id,
-            "datasource_id": datasource_id,
-            "sql": sql,
-            "parameters": dict(values),
-            "cache_key": cache_key,
-            "created_by": principal.user_id,
-        }
+        columns, refusal = run_columns(
+            datasource["type"], datasource_id, sql, values, query_id=query_id, created_by=principal.user_id
+        )
+        cache_key = columns["cache_key"]
         if refusal is not None:
             # It could never run: it ends at once, and takes no place in the queue or the limit.
-            row = crud.insert(
-                RUNS,
-                organization_id,
-                {
-                    **columns,
-                    "status": "failed",
-                    "error": {"code": sql_guard.SqlNotAllowed.code, "message": refusal},
-                    "finished_at": datetime.now(UTC),
-                },
-            )
+            row = crud.insert(RUNS, organization_id, refused_run(columns, refusal))
             return Started(_run_out(row), new=True)
         if max_age_seconds is not None:
             since = datetime.now(UTC) - timedelta(seconds=max_age_seconds)

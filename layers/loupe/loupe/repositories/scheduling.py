@@ -1,0 +1,51 @@
+"""The scheduler's SQL: due schedules locked in bounded batches, their next firing, and their failure
+count as their runs end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from loupe.db import execute, fetch_all, fetch_one
+
+
+def due(now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Enabled schedules whose next firing is not after `now`, oldest first, with their query and its
+    datasource's type; locked, and rows another tick holds are skipped (schedules_due_idx)."""
+    return fetch_all(
+        "SELECT schedules.id, schedules.organization_id, schedules.query_id, schedules.cron,"
+        " schedules.timezone, schedules.parameters, schedules.consecutive_failures, schedules.created_by,"
+        " queries.sql, queries.datasource_id, queries.parameters AS declared, datasources.type AS kind"
+        " FROM schedules"
+        " JOIN queries ON queries.organization_id = schedules.organization_id"
+        " AND queries.id = schedules.query_id"
+        " JOIN datasources ON datasources.organization_id = queries.organization_id"
+        " AND datasources.id = queries.datasource_id"
+        " WHERE schedules.enabled AND schedules.next_run_at <= %s"
+        " ORDER BY schedules.next_run_at LIMIT %s FOR UPDATE OF schedules SKIP LOCKED",
+        (now, limit),
+    )
+
+
+def advance(schedule_id: UUID, next_run_at: datetime, fired_at: datetime) -> None:
+    execute(
+        "UPDATE schedules SET next_run_at = %s, last_run_at = %s WHERE id = %s",
+        (next_run_at, fired_at, schedule_id),
+    )
+
+
+def disable(schedule_id: UUID, reason: str) -> None:
+    execute(
+        "UPDATE schedules SET enabled = false, disabled_reason = %s, next_run_at = NULL WHERE id = %s",
+        (reason, schedule_id),
+    )
+
+
+def record_outcome(schedule_id: UUID, succeeded: bool) -> dict[str, Any] | None:
+    """Reset the failure count after a success, add one after a failure; the schedule's state after."""
+    return fetch_one(
+        "UPDATE schedules SET consecutive_failures = CASE WHEN %s THEN 0 ELSE consecutive_failures + 1 END"
+        " WHERE id = %s RETURNING id, organization_id, enabled, consecutive_failures",
+        (succeeded, schedule_id),
+    )

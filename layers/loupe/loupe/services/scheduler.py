@@ -1,0 +1,131 @@
+"""The scheduler's tick: due schedules become runs and advance to their next firing in one
+transaction, then the runs not yet queued are sent (an outbox), so a queue that fails after the
+commit loses nothing: the next tick sends them. A schedule failing again and again backs off, then
+is disabled with its reason and an audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from loupe import db, queue
+from loupe.config import get_settings
+from loupe.errors import ValidationFailed
+from loupe.observability import logger, metrics
+from loupe.repositories import crud, scheduling
+from loupe.repositories import runs as runs_repository
+from loupe.repositories.runs import RUNS
+from loupe.services import audit
+from loupe.services.runs import parameter_values, refused_run, run_columns, run_settings
+from loupe.services.schedules import next_run_at
+
+# Schedules locked and turned into runs per transaction: short transactions, and a tick that stops
+# half way has committed what it did.
+BATCH_SIZE = 500
+# Runs sent per outbox pass.
+OUTBOX_BATCH = 1000
+# After n consecutive failures the next firing waits at least FIRST_BACKOFF * 2^(n-1), up to a day.
+FIRST_BACKOFF = timedelta(minutes=5)
+MAX_BACKOFF = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class TickCounts:
+    fired: int
+    sent: int
+
+
+def backoff(consecutive_failures: int) -> timedelta:
+    if consecutive_failures < 1:
+        return timedelta(0)
+    delay: timedelta = FIRST_BACKOFF * 2 ** (consecutive_failures - 1)
+    return min(MAX_BACKOFF, delay)
+
+
+def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
+    """Fire every due schedule once (after downtime too: the next firing is counted from `now`), then
+    send the unsent runs. Stops taking new batches at `deadline`."""
+    fired = 0
+    while deadline is None or datetime.now(now.tzinfo) < deadline:
+        with db.transaction():
+            due = scheduling.due(now, BATCH_SIZE)
+            for schedule in due:
+                _fire(schedule, now)
+        fired += len(due)
+        if len(due) < BATCH_SIZE:
+            break
+    sent = send_outbox(now)
+    metrics.add_metric(name="SchedulesFired", unit=MetricUnit.Count, value=fired)
+    metrics.add_metric(name="ScheduledRunsSent", unit=MetricUnit.Count, value=sent)
+    return TickCounts(fired=fired, sent=sent)
+
+
+def _fire(schedule: dict[str, Any], now: datetime) -> None:
+    after = now + backoff(schedule["consecutive_failures"])
+    scheduling.advance(schedule["id"], next_run_at(schedule["cron"], schedule["timezone"], after), now)
+    try:
+        values = parameter_values(schedule["declared"], schedule["parameters"])
+    except ValidationFailed as error:
+        # The query's parameters changed under the schedule: it can no longer run as saved.
+        _disable(
+            schedule["id"],
+            schedule["organization_id"],
+            f"its parameters no longer fit the query: {error.message}",
+        )
+        return
+    columns, refusal = run_columns(
+        schedule["kind"],
+        schedule["datasource_id"],
+        schedule["sql"],
+        values,
+        query_id=schedule["query_id"],
+        created_by=schedule["created_by"],
+    )
+    columns["schedule_id"] = schedule["id"]
+    if refusal is not None:
+        crud.insert(RUNS, schedule["organization_id"], refused_run(columns, refusal))
+        record_outcome(schedule["id"], succeeded=False)
+        return
+    # enqueued_at stays empty until the message is sent: the outbox.
+    crud.insert(RUNS, schedule["organization_id"], {**columns, "status": "queued"})
+
+
+def send_outbox(now: datetime) -> int:
+    """Send the queued runs whose message is not sent yet, marking each once the queue took it."""
+    settings = get_settings()
+    queue_url = settings.scheduled_runs_queue_url or run_settings().queue_url
+    sent_total = 0
+    while True:
+        with db.transaction():
+            unsent = runs_repository.unsent(OUTBOX_BATCH)
+            # Sent while the rows are locked: another tick skips them instead of sending them again.
+            sent = queue.send_runs(queue_url, [row["id"] for row in unsent])
+            runs_repository.mark_sent(sent, now)
+        sent_total += len(sent)
+        if len(unsent) < OUTBOX_BATCH or len(sent) < len(unsent):
+            return sent_total
+
+
+def record_outcome(schedule_id: UUID, *, succeeded: bool) -> None:
+    """Count a scheduled run's outcome; past LOUPE_SCHEDULE_MAX_FAILURES failures in a row the schedule
+    is disabled. Runs in the caller's transaction."""
+    state = scheduling.record_outcome(schedule_id, succeeded)
+    limit = get_settings().schedule_max_failures
+    if state is not None and state["enabled"] and state["consecutive_failures"] >= limit:
+        _disable(schedule_id, state["organization_id"], f"its last {limit} runs failed")
+
+
+def _disable(schedule_id: UUID, organization_id: UUID, reason: str) -> None:
+    scheduling.disable(schedule_id, reason)
+    audit.record(
+        "schedule.disabled",
+        organization_id,
+        target_type="schedule",
+        target_id=schedule_id,
+        metadata={"reason": reason},
+    )
+    logger.warning("schedule disabled", extra={"schedule_id": str(schedule_id), "reason": reason})
