@@ -6,6 +6,7 @@ Every figure is judged against a baseline measured in the same run, on the same 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -13,11 +14,13 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -32,6 +35,8 @@ SOURCE_DATABASE = "loupe_bench_source"
 SOURCE_TABLE = "bench_rows"
 # Six columns of the everyday types: integer, decimal, text, timestamp, boolean, float.
 SOURCE_SQL = "SELECT id, amount, label, created_at, active, score FROM bench_rows WHERE id <= {rows}"
+SCHEDULES = 100_000
+DUE_SCHEDULES = 10_000
 PAGE_OFFSET = 5_000_000
 PAGE_LIMIT = 1_000
 PAGE_REPEATS = 15
@@ -53,7 +58,18 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class SchedulerTick:
+    schedules: int
+    due: int
+    fired: int
+    sent: int
+    seconds: float
+    due_plan_seq_scans: list[str]
+
+
+@dataclass(frozen=True)
 class RunsFigures:
+    tick: SchedulerTick
     transfers: list[Transfer]
     page_ms: float
     page_floor_ms: float
@@ -220,6 +236,101 @@ def _page(api: LocalApi, run_id: str, bucket: str, organization_id: str) -> tupl
     return statistics.median(timings) * 1000, statistics.median(floors) * 1000, len(chunks)
 
 
+def _scheduler_tick(
+    database_url: str, organization_id: str, datasource_id: str, api: LocalApi
+) -> SchedulerTick:
+    """SCHEDULES schedules of which DUE_SCHEDULES are due: one tick, timed, turns those into runs and
+    sends them; and the plan of the due query must use its index."""
+    from datetime import UTC, datetime
+
+    from loupe.repositories import scheduling
+    from loupe.services.scheduler import BATCH_SIZE, tick
+
+    query = api.call(
+        "POST",
+        "/api/v1/queries",
+        {"name": "scheduled", "datasource_id": datasource_id, "sql": "SELECT 1"},
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO schedules (organization_id, query_id, name, cron, next_run_at)"
+            " SELECT %s, %s, 'bench ' || n, '0 * * * *',"
+            " CASE WHEN n <= %s THEN now() - interval '1 minute' ELSE now() + interval '1 hour' END"
+            " FROM generate_series(1, %s) AS n",
+            (organization_id, query["id"], DUE_SCHEDULES, SCHEDULES),
+        )
+        conn.execute("ANALYZE schedules")
+        plan = conn.execute(
+            "EXPLAIN (FORMAT JSON) " + scheduling.DUE_SQL, (datetime.now(UTC), BATCH_SIZE)
+        ).fetchone()
+    seq_scans = sorted(
+        node["Relation Name"]
+        for node in _plan_nodes(plan[0][0]["Plan"] if plan else {})
+        if node["Node Type"] == "Seq Scan"
+    )
+    with _sqs_accepting_batches():
+        started = time.perf_counter()
+        counts = tick(datetime.now(UTC))
+        seconds = time.perf_counter() - started
+    return SchedulerTick(SCHEDULES, DUE_SCHEDULES, counts.fired, counts.sent, seconds, seq_scans)
+
+
+class _AcceptingSqs(BaseHTTPRequestHandler):
+    """Answers SendMessageBatch as SQS does, accepting every entry."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.headers.get("X-Amz-Target") != "AmazonSQS.SendMessageBatch":
+            self.send_error(400)
+            return
+        answer = {
+            "Successful": [
+                {
+                    "Id": entry["Id"],
+                    "MessageId": f"bench-{entry['Id']}",
+                    "MD5OfMessageBody": hashlib.md5(entry["MessageBody"].encode()).hexdigest(),  # noqa: S324  # SQS's own checksum
+                }
+                for entry in body["Entries"]
+            ],
+            "Failed": [],
+        }
+        raw = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextmanager
+def _sqs_accepting_batches() -> Iterator[None]:
+    """SQS for the scheduler's tick: moto's SendMessageBatch slows with every message its queue holds
+    (minutes for 10,000), which would time moto, not the tick. A stand-in that accepts every batch."""
+    from loupe.queue import sqs_client
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _AcceptingSqs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    os.environ["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{server.server_address[1]}"
+    sqs_client.cache_clear()
+    try:
+        yield
+    finally:
+        del os.environ["AWS_ENDPOINT_URL_SQS"]
+        sqs_client.cache_clear()
+        server.shutdown()
+        server.server_close()
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
 def _trivial_runs(api: LocalApi, datasource_id: str, queue_url: str, tcp_url: str) -> tuple[float, float]:
     """Milliseconds per `SELECT 1` run through the queue and the runner (in batches, as the event source
     sends them), against a fresh psycopg connection and `SELECT 1` per run."""
@@ -376,4 +487,5 @@ def measure(server_url: str, database_url: str) -> RunsFigures:
         run_ms, run_floor_ms = _trivial_runs(api, datasource["id"], queue_url, tcp_source)
         s3_client.cache_clear()
         sqs_client.cache_clear()
-    return RunsFigures(transfers, page_ms, page_floor_ms, page_chunks, run_ms, run_floor_ms)
+        scheduler_tick = _scheduler_tick(database_url, organization_id, datasource["id"], api)
+    return RunsFigures(scheduler_tick, transfers, page_ms, page_floor_ms, page_chunks, run_ms, run_floor_ms)

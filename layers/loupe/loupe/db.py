@@ -182,3 +182,10 @@ def fetch_all(query: Query, params: Params = None) -> list[dict[str, Any]]:
 def execute(query: Query, params: Params = None) -> int:
     """Run a parameterized statement; returns the number of rows it touched."""
     return connection().execute(query, params).rowcount  # type: ignore[arg-type]
+
+
+def execute_many(query: Query, params_seq: list[tuple[Any, ...]]) -> None:
+    """Run one parameterized statement for each parameter set, pipelined (one round trip per batch)."""
+    if params_seq:
+        with connection().cursor() as cursor:
+            cursor.executemany(query, params_seq)  # type: ignore[arg-type]

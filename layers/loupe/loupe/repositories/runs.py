@@ -9,7 +9,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-from loupe.db import execute, fetch_all, fetch_one
+from loupe.db import execute, execute_many, fetch_all, fetch_one
 from loupe.repositories.listing import Collection
 
 RUNS = Collection(
@@ -127,6 +127,27 @@ def fail_active(run_id: UUID, error: dict[str, str]) -> dict[str, Any] | None:
         "UPDATE runs SET status = 'failed', error = %s, finished_at = greatest(now(), started_at),"
         " lease_expires_at = NULL WHERE id = %s AND status = ANY(%s) RETURNING id, schedule_id",
         (Jsonb(error), run_id, ACTIVE_STATUSES),
+    )
+
+
+def insert_queued(runs: list[dict[str, Any]]) -> None:
+    """Queued runs with no message sent yet (the scheduler's outbox), in one pipelined statement."""
+    execute_many(
+        "INSERT INTO runs (organization_id, query_id, schedule_id, datasource_id, sql, parameters,"
+        " cache_key, created_by, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
+        [
+            (
+                run["organization_id"],
+                run["query_id"],
+                run["schedule_id"],
+                run["datasource_id"],
+                run["sql"],
+                Jsonb(run["parameters"]),
+                run["cache_key"],
+                run["created_by"],
+            )
+            for run in runs
+        ],
     )
 
 

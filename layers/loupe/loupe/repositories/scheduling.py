@@ -7,32 +7,31 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from loupe.db import execute, fetch_all, fetch_one
+from loupe.db import execute, execute_many, fetch_all, fetch_one
+
+# Enabled schedules whose next firing is not after now, oldest first, with their query and its
+# datasource's type; locked, and rows another tick holds are skipped (schedules_due_idx).
+DUE_SQL = (
+    "SELECT schedules.id, schedules.organization_id, schedules.query_id, schedules.cron,"
+    " schedules.timezone, schedules.parameters, schedules.consecutive_failures, schedules.created_by,"
+    " queries.sql, queries.datasource_id, queries.parameters AS declared, datasources.type AS kind"
+    " FROM schedules"
+    " JOIN queries ON queries.organization_id = schedules.organization_id"
+    " AND queries.id = schedules.query_id"
+    " JOIN datasources ON datasources.organization_id = queries.organization_id"
+    " AND datasources.id = queries.datasource_id"
+    " WHERE schedules.enabled AND schedules.next_run_at <= %s"
+    " ORDER BY schedules.next_run_at LIMIT %s FOR UPDATE OF schedules SKIP LOCKED"
+)
 
 
 def due(now: datetime, limit: int) -> list[dict[str, Any]]:
-    """Enabled schedules whose next firing is not after `now`, oldest first, with their query and its
-    datasource's type; locked, and rows another tick holds are skipped (schedules_due_idx)."""
-    return fetch_all(
-        "SELECT schedules.id, schedules.organization_id, schedules.query_id, schedules.cron,"
-        " schedules.timezone, schedules.parameters, schedules.consecutive_failures, schedules.created_by,"
-        " queries.sql, queries.datasource_id, queries.parameters AS declared, datasources.type AS kind"
-        " FROM schedules"
-        " JOIN queries ON queries.organization_id = schedules.organization_id"
-        " AND queries.id = schedules.query_id"
-        " JOIN datasources ON datasources.organization_id = queries.organization_id"
-        " AND datasources.id = queries.datasource_id"
-        " WHERE schedules.enabled AND schedules.next_run_at <= %s"
-        " ORDER BY schedules.next_run_at LIMIT %s FOR UPDATE OF schedules SKIP LOCKED",
-        (now, limit),
-    )
+    return fetch_all(DUE_SQL, (now, limit))
 
 
-def advance(schedule_id: UUID, next_run_at: datetime, fired_at: datetime) -> None:
-    execute(
-        "UPDATE schedules SET next_run_at = %s, last_run_at = %s WHERE id = %s",
-        (next_run_at, fired_at, schedule_id),
-    )
+def advance_many(advances: list[tuple[datetime, datetime, UUID]]) -> None:
+    """(next_run_at, fired_at, schedule id) for each schedule that fired."""
+    execute_many("UPDATE schedules SET next_run_at = %s, last_run_at = %s WHERE id = %s", advances)
 
 
 def disable(schedule_id: UUID, reason: str) -> None:

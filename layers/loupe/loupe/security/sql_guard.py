@@ -3,6 +3,7 @@ writes, locks, session changes and per-dialect dangerous functions and credentia
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -245,6 +246,9 @@ class GuardedStatement:
     parameters: tuple[str, ...]
 
 
+# The same saved SQL is checked at each of its runs and scheduled firings, and the answer depends on
+# the text alone (a refusal is an exception, which is not kept).
+@functools.lru_cache(maxsize=256)
 def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
     """Accept one read-only query in `dialect`, its values written as the connector's placeholders;
     raise `SqlNotAllowed` otherwise. Placeholders are parsed as NULL, so one may only stand where a

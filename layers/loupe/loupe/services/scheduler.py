@@ -26,8 +26,9 @@ from loupe.services.schedules import next_run_at
 # Schedules locked and turned into runs per transaction: short transactions, and a tick that stops
 # half way has committed what it did.
 BATCH_SIZE = 500
-# Runs sent per outbox pass.
-OUTBOX_BATCH = 1000
+# Runs sent per outbox transaction: its rows stay locked while ten SendMessageBatch calls go out,
+# well inside the idle-in-transaction timeout.
+OUTBOX_BATCH = 100
 # After n consecutive failures the next firing waits at least FIRST_BACKOFF * 2^(n-1), up to a day.
 FIRST_BACKOFF = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(days=1)
@@ -53,8 +54,19 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
     while deadline is None or datetime.now(now.tzinfo) < deadline:
         with db.transaction():
             due = scheduling.due(now, BATCH_SIZE)
+            advances: list[tuple[datetime, datetime, UUID]] = []
+            queued: list[dict[str, Any]] = []
             for schedule in due:
-                _fire(schedule, now)
+                after = now + backoff(schedule["consecutive_failures"])
+                advances.append(
+                    (next_run_at(schedule["cron"], schedule["timezone"], after), now, schedule["id"])
+                )
+                run = _run_for(schedule)
+                if run is not None:
+                    queued.append(run)
+            # Written in two pipelined statements per batch, not two round trips per schedule.
+            scheduling.advance_many(advances)
+            runs_repository.insert_queued(queued)
         fired += len(due)
         if len(due) < BATCH_SIZE:
             break
@@ -64,9 +76,9 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
     return TickCounts(fired=fired, sent=sent)
 
 
-def _fire(schedule: dict[str, Any], now: datetime) -> None:
-    after = now + backoff(schedule["consecutive_failures"])
-    scheduling.advance(schedule["id"], next_run_at(schedule["cron"], schedule["timezone"], after), now)
+def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
+    """The queued run a firing makes, or None when it cannot run (recorded here: a refused SQL ends
+    failed at once, parameters that no longer fit disable the schedule)."""
     try:
         values = parameter_values(schedule["declared"], schedule["parameters"])
     except ValidationFailed as error:
@@ -76,7 +88,7 @@ def _fire(schedule: dict[str, Any], now: datetime) -> None:
             schedule["organization_id"],
             f"its parameters no longer fit the query: {error.message}",
         )
-        return
+        return None
     columns, refusal = run_columns(
         schedule["kind"],
         schedule["datasource_id"],
@@ -89,9 +101,9 @@ def _fire(schedule: dict[str, Any], now: datetime) -> None:
     if refusal is not None:
         crud.insert(RUNS, schedule["organization_id"], refused_run(columns, refusal))
         record_outcome(schedule["id"], succeeded=False)
-        return
+        return None
     # enqueued_at stays empty until the message is sent: the outbox.
-    crud.insert(RUNS, schedule["organization_id"], {**columns, "status": "queued"})
+    return {**columns, "organization_id": schedule["organization_id"]}
 
 
 def send_outbox(now: datetime) -> int:
