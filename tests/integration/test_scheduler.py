@@ -273,3 +273,25 @@ def test_a_scheduled_run_the_reaper_gives_up_counts_against_its_schedule(
     ) == {"requeued": 0, "failed": 1, "cancelled": 0}
     assert schedule_runs(clean_db, hourly)[0][1] == "failed"
     assert schedule_row(clean_db, hourly)["consecutive_failures"] == 1
+
+
+def test_a_schedule_whose_values_no_longer_fit_its_query_is_disabled_not_run(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    hourly = schedule(api, admin.access_token, query_id)
+    with psycopg.connect(clean_db) as conn:
+        # The query now declares another parameter, which the schedule's saved values do not name.
+        conn.execute(
+            "UPDATE queries SET sql = 'SELECT {{ floor }}',"
+            ' parameters = \'[{"name": "floor", "type": "number", "required": true}]\' WHERE id = %s',
+            (query_id,),
+        )
+    make_due(clean_db, hourly)
+
+    assert tick(datetime.now(UTC)).fired == 1
+
+    assert schedule_runs(clean_db, hourly) == []
+    state = schedule_row(clean_db, hourly)
+    assert (state["enabled"], state["next_run_at"]) == (False, None)
+    assert state["disabled_reason"].startswith("its parameters no longer fit the query")

@@ -54,18 +54,19 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
     while deadline is None or datetime.now(now.tzinfo) < deadline:
         with db.transaction():
             due = scheduling.due(now, BATCH_SIZE)
-            advances: list[tuple[datetime, datetime, UUID]] = []
-            queued: list[dict[str, Any]] = []
-            for schedule in due:
-                after = now + backoff(schedule["consecutive_failures"])
-                advances.append(
-                    (next_run_at(schedule["cron"], schedule["timezone"], after), now, schedule["id"])
-                )
-                run = _run_for(schedule)
-                if run is not None:
-                    queued.append(run)
-            # Written in two pipelined statements per batch, not two round trips per schedule.
-            scheduling.advance_many(advances)
+            # Written in two pipelined statements per batch, not two round trips per schedule; the
+            # advance first, so a schedule disabled below keeps the disabled state's empty next_run_at.
+            scheduling.advance_many(
+                [
+                    (
+                        next_run_at(schedule["cron"], schedule["timezone"], _earliest(schedule, now)),
+                        now,
+                        schedule["id"],
+                    )
+                    for schedule in due
+                ]
+            )
+            queued = [run for schedule in due if (run := _run_for(schedule)) is not None]
             runs_repository.insert_queued(queued)
         fired += len(due)
         if len(due) < BATCH_SIZE:
@@ -74,6 +75,12 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
     metrics.add_metric(name="SchedulesFired", unit=MetricUnit.Count, value=fired)
     metrics.add_metric(name="ScheduledRunsSent", unit=MetricUnit.Count, value=sent)
     return TickCounts(fired=fired, sent=sent)
+
+
+def _earliest(schedule: dict[str, Any], now: datetime) -> datetime:
+    """The next firing is the first after this: now, or later while the schedule keeps failing."""
+    after: datetime = now + backoff(schedule["consecutive_failures"])
+    return after
 
 
 def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
