@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import queue
+from loupe.config import get_settings
 from loupe.observability import logger, metrics, tracer
 from loupe.services import runner
 from loupe.services.runs import run_settings
@@ -22,16 +23,31 @@ from loupe.services.runs import run_settings
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
+def _queue_url(queue_arn: str) -> str:
+    """The URL of the queue the record came from (the interactive or the scheduled runs' queue)."""
+    settings = get_settings()
+    scheduled = settings.scheduled_runs_queue_url
+    if scheduled and queue_arn.rsplit(":", 1)[-1] == scheduled.rsplit("/", 1)[-1]:
+        return scheduled
+    return run_settings().queue_url
+
+
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     message = json.loads(record.body)
     logger.set_correlation_id(message.get("correlation_id"))
     logger.append_keys(run_id=message["run_id"], message_id=record.message_id)
     try:
         runner.execute_run(UUID(message["run_id"]), lambda_context.get_remaining_time_in_millis())
-    except runner.RetryLater as retry:
-        logger.info("run handed back to the queue", extra={"reason": str(retry)})
+    except Exception as error:
+        # Handed back, expected (RetryLater) or not: either way it comes again after a backoff, not after
+        # the queue's visibility timeout.
+        if isinstance(error, runner.RetryLater):
+            logger.info("run handed back to the queue", extra={"reason": str(error)})
+        else:
+            logger.exception("run failed unexpectedly; handed back to the queue")
         receive_count = int(record.attributes.approximate_receive_count or 1)
-        queue.delay_redelivery(run_settings().queue_url, record.receipt_handle, receive_count)
+        queue_url = _queue_url(record.event_source_arn)
+        queue.delay_redelivery(queue_url, record.receipt_handle, receive_count)
         raise
     finally:
         logger.remove_keys(["run_id", "message_id"])

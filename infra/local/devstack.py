@@ -214,8 +214,11 @@ def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
                 "Attributes"
             ]["QueueArn"]
             redrive = json.dumps({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": "5"})
+            # A minute, not template.yaml's 90: a message the local runner failed to report on (the
+            # process stopped, say) comes back while you wait; the runner's claim makes a second
+            # delivery of a run still executing harmless.
             queue_url: str = sqs.create_queue(
-                QueueName=name, Attributes={"VisibilityTimeout": "900", "RedrivePolicy": redrive}
+                QueueName=name, Attributes={"VisibilityTimeout": "60", "RedrivePolicy": redrive}
             )["QueueUrl"]
             return queue_url, dead_letter_url
 

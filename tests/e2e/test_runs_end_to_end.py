@@ -9,6 +9,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,12 +21,15 @@ from tests.e2e.test_local_stack import StackProcess, client, stack
 
 __all__ = ["client", "stack"]  # the stack's fixtures, shared with this module
 
+# The log of the module's stack, for a failure to quote.
+STACK_LOGS: list[Path] = []
 SLOW_SQL = "SELECT count(*) FROM generate_series(1, 100000) a, generate_series(1, 100000) b"
 ORDERS_SQL = "SELECT id, status FROM orders WHERE id <= {{ last }} ORDER BY id"
 
 
 @pytest.fixture(scope="module")
 def headers(stack: StackProcess) -> dict[str, str]:
+    STACK_LOGS.append(stack.log)
     with httpx.Client(base_url=stack.url, timeout=30) as http:
         login = http.post(
             "/api/v1/auth/login", json={"email": stack.demo_email, "password": stack.demo_password}
@@ -57,13 +61,21 @@ def settings(client: httpx.Client, headers: dict[str, str]) -> Iterator[Any]:
 
 
 def finished(
-    client: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 30
+    client: httpx.Client, headers: dict[str, str], run_id: str, timeout: float = 60
 ) -> dict[str, Any]:
+    """The run once it has ended. A run still queued or running after `timeout` fails the test with what
+    the stack logged, for the run's id (the stack's folder is gone once the module ends)."""
     deadline = time.monotonic() + timeout
     while True:
         run: dict[str, Any] = client.get(f"/api/v1/runs/{run_id}", headers=headers).json()
-        if run["status"] not in ("queued", "running") or time.monotonic() > deadline:
+        if run["status"] not in ("queued", "running"):
             return run
+        if time.monotonic() > deadline:
+            log = STACK_LOGS[-1].read_text(encoding="utf-8", errors="replace") if STACK_LOGS else ""
+            mentions = "\n".join(line for line in log.splitlines() if run_id in line or "Traceback" in line)
+            pytest.fail(
+                f"run {run_id} still {run['status']} after {timeout} s; the stack logged:\n{mentions[-6000:]}"
+            )
         time.sleep(0.1)
 
 
