@@ -13,7 +13,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import queue
-from loupe.config import get_settings
 from loupe.observability import logger, metrics, tracer
 from loupe.services import runner
 from loupe.services.runs import run_settings
@@ -25,11 +24,10 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 def _queue_url(queue_arn: str) -> str:
     """The URL of the queue the record came from (the interactive or the scheduled runs' queue)."""
-    settings = get_settings()
-    scheduled = settings.scheduled_runs_queue_url
-    if scheduled and queue_arn.rsplit(":", 1)[-1] == scheduled.rsplit("/", 1)[-1]:
-        return scheduled
-    return run_settings().queue_url
+    settings = run_settings()
+    if queue_arn.rsplit(":", 1)[-1] == settings.scheduled_queue_url.rsplit("/", 1)[-1]:
+        return settings.scheduled_queue_url
+    return settings.queue_url
 
 
 def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:

@@ -20,14 +20,18 @@ def sqs_client() -> Any:
     return boto3.client("sqs")
 
 
+def _message_body(run_id: UUID) -> str:
+    """A run's message: its id, and the request's correlation id so the runner's logs join it."""
+    return json.dumps({"run_id": str(run_id), "correlation_id": logger.get_correlation_id()})
+
+
 def send_run(queue_url: str, run_id: UUID) -> None:
     """Queue a run for the runner; a queue that cannot be reached is a 503 (the caller's transaction,
     and so the run, is rolled back)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    body = {"run_id": str(run_id), "correlation_id": logger.get_correlation_id()}
     try:
-        sqs_client().send_message(QueueUrl=queue_url, MessageBody=json.dumps(body))
+        sqs_client().send_message(QueueUrl=queue_url, MessageBody=_message_body(run_id))
     except (BotoCoreError, ClientError) as error:
         logger.warning("runs queue unavailable", extra={"error_type": type(error).__name__})
         raise ServiceUnavailable("The run cannot be queued right now; try again shortly") from None
@@ -68,16 +72,11 @@ def send_runs(queue_url: str, run_ids: list[UUID]) -> list[UUID]:
     outbox for the next try). A queue that cannot be reached accepts none."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    correlation_id = logger.get_correlation_id()
     sent: list[UUID] = []
     for start in range(0, len(run_ids), SEND_BATCH):
         batch = run_ids[start : start + SEND_BATCH]
         entries = [
-            {
-                "Id": str(index),
-                "MessageBody": json.dumps({"run_id": str(run_id), "correlation_id": correlation_id}),
-            }
-            for index, run_id in enumerate(batch)
+            {"Id": str(index), "MessageBody": _message_body(run_id)} for index, run_id in enumerate(batch)
         ]
         try:
             answer = sqs_client().send_message_batch(QueueUrl=queue_url, Entries=entries)

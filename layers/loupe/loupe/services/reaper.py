@@ -8,7 +8,6 @@ from datetime import datetime
 from uuid import UUID
 
 from loupe import db, queue
-from loupe.config import get_settings
 from loupe.repositories import runs as runs_repository
 from loupe.services import scheduler
 from loupe.services.runs import CANCELLED, run_settings
@@ -54,8 +53,8 @@ def reap(now: datetime) -> ReapCounts:
         if retried:
             # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.
             # A scheduled run goes back to the scheduled runs' queue, a person's to the interactive one.
-            interactive = run_settings().queue_url
-            scheduled = get_settings().scheduled_runs_queue_url or interactive
+            settings = run_settings()
             for row in retried:
-                queue.send_run(scheduled if row["schedule_id"] else interactive, row["id"])
+                queue_url = settings.scheduled_queue_url if row["schedule_id"] else settings.queue_url
+                queue.send_run(queue_url, row["id"])
     return ReapCounts(requeued=len(retried), failed=len(given_up), cancelled=len(cancelled))

@@ -48,6 +48,8 @@ CANCELLED = {"code": "cancelled", "message": "The run was cancelled"}
 @dataclass(frozen=True)
 class RunSettings:
     queue_url: str
+    # Scheduled runs' own queue; the interactive one where none is configured.
+    scheduled_queue_url: str
     results_bucket: str
     max_active_per_user: int
     max_rows: int
@@ -61,6 +63,7 @@ def run_settings() -> RunSettings:
         raise ServiceUnavailable("Runs are not configured: LOUPE_RUNS_QUEUE_URL and LOUPE_RESULTS_BUCKET")
     return RunSettings(
         queue_url=settings.runs_queue_url,
+        scheduled_queue_url=settings.scheduled_runs_queue_url or settings.runs_queue_url,
         results_bucket=settings.results_bucket,
         max_active_per_user=settings.max_active_runs_per_user,
         max_rows=settings.run_max_rows,

@@ -115,8 +115,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
 
 def send_outbox(now: datetime) -> int:
     """Send the queued runs whose message is not sent yet, marking each once the queue took it."""
-    settings = get_settings()
-    queue_url = settings.scheduled_runs_queue_url or run_settings().queue_url
+    queue_url = run_settings().scheduled_queue_url
     sent_total = 0
     while True:
         with db.transaction():
