@@ -24,7 +24,6 @@ def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str,
     now = datetime.now(UTC)
     deadline = now + timedelta(milliseconds=context.get_remaining_time_in_millis()) - OUTBOX_MARGIN
     counts = tick(now, deadline)
-    logger.info(
-        "scheduler tick", extra={"scheduled_at": event.time, "fired": counts.fired, "sent": counts.sent}
-    )
-    return {"fired": counts.fired, "sent": counts.sent}
+    totals = {"fired": counts.fired, "sent": counts.sent, "alerts_delivered": counts.alerts_delivered}
+    logger.info("scheduler tick", extra={"scheduled_at": event.time, **totals})
+    return totals

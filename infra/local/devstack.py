@@ -192,6 +192,7 @@ def create_credentials_key(aws_endpoint: str) -> str:
 RUNS_QUEUE = "loupe-runs"
 RESULTS_BUCKET = "loupe-results-local"
 SCHEDULED_RUNS_QUEUE = "loupe-scheduled-runs"
+ALERTS_TOPIC = "loupe-alerts"
 # How often the local stack ticks its schedules, as template.yaml's rules do (the reaper every 5
 # minutes in AWS, the scheduler every minute); LOUPE_LOCAL_REAPER_SECONDS and
 # LOUPE_LOCAL_SCHEDULER_SECONDS change them.
@@ -203,9 +204,9 @@ SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_SCHEDULED_DEAD_LETTER_QUEUE_
 
 
 def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
-    """The runs queues (interactive and scheduled), each with its dead-letter queue and redrive, and the
-    results bucket, in moto, as template.yaml declares them; their settings (the dead-letter queues'
-    URLs only for the local pollers)."""
+    """The runs queues (interactive and scheduled), each with its dead-letter queue and redrive, the
+    results bucket and the alerts topic, in moto, as template.yaml declares them; their settings (the
+    dead-letter queues' URLs only for the local pollers)."""
     with closing(aws_client("sqs", aws_endpoint)) as sqs, closing(aws_client("s3", aws_endpoint)) as s3:
 
         def queue_with_dead_letters(name: str) -> tuple[str, str]:
@@ -225,7 +226,10 @@ def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
         runs_url, runs_dead_letters = queue_with_dead_letters(RUNS_QUEUE)
         scheduled_url, scheduled_dead_letters = queue_with_dead_letters(SCHEDULED_RUNS_QUEUE)
         s3.create_bucket(Bucket=RESULTS_BUCKET)
+    with closing(aws_client("sns", aws_endpoint)) as sns:
+        alerts_topic: str = sns.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
     return {
+        "LOUPE_ALERTS_TOPIC_ARN": alerts_topic,
         "LOUPE_RUNS_QUEUE_URL": runs_url,
         "LOUPE_SCHEDULED_RUNS_QUEUE_URL": scheduled_url,
         "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET,

@@ -133,12 +133,17 @@ def run_row(database_url: str, run_id: str) -> dict[str, Any]:
     return dict(zip(("status", "attempts", "error", "row_count", "lease_expires_at"), row, strict=True))
 
 
-def drain(queue_url: str) -> list[str]:
-    """Every run id waiting in the queue, deleting each message (as a runner that handled it would)."""
+def drain_bodies(queue_url: str) -> list[str]:
+    """The body of every message waiting in the queue, deleting each (as a consumer that handled it would)."""
     sqs = boto3.client("sqs")
-    run_ids: list[str] = []
+    bodies: list[str] = []
     while messages := receive(queue_url):
         for message in messages:
-            run_ids.append(json.loads(message["Body"])["run_id"])
+            bodies.append(message["Body"])
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return run_ids
+    return bodies
+
+
+def drain(queue_url: str) -> list[str]:
+    """Every run id waiting in the queue, deleting each message."""
+    return [json.loads(body)["run_id"] for body in drain_bodies(queue_url)]

@@ -55,6 +55,7 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/audit-events"): A,
     ("POST", "/dashboards/{}/refresh"): V,
     ("GET", "/schedules/{}/runs"): V,
+    ("GET", "/schedules/{}/alerts"): V,
     ("POST", "/runs"): E,
     ("GET", "/runs"): V,
     ("GET", "/runs/{}"): V,

@@ -22,7 +22,7 @@ from psycopg import errors, sql
 
 from loupe import migrations
 
-ALL_MIGRATIONS = ["0001_roles", "0002_schema", "0003_rls", "0004_run_cancellation"]
+ALL_MIGRATIONS = ["0001_roles", "0002_schema", "0003_rls", "0004_run_cancellation", "0005_alerts"]
 LOUPE_TABLES = {
     "organizations",
     "users",
@@ -42,6 +42,7 @@ LOUPE_TABLES = {
     "schedules",
     "canvases",
     "audit_events",
+    "alert_firings",
 }
 TENANT_TABLES = LOUPE_TABLES - {"organizations", "users", "login_attempts", "password_resets"}
 
@@ -162,12 +163,12 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=2) == ["0004_run_cancellation", "0003_rls"]
-    assert migrations.pending(migrated_url) == ["0003_rls", "0004_run_cancellation"]
+    assert migrations.rollback(migrated_url, count=3) == ["0005_alerts", "0004_run_cancellation", "0003_rls"]
+    assert migrations.pending(migrated_url) == ["0003_rls", "0004_run_cancellation", "0005_alerts"]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
         assert _scalar(conn, "SELECT count(*) FROM pg_class WHERE relrowsecurity OR relforcerowsecurity") == 0
-    assert migrations.apply(migrated_url) == ["0003_rls", "0004_run_cancellation"]
+    assert migrations.apply(migrated_url) == ["0003_rls", "0004_run_cancellation", "0005_alerts"]
 
 
 def test_accepts_postgres_scheme_and_rejects_others_quietly(database_url: str) -> None:
@@ -442,8 +443,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0005_alerts",
         "rolled back: 0004_run_cancellation",
-        "rolled back: 0003_rls",
     ]
     assert password not in out + err + out2 + err2
 

@@ -115,6 +115,8 @@ class Settings(BaseModel):
     schedule_max_failures: int = Field(5, ge=1, le=100, alias="LOUPE_SCHEDULE_MAX_FAILURES")
     run_cancel_poll_seconds: float = Field(1.0, ge=0.1, le=60, alias="LOUPE_RUN_CANCEL_POLL_SECONDS")
     slow_run_seconds: float = Field(30.0, gt=0, le=86_400, alias="LOUPE_SLOW_RUN_SECONDS")
+    alerts_topic_arn: str | None = Field(None, min_length=1, alias="LOUPE_ALERTS_TOPIC_ARN")
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=30, alias="LOUPE_WEBHOOK_TIMEOUT_SECONDS")
 
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
@@ -132,7 +134,9 @@ class Settings(BaseModel):
             raise ValueError("DATABASE_URL must name a host (or a socket folder as ?host=)")
         return value
 
-    @field_validator("kms_key_id", "duckdb_root", "runs_queue_url", "results_bucket", mode="before")
+    @field_validator(
+        "kms_key_id", "duckdb_root", "runs_queue_url", "results_bucket", "alerts_topic_arn", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from loupe.models.alerts import AlertRuleOut, AlertRules
 from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
 from loupe.models.organizations import TimeZoneName
 from loupe.models.queries import ParameterValue
@@ -40,6 +41,16 @@ class ScheduleCreate(StrictModel):
                     "parameters": {"start": "2026-01-01"},
                     "enabled": True,
                     "tags": ["finance"],
+                    "alert_rules": [
+                        {
+                            "name": "Revenue dropped",
+                            "source": "column",
+                            "column": "revenue",
+                            "operator": "<",
+                            "threshold": 1000,
+                            "webhook_url": "https://hooks.example.com/loupe/alerts",
+                        }
+                    ],
                 }
             ]
         }
@@ -52,10 +63,12 @@ class ScheduleCreate(StrictModel):
     parameters: ParameterValues = Field(default_factory=dict)
     enabled: bool = True
     tags: Tags = Field(default_factory=list)
+    alert_rules: AlertRules = Field(default_factory=list)
 
 
 class ScheduleUpdate(StrictModel):
-    """Only the fields sent change; a new cron, time zone or enabled state moves next_run_at."""
+    """Only the fields sent change; a new cron, time zone or enabled state moves next_run_at. Sent
+    alert_rules replace the rules (webhook URLs are write-only: send them again)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"cron": "30 6 * * 1-5", "enabled": True}]})
 
@@ -66,10 +79,11 @@ class ScheduleUpdate(StrictModel):
     parameters: ParameterValues | None = None
     enabled: bool | None = None
     tags: Tags | None = None
+    alert_rules: AlertRules | None = None
 
-    _present = field_validator("name", "query_id", "cron", "timezone", "parameters", "enabled", "tags")(
-        refuse_null
-    )
+    _present = field_validator(
+        "name", "query_id", "cron", "timezone", "parameters", "enabled", "tags", "alert_rules"
+    )(refuse_null)
 
 
 class ScheduleOut(BaseModel):
@@ -89,6 +103,21 @@ class ScheduleOut(BaseModel):
                     "last_run_at": "2026-11-26T06:00:00Z",
                     "consecutive_failures": 0,
                     "disabled_reason": None,
+                    "alert_rules": [
+                        {
+                            "id": "9a1c3e5f-7b9d-4f1b-8d3f-5a7c9e1b3d5f",
+                            "name": "Revenue dropped",
+                            "source": "column",
+                            "column": "revenue",
+                            "operator": "<",
+                            "threshold": 1000,
+                            "webhook": "https://hooks.example.com",
+                            "triggered": False,
+                            "last_value": "1520.00",
+                            "last_evaluated_at": "2026-11-26T06:00:02Z",
+                            "last_error": None,
+                        }
+                    ],
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-04T12:20:05Z",
                     "updated_at": "2026-11-04T12:20:05Z",
@@ -109,6 +138,7 @@ class ScheduleOut(BaseModel):
     last_run_at: datetime | None
     consecutive_failures: int
     disabled_reason: str | None = Field(description="Why the scheduler disabled it, if it did")
+    alert_rules: list[AlertRuleOut]
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime

@@ -66,6 +66,10 @@ def list_page(
             conditions.append(sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(f"eq_{name}")))
             params[f"eq_{name}"] = value
     if query.q:
+        if not collection.searchable:
+            raise ValidationFailed(
+                details=[{"field": "query.q", "issue": "this collection has no text search"}]
+            )
         conditions.append(
             sql.SQL("({})").format(
                 sql.SQL(" OR ").join(

@@ -187,6 +187,12 @@ def encode_rows(rows: Sequence[Sequence[Any]]) -> bytes:
     return ("[" + "]\n[".join(pieces) + "]\n").encode()
 
 
+def json_row(row: Sequence[Any]) -> list[Any]:
+    """A row's values as the results API shows them (dates and numerics as text, NaN as a string)."""
+    values: list[Any] = json.loads(encode_rows([row]))
+    return values
+
+
 def _encode_each(rows: Sequence[Sequence[Any]]) -> bytes:
     lines = []
     for row in rows:

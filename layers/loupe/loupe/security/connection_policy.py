@@ -173,7 +173,7 @@ def parse(
         raise ConnectionPolicyError("the connection string must name a host")
     if "," in parts.netloc or "%" in host:
         raise ConnectionPolicyError("name one host, without a zone or a list")
-    _check_hostname_syntax(host)
+    check_hostname_syntax(host)
     database = unquote(parts.path.removeprefix("/"))
     if not database or "/" in database:
         raise ConnectionPolicyError("the connection string must name one database: ...@host:port/database")
@@ -220,7 +220,7 @@ def _options(kind: DatasourceType, query: str) -> tuple[tuple[str, str], ...]:
     return tuple(seen.items())
 
 
-def _check_hostname_syntax(host: str) -> None:
+def check_hostname_syntax(host: str) -> None:
     try:
         ipaddress.ip_address(host)
         return

@@ -23,9 +23,10 @@ from loupe.errors import NotFound, ServiceUnavailable
 from loupe.models.organizations import OrganizationSettings
 from loupe.observability import logger, metrics
 from loupe.repositories import runs as runs_repository
-from loupe.results.store import Column, Manifest, ResultTooLarge, ResultWriter, manifest_key
+from loupe.results.store import Column, Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
 from loupe.security import sql_guard
-from loupe.services import scheduler
+from loupe.services import alerts, scheduler
+from loupe.services.alerts import Observation
 from loupe.services.datasources import DatasourceUnreachable, session
 from loupe.services.run_watchdog import RunWatchdog
 from loupe.services.runs import CANCELLED, compiled, run_settings
@@ -100,7 +101,7 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
     if bounds.statement_seconds < 1:
         raise RetryLater("too little time left in this invocation")
     try:
-        manifest = _execute(claimed, bounds)
+        manifest, observation = _execute(claimed, bounds)
     except RunEnded as ended:
         _finish(claimed, attempt, ended.status, ended.error)
     except sql_guard.SqlNotAllowed as error:
@@ -134,6 +135,7 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
             attempt,
             "succeeded",
             notice,
+            observation=observation,
             row_count=manifest.row_count,
             byte_size=manifest.byte_size,
             truncated=manifest.truncated,
@@ -141,7 +143,7 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
         )
 
 
-def _execute(claimed: dict[str, Any], bounds: RunBounds) -> Manifest:
+def _execute(claimed: dict[str, Any], bounds: RunBounds) -> tuple[Manifest, Observation]:
     kind = claimed["datasource_type"]
     statement = sql_guard.check(compiled(claimed["sql"], kind), kind)
     values = {name: claimed["parameters"].get(name) for name in statement.parameters}
@@ -183,9 +185,11 @@ def _timed_out(bounds: RunBounds) -> RunEnded:
     )
 
 
-def _store(claimed: dict[str, Any], rows: RowStream, bounds: RunBounds, watchdog: RunWatchdog) -> Manifest:
+def _store(
+    claimed: dict[str, Any], rows: RowStream, bounds: RunBounds, watchdog: RunWatchdog
+) -> tuple[Manifest, Observation]:
     """Write the rows batch by batch as they arrive: memory holds one batch and one chunk, whatever the
-    row count. A run that stops half way keeps nothing."""
+    row count. A run that stops half way keeps nothing. The first row is kept for alert rules."""
     writer = ResultWriter(
         run_settings().results_bucket,
         claimed["organization_id"],
@@ -194,6 +198,7 @@ def _store(claimed: dict[str, Any], rows: RowStream, bounds: RunBounds, watchdog
         max_rows=bounds.max_rows,
         max_bytes=bounds.max_bytes,
     )
+    first_row = None
     try:
         for batch in rows.batches:
             # A cancel or the deadline that came between two batches found no statement to stop.
@@ -201,9 +206,13 @@ def _store(claimed: dict[str, Any], rows: RowStream, bounds: RunBounds, watchdog
                 raise QueryCancelled("the statement was cancelled")
             if watchdog.reason == "timeout":
                 raise _timed_out(bounds)
+            if first_row is None and batch:
+                first_row = json_row(batch[0])
             if not writer.add_rows(batch):
                 break
-        return writer.finish()
+        manifest = writer.finish()
+        columns = [column.name for column in rows.columns]
+        return manifest, Observation(columns, first_row, manifest.row_count)
     except BaseException:
         writer.abort()
         raise
@@ -226,14 +235,26 @@ def _log_started(claimed: dict[str, Any]) -> None:
 
 
 def _finish(
-    claimed: dict[str, Any], attempt: int, status: str, error: dict[str, str] | None, **outcome: Any
+    claimed: dict[str, Any],
+    attempt: int,
+    status: str,
+    error: dict[str, str] | None,
+    observation: Observation | None = None,
+    **outcome: Any,
 ) -> None:
     run_id = claimed["id"]
+    firings: list[UUID] = []
     with db.transaction():
         recorded = runs_repository.finish(run_id, attempt, status, error=error, **outcome)
-        if recorded and claimed["schedule_id"] is not None and status != "cancelled":
+        schedule_id = claimed["schedule_id"]
+        if recorded and schedule_id is not None and status != "cancelled":
             # A person's cancel says nothing about the schedule; every other end counts.
-            scheduler.record_outcome(claimed["schedule_id"], succeeded=status == "succeeded")
+            scheduler.record_outcome(schedule_id, succeeded=status == "succeeded")
+            if observation is not None:
+                firings = alerts.evaluate(schedule_id, run_id, observation)
+    if firings:
+        # Now, not at the next tick; what fails here the tick sends again.
+        alerts.deliver_pending(firings)
     duration_ms = (datetime.now(UTC) - claimed["started_at"]).total_seconds() * 1000
     code = error["code"] if error and status != "succeeded" else None
     details = {

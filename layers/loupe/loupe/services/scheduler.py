@@ -1,7 +1,8 @@
 """The scheduler's tick: due schedules become runs and advance to their next firing in one
 transaction, then the runs not yet queued are sent (an outbox), so a queue that fails after the
-commit loses nothing: the next tick sends them. A schedule failing again and again backs off, then
-is disabled with its reason and an audit event."""
+commit loses nothing: the next tick sends them. Alert notifications not yet delivered are retried the
+same way. A schedule failing again and again backs off, then is disabled with its reason and an
+audit event."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from loupe.observability import logger, metrics
 from loupe.repositories import crud, scheduling
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.runs import RUNS
-from loupe.services import audit
+from loupe.services import alerts, audit
 from loupe.services.runs import parameter_values, refused_run, run_columns, run_settings
 from loupe.services.schedules import next_run_at
 
@@ -38,6 +39,7 @@ MAX_BACKOFF = timedelta(days=1)
 class TickCounts:
     fired: int
     sent: int
+    alerts_delivered: int
 
 
 def backoff(consecutive_failures: int) -> timedelta:
@@ -72,9 +74,10 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
         if len(due) < BATCH_SIZE:
             break
     sent = send_outbox(now)
+    delivered = alerts.deliver_pending(deadline=deadline)
     metrics.add_metric(name="SchedulesFired", unit=MetricUnit.Count, value=fired)
     metrics.add_metric(name="ScheduledRunsSent", unit=MetricUnit.Count, value=sent)
-    return TickCounts(fired=fired, sent=sent)
+    return TickCounts(fired=fired, sent=sent, alerts_delivered=delivered)
 
 
 def _earliest(schedule: dict[str, Any], now: datetime) -> datetime:

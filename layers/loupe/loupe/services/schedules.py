@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from loupe import db
 from loupe.config import get_settings
 from loupe.errors import NotFound, ValidationFailed
+from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.models.schedules import (
@@ -25,8 +26,10 @@ from loupe.models.schedules import (
     ScheduleUpdate,
 )
 from loupe.repositories import crud, listing
+from loupe.repositories.alerts import ALERT_FIRINGS
 from loupe.repositories.listing import Collection
 from loupe.repositories.runs import RUNS
+from loupe.services import alerts
 from loupe.services.queries import QUERIES
 from loupe.services.query_parameters import checked_parameters
 from loupe.services.resources import ResourceService
@@ -52,6 +55,8 @@ SCHEDULES = Collection(
         "last_run_at",
         "consecutive_failures",
         "disabled_reason",
+        "alert_rules",
+        "alert_state",
         "created_by",
         "created_at",
         "updated_at",
@@ -69,11 +74,13 @@ SCHEDULES = Collection(
             "next_run_at",
             "consecutive_failures",
             "disabled_reason",
+            "alert_rules",
+            "alert_state",
             "created_by",
         }
     ),
     filters=frozenset({"query_id", "enabled"}),
-    json_columns=frozenset({"parameters", "alert_rules"}),
+    json_columns=frozenset({"parameters", "alert_rules", "alert_state"}),
 )
 
 
@@ -130,6 +137,11 @@ def next_run_at(cron: str, timezone: str, after: datetime) -> datetime:
 
 
 class ScheduleService(ResourceService[ScheduleOut]):
+    def to_out(self, row: dict[str, Any]) -> ScheduleOut:
+        return ScheduleOut.model_validate(
+            {**row, "alert_rules": alerts.rules_out(row["alert_rules"], row["alert_state"])}
+        )
+
     def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, ScheduleCreate)
         now = datetime.now(UTC)
@@ -137,6 +149,7 @@ class ScheduleService(ResourceService[ScheduleOut]):
         declared = self._declared_parameters(principal, body.query_id)
         return {
             **body.model_dump(),
+            "alert_rules": alerts.checked_rules(body.alert_rules),
             "cron": cron,
             "parameters": checked_parameters(declared, body.parameters),
             "next_run_at": next_run_at(cron, body.timezone, now) if body.enabled else None,
@@ -150,6 +163,11 @@ class ScheduleService(ResourceService[ScheduleOut]):
         values = body.model_dump(exclude_unset=True)
         if body.cron is not None:
             values["cron"] = checked_cron(body.cron, now)
+        if body.alert_rules is not None:
+            values["alert_rules"] = alerts.checked_rules(body.alert_rules)
+            values["alert_state"] = alerts.kept_state(
+                current["alert_rules"], values["alert_rules"], current["alert_state"]
+            )
         after = {**current, **values}
         if body.query_id is not None or body.parameters is not None:
             # Kept values must fit a new query, and new values the kept one.
@@ -175,6 +193,26 @@ class ScheduleService(ResourceService[ScheduleOut]):
             )
         return Page[ScheduleRunOut](
             items=[_run_out(row) for row in rows], total=total, limit=query.limit, offset=query.offset
+        )
+
+    def alert_firings(
+        self, principal: Principal, schedule_id: UUID, query: AlertFiringListQuery
+    ) -> Page[AlertFiringOut]:
+        """The schedule's alert firings, newest first unless `sort` says otherwise."""
+        with db.transaction():
+            self._existing(principal, schedule_id)
+            rows, total = listing.list_page(
+                ALERT_FIRINGS,
+                principal.organization_id,
+                query,
+                schedule_id=schedule_id,
+                rule_id=query.rule_id,
+            )
+        return Page[AlertFiringOut](
+            items=[alerts.firing_out(row) for row in rows],
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
         )
 
     @staticmethod

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
 from loupe.models.common import Page
 from loupe.models.schedules import (
     ScheduleCreate,
@@ -39,3 +40,15 @@ def list_schedule_runs(
     schedule_id: UUID, caller: Caller, query: Annotated[ScheduleRunListQuery, Query()]
 ) -> Page[ScheduleRunOut]:
     return schedules.runs(caller, schedule_id, query)
+
+
+@router.get(
+    "/schedules/<schedule_id>/alerts",
+    errors=(404,),
+    tags=TAGS,
+    summary="List the firings of a schedule's alert rules",
+)
+def list_schedule_alerts(
+    schedule_id: UUID, caller: Caller, query: Annotated[AlertFiringListQuery, Query()]
+) -> Page[AlertFiringOut]:
+    return schedules.alert_firings(caller, schedule_id, query)

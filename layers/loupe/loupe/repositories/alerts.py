@@ -1,0 +1,104 @@
+"""Alert SQL: a schedule's rules and their state, locked while a run is evaluated, and the firings with
+their delivery outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from loupe.db import execute, execute_many, fetch_one
+from loupe.repositories.listing import Collection
+
+ALERT_FIRINGS = Collection(
+    table="alert_firings",
+    columns=(
+        "id",
+        "schedule_id",
+        "run_id",
+        "rule_id",
+        "rule",
+        "value",
+        "sns_status",
+        "webhook_status",
+        "delivery_attempts",
+        "delivery_error",
+        "delivered_at",
+        "created_at",
+    ),
+    sortable=frozenset({"created_at"}),
+    default_sort="-created_at",
+    searchable=(),
+    tagged=False,
+    filters=frozenset({"schedule_id", "rule_id"}),
+)
+
+
+def rules_for_evaluation(schedule_id: UUID) -> dict[str, Any] | None:
+    """The schedule's rules and their state, locked: runs of one schedule finishing together are
+    evaluated one after the other."""
+    return fetch_one(
+        "SELECT id, organization_id, name, alert_rules, alert_state FROM schedules WHERE id = %s FOR UPDATE",
+        (schedule_id,),
+    )
+
+
+def save_state(schedule_id: UUID, state: dict[str, Any]) -> None:
+    execute("UPDATE schedules SET alert_state = %s WHERE id = %s", (Jsonb(state), schedule_id))
+
+
+def insert_firings(firings: list[dict[str, Any]]) -> None:
+    execute_many(
+        "INSERT INTO alert_firings (id, organization_id, schedule_id, run_id, rule_id, rule, value,"
+        " webhook_url, webhook_status, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [
+            (
+                firing["id"],
+                firing["organization_id"],
+                firing["schedule_id"],
+                firing["run_id"],
+                firing["rule_id"],
+                Jsonb(firing["rule"]),
+                Jsonb(firing["value"]),
+                firing["webhook_url"],
+                "pending" if firing["webhook_url"] else None,
+                firing["created_at"],
+            )
+            for firing in firings
+        ],
+    )
+
+
+def next_undelivered(
+    max_attempts: int, firing_ids: list[UUID] | None, handled: list[UUID]
+) -> dict[str, Any] | None:
+    """One firing with notifications still to send (of `firing_ids` if given, not in `handled`), locked;
+    a firing another sender holds is skipped."""
+    return fetch_one(
+        "SELECT alert_firings.id, alert_firings.organization_id, alert_firings.schedule_id,"
+        " alert_firings.run_id, alert_firings.rule_id, alert_firings.rule, alert_firings.value,"
+        " alert_firings.webhook_url, alert_firings.sns_status, alert_firings.webhook_status,"
+        " alert_firings.delivery_attempts, alert_firings.created_at, schedules.name AS schedule_name"
+        " FROM alert_firings JOIN schedules ON schedules.id = alert_firings.schedule_id"
+        " WHERE alert_firings.delivered_at IS NULL AND alert_firings.delivery_attempts < %s"
+        " AND (%s::uuid[] IS NULL OR alert_firings.id = ANY(%s::uuid[]))"
+        " AND alert_firings.id <> ALL(%s::uuid[])"
+        " ORDER BY alert_firings.created_at LIMIT 1 FOR UPDATE OF alert_firings SKIP LOCKED",
+        (max_attempts, firing_ids, firing_ids, handled),
+    )
+
+
+def record_delivery(
+    firing_id: UUID,
+    sns_status: str,
+    webhook_status: str | None,
+    error: str | None,
+    delivered_at: datetime | None,
+) -> None:
+    execute(
+        "UPDATE alert_firings SET sns_status = %s, webhook_status = %s, delivery_error = %s,"
+        " delivered_at = %s, delivery_attempts = delivery_attempts + 1 WHERE id = %s",
+        (sns_status, webhook_status, error, delivered_at, firing_id),
+    )

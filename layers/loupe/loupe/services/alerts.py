@@ -1,0 +1,312 @@
+"""Alert rules of schedules: checked when saved, evaluated after each successful scheduled run, and
+notified once per firing through the alerts topic and the rule's webhook.
+
+A rule fires when it becomes true and is re-armed when it is false again; `changed` fires on every run
+whose value differs from the previous run's. Firings are written in the run's own transaction and
+delivered after it commits (an outbox): the scheduler's tick retries what is not yet delivered.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import operator
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from uuid import UUID
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from loupe import db
+from loupe.config import get_settings
+from loupe.errors import ValidationFailed
+from loupe.models.alerts import AlertFiringOut, AlertRuleIn, AlertRuleOut
+from loupe.observability import logger, metrics
+from loupe.repositories import alerts as alerts_repository
+from loupe.security.connection_policy import ConnectionPolicyError
+from loupe.security.webhooks import WebhookFailed, check_webhook_url, parse_webhook_url, post_json
+
+# A firing whose notifications keep failing is given up after this many attempts (one per tick).
+MAX_DELIVERY_ATTEMPTS = 5
+ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a successful run shows its rules: column names, the first row (as JSON values, the way
+    the results API shows them) and the row count."""
+
+    columns: list[str]
+    first_row: list[Any] | None
+    row_count: int
+
+
+def checked_rules(rules: list[AlertRuleIn]) -> list[dict[str, Any]]:
+    """The rules as stored: each with an id (a new one unless given), webhook URLs checked against the
+    network policy. Raises ValidationFailed naming the rule."""
+    stored: list[dict[str, Any]] = []
+    seen: set[UUID] = set()
+    for index, rule in enumerate(rules):
+        field = f"body.alert_rules[{index}]"
+        if rule.id is not None and rule.id in seen:
+            raise ValidationFailed(details=[{"field": f"{field}.id", "issue": "repeats another rule's id"}])
+        if rule.webhook_url is not None:
+            try:
+                check_webhook_url(rule.webhook_url)
+            except ConnectionPolicyError as error:
+                raise ValidationFailed(
+                    details=[{"field": f"{field}.webhook_url", "issue": str(error)}]
+                ) from None
+        rule_id = rule.id or uuid.uuid4()
+        seen.add(rule_id)
+        stored.append({**rule.model_dump(mode="json"), "id": str(rule_id)})
+    return stored
+
+
+def kept_state(
+    previous_rules: list[dict[str, Any]], rules: list[dict[str, Any]], state: dict[str, Any]
+) -> dict[str, Any]:
+    """The state of the rules sent again unchanged (same id, same definition); a new or changed rule
+    starts armed."""
+    previous = {rule["id"]: rule for rule in previous_rules}
+    return {
+        rule["id"]: state[rule["id"]]
+        for rule in rules
+        if rule["id"] in state and previous.get(rule["id"]) == rule
+    }
+
+
+def rules_out(rules: list[dict[str, Any]], state: dict[str, Any]) -> list[AlertRuleOut]:
+    shown = []
+    for rule in rules:
+        current = state.get(rule["id"], {})
+        url = rule.get("webhook_url")
+        shown.append(
+            AlertRuleOut(
+                **{name: value for name, value in rule.items() if name != "webhook_url"},
+                webhook=_display_webhook(url) if url else None,
+                triggered=current.get("triggered", False),
+                last_value=current.get("value"),
+                last_evaluated_at=current.get("evaluated_at"),
+                last_error=current.get("error"),
+            )
+        )
+    return shown
+
+
+def _display_webhook(url: str) -> str:
+    try:
+        return parse_webhook_url(url).display()
+    except ConnectionPolicyError:
+        # Saved where the policy allowed it, shown where it no longer does: still only its shape.
+        return "(refused by the current network policy)"
+
+
+def firing_out(row: dict[str, Any]) -> AlertFiringOut:
+    return AlertFiringOut(
+        id=row["id"],
+        rule_id=row["rule_id"],
+        run_id=row["run_id"],
+        rule=row["rule"],
+        value=row["value"],
+        sns=row["sns_status"],
+        webhook=row["webhook_status"],
+        delivery_attempts=row["delivery_attempts"],
+        delivery_error=row["delivery_error"],
+        delivered_at=row["delivered_at"],
+        fired_at=row["created_at"],
+    )
+
+
+def observed_value(rule: dict[str, Any], observation: Observation) -> tuple[Any, str | None]:
+    """The rule's value in the run, or why there is none."""
+    if rule["source"] == "row_count":
+        return observation.row_count, None
+    if rule["column"] not in observation.columns:
+        return None, f"the result has no column named {rule['column']!r}"
+    if observation.first_row is None:
+        return None, "the result has no rows"
+    return observation.first_row[observation.columns.index(rule["column"])], None
+
+
+def _number(value: Any) -> Decimal | None:
+    """A finite number from a JSON number or the text of one (PostgreSQL numerics arrive as text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _equal(value: Any, threshold: Any) -> bool:
+    if isinstance(threshold, int | float) and not isinstance(threshold, bool):
+        number = _number(value)
+        return number is not None and number == _number(threshold)
+    return type(value) is type(threshold) and bool(value == threshold)
+
+
+def compare(operator_name: str, value: Any, threshold: Any) -> bool:
+    """`value operator threshold`: numbers (or numeric text) against a number, text against text; a
+    value that cannot be compared makes an ordering false."""
+    if operator_name == "==":
+        return _equal(value, threshold)
+    if operator_name == "!=":
+        return not _equal(value, threshold)
+    ordering = ORDERINGS[operator_name]
+    if isinstance(threshold, str):
+        return isinstance(value, str) and ordering(value, threshold)
+    number, limit = _number(value), _number(threshold)
+    return number is not None and limit is not None and ordering(number, limit)
+
+
+def evaluate(schedule_id: UUID, run_id: UUID, observation: Observation) -> list[UUID]:
+    """Evaluate the schedule's rules on a successful run, in the caller's transaction; the ids of the
+    firings it recorded, to deliver once that transaction commits."""
+    schedule = alerts_repository.rules_for_evaluation(schedule_id)
+    if schedule is None or not schedule["alert_rules"]:
+        return []
+    now = datetime.now(UTC)
+    previous_state: dict[str, Any] = schedule["alert_state"]
+    state: dict[str, Any] = {}
+    firings: list[dict[str, Any]] = []
+    for rule in schedule["alert_rules"]:
+        previous = previous_state.get(rule["id"], {})
+        value, error = observed_value(rule, observation)
+        if error is not None:
+            # No value says nothing about the condition: the rule stays as it was (no re-arming).
+            state[rule["id"]] = {**previous, "evaluated_at": now.isoformat(), "error": error}
+            continue
+        if rule["operator"] == "changed":
+            fires = "value" in previous and previous["value"] != value
+            holds = fires
+        else:
+            holds = compare(rule["operator"], value, rule["threshold"])
+            fires = holds and not previous.get("triggered", False)
+        state[rule["id"]] = {
+            "triggered": holds,
+            "value": value,
+            "evaluated_at": now.isoformat(),
+            "error": None,
+        }
+        if fires:
+            firings.append(
+                {
+                    "id": uuid.uuid4(),
+                    "organization_id": schedule["organization_id"],
+                    "schedule_id": schedule_id,
+                    "run_id": run_id,
+                    "rule_id": UUID(rule["id"]),
+                    "rule": {
+                        name: value for name, value in rule.items() if name not in ("id", "webhook_url")
+                    },
+                    "value": value,
+                    "webhook_url": rule.get("webhook_url"),
+                    "created_at": now,
+                }
+            )
+    alerts_repository.save_state(schedule_id, state)
+    alerts_repository.insert_firings(firings)
+    if firings:
+        metrics.add_metric(name="AlertsFired", unit=MetricUnit.Count, value=len(firings))
+    return [firing["id"] for firing in firings]
+
+
+def deliver_pending(firing_ids: list[UUID] | None = None, deadline: datetime | None = None) -> int:
+    """Make one attempt at the notifications of each firing not yet delivered (only `firing_ids` if
+    given), one firing per transaction: its row stays locked while it is sent, so no other sender sends
+    it too. Returns the number of firings attempted."""
+    handled: list[UUID] = []
+    while deadline is None or datetime.now(UTC) < deadline:
+        with db.transaction():
+            firing = alerts_repository.next_undelivered(MAX_DELIVERY_ATTEMPTS, firing_ids, handled)
+            if firing is None:
+                break
+            _deliver(firing)
+        handled.append(firing["id"])
+    return len(handled)
+
+
+def _deliver(firing: dict[str, Any]) -> None:
+    payload = json.dumps(
+        {
+            "type": "loupe.alert",
+            "firing_id": str(firing["id"]),
+            "organization_id": str(firing["organization_id"]),
+            "schedule_id": str(firing["schedule_id"]),
+            "schedule_name": firing["schedule_name"],
+            "run_id": str(firing["run_id"]) if firing["run_id"] else None,
+            "rule_id": str(firing["rule_id"]),
+            "rule": firing["rule"],
+            "value": firing["value"],
+            "fired_at": firing["created_at"].isoformat(),
+        }
+    )
+    errors: list[str] = []
+    sns_status = firing["sns_status"]
+    if sns_status == "pending" or sns_status == "failed":
+        sns_status, sns_error = _publish(firing, payload)
+        if sns_error:
+            errors.append(f"sns: {sns_error}")
+    webhook_status = firing["webhook_status"]
+    if webhook_status in ("pending", "failed"):
+        try:
+            post_json(firing["webhook_url"], payload.encode(), get_settings().webhook_timeout_seconds)
+            webhook_status = "sent"
+        except WebhookFailed as error:
+            webhook_status = "failed"
+            errors.append(f"webhook: {error}")
+    done = not errors or firing["delivery_attempts"] + 1 >= MAX_DELIVERY_ATTEMPTS
+    alerts_repository.record_delivery(
+        firing["id"],
+        sns_status,
+        webhook_status,
+        "; ".join(errors)[:1000] or None,
+        datetime.now(UTC) if not errors else None,
+    )
+    details = {"firing_id": str(firing["id"]), "schedule_id": str(firing["schedule_id"])}
+    if errors:
+        logger.warning("alert delivery failed", extra={**details, "errors": errors, "given_up": done})
+        metrics.add_metric(name="AlertDeliveryFailures", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("alert delivered", extra=details)
+
+
+def _publish(firing: dict[str, Any], payload: str) -> tuple[str, str | None]:
+    topic_arn = get_settings().alerts_topic_arn
+    if topic_arn is None:
+        return "skipped", None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        sns_client().publish(
+            TopicArn=topic_arn,
+            Subject="Loupe alert",
+            Message=payload,
+            # Subscribers can filter by organization or schedule.
+            MessageAttributes={
+                "organization_id": {"DataType": "String", "StringValue": str(firing["organization_id"])},
+                "schedule_id": {"DataType": "String", "StringValue": str(firing["schedule_id"])},
+            },
+        )
+    except (BotoCoreError, ClientError) as error:
+        return "failed", type(error).__name__
+    return "sent", None
+
+
+@functools.cache
+def sns_client() -> Any:
+    """Created on first use (boto3 costs cold-start time); AWS_ENDPOINT_URL points it at moto locally."""
+    import boto3
+
+    return boto3.client("sns")
