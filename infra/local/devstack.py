@@ -194,10 +194,11 @@ RESULTS_BUCKET = "loupe-results-local"
 SCHEDULED_RUNS_QUEUE = "loupe-scheduled-runs"
 ALERTS_TOPIC = "loupe-alerts"
 # How often the local stack ticks its schedules, as template.yaml's rules do (the reaper every 5
-# minutes in AWS, the scheduler every minute); LOUPE_LOCAL_REAPER_SECONDS and
-# LOUPE_LOCAL_SCHEDULER_SECONDS change them.
+# minutes in AWS, the scheduler every minute, the janitor daily); LOUPE_LOCAL_REAPER_SECONDS,
+# LOUPE_LOCAL_SCHEDULER_SECONDS and LOUPE_LOCAL_JANITOR_SECONDS change them.
 REAPER_SECONDS = 60
 SCHEDULER_SECONDS = 60
+JANITOR_SECONDS = 86_400
 # Read by the local dead-letter poller only; no function needs it.
 DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_DEAD_LETTER_QUEUE_URL"
 SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_SCHEDULED_DEAD_LETTER_QUEUE_URL"
@@ -443,6 +444,7 @@ class LocalStack:
         for function, variable, default_seconds in (
             ("ReaperFunction", "LOUPE_LOCAL_REAPER_SECONDS", REAPER_SECONDS),
             ("SchedulerFunction", "LOUPE_LOCAL_SCHEDULER_SECONDS", SCHEDULER_SECONDS),
+            ("JanitorFunction", "LOUPE_LOCAL_JANITOR_SECONDS", JANITOR_SECONDS),
         ):
             ticker = Ticker(
                 function,

@@ -22,7 +22,7 @@ from infra.local.devstack import (
 from infra.local.events import LocalLambdaContext, rest_api_event, scheduled_event
 from infra.local.gateway import function_limits
 from infra.local.template_routes import functions, load_handler
-from loupe import db
+from loupe import db, migrations
 
 FUNCTION_SUFFIX = "Function"
 PATH_PARAMETER = re.compile(r"\{([A-Za-z0-9_]+)\+?\}")
@@ -68,6 +68,8 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
         moto_server(aws_port) as aws_endpoint,
         environment(local_aws_environment(secrets, database_url, aws_endpoint, home)),
     ):
+        # As `make dev` does: a fresh $LOUPE_HOME's database gets its schema first.
+        migrations.apply(database_url)
         timeout, memory = function_limits(function)
         try:
             return load_handler(function)(event, LocalLambdaContext(function, timeout, memory))

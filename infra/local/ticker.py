@@ -1,5 +1,5 @@
 """Invokes a scheduled function every few seconds with the event an EventBridge schedule sends, as the
-schedules in template.yaml do in AWS (the local stack's reaper)."""
+schedules in template.yaml do in AWS (the local stack's reaper, scheduler and janitor)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from infra.local.events import LocalLambdaContext, scheduled_event
+from infra.local.gateway import function_limits
 
 Handler = Callable[[dict[str, Any], LocalLambdaContext], Any]
 
@@ -38,8 +39,11 @@ class Ticker:
         self._thread.join(timeout=30)
 
     def tick_once(self) -> Any:
+        timeout, memory = function_limits(self._function)
         with self._serving(self._function):
-            return self._handler(scheduled_event(self._rule_arn), LocalLambdaContext(self._function, 60))
+            return self._handler(
+                scheduled_event(self._rule_arn), LocalLambdaContext(self._function, timeout, memory)
+            )
 
     def _tick(self) -> None:
         while not self._stopping.wait(self._interval):

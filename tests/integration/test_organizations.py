@@ -56,6 +56,7 @@ class TestSettings:
         assert body["settings"] == {
             "default_timezone": "UTC",
             "result_retention_days": 30,
+            "run_retention_days": 90,
             "query_timeout_seconds": 300,
             "max_rows_per_run": 10_000_000,
             "max_query_cost": None,
@@ -91,6 +92,7 @@ class TestSettings:
         assert body["settings"] == {
             "default_timezone": "Europe/Paris",
             "result_retention_days": 7,
+            "run_retention_days": 90,
             "query_timeout_seconds": 300,
             "max_rows_per_run": 10_000_000,
             "max_query_cost": None,
@@ -105,6 +107,7 @@ class TestSettings:
             ({"default_timezone": "../../etc/passwd"}, "default_timezone"),
             ({"result_retention_days": 0}, "result_retention_days"),
             ({"result_retention_days": 3651}, "result_retention_days"),
+            ({"run_retention_days": 0}, "run_retention_days"),
             ({"query_timeout_seconds": 901}, "query_timeout_seconds"),
             ({"max_rows_per_run": 10_000_001}, "max_rows_per_run"),
             ({"max_query_cost": 0}, "max_query_cost"),

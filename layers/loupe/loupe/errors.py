@@ -68,6 +68,12 @@ class Conflict(ApiError):
     default_message = "Conflict"
 
 
+class ResultExpired(ApiError):
+    status = 410
+    code = "result_expired"
+    default_message = "The result has expired"
+
+
 class PreconditionFailed(ApiError):
     status = 412
     code = "precondition_failed"

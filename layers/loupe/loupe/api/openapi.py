@@ -20,6 +20,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource in the caller's organization",
     405: "Method not allowed on this path",
     409: "Uniqueness or state conflict",
+    410: "The run's stored result has expired (organization retention)",
     412: "If-Match does not match the current ETag",
     413: "Body over the size limit",
     422: "A field is invalid; details say which",

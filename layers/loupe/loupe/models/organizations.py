@@ -39,7 +39,10 @@ class OrganizationSettings(BaseModel):
     model_config = ConfigDict(extra="ignore")  # keys a newer version stored are not an error on read
 
     default_timezone: TimeZoneName = "UTC"
+    # Stored results are deleted after this many days (the run stays, `results_expired`)...
     result_retention_days: RetentionDays = 30
+    # ...and finished runs themselves, with any result left, after this many.
+    run_retention_days: RetentionDays = 90
     query_timeout_seconds: QueryTimeoutSeconds = 300
     max_rows_per_run: MaxRows = 10_000_000
     # Off by default: runs whose EXPLAIN estimate is above it fail before they start (cost_too_high).
@@ -51,6 +54,7 @@ class SettingsPatch(StrictModel):
 
     default_timezone: TimeZoneName | None = None
     result_retention_days: RetentionDays | None = None
+    run_retention_days: RetentionDays | None = None
     query_timeout_seconds: QueryTimeoutSeconds | None = None
     max_rows_per_run: MaxRows | None = None
     max_query_cost: MaxQueryCost | None = None
@@ -82,6 +86,7 @@ class OrganizationOut(BaseModel):
                     "settings": {
                         "default_timezone": "Europe/Berlin",
                         "result_retention_days": 90,
+                        "run_retention_days": 365,
                         "query_timeout_seconds": 300,
                         "max_rows_per_run": 10000000,
                         "max_query_cost": None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -192,6 +192,18 @@ class ScheduleRunOut(BaseModel):
     finished_at: datetime | None
     duration_ms: int | None
     created_by: UUID | None
+    results_expired: bool = Field(
+        False, description="The run succeeded, but its stored result is gone (organization retention)"
+    )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        started, finished = row["started_at"], row["finished_at"]
+        duration_ms = None
+        if started is not None and finished is not None:
+            duration_ms = int((finished - started).total_seconds() * 1000)
+        expired = row["status"] == "succeeded" and row.get("result_location") is None
+        return cls.model_validate({**row, "duration_ms": duration_ms, "results_expired": expired})
 
 
 class ScheduleRunListQuery(ListQuery):

@@ -27,6 +27,7 @@ RUNS = Collection(
         "started_at",
         "finished_at",
         "created_by",
+        "result_location",
     ),
     sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
     writable=frozenset(
@@ -75,7 +76,7 @@ def newest_succeeded(
     """The newest succeeded run with this cache key finished after the given time."""
     return fetch_one(
         "SELECT id FROM runs WHERE organization_id = %s AND cache_key = %s AND status = 'succeeded'"
-        " AND finished_at > %s ORDER BY finished_at DESC LIMIT 1",
+        " AND finished_at > %s AND result_location IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
         (organization_id, cache_key, finished_after),
     )
 

@@ -117,6 +117,34 @@ def manifest_key(organization_id: UUID, run_id: UUID) -> str:
     return f"{result_prefix(organization_id, run_id)}/{MANIFEST_NAME}"
 
 
+class DeleteFailed(RuntimeError):
+    """S3 refused to delete some objects; they are still there."""
+
+
+def delete_keys(bucket: str, keys: list[str]) -> None:
+    for start in range(0, len(keys), DELETE_BATCH):
+        batch = keys[start : start + DELETE_BATCH]
+        answer = s3_client().delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+        )
+        if answer.get("Errors"):
+            raise DeleteFailed(f"{len(answer['Errors'])} objects were not deleted")
+
+
+def delete_run_objects(bucket: str, runs: list[tuple[UUID, UUID]]) -> int:
+    """Delete everything stored for each (organization id, run id): chunks, manifest, exports. Deleting
+    what is already gone is no error, so a repeated call is harmless. Returns the objects deleted."""
+    paginator = s3_client().get_paginator("list_objects_v2")
+    keys = [
+        stored["Key"]
+        for organization_id, run_id in runs
+        for page in paginator.paginate(Bucket=bucket, Prefix=f"{result_prefix(organization_id, run_id)}/")
+        for stored in page.get("Contents", [])
+    ]
+    delete_keys(bucket, keys)
+    return len(keys)
+
+
 def _iso_duration(value: timedelta) -> str:
     sign = "-" if value < timedelta(0) else ""
     value = abs(value)
@@ -355,12 +383,9 @@ class ResultWriter:
             # A failed upload left nothing to delete; the others must land before they are deleted.
             self._wait_for_upload()
         self._uploader.shutdown()
-        keys = [chunk.key for chunk in self._chunks]
-        for start in range(0, len(keys), DELETE_BATCH):
-            batch = keys[start : start + DELETE_BATCH]
-            s3_client().delete_objects(
-                Bucket=self._bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-            )
+        with suppress(DeleteFailed):
+            # Left over, they go when the janitor deletes the run (it deletes by the run's prefix).
+            delete_keys(self._bucket, [chunk.key for chunk in self._chunks])
         self._chunks = []
 
 

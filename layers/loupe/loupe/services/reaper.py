@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from loupe import db, queue
+from loupe.observability import metrics
 from loupe.repositories import runs as runs_repository
 from loupe.services import scheduler
 from loupe.services.runs import CANCELLED, run_settings
@@ -57,4 +60,6 @@ def reap(now: datetime) -> ReapCounts:
             for row in retried:
                 queue_url = settings.scheduled_queue_url if row["schedule_id"] else settings.queue_url
                 queue.send_run(queue_url, row["id"])
+    metrics.add_metric(name="RunsRequeued", unit=MetricUnit.Count, value=len(retried))
+    metrics.add_metric(name="RunsExpired", unit=MetricUnit.Count, value=len(given_up) + len(cancelled))
     return ReapCounts(requeued=len(retried), failed=len(given_up), cancelled=len(cancelled))

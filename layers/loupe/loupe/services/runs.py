@@ -15,7 +15,7 @@ from uuid import UUID
 from loupe import db, etags, queue
 from loupe.config import get_settings
 from loupe.connectors import connector_for
-from loupe.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
+from loupe.errors import Conflict, NotFound, RateLimited, ResultExpired, ServiceUnavailable, ValidationFailed
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.models.runs import (
@@ -132,11 +132,7 @@ def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, An
 
 
 def _run_out(row: dict[str, Any]) -> RunOut:
-    started, finished = row["started_at"], row["finished_at"]
-    duration_ms = None
-    if started is not None and finished is not None:
-        duration_ms = int((finished - started).total_seconds() * 1000)
-    return RunOut.model_validate({**row, "duration_ms": duration_ms})
+    return RunOut.from_row(row)
 
 
 def _run_etag(row: dict[str, Any]) -> str:
@@ -255,6 +251,10 @@ class RunService(ResourceService[RunOut]):
             row = self._existing(principal, run_id)
         if row["status"] != "succeeded":
             raise Conflict(f"The run has no results: it is {row['status']}")
+        if row["result_location"] is None:
+            raise ResultExpired(
+                "The run's result has expired under this organization's retention; run the query again"
+            )
         return ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
 
     def _check_active_limit(self, principal: Principal) -> None:

@@ -192,7 +192,10 @@ class ScheduleService(ResourceService[ScheduleOut]):
                 RUNS, principal.organization_id, query, schedule_id=schedule_id, status=query.status
             )
         return Page[ScheduleRunOut](
-            items=[_run_out(row) for row in rows], total=total, limit=query.limit, offset=query.offset
+            items=[ScheduleRunOut.from_row(row) for row in rows],
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
         )
 
     def alert_firings(
@@ -224,14 +227,6 @@ class ScheduleService(ResourceService[ScheduleOut]):
             )
         declared: list[dict[str, Any]] = query["parameters"]
         return declared
-
-
-def _run_out(row: dict[str, Any]) -> ScheduleRunOut:
-    started, finished = row["started_at"], row["finished_at"]
-    duration_ms = None
-    if started is not None and finished is not None:
-        duration_ms = int((finished - started).total_seconds() * 1000)
-    return ScheduleRunOut.model_validate({**row, "duration_ms": duration_ms})
 
 
 schedules = ScheduleService(SCHEDULES, ScheduleOut, "schedule")

@@ -52,7 +52,9 @@ def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
     return with_etag(found.resource, found.etag)
 
 
-@router.get("/runs/<run_id>/results", errors=(404, 409), tags=TAGS, summary="Read a page of a run's rows")
+@router.get(
+    "/runs/<run_id>/results", errors=(404, 409, 410), tags=TAGS, summary="Read a page of a run's rows"
+)
 def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery, Query()]) -> RunResults:
     return runs.results(caller, run_id, query)
 
@@ -74,7 +76,7 @@ def cancel_run(run_id: UUID, caller: Editor) -> Response[RunOut]:
 @router.get(
     "/runs/<run_id>/export",
     status_code=302,
-    errors=(404, 409, 503),
+    errors=(404, 409, 410, 503),
     tags=TAGS,
     summary="Export a run's rows as CSV, JSON or XLSX",
     responses={302: {"description": "Found: Location is a short-lived signed URL of the file"}},
