@@ -18,6 +18,7 @@ import pytest
 # The settings are read once per process: set them before anything imports loupe.config.
 os.environ.setdefault("LOUPE_ENV", "test")
 os.environ["LOUPE_JWT_SECRET"] = secrets.token_urlsafe(48)
+os.environ["LOUPE_NOTIFIER"] = "memory"
 # The OWASP minimum Argon2id profile: the real algorithm, at a cost that keeps the suite quick.
 os.environ.setdefault("LOUPE_ARGON2_TIME_COST", "2")
 os.environ.setdefault("LOUPE_ARGON2_MEMORY_KIB", "19456")

@@ -259,6 +259,8 @@ def handler_environment(
         # Datasources on this machine (the sample database) are the point of the local stack.
         "LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS": "true",
         "LOUPE_DUCKDB_ROOT": str(duckdb_root),
+        "LOUPE_NOTIFIER": "outbox",
+        "LOUPE_OUTBOX_DIR": str(home / "outbox"),
         "DATABASE_URL": database_url,
         "LOUPE_ENV": "development",
         "LOUPE_JWT_SECRET": secrets_.jwt_secret,
@@ -500,6 +502,7 @@ class LocalStack:
         ]
         if self.sample_url:
             lines.append(f"  sample database (read-only): {mask_password(self.sample_url)}")
+        lines.append(f"  mail (password resets): {self.home / 'outbox'}")
         lines.append(f"  data and secrets: {self.home}   Ctrl-C stops everything")
         return "\n".join(lines)
 

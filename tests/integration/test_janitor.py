@@ -32,6 +32,7 @@ NOTHING_LEFT = {
     "password_resets_purged": 0,
     "invitations_purged": 0,
     "login_attempts_purged": 0,
+    "rate_limit_hits_purged": 0,
     "alert_firings_purged": 0,
 }
 

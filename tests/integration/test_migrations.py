@@ -22,7 +22,14 @@ from psycopg import errors, sql
 
 from loupe import migrations
 
-ALL_MIGRATIONS = ["0001_roles", "0002_schema", "0003_rls", "0004_run_cancellation", "0005_alerts"]
+ALL_MIGRATIONS = [
+    "0001_roles",
+    "0002_schema",
+    "0003_rls",
+    "0004_run_cancellation",
+    "0005_alerts",
+    "0006_rate_limits",
+]
 LOUPE_TABLES = {
     "organizations",
     "users",
@@ -43,8 +50,11 @@ LOUPE_TABLES = {
     "canvases",
     "audit_events",
     "alert_firings",
+    "rate_limit_hits",
 }
-TENANT_TABLES = LOUPE_TABLES - {"organizations", "users", "login_attempts", "password_resets"}
+# Tables without a tenant: only loupe_system has a policy on them.
+SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
+TENANT_TABLES = LOUPE_TABLES - {"organizations", "users"} - SYSTEM_ONLY_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +173,27 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=3) == ["0005_alerts", "0004_run_cancellation", "0003_rls"]
-    assert migrations.pending(migrated_url) == ["0003_rls", "0004_run_cancellation", "0005_alerts"]
+    assert migrations.rollback(migrated_url, count=4) == [
+        "0006_rate_limits",
+        "0005_alerts",
+        "0004_run_cancellation",
+        "0003_rls",
+    ]
+    assert migrations.pending(migrated_url) == [
+        "0003_rls",
+        "0004_run_cancellation",
+        "0005_alerts",
+        "0006_rate_limits",
+    ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
         assert _scalar(conn, "SELECT count(*) FROM pg_class WHERE relrowsecurity OR relforcerowsecurity") == 0
-    assert migrations.apply(migrated_url) == ["0003_rls", "0004_run_cancellation", "0005_alerts"]
+    assert migrations.apply(migrated_url) == [
+        "0003_rls",
+        "0004_run_cancellation",
+        "0005_alerts",
+        "0006_rate_limits",
+    ]
 
 
 def test_accepts_postgres_scheme_and_rejects_others_quietly(database_url: str) -> None:
@@ -198,7 +223,7 @@ def test_every_table_has_forced_row_level_security(migrated_url: str) -> None:
         table for table, name, roles in policies if name == "tenant_isolation" and roles == ["loupe_app"]
     }
     assert system == LOUPE_TABLES
-    assert tenant == LOUPE_TABLES - {"login_attempts", "password_resets"}
+    assert tenant == LOUPE_TABLES - SYSTEM_ONLY_TABLES
     assert sorted(role_flags) == [("loupe_app", False, False), ("loupe_system", False, False)]
 
 
@@ -227,7 +252,7 @@ def test_row_level_security_isolates_organizations(migrated_url: str) -> None:
         conn.execute("UPDATE datasources SET organization_id = %s WHERE id = %s", (b["org"], a["datasource"]))
 
     with as_role(migrated_url, "loupe_app") as conn:
-        for table in sorted(LOUPE_TABLES - {"login_attempts", "password_resets"}):
+        for table in sorted(LOUPE_TABLES - SYSTEM_ONLY_TABLES):
             count = _scalar(
                 conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table)).as_string(conn)
             )
@@ -443,8 +468,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0006_rate_limits",
         "rolled back: 0005_alerts",
-        "rolled back: 0004_run_cancellation",
     ]
     assert password not in out + err + out2 + err2
 

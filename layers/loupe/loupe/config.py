@@ -118,6 +118,25 @@ class Settings(BaseModel):
     alerts_topic_arn: str | None = Field(None, min_length=1, alias="LOUPE_ALERTS_TOPIC_ARN")
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=30, alias="LOUPE_WEBHOOK_TIMEOUT_SECONDS")
 
+    # Application rate limits, shared by every instance through PostgreSQL (the edge limits per IP in
+    # template.yaml come first); defaults a busy analyst never meets.
+    rate_limit_auth_per_ip: int = Field(60, ge=1, le=100_000, alias="LOUPE_RATE_LIMIT_AUTH_PER_IP_PER_MINUTE")
+    rate_limit_reset_per_email: int = Field(
+        5, ge=1, le=1_000, alias="LOUPE_RATE_LIMIT_RESET_PER_EMAIL_PER_HOUR"
+    )
+    rate_limit_runs_per_user: int = Field(
+        120, ge=1, le=100_000, alias="LOUPE_RATE_LIMIT_RUNS_PER_USER_PER_MINUTE"
+    )
+    rate_limit_api_key: int = Field(1_200, ge=1, le=1_000_000, alias="LOUPE_RATE_LIMIT_API_KEY_PER_MINUTE")
+
+    # Mail (password resets): SES in AWS, files under $LOUPE_HOME/outbox locally, memory in tests.
+    notifier: Literal["ses", "outbox", "memory"] | None = Field(None, alias="LOUPE_NOTIFIER")
+    mail_from: str | None = Field(None, min_length=3, max_length=254, alias="LOUPE_MAIL_FROM")
+    outbox_dir: Path | None = Field(None, alias="LOUPE_OUTBOX_DIR")
+    password_reset_url: str | None = Field(None, max_length=2048, alias="LOUPE_PASSWORD_RESET_URL")
+    # A reset request takes at least this long whether or not the email has an account.
+    password_reset_min_ms: int = Field(400, ge=50, le=5_000, alias="LOUPE_PASSWORD_RESET_MIN_MS")
+
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
 
@@ -135,7 +154,16 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "kms_key_id", "duckdb_root", "runs_queue_url", "results_bucket", "alerts_topic_arn", mode="before"
+        "kms_key_id",
+        "duckdb_root",
+        "runs_queue_url",
+        "results_bucket",
+        "alerts_topic_arn",
+        "notifier",
+        "mail_from",
+        "outbox_dir",
+        "password_reset_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -174,6 +202,19 @@ class Settings(BaseModel):
                 "LOUPE_JWT_SECRET_PARAMETER"
             )
         return self
+
+    @field_validator("password_reset_url")
+    @classmethod
+    def _reset_url_takes_the_token(cls, value: str | None) -> str | None:
+        if value is not None and "{token}" not in value:
+            raise ValueError("LOUPE_PASSWORD_RESET_URL must contain {token}")
+        return value
+
+    @property
+    def effective_notifier(self) -> Literal["ses", "outbox", "memory"]:
+        if self.notifier is not None:
+            return self.notifier
+        return "outbox" if self.env in (Environment.DEVELOPMENT, Environment.TEST) else "ses"
 
     @property
     def effective_sslmode(self) -> SslMode:

@@ -166,6 +166,20 @@ def use_system_role() -> None:
     _set_role(connection(), DbRole.SYSTEM)
 
 
+@contextmanager
+def as_system() -> Iterator[None]:
+    """The block runs as the cross-tenant role (tables without a tenant: rate limits), then the
+    transaction goes back to the role it had, tenant setting untouched."""
+    conn = connection()
+    row = conn.execute("SELECT current_user AS role").fetchone()
+    previous = str(row["role"]) if row else DbRole.SYSTEM.value
+    _set_role(conn, DbRole.SYSTEM)
+    try:
+        yield
+    finally:
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(previous)))
+
+
 Query = str | sql.Composable
 Params = tuple[Any, ...] | dict[str, Any] | None
 

@@ -80,6 +80,46 @@ class LoginRequest(StrictModel):
     password: Annotated[str, Field(min_length=1, max_length=128, json_schema_extra={"format": "password"})]
 
 
+class PasswordChangeRequest(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct horse battery staple",
+                    "new_password": "tr0ub4dor and then some",
+                }
+            ]
+        }
+    )
+
+    current_password: Annotated[
+        str, Field(min_length=1, max_length=128, json_schema_extra={"format": "password"})
+    ]
+    new_password: NewPassword
+
+
+class PasswordResetRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@acme.example"}]})
+
+    email: Email
+
+
+class PasswordResetConfirm(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "lpr_3kT9wQ2mZ7xV1cB8nR4yH6jL0fD5sA9gE2uI7oP1",
+                    "new_password": "a brand new passphrase",
+                }
+            ]
+        }
+    )
+
+    token: OpaqueToken
+    new_password: NewPassword
+
+
 class RefreshRequest(StrictModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": REFRESH_TOKEN_EXAMPLE}]})
 

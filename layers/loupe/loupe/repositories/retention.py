@@ -60,6 +60,8 @@ PURGES: dict[str, str] = {
     "invitations": "expires_at < %(now)s",
     # Attempts count for minutes (the login window); a day is kept for investigations.
     "login_attempts": "created_at < %(now)s - interval '1 day'",
+    # The longest rate-limit window is an hour.
+    "rate_limit_hits": "created_at < %(now)s - interval '1 day'",
     # Firings go with the runs they are about.
     "alert_firings": (
         "created_at < %(now)s - make_interval(days => COALESCE((SELECT (settings->>'run_retention_days')::int"

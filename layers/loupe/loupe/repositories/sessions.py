@@ -122,6 +122,14 @@ def revoke_all_for_user(user_id: UUID) -> int:
     return touched
 
 
+def revoke_others_of_user(user_id: UUID, kept_session_id: UUID | None) -> int:
+    return execute(
+        "UPDATE sessions SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL"
+        " AND id IS DISTINCT FROM %s",
+        (user_id, kept_session_id),
+    )
+
+
 def get(session_id: UUID) -> SessionRecord | None:
     row = fetch_one(sql.SQL("SELECT {} FROM sessions WHERE id = %s").format(_SESSION_COLUMNS), (session_id,))
     return SessionRecord.model_validate(row) if row else None

@@ -38,6 +38,11 @@ def find_by_email(email: str) -> UserRecord | None:
     return UserRecord.model_validate(row) if row else None
 
 
+def get(user_id: UUID) -> UserRecord | None:
+    row = fetch_one("SELECT id, email, name, password_hash FROM users WHERE id = %s", (user_id,))
+    return UserRecord.model_validate(row) if row else None
+
+
 def insert(email: str, name: str, password_hash: str) -> UserRecord:
     row = fetch_one(
         "INSERT INTO users (email, name, password_hash) VALUES (%s, %s, %s)"

@@ -19,6 +19,7 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "org", "iat", "exp")
 REFRESH_TOKEN_PREFIX = "lrt_"  # noqa: S105  # a label, not a secret
 API_KEY_PREFIX = "lk_"
+PASSWORD_RESET_PREFIX = "lpr_"  # noqa: S105  # a label, not a secret
 
 
 class _CheckedKeyHMAC(HMACAlgorithm):

@@ -1,8 +1,9 @@
-"""Registration, login, refresh-token rotation, logout and sessions."""
+"""Registration, login, refresh-token rotation, logout, sessions, and password change and reset."""
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -11,10 +12,13 @@ import psycopg.errors
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import Conflict, NotFound, TooManyAttempts, Unauthorized
+from loupe.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
 from loupe.models.auth import (
     LoginRequest,
     MeOut,
+    PasswordChangeRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RegisterRequest,
     SessionOut,
     TokenPair,
@@ -23,13 +27,18 @@ from loupe.models.auth import (
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.models.organizations import AcceptInvitationRequest
-from loupe.repositories import invitations, login_attempts, sessions, users
+from loupe.notify import Mail, send
+from loupe.repositories import invitations, login_attempts, password_resets, sessions, users
+from loupe.repositories.users import Membership, UserRecord
 from loupe.security import passwords, tokens
-from loupe.services import audit
+from loupe.services import audit, rate_limits
 
 INVALID_LOGIN = "Invalid email or password"
 INVALID_REFRESH = "Invalid or expired refresh token"
 INVALID_INVITATION = "Invalid, expired or already used invitation"
+INVALID_RESET = "Invalid, expired or already used reset token"
+WRONG_PASSWORD = "The current password is wrong"  # noqa: S105  # a message, not a secret
+RESET_TOKEN_TTL = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -87,23 +96,28 @@ def register(request: RegisterRequest, client: Client) -> TokenPair:
         return _open_session(out, client)
 
 
-def login(request: LoginRequest, client: Client) -> TokenPair:
+def _refuse_if_throttled(email: str, user: UserRecord | None, membership: Membership | None) -> None:
+    """After LOUPE_LOGIN_MAX_FAILURES wrong passwords for the email within the window, 429 until the
+    oldest of them leaves it (audited in the membership's organization, if any). Serializes attempts on
+    the email for the rest of the transaction."""
     settings = get_settings()
+    login_attempts.lock_email(email)
+    failures, oldest = login_attempts.recent_failures(email, settings.login_failure_window_seconds)
+    if failures >= settings.login_max_failures and oldest is not None:
+        unlocks_at = oldest + timedelta(seconds=settings.login_failure_window_seconds)
+        wait = math.ceil((unlocks_at - datetime.now(UTC)).total_seconds())
+        if user and membership:
+            audit.record(
+                "auth.login_throttled", membership.organization_id, target_type="user", target_id=user.id
+            )
+        raise TooManyAttempts(retry_after_seconds=wait, keep_changes=True)
+
+
+def login(request: LoginRequest, client: Client) -> TokenPair:
     with db.transaction():
-        login_attempts.lock_email(request.email)
-        failures, oldest = login_attempts.recent_failures(
-            request.email, settings.login_failure_window_seconds
-        )
         user = users.find_by_email(request.email)
         membership = users.default_membership(user.id) if user else None
-        if failures >= settings.login_max_failures and oldest is not None:
-            unlocks_at = oldest + timedelta(seconds=settings.login_failure_window_seconds)
-            wait = math.ceil((unlocks_at - datetime.now(UTC)).total_seconds())
-            if user and membership:
-                audit.record(
-                    "auth.login_throttled", membership.organization_id, target_type="user", target_id=user.id
-                )
-            raise TooManyAttempts(retry_after_seconds=wait, keep_changes=True)
+        _refuse_if_throttled(request.email, user, membership)
         # The same work and the same answer whether the email is unknown or the password wrong.
         if not passwords.verify_password(user.password_hash if user else None, request.password) or not (
             user and membership
@@ -231,3 +245,92 @@ def revoke_session(principal: Principal, session_id: UUID) -> None:
         if session is None or session.user_id != principal.user_id:
             raise NotFound("No such session")
         sessions.revoke(session_id)
+
+
+def change_password(principal: Principal, request: PasswordChangeRequest, client: Client) -> None:
+    """Set a new password after checking the current one (wrong ones count as failed logins); every
+    other session of the user ends."""
+    if principal.user_id is None:
+        raise Unauthorized("Passwords belong to users; this credential is an API key")
+    new_hash = passwords.hash_password(request.new_password)
+    with db.transaction():
+        db.use_system_role()
+        user = users.get(principal.user_id)
+        if user is None:
+            raise Unauthorized("Invalid or expired credentials")
+        _refuse_if_throttled(user.email, user, users.default_membership(user.id))
+        if not passwords.verify_password(user.password_hash, request.current_password):
+            login_attempts.record(user.email, client.ip, succeeded=False)
+            raise Forbidden(WRONG_PASSWORD, keep_changes=True)
+        users.set_password_hash(user.id, new_hash)
+        sessions.revoke_others_of_user(user.id, principal.session_id)
+        password_resets.spend_all_of_user(user.id)
+        audit.record(
+            "auth.password_changed",
+            principal.organization_id,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
+
+
+def request_password_reset(request: PasswordResetRequest, client: Client) -> None:
+    """Mail a single-use reset token to the email if it has an account. The answer, and the time it
+    takes (at least LOUPE_PASSWORD_RESET_MIN_MS), are the same either way."""
+    started = time.monotonic()
+    rate_limits.reset_email(request.email)
+    token = tokens.new_secret_token(tokens.PASSWORD_RESET_PREFIX)
+    with db.transaction():
+        user = users.find_by_email(request.email)
+        membership = users.default_membership(user.id) if user else None
+        if user is not None and membership is not None:
+            password_resets.create(user.id, tokens.digest(token), datetime.now(UTC) + RESET_TOKEN_TTL)
+            send(_reset_mail(user.email, token))
+            audit.record(
+                "auth.password_reset_requested",
+                membership.organization_id,
+                target_type="user",
+                target_id=user.id,
+            )
+    remaining = get_settings().password_reset_min_ms / 1000 - (time.monotonic() - started)
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def _reset_mail(email: str, token: str) -> Mail:
+    template = get_settings().password_reset_url
+    where = (
+        f"Open this link within 30 minutes to choose a new password:\n\n{template.format(token=token)}"
+        if template
+        else f"Use this token within 30 minutes to choose a new password:\n\n{token}"
+    )
+    return Mail(
+        to=email,
+        subject="Reset your Loupe password",
+        text=f"Someone asked to reset the password of the Loupe account {email}.\n\n{where}\n\n"
+        "If it was not you, ignore this mail: your password stays as it is.\n",
+    )
+
+
+def confirm_password_reset(request: PasswordResetConfirm, client: Client) -> None:
+    """Set the new password with a live reset token (spent by this); every session of the user ends."""
+    new_hash = passwords.hash_password(request.new_password)
+    with db.transaction():
+        user_id = password_resets.spend(tokens.digest(request.token))
+        user = users.get(user_id) if user_id else None
+        if user is None:
+            raise Unauthorized(INVALID_RESET)
+        users.set_password_hash(user.id, new_hash)
+        password_resets.spend_all_of_user(user.id)
+        sessions.revoke_all_for_user(user.id)
+        # The owner proved control of the mailbox: earlier wrong passwords no longer lock the login.
+        login_attempts.record(user.email, client.ip, succeeded=True)
+        membership = users.default_membership(user.id)
+        if membership is not None:
+            audit.record(
+                "auth.password_reset",
+                membership.organization_id,
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+            )

@@ -8,6 +8,7 @@ from loupe.errors import Unauthorized
 from loupe.models.identity import Principal, Role
 from loupe.repositories import api_keys, sessions
 from loupe.security import tokens
+from loupe.services import rate_limits
 
 INVALID_CREDENTIALS = "Invalid or expired credentials"
 
@@ -36,5 +37,6 @@ def authenticate_api_key(key: str) -> Principal:
     found = api_keys.use(tokens.digest(key))
     if found is None:
         raise Unauthorized(INVALID_CREDENTIALS)
+    rate_limits.api_key(found.id)
     db.bind_tenant(found.organization_id)
     return Principal(organization_id=found.organization_id, role=Role.parse(found.role), api_key_id=found.id)

@@ -34,7 +34,7 @@ from loupe.results.exports import ExportFormat, export_to_s3, signed_url
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
 from loupe.security.connection_policy import DatasourceType
-from loupe.services import query_parameters
+from loupe.services import query_parameters, rate_limits
 from loupe.services.datasources import DATASOURCES
 from loupe.services.queries import QUERIES
 from loupe.services.resources import ResourceService, Versioned
@@ -260,6 +260,7 @@ class RunService(ResourceService[RunOut]):
     def _check_active_limit(self, principal: Principal) -> None:
         if principal.user_id is None:
             return
+        rate_limits.runs_user(principal.user_id)
         limit = run_settings().max_active_per_user
         runs_repository.lock_user_runs(principal.user_id)
         if runs_repository.active_count(principal.organization_id, principal.user_id) >= limit:

@@ -1,4 +1,5 @@
-"""Routes of the auth function: registration, login, token refresh, logout, sessions, me."""
+"""Routes of the auth function: registration, login, token refresh, logout, sessions, me, password
+change and reset. The public routes count against the per-address limit of auth requests."""
 
 from typing import Annotated
 from uuid import UUID
@@ -14,6 +15,9 @@ from loupe.models.auth import (
     LoginRequest,
     LogoutRequest,
     MeOut,
+    PasswordChangeRequest,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RefreshRequest,
     RegisterRequest,
     SessionOut,
@@ -21,7 +25,7 @@ from loupe.models.auth import (
 )
 from loupe.models.common import Page
 from loupe.models.organizations import AcceptInvitationRequest
-from loupe.services import auth
+from loupe.services import auth, rate_limits
 
 router = LoupeRouter()
 TAGS = ["auth"]
@@ -32,38 +36,89 @@ def _client() -> auth.Client:
     return auth.Client.of(state.client_ip, state.user_agent)
 
 
+def _counted_client() -> auth.Client:
+    """The caller's address and agent, once the request is counted against the per-address limit."""
+    client = _client()
+    rate_limits.auth_ip(client.ip)
+    return client
+
+
 @router.post(
     "/auth/register",
     authenticated=False,
-    errors=(409, 413),
+    errors=(409, 413, 429),
     status_code=201,
     tags=TAGS,
     summary="Create an account and its organization, with the caller as admin",
 )
 def register(body: RegisterRequest) -> Response[TokenPair]:
-    return created(auth.register(body, _client()), "/api/v1/auth/me")
+    return created(auth.register(body, _counted_client()), "/api/v1/auth/me")
 
 
 @router.post("/auth/login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in")
 def login(body: LoginRequest) -> TokenPair:
-    return auth.login(body, _client())
+    return auth.login(body, _counted_client())
 
 
 @router.post(
     "/auth/accept-invitation",
     authenticated=False,
-    errors=(401, 409),
+    errors=(401, 409, 429),
     status_code=201,
     tags=TAGS,
     summary="Join an organization with an invitation token: creates the account and logs it in",
 )
 def accept_invitation(body: AcceptInvitationRequest) -> Response[TokenPair]:
-    return created(auth.accept_invitation(body, _client()), "/api/v1/auth/me")
+    return created(auth.accept_invitation(body, _counted_client()), "/api/v1/auth/me")
 
 
-@router.post("/auth/refresh", authenticated=False, errors=(401,), tags=TAGS, summary="Rotate a refresh token")
+@router.post(
+    "/auth/refresh", authenticated=False, errors=(401, 429), tags=TAGS, summary="Rotate a refresh token"
+)
 def refresh(body: RefreshRequest) -> TokenPair:
+    _counted_client()
     return auth.refresh(body.refresh_token)
+
+
+@router.post(
+    "/auth/password",
+    status_code=204,
+    errors=(403, 429),
+    tags=TAGS,
+    summary="Change the caller's password; the caller's other sessions end",
+    description="A wrong current password is 403 and counts as a failed login of the account.",
+)
+def change_password(body: PasswordChangeRequest, caller: User) -> Response[None]:
+    auth.change_password(caller, body, _client())
+    return no_content()
+
+
+@router.post(
+    "/auth/password-reset/request",
+    authenticated=False,
+    status_code=202,
+    errors=(429,),
+    tags=TAGS,
+    summary="Mail a password reset token, if the email has an account",
+    description="Always 202, in the same time, whether or not the email has an account. The token is"
+    " valid for 30 minutes, once.",
+)
+def request_password_reset(body: PasswordResetRequest) -> Response[None]:
+    auth.request_password_reset(body, _counted_client())
+    return Response(status_code=202)
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    authenticated=False,
+    status_code=204,
+    errors=(401, 429),
+    tags=TAGS,
+    summary="Set a new password with a reset token; every session of the account ends",
+)
+def confirm_password_reset(body: PasswordResetConfirm) -> Response[None]:
+    auth.confirm_password_reset(body, _counted_client())
+    return no_content()
 
 
 @router.post("/auth/logout", status_code=204, tags=TAGS, summary="End the session of a refresh token")

@@ -1,0 +1,3 @@
+-- Undoes 0006_rate_limits.
+
+DROP TABLE rate_limit_hits;

@@ -1,0 +1,71 @@
+"""Application rate limits (LOUPE_RATE_LIMIT_*): each counts in the request's transaction and answers
+429 with Retry-After once its window is full. The edge (API Gateway throttling, the WAF's per-IP rule)
+limits everything else."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from loupe import db
+from loupe.config import Settings, get_settings
+from loupe.errors import RateLimited
+from loupe.repositories import rate_limits
+
+MINUTE = 60
+HOUR = 3_600
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    per_window: int
+    window_seconds: int
+    message: str
+
+
+def _limit(name: str, settings: Settings) -> Limit:
+    if name == "auth-ip":
+        return Limit(
+            name, settings.rate_limit_auth_per_ip, MINUTE, "Too many sign-in requests from your address"
+        )
+    if name == "reset-email":
+        return Limit(name, settings.rate_limit_reset_per_email, HOUR, "Too many password reset requests")
+    if name == "runs-user":
+        return Limit(
+            name, settings.rate_limit_runs_per_user, MINUTE, "Too many runs started in the last minute"
+        )
+    return Limit(name, settings.rate_limit_api_key, MINUTE, "Too many requests with this API key")
+
+
+def check(name: str, key: str) -> None:
+    """Count a request against the named limit for `key`; RateLimited when over it. A rejected request
+    is not counted (its transaction rolls back), so Retry-After is exact; one that fails later for
+    another reason is, when that error keeps its changes (a wrong password)."""
+    limit = _limit(name, get_settings())
+    with db.as_system():
+        hits, oldest = rate_limits.hit(f"{name}:{key}", limit.window_seconds)
+    if hits <= limit.per_window:
+        return
+    frees_at = (oldest or datetime.now(UTC)) + timedelta(seconds=limit.window_seconds)
+    wait = math.ceil((frees_at - datetime.now(UTC)).total_seconds())
+    raise RateLimited(limit.message, retry_after_seconds=wait)
+
+
+def auth_ip(ip: str | None) -> None:
+    if ip:
+        check("auth-ip", ip)
+
+
+def reset_email(email: str) -> None:
+    check("reset-email", email)
+
+
+def runs_user(user_id: UUID) -> None:
+    check("runs-user", str(user_id))
+
+
+def api_key(key_id: UUID) -> None:
+    check("api-key", str(key_id))
