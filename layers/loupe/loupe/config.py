@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -222,12 +225,16 @@ class Settings(BaseModel):
             return self.db_sslmode
         return "require" if self.env is Environment.PRODUCTION else "prefer"
 
-    @functools.cached_property
+    @property
+    def signing_keys(self) -> SigningKeys:
+        """The JWT keys from whichever source is configured, checked. Secrets Manager and SSM values are
+        cached 5 minutes (Powertools Parameters), so a rotated secret takes effect without a deploy."""
+        return parse_signing_keys(self._read_signing_secret())
+
+    @property
     def signing_secret(self) -> bytes:
-        """The JWT signing key, fetched once from whichever source is configured, and checked."""
-        secret = self._read_signing_secret()
-        check_signing_secret(secret)
-        return secret.encode()
+        """The current key: new tokens are signed with it."""
+        return self.signing_keys.current
 
     def _read_signing_secret(self) -> str:
         if self.jwt_secret is not None:
@@ -249,6 +256,60 @@ class Settings(BaseModel):
             "no JWT signing secret: set LOUPE_JWT_SECRET, LOUPE_JWT_SECRET_FILE, LOUPE_JWT_SECRET_ARN "
             "or LOUPE_JWT_SECRET_PARAMETER"
         )
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A previous signing key: tokens it signed before `retired_at` stay valid until they expire."""
+
+    secret: bytes
+    retired_at: datetime
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    current: bytes
+    previous: tuple[RetiredKey, ...] = ()
+
+    def by_kid(self) -> dict[str, tuple[bytes, datetime | None]]:
+        """Each key by its fingerprint (the JWT `kid`), with its retirement time (None: current)."""
+        keys: dict[str, tuple[bytes, datetime | None]] = {
+            secret_fingerprint(key.secret): (key.secret, key.retired_at) for key in self.previous
+        }
+        keys[secret_fingerprint(self.current)] = (self.current, None)
+        return keys
+
+
+@functools.lru_cache(maxsize=8)
+def parse_signing_keys(raw: str) -> SigningKeys:
+    """A key as plain text, or for rotation a JSON object `{"current": "...", "previous": [{"secret":
+    "...", "retired_at": "2026-11-26T08:00:00Z"}]}`. Every key must pass check_signing_secret."""
+    if not raw.lstrip().startswith("{"):
+        check_signing_secret(raw)
+        return SigningKeys(current=raw.encode())
+    try:
+        document = json.loads(raw)
+        current = document["current"]
+        previous = [
+            (entry["secret"], datetime.fromisoformat(entry["retired_at"]))
+            for entry in document.get("previous", [])
+        ]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigurationError(
+            'the JWT key set must be {"current": ..., "previous": [{"secret": ..., "retired_at": ...}]}'
+        ) from None
+    for secret in [current, *(secret for secret, _ in previous)]:
+        if not isinstance(secret, str):
+            raise ConfigurationError("every JWT key must be a string")
+        check_signing_secret(secret)
+    if any(retired_at.tzinfo is None for _, retired_at in previous):
+        raise ConfigurationError("retired_at needs a time zone (e.g. 2026-11-26T08:00:00Z)")
+    if current in (secret for secret, _ in previous):
+        raise ConfigurationError("the current JWT key is also listed as a previous one")
+    return SigningKeys(
+        current=current.encode(),
+        previous=tuple(RetiredKey(secret.encode(), retired_at) for secret, retired_at in previous),
+    )
 
 
 def check_signing_secret(secret: str) -> None:
@@ -311,5 +372,5 @@ def get_settings() -> Settings:
             for issue in error.errors(include_input=False)
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None
-    settings.signing_secret  # noqa: B018  # fail at cold start, not at the first login
+    settings.signing_keys  # noqa: B018  # fail at cold start, not at the first login
     return settings

@@ -62,8 +62,9 @@ def issue_access_token(settings: Settings, claims: AccessClaims) -> str:
         "iat": now,
         "exp": now + settings.access_token_ttl_seconds,
     }
-    headers = {"kid": secret_fingerprint(settings.signing_secret)}
-    return jwt.encode(payload, settings.signing_secret, algorithm=ALGORITHM, headers=headers)
+    current = settings.signing_keys.current
+    headers = {"kid": secret_fingerprint(current)}
+    return jwt.encode(payload, current, algorithm=ALGORITHM, headers=headers)
 
 
 LEEWAY_SECONDS = 5
@@ -72,22 +73,27 @@ LEEWAY_SECONDS = 5
 def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     """Verify signature, algorithm, issuer, audience, required claims and expiry; return the ids.
 
+    The key is the one the token's `kid` names (the current key when it names none): a previous key,
+    kept while its tokens live out their time, verifies only tokens issued before it was retired.
     A token's verification is remembered (the same bytes verify the same way), but its expiry is
     checked on every call; revocation is checked by the caller against the session, every time.
     """
+    keys = settings.signing_keys
     try:
-        claims, expires_at = _verified(
-            token, settings.signing_secret, settings.jwt_audience, settings.jwt_issuer
-        )
+        kid = jwt.get_unverified_header(token).get("kid")
+        secret, retired_at = keys.by_kid()[kid] if kid is not None else (keys.current, None)
+        claims, issued_at, expires_at = _verified(token, secret, settings.jwt_audience, settings.jwt_issuer)
     except (jwt.PyJWTError, ValueError, TypeError, AttributeError, KeyError) as error:
         raise InvalidToken(type(error).__name__) from None
+    if retired_at is not None and issued_at >= retired_at.timestamp():
+        raise InvalidToken("RetiredKey")
     if expires_at + LEEWAY_SECONDS <= time.time():
         raise InvalidToken("ExpiredSignatureError")
     return claims
 
 
 @functools.lru_cache(maxsize=1024)
-def _verified(token: str, secret: bytes, audience: str, issuer: str) -> tuple[AccessClaims, int]:
+def _verified(token: str, secret: bytes, audience: str, issuer: str) -> tuple[AccessClaims, int, int]:
     # Failures raise, and lru_cache does not keep exceptions: only verified tokens are remembered.
     payload = jwt.decode(
         token,
@@ -103,7 +109,7 @@ def _verified(token: str, secret: bytes, audience: str, issuer: str) -> tuple[Ac
         session_id=UUID(payload["sid"]),
         organization_id=UUID(payload["org"]),
     )
-    return claims, int(payload["exp"])
+    return claims, int(payload["iat"]), int(payload["exp"])
 
 
 def new_secret_token(prefix: str) -> str:
