@@ -13,7 +13,7 @@ LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
 
-.PHONY: help install test check lint format typecheck dev invoke migrate bench build validate lock clean
+.PHONY: help install test check lint format typecheck audit dev invoke migrate bench build validate lock clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,7 +45,17 @@ format: install ## Apply ruff's fixes and formatting
 typecheck: install ## mypy --strict on the layer, the functions and the local stack
 	$(BIN)/mypy layers/loupe/loupe functions infra
 
-check: lint typecheck test ## Everything CI checks: lint, types, tests
+check: lint typecheck test ## Lint, types, tests (CI also runs make audit)
+
+AUDIT_VENV := .venv-audit
+
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	@test -x $(AUDIT_VENV)/bin/python || $(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet -r requirements-audit.txt
+	@touch $@
+
+audit: install $(AUDIT_VENV)/.installed ## Layer licenses (no GPL/AGPL) and pip-audit of the locked layer dependencies
+	$(BIN)/python -m infra.audit --pip-audit $(AUDIT_VENV)/bin/pip-audit
 
 dev: install ## Serve the API locally at http://127.0.0.1:$${PORT:-3000}/api/v1 (embedded PostgreSQL + moto)
 	$(BIN)/python -m infra.local.devstack
@@ -69,4 +79,4 @@ lock: install ## Re-pin every transitive dependency into requirements.lock
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' > requirements.lock
 
 clean: ## Remove build output and caches (keeps .loupe data)
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage .audit-requirements.txt
