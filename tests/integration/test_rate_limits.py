@@ -109,9 +109,11 @@ def test_requests_per_api_key(
     )
     limit(monkeypatch, "LOUPE_RATE_LIMIT_API_KEY_PER_MINUTE", 3)
 
-    statuses = [api.get("/api/v1/queries", headers={"X-Api-Key": key}).status for _ in range(4)]
+    answers = [api.get("/api/v1/queries", headers={"X-Api-Key": key}) for _ in range(4)]
 
-    assert statuses == [200, 200, 200, 429]
+    assert [answer.status for answer in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(answers[-1].header("Retry-After") or 0) <= 60
     assert api.get("/api/v1/queries", headers={"X-Api-Key": other.json()["key"]}).status == 200
     assert api.get("/api/v1/queries", token=admin.access_token).status == 200
 
