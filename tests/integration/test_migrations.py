@@ -6,11 +6,14 @@ every test gets a database of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -490,3 +493,102 @@ def test_migrations_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     assert {f"{name}.sql" for name in ALL_MIGRATIONS} <= {path.name for path in found.iterdir()}
     monkeypatch.setenv("LOUPE_MIGRATIONS_DIR", str(tmp_path))
     assert migrations.migrations_dir() == tmp_path
+
+
+class CloudFormation:
+    """The presigned response URL of a custom resource: records the PUT CloudFormation would receive."""
+
+    def __init__(self) -> None:
+        self.answers: list[dict[str, Any]] = []
+        answers = self.answers
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                answers.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def event(self, request_type: str) -> dict[str, Any]:
+        return {
+            "RequestType": request_type,
+            "ResponseURL": f"http://127.0.0.1:{self.server.server_port}/response?signature=x",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/loupe-dev/1",
+            "RequestId": "r-1",
+            "LogicalResourceId": "Migrations",
+            "ResourceType": "AWS::CloudFormation::CustomResource",
+            "ResourceProperties": {"ServiceToken": "arn:aws:lambda:us-east-1:123456789012:function:migrator"},
+        }
+
+
+@pytest.fixture
+def cloudformation() -> Iterator[CloudFormation]:
+    stack = CloudFormation()
+    stack.thread.start()
+    yield stack
+    stack.server.shutdown()
+    stack.server.server_close()
+    stack.thread.join(timeout=5)
+
+
+def test_a_deploy_migrates_through_the_custom_resource(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, cloudformation: CloudFormation
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    migrations.lambda_handler(cloudformation.event("Create"), object())
+    migrations.lambda_handler(cloudformation.event("Update"), object())
+    migrations.lambda_handler(cloudformation.event("Delete"), object())
+
+    created, updated, deleted = cloudformation.answers
+    assert (created["Status"], created["Data"]) == ("SUCCESS", {"Applied": ",".join(ALL_MIGRATIONS)})
+    assert (updated["Status"], updated["Data"]) == ("SUCCESS", {"Applied": "none"})
+    assert deleted["Status"] == "SUCCESS"
+    assert {answer["PhysicalResourceId"] for answer in cloudformation.answers} == {"loupe-migrations"}
+    assert all(answer["LogicalResourceId"] == "Migrations" for answer in cloudformation.answers)
+    assert migrations.pending(database_url) == [], "Delete leaves the schema"
+
+
+def test_a_failed_migration_fails_the_deploy(
+    server_url: str, monkeypatch: pytest.MonkeyPatch, cloudformation: CloudFormation
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", _url_for(server_url, "no_such_database"))
+
+    migrations.lambda_handler(cloudformation.event("Update"), object())
+
+    [answer] = cloudformation.answers
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("migrations failed: OperationalError")
+
+
+def test_two_deploys_migrating_at_once_apply_each_migration_once(database_url: str) -> None:
+    results: list[list[str]] = []
+    start = threading.Barrier(2)
+
+    def deploy() -> None:
+        start.wait()
+        results.append(migrations.apply(database_url))
+
+    threads = [threading.Thread(target=deploy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(results, key=len) == [[], ALL_MIGRATIONS]
+
+
+def test_a_held_migration_lock_times_out_with_a_clear_error(migrated_url: str) -> None:
+    with psycopg.connect(migrated_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,))
+        with (
+            pytest.raises(migrations.MigrationLocked, match="held the lock"),
+            migrations.migration_lock(migrated_url, timeout_seconds=1),
+        ):
+            pass

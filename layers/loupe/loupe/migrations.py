@@ -1,16 +1,22 @@
 """Yoyo SQL schema migrations (infra/migrations): apply, roll back and list pending ones,
-from the CLI (`python -m loupe.migrations`) or the migrator Lambda (`lambda_handler`)."""
+from the CLI (`python -m loupe.migrations`) or the migrator Lambda (`lambda_handler`), which also
+answers CloudFormation as the stack's `Migrations` custom resource, so a deploy migrates or fails."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
@@ -61,10 +67,39 @@ def _ids(migrations: Any) -> list[str]:
     return [str(migration.id) for migration in migrations]
 
 
+# pg_advisory_lock key held while migrating (any constant; only migrations take it).
+MIGRATION_LOCK_KEY = 7_467_001
+
+
+class MigrationLocked(RuntimeError):
+    """Another process has been migrating for longer than the lock timeout."""
+
+
+@contextmanager
+def migration_lock(database_url: str, timeout_seconds: int = _LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """A session advisory lock around a migration: a second deploy waits for the first, then finds
+    nothing pending, instead of racing it."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"SET lock_timeout = '{int(timeout_seconds)}s'")
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        except psycopg.errors.LockNotAvailable:
+            raise MigrationLocked(f"another migration held the lock for over {timeout_seconds} s") from None
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
 def apply(database_url: str, directory: Path | None = None) -> list[str]:
-    """Apply every pending migration under yoyo's lock; return the ids applied, in order."""
+    """Apply every pending migration under the migration lock; return the ids applied, in order."""
     migrations = _read(directory)
-    with get_backend(_yoyo_url(database_url)) as backend, backend.lock(_LOCK_TIMEOUT_SECONDS):
+    backend_url = _yoyo_url(database_url)  # refuses other schemes before any connection
+    with (
+        migration_lock(database_url),
+        get_backend(backend_url) as backend,
+        backend.lock(_LOCK_TIMEOUT_SECONDS),
+    ):
         to_apply = backend.to_apply(migrations)
         backend.apply_migrations(to_apply)
         return _ids(to_apply)
@@ -75,7 +110,12 @@ def rollback(database_url: str, count: int | None = None, directory: Path | None
     if count is not None and count < 0:
         raise ValueError("count must not be negative")
     migrations = _read(directory)
-    with get_backend(_yoyo_url(database_url)) as backend, backend.lock(_LOCK_TIMEOUT_SECONDS):
+    backend_url = _yoyo_url(database_url)
+    with (
+        migration_lock(database_url),
+        get_backend(backend_url) as backend,
+        backend.lock(_LOCK_TIMEOUT_SECONDS),
+    ):
         applied = list(backend.to_rollback(migrations))
         to_rollback = MigrationList(applied if count is None else applied[:count])
         backend.rollback_migrations(to_rollback)
@@ -125,10 +165,46 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    """The migrator function: apply pending migrations (run once per deploy)."""
+    """The migrator function: apply pending migrations. Invoked directly it returns what it applied;
+    as a CloudFormation custom resource it reports to the stack, which fails the deploy on error."""
+    if "RequestType" in event and "ResponseURL" in event:
+        return _custom_resource(event)
     applied = apply(environment()["DATABASE_URL"])
     logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}
+
+
+def _custom_resource(event: dict[str, Any]) -> dict[str, Any]:
+    """Create and Update migrate (a stack update is a deploy); Delete leaves the database as it is."""
+    status, reason, data = "SUCCESS", "", {}
+    if event["RequestType"] in ("Create", "Update"):
+        try:
+            applied = apply(environment()["DATABASE_URL"])
+            data = {"Applied": ",".join(applied) or "none"}
+            logger.info("migrations applied", extra={"applied": applied})
+        except Exception as error:  # any failure fails the deploy, with its type in the stack events
+            logger.exception("migrations failed")
+            status, reason = "FAILED", f"migrations failed: {type(error).__name__} (see the migrator's log)"
+    answer = {
+        "Status": status,
+        "Reason": reason or "ok",
+        "PhysicalResourceId": event.get("PhysicalResourceId") or "loupe-migrations",
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "Data": data,
+    }
+    body = json.dumps(answer).encode()
+    # The response URL is a presigned S3 URL; CloudFormation expects an empty content type.
+    request = urllib.request.Request(  # noqa: S310  # CloudFormation's https URL
+        event["ResponseURL"],
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "", "Content-Length": str(len(body))},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # as above
+        response.read()
+    return answer
 
 
 if __name__ == "__main__":
