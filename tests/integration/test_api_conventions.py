@@ -101,7 +101,9 @@ class TestErrorEnvelope:
         assert_envelope(response, 413, "payload_too_large")
         assert response.header("X-Request-Id")
 
-    def test_unhandled_exception_is_500_with_logged_error_id(self, clean_db: str, read_logs: Any) -> None:
+    def test_unhandled_exception_is_500_with_logged_error_id(
+        self, clean_db: str, read_logs: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         router = LoupeRouter()
 
         @router.get("/explode", authenticated=False)
@@ -118,6 +120,17 @@ class TestErrorEnvelope:
         failure = next(entry for entry in read_logs() if entry.get("message") == "unhandled error")
         assert failure["error_id"] == body["error"]["error_id"]
         assert "secret internal detail" in failure["exception"]
+        assert failure["fingerprint"] == "GET /explode RuntimeError"
+        emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+        assert {"fingerprint": "GET /explode RuntimeError", "UnhandledErrors": [1.0]}.items() <= next(
+            line for line in emitted if "UnhandledErrors" in line
+        ).items()
+        request = next(line for line in emitted if line.get("route") == "GET /explode")
+        assert (request["Requests"], request["ServerErrors"], request["ClientErrors"]) == (
+            [1.0],
+            [1.0],
+            [0.0],
+        )
 
     def test_database_down_is_503(self, database_down: None) -> None:
         router = LoupeRouter()
@@ -161,7 +174,7 @@ class TestHeaders:
         access = [line for line in lines if line.get("message") == "request"][-1]
         assert access["method"] == "GET"
         assert access["status"] == 200
-        assert access["route"] == "/api/v1/auth/{proxy+}"
+        assert access["route"] == "GET /auth/me"  # the matched route, not the gateway's proxy resource
         assert access["user_id"] == account.user_id
         assert access["organization_id"] == account.organization_id
         assert isinstance(access["duration_ms"], float)

@@ -8,6 +8,7 @@ import logging
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from loupe.security.redaction import mask, mask_handlers
 
@@ -32,3 +33,26 @@ tracer = Tracer(service=SERVICE_NAME)
 logging.getLogger(logger.name).propagate = False
 # Libraries log through the root logger, whose handlers (the Lambda runtime's) are set before this runs.
 mask_handlers(logging.getLogger().handlers)
+
+
+class RouteMetrics:
+    """Per-route request metrics (count, latency, 4xx, 5xx) and unhandled errors by fingerprint, as EMF
+    lines with their own dimension: the shared Metrics object carries only the service."""
+
+    def request(self, route: str, status: int, duration_ms: float) -> None:
+        line = EphemeralMetrics(namespace=metrics.namespace)
+        line.add_dimension(name="route", value=route[:250])
+        line.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+        line.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=duration_ms)
+        line.add_metric(name="ClientErrors", unit=MetricUnit.Count, value=int(400 <= status < 500))
+        line.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=int(status >= 500))
+        line.flush_metrics()
+
+    def unhandled_error(self, fingerprint: str) -> None:
+        line = EphemeralMetrics(namespace=metrics.namespace)
+        line.add_dimension(name="fingerprint", value=fingerprint[:250])
+        line.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+        line.flush_metrics()
+
+
+route_metrics = RouteMetrics()

@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import db
 from loupe.api.auth import check_access
-from loupe.api.context import RequestState, begin_request, end_request
+from loupe.api.context import RequestState, begin_request, current_request_or_none, end_request
 from loupe.api.openapi import AUTHENTICATED, error_responses
 from loupe.config import get_settings
 from loupe.errors import (
@@ -38,7 +38,7 @@ from loupe.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from loupe.observability import logger
+from loupe.observability import logger, route_metrics
 
 API_PREFIX = "/api/v1"
 
@@ -159,6 +159,15 @@ class LoupeRouter(Router):
     delete = _verb("DELETE")
 
 
+def record_route(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Name the matched route (`GET /queries/<query_id>`) on the request, for its metrics and logs."""
+    route = app.context.get("_route")
+    state = current_request_or_none()
+    if route is not None and state is not None:
+        state.route = f"{route.method} {route.path}"
+    return next_middleware(app)
+
+
 def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """One database transaction per request: committed when the route succeeds, rolled back when it
     raises, except for errors that ask to keep their changes (see ApiError.keep_changes)."""
@@ -184,6 +193,7 @@ class LoupeResolver(APIGatewayRestResolver):
             enable_validation=True,
             strip_prefixes=[API_PREFIX],
         )
+        self.use(middlewares=[record_route])
         if with_database:
             self.use(middlewares=[unit_of_work])
         self.exception_handler(ApiError)(error_response)
@@ -249,7 +259,14 @@ class LoupeResolver(APIGatewayRestResolver):
 
     def _unhandled(self, error: Exception) -> Response[Any]:
         error_id = new_error_id()
-        logger.exception("unhandled error", extra={"error_id": error_id, "error_type": type(error).__name__})
+        state = current_request_or_none()
+        # Errors of one kind in one place share a fingerprint: counted together, found by it in the log.
+        fingerprint = f"{(state.route if state else None) or 'unrouted'} {type(error).__name__}"
+        logger.exception(
+            "unhandled error",
+            extra={"error_id": error_id, "error_type": type(error).__name__, "fingerprint": fingerprint},
+        )
+        route_metrics.unhandled_error(fingerprint)
         return Response(
             status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
             content_type="application/json",
@@ -293,13 +310,17 @@ class LoupeResolver(APIGatewayRestResolver):
         event: Mapping[str, Any], state: RequestState, response: dict[str, Any], started: float
     ) -> None:
         principal = state.principal
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        route = state.route or f"{event.get('httpMethod')} {event.get('resource') or event.get('path')}"
+        status = int(response.get("statusCode") or 0)
+        route_metrics.request(route, status, duration_ms)
         logger.info(
             "request",
             extra={
                 "method": event.get("httpMethod"),
-                "route": event.get("resource") or event.get("path"),
-                "status": response.get("statusCode"),
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
                 "organization_id": str(principal.organization_id) if principal else None,
                 "user_id": str(principal.user_id) if principal and principal.user_id else None,
                 "api_key_id": str(principal.api_key_id) if principal and principal.api_key_id else None,
