@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import importtime, layer, queries_list, runs, statements
+from bench import artifacts, importtime, layer, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +46,8 @@ RUNNER_MEMORY_MB = 256.0
 MEMORY_GROWTH_TARGET = 1.1
 PAGE_BUDGET_MS = 100.0
 TICK_BUDGET_SECONDS = 10.0
+# The built layer plus the largest function, unzipped (Lambda's limit for both is 250 MB).
+DEPLOYED_BUDGET_MB = 100.0
 # Modules whose cumulative import time the report names (the usual suspects of a slow cold start).
 WATCHED_IMPORTS = (
     "loupe.observability",
@@ -664,6 +666,20 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         Figure("page plan seq scans, 100k rows", "scans", len(listing.seq_scans), 1, 0.0),
         *runs_table(run_figures),
     ]
+    out("deployable size: sam build ...")
+    try:
+        sizes = artifacts.measure()
+    except artifacts.BuildUnavailable as error:
+        raise BenchError(f"the deployable size cannot be measured: {error}") from None
+    figures.append(
+        Figure(
+            f"layer + largest function ({sizes.largest_function})",
+            "MB",
+            sizes.deployed_mb,
+            DEPLOYED_BUDGET_MB,
+            1.0,
+        )
+    )
     details: dict[str, Any] = {
         "machine": {**machine(server_version), "loadavg_before": load_before, "loadavg_after": load_after},
         "lambda_environment": "LAMBDA_TASK_ROOT" in os.environ,
@@ -713,6 +729,13 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
             "scheduler_tick": asdict(run_figures.tick),
             "scheduler_tick_note": "SendMessageBatch answered by a stand-in that accepts every batch:"
             " moto's slows with each message its queue holds",
+        },
+        "deployable_size": {
+            "layer_mb": sizes.layer_mb,
+            "largest_function": sizes.largest_function,
+            "largest_function_mb": sizes.largest_function_mb,
+            "budget_mb": DEPLOYED_BUDGET_MB,
+            "lambda_limit_mb": 250,
         },
         "queries_list": {
             "organization_queries": queries_list.ORGANIZATION_QUERIES,

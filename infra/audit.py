@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from infra.dependencies import closure
+
 ROOT = Path(__file__).resolve().parents[1]
-LAYER_REQUIREMENTS = ROOT / "layers" / "loupe" / "requirements.txt"
 LOCK = ROOT / "requirements.lock"
 # pip-audit's default vulnerability service (PyPI's JSON API), probed first with one locked package so
 # that "unreachable" (or a mirror without vulnerability data) is not read as "clean".
@@ -41,31 +41,6 @@ class PackageLicense:
         return bool(FORBIDDEN.search(self.license))
 
 
-def layer_requirements() -> list[Requirement]:
-    lines = (
-        line.split("#", 1)[0].strip() for line in LAYER_REQUIREMENTS.read_text(encoding="utf-8").splitlines()
-    )
-    return [Requirement(line) for line in lines if line and not line.startswith("-")]
-
-
-def layer_closure(requirements: list[Requirement]) -> list[str]:
-    """The layer's packages and everything they need as installed, with the extras the layer asks for."""
-    extras = {canonicalize_name(requirement.name): requirement.extras for requirement in requirements}
-    seen: set[str] = set()
-    pending = [canonicalize_name(requirement.name) for requirement in requirements]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for raw in metadata.requires(name) or []:
-            needed = Requirement(raw)
-            asked = extras.get(name) or {""}
-            if needed.marker is None or any(needed.marker.evaluate({"extra": extra}) for extra in asked):
-                pending.append(canonicalize_name(needed.name))
-    return sorted(seen)
-
-
 def license_of(name: str) -> PackageLicense:
     fields = metadata.metadata(name).json
     expression = str(fields.get("license_expression") or "")
@@ -82,7 +57,7 @@ def license_of(name: str) -> PackageLicense:
 
 
 def check_licenses() -> list[PackageLicense]:
-    return [license_of(name) for name in layer_closure(layer_requirements())]
+    return [license_of(name) for name in sorted(closure())]
 
 
 def vulnerability_data_reachable(name: str, version: str) -> str | None:
