@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loupe import error_tracking
 from loupe.observability import logger, metrics, tracer
 from loupe.services import dead_letters
 
@@ -28,6 +29,9 @@ def record_handler(record: SQSRecord) -> None:
         return
     logger.set_correlation_id(message.get("correlation_id"))
     dead_letters.fail_undelivered(run_id, record.attributes.approximate_receive_count)
+
+
+error_tracking.enabled()
 
 
 @logger.inject_lambda_context

@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loupe import queue
+from loupe import error_tracking, queue
 from loupe.observability import logger, metrics, tracer
 from loupe.services import runner
 from loupe.services.runs import run_settings
@@ -43,12 +43,16 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
             logger.info("run handed back to the queue", extra={"reason": str(error)})
         else:
             logger.exception("run failed unexpectedly; handed back to the queue")
+            error_tracking.report(error, record.message_id, f"runner {type(error).__name__}")
         receive_count = int(record.attributes.approximate_receive_count or 1)
         queue_url = _queue_url(record.event_source_arn)
         queue.delay_redelivery(queue_url, record.receipt_handle, receive_count)
         raise
     finally:
         logger.remove_keys(["run_id", "message_id"])
+
+
+error_tracking.enabled()
 
 
 @logger.inject_lambda_context

@@ -140,6 +140,9 @@ class Settings(BaseModel):
     # A reset request takes at least this long whether or not the email has an account.
     password_reset_min_ms: int = Field(400, ge=50, le=5_000, alias="LOUPE_PASSWORD_RESET_MIN_MS")
 
+    # Optional error tracking: unhandled errors also go to Sentry (sentry-sdk's Lambda integration).
+    sentry_dsn: SecretStr | None = Field(None, alias="LOUPE_SENTRY_DSN")
+
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
 
@@ -166,6 +169,7 @@ class Settings(BaseModel):
         "mail_from",
         "outbox_dir",
         "password_reset_url",
+        "sentry_dsn",
         mode="before",
     )
     @classmethod

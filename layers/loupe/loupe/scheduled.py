@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loupe import error_tracking
 from loupe.observability import logger, metrics, tracer
 
 # A job gets the time of the invocation and the moment it must stop starting new work; it returns
@@ -21,6 +22,7 @@ Handler = Callable[[dict[str, Any], LambdaContext], dict[str, int]]
 def scheduled_function(job: Job, summary: str, stop_margin: timedelta) -> Handler:
     """The decorated `lambda_handler` running `job` once per event, stopping `stop_margin` before the
     invocation's time is up."""
+    error_tracking.enabled()
 
     @logger.inject_lambda_context
     @tracer.capture_lambda_handler

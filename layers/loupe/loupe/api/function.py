@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from loupe import error_tracking
 from loupe.api.resolver import LoupeResolver, LoupeRouter, create_app
 from loupe.observability import logger, metrics, tracer
 
@@ -20,6 +21,7 @@ def http_function(*routers: LoupeRouter, with_database: bool = True) -> tuple[Lo
     The function's own resolver carries no OpenAPI metadata: the health function serves the document
     of every route (loupe.api.openapi.whole_api_document)."""
     app = create_app(with_database=with_database)
+    error_tracking.enabled()  # at cold start, so the Lambda integration wraps the first invocation too
     for router in routers:
         app.include_router(router)
 

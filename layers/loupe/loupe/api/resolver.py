@@ -24,7 +24,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loupe import db
+from loupe import db, error_tracking
 from loupe.api.auth import check_access
 from loupe.api.context import RequestState, begin_request, current_request_or_none, end_request
 from loupe.api.openapi import AUTHENTICATED, error_responses
@@ -267,6 +267,7 @@ class LoupeResolver(APIGatewayRestResolver):
             extra={"error_id": error_id, "error_type": type(error).__name__, "fingerprint": fingerprint},
         )
         route_metrics.unhandled_error(fingerprint)
+        error_tracking.report(error, error_id, fingerprint)
         return Response(
             status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
             content_type="application/json",
