@@ -23,6 +23,7 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
+from infra.local.events import LocalLambdaContext
 from loupe import migrations
 
 ALL_MIGRATIONS = [
@@ -482,8 +483,10 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
 def test_lambda_handler_applies_pending(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    assert migrations.lambda_handler({}, object()) == {"applied": ALL_MIGRATIONS}
-    assert migrations.lambda_handler({}, object()) == {"applied": []}
+    assert migrations.lambda_handler({}, LocalLambdaContext("MigratorFunction")) == {
+        "applied": ALL_MIGRATIONS
+    }
+    assert migrations.lambda_handler({}, LocalLambdaContext("MigratorFunction")) == {"applied": []}
 
 
 def test_migrations_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -542,9 +545,9 @@ def test_a_deploy_migrates_through_the_custom_resource(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
 
-    migrations.lambda_handler(cloudformation.event("Create"), object())
-    migrations.lambda_handler(cloudformation.event("Update"), object())
-    migrations.lambda_handler(cloudformation.event("Delete"), object())
+    migrations.lambda_handler(cloudformation.event("Create"), LocalLambdaContext("MigratorFunction"))
+    migrations.lambda_handler(cloudformation.event("Update"), LocalLambdaContext("MigratorFunction"))
+    migrations.lambda_handler(cloudformation.event("Delete"), LocalLambdaContext("MigratorFunction"))
 
     created, updated, deleted = cloudformation.answers
     assert (created["Status"], created["Data"]) == ("SUCCESS", {"Applied": ",".join(ALL_MIGRATIONS)})
@@ -560,7 +563,7 @@ def test_a_failed_migration_fails_the_deploy(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", _url_for(server_url, "no_such_database"))
 
-    migrations.lambda_handler(cloudformation.event("Update"), object())
+    migrations.lambda_handler(cloudformation.event("Update"), LocalLambdaContext("MigratorFunction"))
 
     [answer] = cloudformation.answers
     assert answer["Status"] == "FAILED"

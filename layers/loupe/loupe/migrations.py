@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import urllib.request
@@ -17,12 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
 from loupe.config import environment
-
-logger = logging.getLogger(__name__)
+from loupe.observability import logger as function_logger
+from loupe.observability import metrics, tracer
 
 _YOYO_SCHEME = "postgresql+psycopg"
 _ACCEPTED_SCHEMES = frozenset({"postgresql", "postgres", _YOYO_SCHEME})
@@ -164,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+@function_logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The migrator function: apply pending migrations. Invoked directly it returns what it applied;
     as a CloudFormation custom resource it reports to the stack, which fails the deploy on error."""
     if "RequestType" in event and "ResponseURL" in event:
         return _custom_resource(event)
     applied = apply(environment()["DATABASE_URL"])
-    logger.info("migrations applied", extra={"applied": applied})
+    function_logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}
 
 
@@ -181,9 +184,9 @@ def _custom_resource(event: dict[str, Any]) -> dict[str, Any]:
         try:
             applied = apply(environment()["DATABASE_URL"])
             data = {"Applied": ",".join(applied) or "none"}
-            logger.info("migrations applied", extra={"applied": applied})
+            function_logger.info("migrations applied", extra={"applied": applied})
         except Exception as error:  # any failure fails the deploy, with its type in the stack events
-            logger.exception("migrations failed")
+            function_logger.exception("migrations failed")
             status, reason = "FAILED", f"migrations failed: {type(error).__name__} (see the migrator's log)"
     answer = {
         "Status": status,
