@@ -141,3 +141,35 @@ def test_database_url_never_in_repr() -> None:
     loaded = settings()
     assert "pw" not in repr(loaded)
     assert "pw" not in str(loaded.model_dump())
+
+
+def test_verifying_tls_uses_the_system_trust_store_unless_the_url_names_a_root() -> None:
+    from loupe.db import tls_options
+
+    assert tls_options(settings(LOUPE_DB_SSLMODE="require")) == {"sslmode": "require"}
+    assert tls_options(settings(LOUPE_DB_SSLMODE="verify-full")) == {
+        "sslmode": "verify-full",
+        "sslrootcert": "system",
+    }
+    own_root = settings(
+        LOUPE_DB_SSLMODE="verify-full", DATABASE_URL=BASE["DATABASE_URL"] + "?sslrootcert=/opt/rds-ca.pem"
+    )
+    assert tls_options(own_root) == {"sslmode": "verify-full"}
+
+
+def test_the_proxy_host_replaces_the_secrets_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from moto import mock_aws
+
+    from loupe.config import environment
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with mock_aws():
+        secret = {"username": "loupe", "password": "p@ss", "host": "cluster.internal", "port": 5432}
+        arn = boto3.client("secretsmanager").create_secret(Name="db", SecretString=json.dumps(secret))["ARN"]
+        monkeypatch.setenv("LOUPE_DATABASE_SECRET_ARN", arn)
+        monkeypatch.setenv("LOUPE_DATABASE_HOST", "proxy.internal")
+        assert environment()["DATABASE_URL"] == "postgresql://loupe:p%40ss@proxy.internal:5432/loupe"
+        monkeypatch.delenv("LOUPE_DATABASE_HOST")
+        assert environment()["DATABASE_URL"] == "postgresql://loupe:p%40ss@cluster.internal:5432/loupe"

@@ -189,3 +189,26 @@ def test_the_deploy_migrates_through_the_migrator() -> None:
     [migrations] = of_type("AWS::CloudFormation::CustomResource").values()
     assert migrations["Properties"]["ServiceToken"] == {"GetAtt": "MigratorFunction.Arn"}
     assert FUNCTIONS["MigratorFunction"]["AutoPublishAlias"]
+
+
+def test_the_created_database_is_encrypted_backed_up_and_reached_through_a_tls_proxy() -> None:
+    cluster = RESOURCES["DatabaseCluster"]
+    properties = cluster["Properties"]
+    assert cluster["Condition"] == "CreatesDatabase"
+    assert (properties["Engine"], properties["StorageEncrypted"], properties["DeletionProtection"]) == (
+        "aurora-postgresql",
+        True,
+        True,
+    )
+    assert properties["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0.5
+    assert properties["BackupRetentionPeriod"] == {"Ref": "DatabaseBackupRetentionDays"}
+    assert cluster["DeletionPolicy"] == "Snapshot"
+    assert RESOURCES["DatabaseInstance"]["Properties"]["DBInstanceClass"] == "db.serverless"
+    proxy = RESOURCES["DatabaseProxy"]["Properties"]
+    assert proxy["RequireTLS"] is True
+    assert [auth["AuthScheme"] for auth in proxy["Auth"]] == ["SECRETS"]
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["LOUPE_DATABASE_HOST"] == {
+        "If": ["CreatesDatabase", {"GetAtt": "DatabaseProxy.Endpoint"}, ""]
+    }
+    assert "DatabaseNeedsANetwork" in TEMPLATE["Rules"]

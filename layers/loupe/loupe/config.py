@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -356,10 +356,18 @@ def database_url_from_secret(secret_arn: str) -> str:
 
 
 def environment() -> dict[str, str]:
-    """The process environment, with DATABASE_URL filled in from Secrets Manager when so configured."""
+    """The process environment, with DATABASE_URL filled in from Secrets Manager when so configured;
+    LOUPE_DATABASE_HOST replaces the secret's host (the stack's RDS Proxy in front of its cluster)."""
     values = dict(os.environ)
     if not values.get("DATABASE_URL") and values.get("LOUPE_DATABASE_SECRET_ARN"):
-        values["DATABASE_URL"] = database_url_from_secret(values["LOUPE_DATABASE_SECRET_ARN"])
+        url = database_url_from_secret(values["LOUPE_DATABASE_SECRET_ARN"])
+        host = values.get("LOUPE_DATABASE_HOST", "").strip()
+        if host:
+            parts = urlsplit(url)
+            credentials = parts.netloc.rpartition("@")[0]
+            port = f":{parts.port}" if parts.port else ""
+            url = urlunsplit(parts._replace(netloc=f"{credentials}@{host}{port}"))
+        values["DATABASE_URL"] = url
     return values
 
 

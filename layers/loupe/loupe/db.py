@@ -16,6 +16,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from loupe.config import Settings, get_settings
@@ -45,6 +46,17 @@ class DatabaseUnavailable(RuntimeError):
     """The metadata database could not be reached."""
 
 
+def tls_options(settings: Settings) -> dict[str, str]:
+    """libpq's TLS settings: the configured mode, and for the verifying modes the system's trust
+    store unless the URL names its own root certificate (RDS Proxy's certificates are public ones; a
+    cluster endpoint needs the RDS bundle as `?sslrootcert=...`)."""
+    options: dict[str, str] = {"sslmode": settings.effective_sslmode}
+    verifying = settings.effective_sslmode in ("verify-ca", "verify-full")
+    if verifying and "sslrootcert" not in settings.database_url.get_secret_value():
+        options["sslrootcert"] = "system"
+    return options
+
+
 def connect(settings: Settings | None = None) -> Connection:
     """Open a new connection with the configured TLS mode and timeouts."""
     settings = settings or get_settings()
@@ -58,8 +70,7 @@ def connect(settings: Settings | None = None) -> Connection:
     )
     try:
         return psycopg.connect(
-            settings.database_url.get_secret_value(),
-            sslmode=settings.effective_sslmode,
+            make_conninfo(settings.database_url.get_secret_value(), **tls_options(settings)),
             connect_timeout=settings.db_connect_timeout_seconds,
             application_name="loupe",
             options=server_options,
