@@ -76,7 +76,7 @@ invoke: install ## Run one function once: make invoke FN=health [EVENT=event.jso
 migrate: install ## Apply pending migrations to $$DATABASE_URL (or the local stack's database)
 	$(BIN)/python -m infra.local.migrate
 
-bench: install ## Benchmarks against same-run baselines; prints a table, writes bench/results.json
+bench: install $(SAM_VENV)/.installed ## Benchmarks against same-run baselines; prints a table, writes bench/results.json
 	$(BIN)/python -m bench.run
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
