@@ -125,6 +125,8 @@ class TestErrorEnvelope:
         assert {"fingerprint": "GET /explode RuntimeError", "UnhandledErrors": [1.0]}.items() <= next(
             line for line in emitted if "UnhandledErrors" in line
         ).items()
+        totals = [line for line in emitted if "UnhandledErrors" in line and "fingerprint" not in line]
+        assert [line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] for line in totals] == [[[]]]
         request = next(line for line in emitted if line.get("route") == "GET /explode")
         assert (request["Requests"], request["ServerErrors"], request["ClientErrors"]) == (
             [1.0],

@@ -212,3 +212,18 @@ def test_the_created_database_is_encrypted_backed_up_and_reached_through_a_tls_p
         "If": ["CreatesDatabase", {"GetAtt": "DatabaseProxy.Endpoint"}, ""]
     }
     assert "DatabaseNeedsANetwork" in TEMPLATE["Rules"]
+
+
+def test_the_dashboard_body_is_json_once_filled_in() -> None:
+    import json
+    import re
+
+    body = RESOURCES["OpsDashboard"]["Properties"]["DashboardBody"]["Sub"][0]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    assert len(widgets) >= 6
+
+
+def test_the_unhandled_errors_alarm_watches_the_total_the_api_emits() -> None:
+    [alarm] = [alarm for alarm in alarms().values() if alarm["MetricName"] == "UnhandledErrors"]
+    # The resolver emits the total without dimensions (and a copy per fingerprint): they must match.
+    assert "Dimensions" not in alarm

@@ -49,10 +49,14 @@ class RouteMetrics:
         line.flush_metrics()
 
     def unhandled_error(self, fingerprint: str) -> None:
-        line = EphemeralMetrics(namespace=metrics.namespace)
-        line.add_dimension(name="fingerprint", value=fingerprint[:250])
-        line.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
-        line.flush_metrics()
+        by_fingerprint = EphemeralMetrics(namespace=metrics.namespace)
+        by_fingerprint.add_dimension(name="fingerprint", value=fingerprint[:250])
+        by_fingerprint.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+        by_fingerprint.flush_metrics()
+        # And once without dimensions (no service either): the total the alarm watches.
+        total = EphemeralMetrics(namespace=metrics.namespace, service="")
+        total.add_metric(name="UnhandledErrors", unit=MetricUnit.Count, value=1)
+        total.flush_metrics()
 
 
 route_metrics = RouteMetrics()
