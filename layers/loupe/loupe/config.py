@@ -275,6 +275,7 @@ class SigningKeys:
     current: bytes
     previous: tuple[RetiredKey, ...] = ()
 
+    @functools.cached_property
     def by_kid(self) -> dict[str, tuple[bytes, datetime | None]]:
         """Each key by its fingerprint (the JWT `kid`), with its retirement time (None: current)."""
         keys: dict[str, tuple[bytes, datetime | None]] = {

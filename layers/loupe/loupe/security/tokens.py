@@ -13,7 +13,7 @@ from uuid import UUID
 import jwt
 from jwt.algorithms import HMACAlgorithm
 
-from loupe.config import Settings, secret_fingerprint
+from loupe.config import Settings, SigningKeys, secret_fingerprint
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "org", "iat", "exp")
@@ -42,6 +42,10 @@ jwt.register_algorithm(ALGORITHM, _CheckedKeyHMAC(HMACAlgorithm.SHA256))
 
 class InvalidToken(Exception):
     """The token is malformed, tampered with, expired, or not for this service."""
+
+
+class RetiredKey(ValueError):
+    """The token was signed by a previous key after that key was retired."""
 
 
 @dataclass(frozen=True)
@@ -78,23 +82,23 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     A token's verification is remembered (the same bytes verify the same way), but its expiry is
     checked on every call; revocation is checked by the caller against the session, every time.
     """
-    keys = settings.signing_keys
     try:
-        kid = jwt.get_unverified_header(token).get("kid")
-        secret, retired_at = keys.by_kid()[kid] if kid is not None else (keys.current, None)
-        claims, issued_at, expires_at = _verified(token, secret, settings.jwt_audience, settings.jwt_issuer)
+        claims, expires_at = _verified(
+            token, settings.signing_keys, settings.jwt_audience, settings.jwt_issuer
+        )
     except (jwt.PyJWTError, ValueError, TypeError, AttributeError, KeyError) as error:
         raise InvalidToken(type(error).__name__) from None
-    if retired_at is not None and issued_at >= retired_at.timestamp():
-        raise InvalidToken("RetiredKey")
     if expires_at + LEEWAY_SECONDS <= time.time():
         raise InvalidToken("ExpiredSignatureError")
     return claims
 
 
 @functools.lru_cache(maxsize=1024)
-def _verified(token: str, secret: bytes, audience: str, issuer: str) -> tuple[AccessClaims, int, int]:
-    # Failures raise, and lru_cache does not keep exceptions: only verified tokens are remembered.
+def _verified(token: str, keys: SigningKeys, audience: str, issuer: str) -> tuple[AccessClaims, int]:
+    """The token's claims and expiry once its key (by `kid`) verifies it. Failures raise, and
+    lru_cache does not keep exceptions: only verified tokens are remembered."""
+    kid = jwt.get_unverified_header(token).get("kid")
+    secret, retired_at = keys.by_kid[kid] if kid is not None else (keys.current, None)
     payload = jwt.decode(
         token,
         secret,
@@ -104,12 +108,14 @@ def _verified(token: str, secret: bytes, audience: str, issuer: str) -> tuple[Ac
         options={"require": list(REQUIRED_CLAIMS)},
         leeway=LEEWAY_SECONDS,
     )
+    if retired_at is not None and int(payload["iat"]) >= retired_at.timestamp():
+        raise RetiredKey(kid)
     claims = AccessClaims(
         user_id=UUID(payload["sub"]),
         session_id=UUID(payload["sid"]),
         organization_id=UUID(payload["org"]),
     )
-    return claims, int(payload["iat"]), int(payload["exp"])
+    return claims, int(payload["exp"])
 
 
 def new_secret_token(prefix: str) -> str:
