@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,12 +59,22 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.statuses: list[int] = []
+        self.trickle_seconds = 0.0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((self.path, json.loads(body)))
+                if receiver.trickle_seconds:
+                    # A byte every 0.2 s: no single read waits long enough to time out.
+                    self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    deadline = time.monotonic() + receiver.trickle_seconds
+                    while time.monotonic() < deadline:
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                    return
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 if 300 <= status < 400:
@@ -364,6 +375,7 @@ def test_the_policy_is_checked_again_when_the_webhook_is_called(
         ("ftp://93.184.215.14/hook", "starts with https://"),
         ("https:///hook", "must name a host"),
         ("https://exa mple.com/", "spaces"),
+        ("https://93.184.215.14/h\u00f6\u00f6ks", "ASCII"),
     ],
 )
 def test_webhook_urls_must_pass_the_network_policy(
@@ -490,3 +502,50 @@ def test_alert_history_follows_the_schedules_access_rules(
             "SELECT count(*) FROM alert_firings WHERE schedule_id = %s", (hourly,)
         ).fetchone() or (0,)
     assert count == 0, "a schedule's firings go with it"
+
+
+def test_a_webhook_that_never_answers_is_cut_off_and_counted(
+    api: Any,
+    register: Any,
+    clean_db: str,
+    aws: str,
+    postgres_database: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOUPE_WEBHOOK_TIMEOUT_SECONDS", "0.5")
+    get_settings.cache_clear()
+    receiver.trickle_seconds = 4.0
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    hourly = schedule(
+        api, admin.access_token, query_id, alert_rules=[ROWS_ABOVE_3 | {"webhook_url": receiver.url}]
+    )
+    started = time.monotonic()
+    fire(clean_db, aws, hourly)
+
+    assert time.monotonic() - started < 3.5, "the runner waited for the trickling webhook"
+    [firing] = firings(api, admin.access_token, hourly)
+    assert (firing["webhook"], firing["delivery_attempts"]) == ("failed", 1)
+    assert "did not answer within 1 s" in firing["delivery_error"]
+
+
+def test_long_values_are_kept_short(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, _ = setup_org(api, register, postgres_database)
+    wide = api.post(
+        "/api/v1/queries",
+        json_body={
+            "name": "wide",
+            "datasource_id": datasource_id,
+            "sql": "SELECT repeat('x', 100000) AS blob",
+        },
+        token=admin.access_token,
+    ).json()["id"]
+    rule = {"column": "blob", "operator": "!=", "threshold": ""}
+    hourly = schedule(api, admin.access_token, wide, parameters={}, alert_rules=[rule])
+    fire(clean_db, aws, hourly)
+
+    [firing] = firings(api, admin.access_token, hourly)
+    assert len(firing["value"]) == alerts.MAX_VALUE_CHARACTERS + 1
+    assert firing["value"].endswith("…")

@@ -203,14 +203,13 @@ def run_isolated(
     event: dict[str, Any] | None = None,
     environment: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Imports (and with `event`, invokes) a built function's handler in a fresh isolated Python 3.12;
-    `environment` adds to (or replaces) the template's literal variables and the defaults here."""
+    """Imports (and with `event`, invokes) a built function's handler in a fresh isolated Python 3.12,
+    with the template's literal variables and either a placeholder database and signing key or, when
+    given, `environment` instead of them."""
     function_dir = build.directory / properties["CodeUri"]
     layer_dirs = build.layer_dirs(properties)
     env = build.environment(properties)
     env.update(
-        LOUPE_JWT_SECRET=secrets.token_urlsafe(36),
-        DATABASE_URL="postgresql://u:p@127.0.0.1:1/loupe",
         LOUPE_ENV="test",
         AWS_DEFAULT_REGION="us-east-1",
         POWERTOOLS_TRACE_DISABLED="true",
@@ -218,7 +217,12 @@ def run_isolated(
         PYTHONDONTWRITEBYTECODE="1",
         LANG="C.UTF-8",
     )
-    env.update(environment or {})
+    if environment is None:
+        env.update(
+            LOUPE_JWT_SECRET=secrets.token_urlsafe(36), DATABASE_URL="postgresql://u:p@127.0.0.1:1/loupe"
+        )
+    else:
+        env.update(environment)
     completed = subprocess.run(
         [
             str(build.python),
@@ -337,6 +341,29 @@ HTTP_REQUESTS = {
 SCHEDULED = {"SchedulerFunction", "ReaperFunction", "JanitorFunction"}
 
 
+def template_variables(
+    build: Build, properties: Mapping[str, Any], local_values: Mapping[str, str]
+) -> dict[str, str]:
+    """The function's variables (Globals, then its own) whose values are the queues, bucket or topic,
+    as they exist locally: only what the template gives this function, so a variable it lacks in AWS
+    is missing here too."""
+    globals_function = build.template.get("Globals", {}).get("Function", {})
+    variables: dict[str, str] = {}
+    for source in (globals_function, properties):
+        for name, value in source.get("Environment", {}).get("Variables", {}).items():
+            if isinstance(value, dict):
+                target = value.get("Ref") or value.get("Fn::GetAtt")
+                resource = target[0] if isinstance(target, list) else str(target).split(".")[0]
+                if resource in local_values:
+                    variables[name] = local_values[resource]
+    return variables
+
+
+def reads_the_signing_key(properties: Mapping[str, Any]) -> bool:
+    """Whether the function may read the JWT signing secret (its policies name it)."""
+    return "JwtSigningSecret" in json.dumps(properties.get("Policies"))
+
+
 def _sqs_message(queue_url: str, aws_endpoint: str) -> dict[str, Any]:
     sqs = aws_client("sqs", aws_endpoint)
     sqs.send_message(
@@ -353,14 +380,15 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
     admin = register()
     with moto_server(0) as aws_endpoint:
         resources = create_runs_resources(aws_endpoint)
-        environment = {
-            **{
-                name: value
-                for name, value in resources.items()
-                if name.startswith("LOUPE_") and "LOCAL" not in name
-            },
+        # What each resource is locally, for the variables the template sets from them.
+        local_values = {
+            "RunsQueue": resources["LOUPE_RUNS_QUEUE_URL"],
+            "ScheduledRunsQueue": resources["LOUPE_SCHEDULED_RUNS_QUEUE_URL"],
+            "ResultsBucket": resources["LOUPE_RESULTS_BUCKET"],
+            "AlertsTopic": resources["LOUPE_ALERTS_TOPIC_ARN"],
+        }
+        shared = {
             "DATABASE_URL": clean_db,
-            "LOUPE_JWT_SECRET": os.environ["LOUPE_JWT_SECRET"],
             "AWS_ENDPOINT_URL": aws_endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -389,6 +417,9 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
             else:
                 assert name == "MigratorFunction", f"{name}: no event for it in this test"
                 event = {}
+            environment = {**shared, **template_variables(sam_build, properties, local_values)}
+            if reads_the_signing_key(properties):
+                environment["LOUPE_JWT_SECRET"] = os.environ["LOUPE_JWT_SECRET"]
             served[name] = run_isolated(sam_build, name, properties, event, environment)["response"]
 
     assert set(served) == set(sam_build.functions())

@@ -173,3 +173,14 @@ def test_the_proxy_host_replaces_the_secrets_host(monkeypatch: pytest.MonkeyPatc
         assert environment()["DATABASE_URL"] == "postgresql://loupe:p%40ss@proxy.internal:5432/loupe"
         monkeypatch.delenv("LOUPE_DATABASE_HOST")
         assert environment()["DATABASE_URL"] == "postgresql://loupe:p%40ss@cluster.internal:5432/loupe"
+
+
+def test_background_functions_start_without_a_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from loupe.api.resolver import create_app
+    from loupe.config import get_settings
+
+    monkeypatch.delenv("LOUPE_JWT_SECRET", raising=False)
+    get_settings.cache_clear()
+    assert get_settings().jwt_secret is None
+    with pytest.raises(ConfigurationError, match="no JWT signing secret"):
+        create_app()

@@ -138,6 +138,7 @@ def alarms() -> dict[str, dict[str, Any]]:
         ("runner errors", "AWS/Lambda", "Errors", "RunnerFunction"),
         ("scheduler failures", "AWS/Lambda", "Errors", "SchedulerFunction"),
         ("scheduler missed ticks", "AWS/Lambda", "Invocations", "SchedulerFunction"),
+        ("janitor failures", "AWS/Lambda", "Errors", "JanitorFunction"),
         ("database connections", "AWS/RDS", "DatabaseConnections", None),
         ("unhandled errors", "Loupe", "UnhandledErrors", None),
     ],
@@ -227,3 +228,14 @@ def test_the_unhandled_errors_alarm_watches_the_total_the_api_emits() -> None:
     [alarm] = [alarm for alarm in alarms().values() if alarm["MetricName"] == "UnhandledErrors"]
     # The resolver emits the total without dimensions (and a copy per fingerprint): they must match.
     assert "Dimensions" not in alarm
+
+
+def test_cloudwatch_can_publish_to_the_alarm_topic() -> None:
+    # A topic under the AWS-managed SNS key cannot receive CloudWatch alarms.
+    topic = RESOURCES["OpsAlarmsTopic"].get("Properties") or {}
+    assert topic.get("KmsMasterKeyId") != "alias/aws/sns"
+
+
+def test_the_runner_knows_both_queues_it_hands_messages_back_to() -> None:
+    variables = FUNCTIONS["RunnerFunction"]["Environment"]["Variables"]
+    assert {"LOUPE_RUNS_QUEUE_URL", "LOUPE_SCHEDULED_RUNS_QUEUE_URL"} <= set(variables)

@@ -385,5 +385,6 @@ def get_settings() -> Settings:
             for issue in error.errors(include_input=False)
         )
         raise ConfigurationError(f"invalid configuration: {problems}") from None
-    settings.signing_keys  # noqa: B018  # fail at cold start, not at the first login
+    # The signing keys are checked by the API functions at their cold start (loupe.api.resolver); the
+    # background functions (runner, scheduler, janitor...) never need them, nor the right to read them.
     return settings

@@ -347,6 +347,7 @@ def _add_headers(response: dict[str, Any], extra: dict[str, str]) -> None:
 def create_app(*, with_database: bool = True) -> LoupeResolver:
     """A resolver for one function. `with_database=False` for routes that must not touch PostgreSQL."""
     settings = get_settings()
+    settings.signing_keys  # noqa: B018  # an API function fails at cold start, not at the first login
     cors = None
     if settings.cors_origins:
         first, *rest = settings.cors_origins

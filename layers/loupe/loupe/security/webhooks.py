@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -44,6 +45,8 @@ def parse_webhook_url(url: str, settings: PolicySettings | None = None) -> Webho
     """The URL's parts, once it is an absolute https URL (http too where private hosts are allowed)
     without credentials or a fragment; no network access."""
     settings = settings or policy_settings()
+    if not url.isascii():
+        raise ConnectionPolicyError("the webhook URL must be ASCII: percent-encode other characters")
     if any(ord(character) <= 32 or ord(character) == 127 for character in url):
         raise ConnectionPolicyError("the webhook URL contains spaces or control characters")
     try:
@@ -96,7 +99,31 @@ class _PinnedConnection(http.client.HTTPConnection):
 
 
 def post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySettings | None = None) -> None:
-    """POST `body` as JSON; returns on a 2xx answer, raises WebhookFailed otherwise."""
+    """POST `body` as JSON; returns on a 2xx answer, raises WebhookFailed otherwise, and whatever the
+    server does, within twice `timeout_seconds` (a server that answers a byte at a time is cut off)."""
+    outcome: list[BaseException | None] = []
+
+    def exchange() -> None:
+        try:
+            _post_json(url, body, timeout_seconds, settings)
+        except BaseException as error:  # handed to the caller's thread below
+            outcome.append(error)
+        else:
+            outcome.append(None)
+
+    worker = threading.Thread(target=exchange, name="webhook", daemon=True)
+    worker.start()
+    worker.join(2 * timeout_seconds)
+    if not outcome:
+        raise WebhookFailed(f"the webhook did not answer within {2 * timeout_seconds:g} s")
+    error = outcome[0]
+    if isinstance(error, WebhookFailed):
+        raise error
+    if error is not None:
+        raise WebhookFailed(f"the webhook call failed: {type(error).__name__}") from None
+
+
+def _post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySettings | None) -> None:
     try:
         webhook = parse_webhook_url(url, settings)
         address = check_host(webhook.host, settings)[0]

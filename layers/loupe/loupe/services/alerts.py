@@ -32,6 +32,7 @@ from loupe.security.webhooks import WebhookFailed, check_webhook_url, parse_webh
 
 # A firing whose notifications keep failing is given up after this many attempts (one per tick).
 MAX_DELIVERY_ATTEMPTS = 5
+MAX_VALUE_CHARACTERS = 1000
 ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -170,6 +171,15 @@ def compare(operator_name: str, value: Any, threshold: Any) -> bool:
     return number is not None and limit is not None and ordering(number, limit)
 
 
+def _bounded(value: Any) -> Any:
+    """A value as kept and notified: at most MAX_VALUE_CHARACTERS of JSON (SNS takes 256 KB, and a
+    cell can hold far more); a longer one is kept as the start of its JSON text."""
+    encoded = json.dumps(value)
+    if len(encoded) <= MAX_VALUE_CHARACTERS:
+        return value
+    return encoded[:MAX_VALUE_CHARACTERS] + "…"
+
+
 def evaluate(schedule_id: UUID, run_id: UUID, observation: Observation) -> list[UUID]:
     """Evaluate the schedule's rules on a successful run, in the caller's transaction; the ids of the
     firings it recorded, to deliver once that transaction commits."""
@@ -187,6 +197,7 @@ def evaluate(schedule_id: UUID, run_id: UUID, observation: Observation) -> list[
             # No value says nothing about the condition: the rule stays as it was (no re-arming).
             state[rule["id"]] = {**previous, "evaluated_at": now.isoformat(), "error": error}
             continue
+        value = _bounded(value)
         if rule["operator"] == "changed":
             fires = "value" in previous and previous["value"] != value
             holds = fires

@@ -11,11 +11,11 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from loupe import db
+from loupe.config import ConfigurationError, get_settings
 from loupe.models.organizations import OrganizationSettings
 from loupe.observability import metrics
 from loupe.repositories import retention
 from loupe.results.store import delete_run_objects
-from loupe.services.runs import run_settings
 
 # Runs per batch: each costs an S3 listing, so a batch stays well inside a minute.
 RUN_BATCH = 200
@@ -27,7 +27,9 @@ DEFAULTS = OrganizationSettings()
 def sweep(now: datetime, deadline: datetime | None = None) -> dict[str, int]:
     """One pass of everything the janitor does, stopping at `deadline` (the next pass goes on where
     this one stopped); the count of what each step removed."""
-    bucket = run_settings().results_bucket
+    bucket = get_settings().results_bucket
+    if bucket is None:
+        raise ConfigurationError("the janitor needs LOUPE_RESULTS_BUCKET to delete stored results")
 
     def in_time() -> bool:
         return deadline is None or datetime.now(now.tzinfo) < deadline
