@@ -37,10 +37,11 @@ CREATE INDEX alert_firings_run_id_idx ON alert_firings (run_id);
 -- The delivery outbox: firings whose notifications are not all done.
 CREATE INDEX alert_firings_undelivered_idx ON alert_firings (created_at) WHERE delivered_at IS NULL;
 
--- The janitor: finished runs by age, and succeeded runs whose result is still stored.
-CREATE INDEX runs_finished_at_idx ON runs (finished_at) WHERE finished_at IS NOT NULL;
+-- The janitor: finished runs by age, and succeeded runs whose result is still stored. IF NOT EXISTS: on a
+-- large table, build them first with CREATE INDEX CONCURRENTLY (docs/operations.md).
+CREATE INDEX IF NOT EXISTS runs_finished_at_idx ON runs (finished_at) WHERE finished_at IS NOT NULL;
 
-CREATE INDEX runs_stored_result_idx ON runs (finished_at) WHERE result_location IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_stored_result_idx ON runs (finished_at) WHERE result_location IS NOT NULL;
 
 ALTER TABLE alert_firings ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 

@@ -6,7 +6,7 @@
 
 CREATE TABLE rate_limit_hits (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    bucket text NOT NULL CHECK (char_length(bucket) BETWEEN 1 AND 200),
+    bucket text NOT NULL CHECK (char_length(bucket) BETWEEN 1 AND 400),
     created_at timestamptz NOT NULL DEFAULT now()
 );
 

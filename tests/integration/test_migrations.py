@@ -595,3 +595,18 @@ def test_a_held_migration_lock_times_out_with_a_clear_error(migrated_url: str) -
             migrations.migration_lock(migrated_url, timeout_seconds=1),
         ):
             pass
+
+
+def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_out(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, cloudformation: CloudFormation
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        # Another deploy holds the migration lock: this one cannot finish in its time.
+        holder.execute("SELECT pg_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,))
+        context = LocalLambdaContext("MigratorFunction", timeout_seconds=migrations.ANSWER_MARGIN_SECONDS + 2)
+        migrations.lambda_handler(cloudformation.event("Update"), context)
+
+    [answer] = cloudformation.answers
+    assert answer["Status"] == "FAILED"
+    assert "did not finish within 2 s" in answer["Reason"]

@@ -123,3 +123,31 @@ def test_the_defaults_leave_room_for_a_busy_analyst() -> None:
     assert settings.rate_limit_runs_per_user >= 120
     assert settings.rate_limit_auth_per_ip >= 60
     assert settings.rate_limit_api_key >= 1_000
+
+
+def test_auth_requests_that_fail_count_too(
+    api: Any, register: Any, clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = register().email
+    limit(monkeypatch, "LOUPE_RATE_LIMIT_AUTH_PER_IP_PER_MINUTE", 3)
+    guesses = [
+        ("/api/v1/auth/password-reset/confirm", {"token": "lpr_guess", "new_password": "p" * 12}),
+        ("/api/v1/auth/refresh", {"refresh_token": "lrt_guess"}),
+        (
+            "/api/v1/auth/register",
+            {"email": taken, "password": "p" * 12, "name": "x", "organization_name": "x"},
+        ),
+    ]
+    statuses = [api.post(path, json_body=body, source_ip="203.0.113.30").status for path, body in guesses]
+
+    assert statuses == [401, 401, 409]
+    again = api.post(guesses[0][0], json_body=guesses[0][1], source_ip="203.0.113.30")
+    assert (again.status, again.json()["error"]["code"]) == (429, "rate_limited")
+    assert again.header("Retry-After")
+
+
+def test_a_long_email_is_limited_not_a_500(api: Any, clean_db: str) -> None:
+    email = "a" * 64 + "@" + ".".join(["b" * 60] * 3) + ".com"
+    assert len(email) > 240
+    answer = api.post("/api/v1/auth/password-reset/request", json_body={"email": email})
+    assert answer.status in (202, 422), answer.body

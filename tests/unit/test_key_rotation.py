@@ -140,3 +140,26 @@ def test_a_rotated_secret_takes_effect_without_a_restart(monkeypatch: pytest.Mon
         new_token = tokens.issue_access_token(settings, CLAIMS)
         assert jwt.get_unverified_header(new_token)["kid"] == secret_fingerprint(NEW.encode())
         parameters.clear_caches()
+
+
+def test_no_token_outlives_an_access_token_and_a_retired_key_dies_with_its_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    retired_at = datetime.now(UTC) - timedelta(seconds=5)
+    rotated = settings_with(key_set(NEW, (OLD, retired_at)))
+    old_kid = secret_fingerprint(OLD.encode())
+    # Backdated with a far expiry: whoever holds the old key chooses both.
+    payload = jwt.decode(
+        forged(OLD, retired_at.timestamp() - 60, old_kid), options={"verify_signature": False}
+    )
+    payload["exp"] = payload["iat"] + 30 * 86_400
+    long_lived = jwt.encode(payload, OLD, algorithm="HS256", headers={"kid": old_kid})
+    with pytest.raises(tokens.InvalidToken, match="LifetimeTooLong"):
+        tokens.decode_access_token(rotated, long_lived)
+    # An ordinary old-key token from before the retirement is refused once no such token can still live.
+    before = forged(OLD, retired_at.timestamp() - 60, old_kid)
+    assert tokens.decode_access_token(rotated, before) == CLAIMS
+    later = retired_at.timestamp() + rotated.access_token_ttl_seconds + tokens.LEEWAY_SECONDS + 1
+    monkeypatch.setattr(tokens.time, "time", lambda: later)
+    with pytest.raises(tokens.InvalidToken):
+        tokens.decode_access_token(rotated, before)

@@ -239,3 +239,24 @@ def test_cloudwatch_can_publish_to_the_alarm_topic() -> None:
 def test_the_runner_knows_both_queues_it_hands_messages_back_to() -> None:
     variables = FUNCTIONS["RunnerFunction"]["Environment"]["Variables"]
     assert {"LOUPE_RUNS_QUEUE_URL", "LOUPE_SCHEDULED_RUNS_QUEUE_URL"} <= set(variables)
+
+
+def test_scheduled_runs_can_never_take_every_runner() -> None:
+    import tomllib
+    from pathlib import Path
+
+    parameters = TEMPLATE["Parameters"]
+    defaults = {
+        "RunnerReservedConcurrency": int(parameters["RunnerReservedConcurrency"]["Default"]),
+        "ScheduledRunsConcurrency": int(parameters["ScheduledRunsConcurrency"]["Default"]),
+    }
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / "samconfig.toml").read_text())
+    environments = {"defaults": defaults}
+    for name in ("dev", "staging", "prod"):
+        overrides = dict(
+            pair.split("=", 1) for pair in config[name]["deploy"]["parameters"]["parameter_overrides"].split()
+        )
+        environments[name] = {key: int(overrides.get(key, value)) for key, value in defaults.items()}
+    for name, values in environments.items():
+        # At most half the runners for schedules: interactive runs always find room.
+        assert values["ScheduledRunsConcurrency"] * 2 <= values["RunnerReservedConcurrency"], name

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,8 @@ def _ids(migrations: Any) -> list[str]:
     return [str(migration.id) for migration in migrations]
 
 
+# Kept back from the invocation's time to answer CloudFormation after a migration that overran.
+ANSWER_MARGIN_SECONDS = 15
 # pg_advisory_lock key held while migrating (any constant; only migrations take it).
 MIGRATION_LOCK_KEY = 7_467_001
 
@@ -171,23 +174,55 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """The migrator function: apply pending migrations. Invoked directly it returns what it applied;
     as a CloudFormation custom resource it reports to the stack, which fails the deploy on error."""
     if "RequestType" in event and "ResponseURL" in event:
-        return _custom_resource(event)
-    applied = apply(environment()["DATABASE_URL"])
+        return _custom_resource(event, context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS)
+    applied = apply(_database_url())
     function_logger.info("migrations applied", extra={"applied": applied})
     return {"applied": applied}
 
 
-def _custom_resource(event: dict[str, Any]) -> dict[str, Any]:
-    """Create and Update migrate (a stack update is a deploy); Delete leaves the database as it is."""
+def _database_url() -> str:
+    """The deployed database's URL with the functions' TLS settings (LOUPE_DB_SSLMODE): the migrator
+    connects as the master login, and verifies the server as they do."""
+    from loupe.config import get_settings
+    from loupe.db import tls_options
+
+    url = environment()["DATABASE_URL"]
+    parts = urlsplit(url)
+    query = "&".join(
+        [parts.query, *(f"{name}={value}" for name, value in tls_options(get_settings()).items())]
+    ).strip("&")
+    return urlunsplit(parts._replace(query=query))
+
+
+def _custom_resource(event: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Create and Update migrate (a stack update is a deploy); Delete leaves the database as it is.
+    A migration still running after `seconds` is reported FAILED, so CloudFormation rolls back at
+    once instead of waiting an hour for an answer that would never come."""
     status, reason, data = "SUCCESS", "", {}
     if event["RequestType"] in ("Create", "Update"):
-        try:
-            applied = apply(environment()["DATABASE_URL"])
-            data = {"Applied": ",".join(applied) or "none"}
-            function_logger.info("migrations applied", extra={"applied": applied})
-        except Exception as error:  # any failure fails the deploy, with its type in the stack events
-            function_logger.exception("migrations failed")
+        outcome: list[list[str] | BaseException] = []
+
+        def migrate() -> None:
+            try:
+                outcome.append(apply(_database_url()))
+            except Exception as error:  # reported below, in the handler's thread
+                outcome.append(error)
+
+        worker = threading.Thread(target=migrate, name="migrate", daemon=True)
+        worker.start()
+        worker.join(max(seconds, 1.0))
+        if not outcome:
+            status, reason = (
+                "FAILED",
+                f"migrations did not finish within {seconds:.0f} s (see the migrator's log)",
+            )
+        elif isinstance(outcome[0], BaseException):
+            error = outcome[0]
+            function_logger.error("migrations failed", exc_info=error)
             status, reason = "FAILED", f"migrations failed: {type(error).__name__} (see the migrator's log)"
+        else:
+            data = {"Applied": ",".join(outcome[0]) or "none"}
+            function_logger.info("migrations applied", extra={"applied": outcome[0]})
     answer = {
         "Status": status,
         "Reason": reason or "ok",

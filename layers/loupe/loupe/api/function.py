@@ -9,18 +9,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import error_tracking
-from loupe.api.resolver import LoupeResolver, LoupeRouter, create_app
+from loupe.api.resolver import LoupeResolver, LoupeRouter, RequestGate, create_app
 from loupe.observability import logger, metrics, tracer
 
 Handler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def http_function(*routers: LoupeRouter, with_database: bool = True) -> tuple[LoupeResolver, Handler]:
+def http_function(
+    *routers: LoupeRouter, with_database: bool = True, request_gate: RequestGate | None = None
+) -> tuple[LoupeResolver, Handler]:
     """The resolver serving `routers`, and the decorated `lambda_handler` that feeds it events.
 
     The function's own resolver carries no OpenAPI metadata: the health function serves the document
     of every route (loupe.api.openapi.whole_api_document)."""
-    app = create_app(with_database=with_database)
+    app = create_app(with_database=with_database, request_gate=request_gate)
     error_tracking.enabled()  # at cold start, so the Lambda integration wraps the first invocation too
     for router in routers:
         app.include_router(router)

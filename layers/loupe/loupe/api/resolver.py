@@ -184,10 +184,18 @@ def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
     return response
 
 
+# Runs before the request's own transaction, in one of its own (committed whatever the request then
+# does): the HTTP method and the client's address; raises an ApiError to answer instead of the route.
+RequestGate = Callable[[str, str | None], None]
+
+
 class LoupeResolver(APIGatewayRestResolver):
     """Powertools' REST resolver plus the conventions of API.md that hold for every response."""
 
-    def __init__(self, *, cors: CORSConfig | None, with_database: bool) -> None:
+    def __init__(
+        self, *, cors: CORSConfig | None, with_database: bool, request_gate: RequestGate | None = None
+    ) -> None:
+        self.request_gate = request_gate
         super().__init__(
             cors=cors,
             enable_validation=True,
@@ -287,7 +295,10 @@ class LoupeResolver(APIGatewayRestResolver):
         begin_request(state)
         logger.set_correlation_id(state.request_id)
         try:
-            if _body_size(event) > get_settings().max_body_bytes:
+            refusal = self._gate(event, state)
+            if refusal is not None:
+                response = self._render_early(error_response(refusal))
+            elif _body_size(event) > get_settings().max_body_bytes:
                 response = self._render_early(error_response(PayloadTooLarge()))
             else:
                 response = super().resolve(event, context)
@@ -296,6 +307,18 @@ class LoupeResolver(APIGatewayRestResolver):
             return response
         finally:
             end_request()
+
+    def _gate(self, event: Mapping[str, Any], state: RequestState) -> ApiError | None:
+        if self.request_gate is None:
+            return None
+        try:
+            self.request_gate(str(event.get("httpMethod") or ""), state.client_ip)
+        except ApiError as refusal:
+            return refusal
+        except (db.DatabaseUnavailable, psycopg.OperationalError) as error:
+            logger.warning("database unavailable", extra={"error_type": type(error).__name__})
+            return ServiceUnavailable()
+        return None
 
     def _render_early(self, response: Response[Any]) -> dict[str, Any]:
         return {
@@ -344,8 +367,9 @@ def _add_headers(response: dict[str, Any], extra: dict[str, str]) -> None:
             multi[name] = [value]
 
 
-def create_app(*, with_database: bool = True) -> LoupeResolver:
-    """A resolver for one function. `with_database=False` for routes that must not touch PostgreSQL."""
+def create_app(*, with_database: bool = True, request_gate: RequestGate | None = None) -> LoupeResolver:
+    """A resolver for one function. `with_database=False` for routes that must not touch PostgreSQL;
+    `request_gate` runs before each request (see RequestGate)."""
     settings = get_settings()
     settings.signing_keys  # noqa: B018  # an API function fails at cold start, not at the first login
     cors = None
@@ -358,4 +382,4 @@ def create_app(*, with_database: bool = True) -> LoupeResolver:
             expose_headers=CORS_EXPOSED_HEADERS,
             max_age=600,
         )
-    return LoupeResolver(cors=cors, with_database=with_database)
+    return LoupeResolver(cors=cors, with_database=with_database, request_gate=request_gate)

@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -78,25 +79,36 @@ def decode_access_token(settings: Settings, token: str) -> AccessClaims:
     """Verify signature, algorithm, issuer, audience, required claims and expiry; return the ids.
 
     The key is the one the token's `kid` names (the current key when it names none): a previous key,
-    kept while its tokens live out their time, verifies only tokens issued before it was retired.
-    A token's verification is remembered (the same bytes verify the same way), but its expiry is
-    checked on every call; revocation is checked by the caller against the session, every time.
+    kept while its tokens live out their time, verifies only tokens issued before it was retired, and
+    nothing once the longest such token has expired. No token may live longer than an access token
+    does (`iat` and `exp` are the signer's to choose: a leaked retired key must not mint backdated,
+    long-lived ones). A token's verification is remembered (the same bytes verify the same way), but
+    its times are checked on every call; revocation is checked by the caller, every time.
     """
     try:
-        claims, expires_at = _verified(
+        claims, issued_at, expires_at, retired_at = _verified(
             token, settings.signing_keys, settings.jwt_audience, settings.jwt_issuer
         )
     except (jwt.PyJWTError, ValueError, TypeError, AttributeError, KeyError) as error:
         raise InvalidToken(type(error).__name__) from None
-    if expires_at + LEEWAY_SECONDS <= time.time():
+    now = time.time()
+    longest = settings.access_token_ttl_seconds + LEEWAY_SECONDS
+    if expires_at - issued_at > longest:
+        raise InvalidToken("LifetimeTooLong")
+    if retired_at is not None and now > retired_at.timestamp() + longest:
+        raise InvalidToken("RetiredKey")
+    if expires_at + LEEWAY_SECONDS <= now:
         raise InvalidToken("ExpiredSignatureError")
     return claims
 
 
 @functools.lru_cache(maxsize=1024)
-def _verified(token: str, keys: SigningKeys, audience: str, issuer: str) -> tuple[AccessClaims, int]:
-    """The token's claims and expiry once its key (by `kid`) verifies it. Failures raise, and
-    lru_cache does not keep exceptions: only verified tokens are remembered."""
+def _verified(
+    token: str, keys: SigningKeys, audience: str, issuer: str
+) -> tuple[AccessClaims, int, int, datetime | None]:
+    """The token's claims, issue and expiry times, and its key's retirement, once that key (by `kid`)
+    verifies it. Failures raise, and lru_cache does not keep exceptions: only verified tokens are
+    remembered."""
     kid = jwt.get_unverified_header(token).get("kid")
     secret, retired_at = keys.by_kid[kid] if kid is not None else (keys.current, None)
     payload = jwt.decode(
@@ -115,7 +127,7 @@ def _verified(token: str, keys: SigningKeys, audience: str, issuer: str) -> tupl
         session_id=UUID(payload["sid"]),
         organization_id=UUID(payload["org"]),
     )
-    return claims, int(payload["exp"])
+    return claims, int(payload["iat"]), int(payload["exp"]), retired_at
 
 
 def new_secret_token(prefix: str) -> str:

@@ -41,22 +41,26 @@ def _limit(name: str, settings: Settings) -> Limit:
 
 
 def check(name: str, key: str) -> None:
-    """Count a request against the named limit for `key`; RateLimited when over it. A rejected request
-    is not counted (its transaction rolls back), so Retry-After is exact; one that fails later for
-    another reason is, when that error keeps its changes (a wrong password)."""
+    """Count a request against the named limit for `key`; RateLimited when over it. A refused request
+    is not counted, so Retry-After is exact. Counted in the caller's transaction: see count_auth_request
+    for a count that stands whatever the request's outcome."""
     limit = _limit(name, get_settings())
     with db.as_system():
-        hits, oldest = rate_limits.hit(f"{name}:{key}", limit.window_seconds)
-    if hits <= limit.per_window:
+        counted, oldest = rate_limits.hit(f"{name}:{key}", limit.window_seconds, limit.per_window)
+    if counted:
         return
     frees_at = (oldest or datetime.now(UTC)) + timedelta(seconds=limit.window_seconds)
     wait = math.ceil((frees_at - datetime.now(UTC)).total_seconds())
     raise RateLimited(limit.message, retry_after_seconds=wait)
 
 
-def auth_ip(ip: str | None) -> None:
-    if ip:
-        check("auth-ip", ip)
+def count_auth_request(method: str, ip: str | None) -> None:
+    """The auth function's gate, run in a transaction of its own before the request's: every POST to
+    auth/* counts against its address, whether it then succeeds or fails (a wrong token, a taken
+    email), so the limit holds against guessing."""
+    if method == "POST" and ip:
+        with db.transaction():
+            check("auth-ip", ip)
 
 
 def reset_email(email: str) -> None:

@@ -1,5 +1,6 @@
 """Routes of the auth function: registration, login, token refresh, logout, sessions, me, password
-change and reset. The public routes count against the per-address limit of auth requests."""
+change and reset. Every POST here counts against the per-address limit (the function's request gate,
+loupe.services.rate_limits.count_auth_request)."""
 
 from typing import Annotated
 from uuid import UUID
@@ -25,7 +26,7 @@ from loupe.models.auth import (
 )
 from loupe.models.common import Page
 from loupe.models.organizations import AcceptInvitationRequest
-from loupe.services import auth, rate_limits
+from loupe.services import auth
 
 router = LoupeRouter()
 TAGS = ["auth"]
@@ -34,13 +35,6 @@ TAGS = ["auth"]
 def _client() -> auth.Client:
     state = current_request()
     return auth.Client.of(state.client_ip, state.user_agent)
-
-
-def _counted_client() -> auth.Client:
-    """The caller's address and agent, once the request is counted against the per-address limit."""
-    client = _client()
-    rate_limits.auth_ip(client.ip)
-    return client
 
 
 @router.post(
@@ -52,12 +46,12 @@ def _counted_client() -> auth.Client:
     summary="Create an account and its organization, with the caller as admin",
 )
 def register(body: RegisterRequest) -> Response[TokenPair]:
-    return created(auth.register(body, _counted_client()), "/api/v1/auth/me")
+    return created(auth.register(body, _client()), "/api/v1/auth/me")
 
 
 @router.post("/auth/login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in")
 def login(body: LoginRequest) -> TokenPair:
-    return auth.login(body, _counted_client())
+    return auth.login(body, _client())
 
 
 @router.post(
@@ -69,14 +63,13 @@ def login(body: LoginRequest) -> TokenPair:
     summary="Join an organization with an invitation token: creates the account and logs it in",
 )
 def accept_invitation(body: AcceptInvitationRequest) -> Response[TokenPair]:
-    return created(auth.accept_invitation(body, _counted_client()), "/api/v1/auth/me")
+    return created(auth.accept_invitation(body, _client()), "/api/v1/auth/me")
 
 
 @router.post(
     "/auth/refresh", authenticated=False, errors=(401, 429), tags=TAGS, summary="Rotate a refresh token"
 )
 def refresh(body: RefreshRequest) -> TokenPair:
-    _counted_client()
     return auth.refresh(body.refresh_token)
 
 
@@ -104,7 +97,7 @@ def change_password(body: PasswordChangeRequest, caller: User) -> Response[None]
     " valid for 30 minutes, once.",
 )
 def request_password_reset(body: PasswordResetRequest) -> Response[None]:
-    auth.request_password_reset(body, _counted_client())
+    auth.request_password_reset(body, _client())
     return Response(status_code=202)
 
 
@@ -117,7 +110,7 @@ def request_password_reset(body: PasswordResetRequest) -> Response[None]:
     summary="Set a new password with a reset token; every session of the account ends",
 )
 def confirm_password_reset(body: PasswordResetConfirm) -> Response[None]:
-    auth.confirm_password_reset(body, _counted_client())
+    auth.confirm_password_reset(body, _client())
     return no_content()
 
 
