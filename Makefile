@@ -31,8 +31,8 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	@touch $@
 
-test: install $(SAM_VENV)/.installed ## Run the test suite (starts its own embedded PostgreSQL and moto)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install $(SAM_VENV)/.installed ## Run the test suite with coverage (starts its own embedded PostgreSQL and moto)
+	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install actionlint ## ruff lint and format check, actionlint on the workflows
 	$(BIN)/ruff check .
