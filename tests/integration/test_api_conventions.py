@@ -95,6 +95,17 @@ class TestErrorEnvelope:
         assert_envelope(response, 405, "method_not_allowed")
         assert response.header("Allow") == "POST"
 
+    def test_a_body_that_is_not_utf8_is_400(self, api: Any, register: Any) -> None:
+        # Found by schemathesis: a binary body reached the route's validation as undecodable bytes.
+        body = b"\xb3\xff\x00LL\xfe"
+        headers = {"Content-Type": "application/json"}
+        anonymous = api.post(LOGIN, raw_body=body, headers=headers)
+        assert_envelope(anonymous, 400, "bad_request")
+        account = register()
+        signed_in = api.post("/api/v1/canvases", raw_body=body, headers=headers, token=account.access_token)
+        assert_envelope(signed_in, 400, "bad_request")
+        assert api.post("/api/v1/canvases", raw_body=body, headers=headers).status == 401
+
     def test_oversized_body_is_413(self, api: Any) -> None:
         too_big = "x" * (get_settings().max_body_bytes + 1)
         response = api.post(LOGIN, json_body={"email": "a@example.com", "password": too_big})

@@ -207,6 +207,7 @@ class LoupeResolver(APIGatewayRestResolver):
         self.exception_handler(ApiError)(error_response)
         self.exception_handler(RequestValidationError)(self._validation_failed)
         self.exception_handler(RequestUnsupportedContentType)(self._unsupported_content_type)
+        self.exception_handler(UnicodeDecodeError)(self._undecodable_body)
         self.exception_handler(NotFoundError)(self._no_route)
         self.exception_handler(psycopg.DataError)(self._unstorable_value)
         self.exception_handler(db.DatabaseUnavailable)(self._database_down)
@@ -238,6 +239,10 @@ class LoupeResolver(APIGatewayRestResolver):
             BadRequest("Unsupported content type; send application/json")
         )
 
+    def _undecodable_body(self, _: UnicodeDecodeError) -> Response[Any]:
+        # A binary (base64) body that is not UTF-8 text fails in Powertools' body decoding.
+        return self._access_denied() or error_response(BadRequest("The request body is not UTF-8 JSON"))
+
     def _no_route(self, _: NotFoundError) -> Response[Any]:
         method = self.current_event.http_method.upper()
         path = self._remove_prefix(self.current_event.path)
@@ -268,8 +273,12 @@ class LoupeResolver(APIGatewayRestResolver):
     def _unhandled(self, error: Exception) -> Response[Any]:
         error_id = new_error_id()
         state = current_request_or_none()
+        matched = self.context.get("_route")
+        route = (state.route if state else None) or (
+            f"{matched.method} {matched.path}" if matched else "unrouted"
+        )
         # Errors of one kind in one place share a fingerprint: counted together, found by it in the log.
-        fingerprint = f"{(state.route if state else None) or 'unrouted'} {type(error).__name__}"
+        fingerprint = f"{route} {type(error).__name__}"
         logger.exception(
             "unhandled error",
             extra={"error_id": error_id, "error_type": type(error).__name__, "fingerprint": fingerprint},
