@@ -40,6 +40,8 @@ _connections: dict[str, Connection] = {}
 _connection_lock = threading.Lock()
 _owner: ContextVar[str] = ContextVar("loupe_db_owner", default="")
 _current: ContextVar[Connection | None] = ContextVar("loupe_db_current", default=None)
+# The role the transaction in progress runs as, as this module last set it.
+_role: ContextVar[DbRole] = ContextVar("loupe_db_role", default=DbRole.SYSTEM)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -114,6 +116,7 @@ def close() -> None:
 
 def _set_role(conn: Connection, role: DbRole) -> None:
     conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role.value)))
+    _role.set(role)
 
 
 def _begin() -> tuple[Connection, AbstractContextManager[psycopg.Transaction]]:
@@ -143,6 +146,7 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
         return
     conn, tx = _begin()
     token = _current.set(conn)
+    role_token = _role.set(role)
     try:
         _set_role(conn, role)
         yield conn
@@ -152,6 +156,7 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
     else:
         tx.__exit__(None, None, None)
     finally:
+        _role.reset(role_token)
         _current.reset(token)
 
 
@@ -170,6 +175,7 @@ def bind_tenant(organization_id: UUID) -> None:
         "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
         (DbRole.APP.value, TENANT_SETTING, str(organization_id)),
     )
+    _role.set(DbRole.APP)
 
 
 def use_system_role() -> None:
@@ -181,14 +187,17 @@ def use_system_role() -> None:
 def as_system() -> Iterator[None]:
     """The block runs as the cross-tenant role (tables without a tenant: rate limits), then the
     transaction goes back to the role it had, tenant setting untouched."""
+    previous = _role.get()
+    if previous is DbRole.SYSTEM:
+        # Unauthenticated requests and API-key lookups already run as it: no round trip.
+        yield
+        return
     conn = connection()
-    row = conn.execute("SELECT current_user AS role").fetchone()
-    previous = str(row["role"]) if row else DbRole.SYSTEM.value
     _set_role(conn, DbRole.SYSTEM)
     try:
         yield
     finally:
-        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(previous)))
+        _set_role(conn, previous)
 
 
 Query = str | sql.Composable
