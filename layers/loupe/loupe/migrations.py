@@ -8,7 +8,6 @@ import argparse
 import json
 import os
 import sys
-import threading
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +21,7 @@ from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
 from loupe.config import environment
+from loupe.deadline import Overran, call_within
 from loupe.observability import logger as function_logger
 from loupe.observability import metrics, tracer
 
@@ -200,29 +200,19 @@ def _custom_resource(event: dict[str, Any], seconds: float) -> dict[str, Any]:
     once instead of waiting an hour for an answer that would never come."""
     status, reason, data = "SUCCESS", "", {}
     if event["RequestType"] in ("Create", "Update"):
-        outcome: list[list[str] | BaseException] = []
-
-        def migrate() -> None:
-            try:
-                outcome.append(apply(_database_url()))
-            except Exception as error:  # reported below, in the handler's thread
-                outcome.append(error)
-
-        worker = threading.Thread(target=migrate, name="migrate", daemon=True)
-        worker.start()
-        worker.join(max(seconds, 1.0))
-        if not outcome:
+        try:
+            applied = call_within(max(seconds, 1.0), lambda: apply(_database_url()), "migrate")
+        except Overran:
             status, reason = (
                 "FAILED",
                 f"migrations did not finish within {seconds:.0f} s (see the migrator's log)",
             )
-        elif isinstance(outcome[0], BaseException):
-            error = outcome[0]
+        except Exception as error:  # any failure fails the deploy, with its type in the stack events
             function_logger.error("migrations failed", exc_info=error)
             status, reason = "FAILED", f"migrations failed: {type(error).__name__} (see the migrator's log)"
         else:
-            data = {"Applied": ",".join(outcome[0]) or "none"}
-            function_logger.info("migrations applied", extra={"applied": outcome[0]})
+            data = {"Applied": ",".join(applied) or "none"}
+            function_logger.info("migrations applied", extra={"applied": applied})
     answer = {
         "Status": status,
         "Reason": reason or "ok",

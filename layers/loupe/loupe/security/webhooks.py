@@ -6,10 +6,10 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from loupe.deadline import Overran, call_within
 from loupe.security.connection_policy import (
     ConnectionPolicyError,
     PolicySettings,
@@ -101,25 +101,14 @@ class _PinnedConnection(http.client.HTTPConnection):
 def post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySettings | None = None) -> None:
     """POST `body` as JSON; returns on a 2xx answer, raises WebhookFailed otherwise, and whatever the
     server does, within twice `timeout_seconds` (a server that answers a byte at a time is cut off)."""
-    outcome: list[BaseException | None] = []
-
-    def exchange() -> None:
-        try:
-            _post_json(url, body, timeout_seconds, settings)
-        except BaseException as error:  # handed to the caller's thread below
-            outcome.append(error)
-        else:
-            outcome.append(None)
-
-    worker = threading.Thread(target=exchange, name="webhook", daemon=True)
-    worker.start()
-    worker.join(2 * timeout_seconds)
-    if not outcome:
-        raise WebhookFailed(f"the webhook did not answer within {2 * timeout_seconds:g} s")
-    error = outcome[0]
-    if isinstance(error, WebhookFailed):
-        raise error
-    if error is not None:
+    deadline = 2 * timeout_seconds
+    try:
+        call_within(deadline, lambda: _post_json(url, body, timeout_seconds, settings), "webhook")
+    except Overran:
+        raise WebhookFailed(f"the webhook did not answer within {deadline:g} s") from None
+    except WebhookFailed:
+        raise
+    except Exception as error:
         raise WebhookFailed(f"the webhook call failed: {type(error).__name__}") from None
 
 
