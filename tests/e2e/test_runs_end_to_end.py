@@ -72,9 +72,14 @@ def finished(
             return run
         if time.monotonic() > deadline:
             log = STACK_LOGS[-1].read_text(encoding="utf-8", errors="replace") if STACK_LOGS else ""
-            mentions = "\n".join(line for line in log.splitlines() if run_id in line or "Traceback" in line)
+            # Not this loop's own reads of the run: they would crowd out what the runner said.
+            mentions = "\n".join(
+                line
+                for line in log.splitlines()
+                if (run_id in line or "Traceback" in line) and not line.startswith("GET /api/v1/runs/")
+            )
             pytest.fail(
-                f"run {run_id} still {run['status']} after {timeout} s; the stack logged:\n{mentions[-6000:]}"
+                f"run {run_id} still {run['status']} after {timeout} s; the stack logged:\n{mentions[:6000]}"
             )
         time.sleep(0.1)
 

@@ -11,11 +11,13 @@ import time
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
 
 from infra.local.events import LocalLambdaContext, sqs_event
 from infra.local.template_routes import load_handler
 from loupe.config import get_settings
+from loupe.repositories import runs as runs_repository
 from tests import factories
 from tests.integration import runs_support
 from tests.integration.runs_support import (
@@ -142,6 +144,49 @@ def test_a_duplicate_delivery_runs_the_query_once(
         "chunk-000000.jsonl.gz",
         "manifest.json",
     ]
+
+
+def test_a_message_that_comes_before_its_run_commits_is_handed_back_not_dropped(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API sends a run's message before its transaction commits. Here that transaction commits while
+    the runner is between its first and second look at the run: the message must come back (or the run
+    start), never be deleted with the run left queued."""
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    run_id = run_query(api, admin.access_token, query_id, parameters={"minimum": 1}).json()["id"]
+    messages = receive(aws)
+    with psycopg.connect(clean_db) as creator:
+        creator.execute("CREATE TEMPORARY TABLE held AS SELECT * FROM runs WHERE id = %s", (run_id,))
+        assert creator.execute("DELETE FROM runs WHERE id = %s", (run_id,)).rowcount == 1
+        creator.commit()
+        # The creating request's transaction, not committed yet.
+        creator.execute("INSERT INTO runs SELECT * FROM held")
+        assert run_runner(messages, aws) == {
+            "batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]
+        }
+
+        committed: list[str] = []
+
+        def commit_after(look: Any) -> Any:
+            def looked(*args: Any) -> Any:
+                answer = look(*args)
+                if not committed:
+                    creator.commit()
+                    committed.append(look.__name__)
+                return answer
+
+            return looked
+
+        monkeypatch.setattr(runs_repository, "exists", commit_after(runs_repository.exists))
+        monkeypatch.setattr(runs_repository, "claim", commit_after(runs_repository.claim))
+        outcome = run_runner(messages, aws)
+    assert committed, "the runner did not look at the run"
+    handed_back = outcome["batchItemFailures"] == [{"itemIdentifier": messages[0]["MessageId"]}]
+    assert handed_back or run_row(clean_db, run_id)["status"] != "queued"
+    monkeypatch.undo()
+    if handed_back:
+        assert run_runner(messages, aws) == {"batchItemFailures": []}
+    assert run_row(clean_db, run_id)["status"] == "succeeded"
 
 
 def test_sql_the_guard_refuses_ends_failed_without_being_queued(

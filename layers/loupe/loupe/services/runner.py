@@ -67,10 +67,13 @@ def execute_run(run_id: UUID, remaining_ms: int) -> None:
     """Execute a run once, whatever the number of deliveries of its message."""
     remaining_seconds = remaining_ms // 1000
     with db.transaction():
-        claimed = runs_repository.claim(run_id, remaining_seconds + LEASE_MARGIN_SECONDS)
-        if claimed is None and not runs_repository.exists(run_id):
-            # The request that created it may not have committed yet.
+        # Looked for before the claim: the request that created the run sends its message before it
+        # commits. Seen first, the run is committed, so a claim that then finds nothing means another
+        # delivery has it or it is finished. (The other order could miss a run committed between the
+        # two statements and drop its message, leaving the run queued for ever.)
+        if not runs_repository.exists(run_id):
             raise RetryLater("the run is not visible yet")
+        claimed = runs_repository.claim(run_id, remaining_seconds + LEASE_MARGIN_SECONDS)
     if claimed is None:
         logger.info("run already claimed or finished", extra={"run_id": str(run_id)})
         return
