@@ -6,34 +6,22 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import secrets
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import psycopg
 import pytest
 
 from infra.local.gateway import MAX_REQUEST_BYTES, Gateway, GatewayServer, serve, shutdown
-from infra.local.template_routes import ROOT
+from infra.local.stack_process import StackFailed, StackProcess, running_stack
 
 pytestmark = pytest.mark.e2e
 
-READY = re.compile(r"Loupe is ready at (http://\S+)/api/v1")
-DEMO_LOGIN = re.compile(r"demo login: (\S+) / (\S+)")
-MOTO = re.compile(r"AWS \(moto\): http://127\.0\.0\.1:(\d+)")
-START_TIMEOUT_SECONDS = 180
-SUITE_ONLY_VARIABLES = ("DATABASE_URL", "TEST_DATABASE_URL")
 SECURITY_HEADERS = {
     "strict-transport-security",
     "x-content-type-options",
@@ -43,104 +31,19 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass
-class StackProcess:
-    """`python -m infra.local.devstack` with its own LOUPE_HOME, on free ports, output in a log file."""
-
-    home: Path
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    url: str = ""
-    moto_port: int = 0
-    demo_email: str = ""
-    demo_password: str = ""
-    startup_seconds: float = 0.0
-    postgres_pid: int | None = None
-    output: str = field(default="", repr=False)
-
-    def start(self) -> None:
-        # The suite's own database settings must not leak into the stack, which brings its own.
-        env = {name: value for name, value in os.environ.items() if name not in SUITE_ONLY_VARIABLES}
-        env.update(
-            LOUPE_HOME=str(self.home),
-            PORT="0",
-            MOTO_PORT="0",
-            # Quick enough for the end-to-end tests of cancelling and reaping runs.
-            LOUPE_LOCAL_REAPER_SECONDS="1",
-            LOUPE_LOCAL_SCHEDULER_SECONDS="1",
-            LOUPE_RUN_CANCEL_POLL_SECONDS="0.2",
-            PYTHONPATH=os.pathsep.join((str(ROOT / "layers" / "loupe"), str(ROOT))),
-        )
-        started = time.monotonic()
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "infra.local.devstack"], cwd=ROOT, env=env, stdout=log, stderr=log
-            )
-        deadline = started + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            text = self.log.read_text(encoding="utf-8", errors="replace")
-            ready = READY.search(text)
-            if ready and "started in" in text:
-                self.url = ready.group(1)
-                demo = DEMO_LOGIN.search(text)
-                moto = MOTO.search(text)
-                assert demo is not None, text
-                assert moto is not None, text
-                self.demo_email, self.demo_password = demo.groups()
-                self.moto_port = int(moto.group(1))
-                self.startup_seconds = time.monotonic() - started
-                self.postgres_pid = int((self.home / "pgdata" / "postmaster.pid").read_text().split()[0])
-                return
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"the stack exited with {self.process.returncode} before it was ready:\n{text[-4000:]}"
-                )
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"the stack was not ready within {START_TIMEOUT_SECONDS}s")
-
-    def stop(self) -> int | None:
-        """SIGTERM, as `docker stop` or a supervisor would send; None if it had to be killed."""
-        if self.process is None:
-            return None
-        process, self.process = self.process, None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return None
-        finally:
-            self.output = self.log.read_text(encoding="utf-8", errors="replace")
-        return code
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    def stored_secrets(self) -> dict[str, str]:
-        loaded: dict[str, str] = json.loads((self.home / "secrets.json").read_text())
-        return loaded
-
-    def reader_url(self, database: str = "loupe_sample", password: str | None = None) -> str:
-        password = self.stored_secrets()["sample_reader_password"] if password is None else password
-        socket_dir = quote(str(self.home / "pgdata"), safe="")
-        return f"postgresql://loupe_sample_reader:{quote(password, safe='')}@/{database}?host={socket_dir}"
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[StackProcess]:
-    # Not pytest's tmp_path: pytest deletes old base folders when another session starts, pgdata included.
-    with tempfile.TemporaryDirectory(prefix="loupe-e2e-") as folder:
-        base = Path(folder)
-        running = StackProcess(home=base / "home", log=base / "devstack.log")
-        try:
-            running.start()
+    # Quick enough for the end-to-end tests of cancelling and reaping runs.
+    quick = {
+        "LOUPE_LOCAL_REAPER_SECONDS": "1",
+        "LOUPE_LOCAL_SCHEDULER_SECONDS": "1",
+        "LOUPE_RUN_CANCEL_POLL_SECONDS": "0.2",
+    }
+    try:
+        with running_stack(quick) as running:
             yield running
-        finally:
-            running.stop()
+    except StackFailed as failure:
+        pytest.fail(str(failure))
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.e2e.test_local_stack import StackProcess, client, stack
+from infra.local.stack_process import StackProcess
+from tests.e2e.test_local_stack import client, stack
 
 __all__ = ["client", "stack"]  # the stack's fixtures, shared with this module
 
