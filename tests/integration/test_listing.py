@@ -142,3 +142,44 @@ def test_paging_neither_loses_nor_repeats(probe_table: str, limit: int, sort: st
         if offset >= total:
             break
     assert len(seen) == len(set(seen)) == 25
+
+
+def add_probes(database_url: str, count: int, when: datetime) -> None:
+    """Items created while a client is paging: after the walk began, with names anywhere in the order."""
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO listing_probe VALUES (%s, %s, %s, NULL, 'odd', '{}', %s, %s)",
+            [(uuid.uuid4(), ORG_A, f"added {uuid.uuid4().hex[:6]}", when, when) for _ in range(count)],
+        )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    limit=st.integers(1, 30),
+    sort=st.sampled_from(["name", "-name", "created_at", "-created_at", "-updated_at", "-updated_at,name"]),
+    added_per_page=st.lists(st.integers(0, 4), min_size=1, max_size=8),
+)
+def test_a_walk_pinned_to_its_start_neither_loses_nor_repeats_while_items_are_added(
+    probe_table: str, limit: int, sort: str, added_per_page: list[int]
+) -> None:
+    """Offset pages shift when items are added; pinning `created_before` to the walk's start (as
+    docs/api-notes.md advises) leaves exactly the items that existed then, in any sort order."""
+    started = START + timedelta(days=100)
+    seen: list[uuid.UUID] = []
+    offset = 0
+    try:
+        for turn in range(100):
+            rows, total = page(ListQuery(limit=limit, offset=offset, sort=sort, created_before=started))
+            seen.extend(row["id"] for row in rows)
+            offset += limit
+            if offset >= total:
+                break
+            add_probes(
+                probe_table, added_per_page[turn % len(added_per_page)], started + timedelta(seconds=turn + 1)
+            )
+    finally:
+        with psycopg.connect(probe_table, autocommit=True) as conn:
+            conn.execute("DELETE FROM listing_probe WHERE name LIKE 'added %'")
+    originals, _ = page(ListQuery(limit=200))
+    assert len(seen) == len(set(seen))
+    assert set(seen) == {row["id"] for row in originals}

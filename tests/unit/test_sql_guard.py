@@ -555,3 +555,44 @@ def test_sql_shaped_noise_is_accepted_or_refused_never_crashes(
     pieces: list[str], dialect: DatasourceType
 ) -> None:
     accepted_twice_or_refused(" ".join(pieces), dialect)
+
+
+@st.composite
+def write_statement(draw: st.DrawFn) -> str:
+    """A statement that changes data, schema or session state, alone or hidden inside a read."""
+    table = draw(st.sampled_from(sorted(COLUMNS)))
+    column = draw(st.sampled_from(COLUMNS[table]))
+    value = draw(scalar())
+    where = f" WHERE {draw(condition())}" if draw(st.booleans()) else ""
+    write = draw(
+        st.sampled_from(
+            [
+                f"INSERT INTO {table} ({column}) VALUES ({value})",
+                f"INSERT INTO {table} ({column}) SELECT {column} FROM {table}{where}",
+                f"UPDATE {table} SET {column} = {value}{where}",
+                f"DELETE FROM {table}{where}",
+                f"TRUNCATE {table}",
+                f"DROP TABLE {table}",
+                f"ALTER TABLE {table} ADD COLUMN extra_{column} INT",
+                f"CREATE TABLE copy_of_{table} AS SELECT * FROM {table}",
+                f"SELECT {column} INTO copy_of_{table} FROM {table}",
+                f"GRANT SELECT ON {table} TO PUBLIC",
+                f"SELECT {column} FROM {table}{where} FOR UPDATE",
+            ]
+        )
+    )
+    shape = draw(st.sampled_from(["alone", "after a read", "in a CTE", "commented"]))
+    if shape == "after a read":
+        return f"{draw(read_only_select())}; {write}"
+    if shape == "in a CTE" and write.startswith(("INSERT", "UPDATE", "DELETE")):
+        return f"WITH changed AS ({write} RETURNING 1) SELECT count(*) FROM changed"
+    if shape == "commented":
+        return f"/* report */ {write} -- nightly"
+    return write
+
+
+@settings(max_examples=300, deadline=None)
+@given(sql=write_statement(), dialect=st.sampled_from(["postgres", "mysql", "duckdb"]))
+def test_generated_writes_are_refused(sql: str, dialect: DatasourceType) -> None:
+    with pytest.raises(SqlNotAllowed):
+        check(sql, dialect)

@@ -29,6 +29,9 @@ Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
 
 
 class TimeRange(StrictModel):
+    # Dumped as "from" too, so a dumped range validates again (the API's responses already use aliases).
+    model_config = ConfigDict(serialize_by_alias=True)
+
     from_: AwareDatetime = Field(alias="from")
     to: AwareDatetime
 
