@@ -13,7 +13,7 @@ LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
 
-.PHONY: help install test check lint format typecheck actionlint audit dev invoke migrate bench build validate lock clean
+.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench build validate lock clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,24 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	@touch $@
 
-test: install $(SAM_VENV)/.installed ## Run the test suite with coverage (starts its own embedded PostgreSQL and moto)
+# Where the browser cannot be installed (no root, no passwordless sudo, no apt-get, offline) this says
+# why and succeeds: the Swagger UI test then skips with its reason.
+BROWSER_NAMES := chromium chromium-browser google-chrome
+
+browser: ## Install Debian's Chromium for the Swagger UI test when it is missing
+	@[ -n "$$LOUPE_CHROMIUM" ] && exit 0; \
+	for name in $(BROWSER_NAMES); do command -v "$$name" >/dev/null && exit 0; done; \
+	if [ "$$(id -u)" = 0 ]; then as_root=; \
+	elif sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+	else echo "make browser: Chromium is missing and cannot be installed without root or passwordless sudo"; exit 0; fi; \
+	command -v apt-get >/dev/null || { echo "make browser: Chromium is missing and there is no apt-get to install it"; exit 0; }; \
+	log=$$(mktemp); apt="$$as_root env DEBIAN_FRONTEND=noninteractive apt-get -qq"; \
+	echo "make browser: installing Debian's chromium"; \
+	$$apt install -y chromium >"$$log" 2>&1 || { $$apt update >>"$$log" 2>&1 && $$apt install -y chromium >>"$$log" 2>&1; } \
+		|| echo "make browser: apt-get install chromium failed: $$(grep -v '^\s*$$' "$$log" | tail -n 1)"; \
+	rm -f "$$log"
+
+test: install $(SAM_VENV)/.installed browser ## Run the test suite with coverage (starts its own embedded PostgreSQL and moto)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install actionlint ## ruff lint and format check, actionlint on the workflows
@@ -78,6 +95,9 @@ migrate: install ## Apply pending migrations to $$DATABASE_URL (or the local sta
 
 bench: install $(SAM_VENV)/.installed ## Benchmarks against same-run baselines; prints a table, writes bench/results.json
 	$(BIN)/python -m bench.run
+
+fuzz: install ## schemathesis against make dev's OpenAPI document as each role (FUZZ_EXAMPLES per operation)
+	$(BIN)/python -m infra.fuzz
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint --template template.yaml

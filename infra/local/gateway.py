@@ -272,6 +272,13 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # API Gateway answers every method (TRACE, CONNECT, made-up ones) itself, with a 4xx when no route
+        # takes it; http.server would answer 501 for a method it has no do_ handler for.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _forwarded_headers(self) -> list[tuple[str, str]]:
         """The client's headers plus the X-Forwarded-* ones API Gateway adds (appending to a sent chain)."""
         client = self.client_address[0]

@@ -189,6 +189,13 @@ def test_path_outside_every_route_gets_api_gateways_403(client: httpx.Client) ->
         assert response.json()["error"]["message"] == "Missing Authentication Token"
 
 
+def test_every_method_gets_an_answer_from_the_api_never_a_501(client: httpx.Client) -> None:
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        response = client.request(method, "/api/v1/api-keys")
+        assert 400 <= response.status_code < 500, (method, response.status_code, response.text)
+        assert response.json()["error"]["message"], method
+
+
 def test_log_never_shows_credentials(stack: StackProcess, client: httpx.Client) -> None:
     secret_query = "token-" + secrets.token_hex(8)
     client.get(f"/api/v1/health?reset={secret_query}", headers={"Authorization": "Bearer not-a-real-token"})

@@ -18,10 +18,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe import db, error_tracking
@@ -124,7 +128,8 @@ class LoupeRouter(Router):
     def _documented(
         route: Callable[..., Any], authenticated: bool, errors: tuple[int, ...], options: dict[str, Any]
     ) -> dict[str, Any]:
-        statuses = (400, 422, 500, *((401, 403) if authenticated else ()), *errors)
+        # Any request may be refused for its size (413) before it reaches a route.
+        statuses = (400, 413, 422, 500, *((401, 403) if authenticated else ()), *errors)
         responses = {**error_responses(statuses), **(options.get("responses") or {})}
         # Given any `responses`, Powertools stops deriving the success one from the return type: add it.
         status = int(options.get("status_code", 200))
@@ -189,6 +194,20 @@ def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
 RequestGate = Callable[[str, str | None], None]
 
 
+class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation for an API whose bodies are JSON only: a body of another declared
+    type is refused before Powertools would parse it as a form (a multipart type without a boundary
+    raises ValueError there, which would be a 500)."""
+
+    def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
+        route = app.context.get("_route")
+        content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+        takes_body = route is not None and bool(route.dependant.body_params)
+        if takes_body and content_type and not content_type.startswith("application/json"):
+            raise RequestUnsupportedContentType("Unsupported content type", errors=[])
+        return super().handler(app, next_middleware)
+
+
 class LoupeResolver(APIGatewayRestResolver):
     """Powertools' REST resolver plus the conventions of API.md that hold for every response."""
 
@@ -201,6 +220,8 @@ class LoupeResolver(APIGatewayRestResolver):
             enable_validation=True,
             strip_prefixes=[API_PREFIX],
         )
+        # Powertools' middleware class is untyped; ours only adds a typed check in front of it.
+        self._request_validation_middleware = JsonRequestValidation()  # type: ignore[no-untyped-call]
         self.use(middlewares=[record_route])
         if with_database:
             self.use(middlewares=[unit_of_work])
