@@ -7,11 +7,8 @@ import os
 
 import pytest
 
-from infra.fuzz import fuzz, report
-from infra.local.stack_process import StackProcess
-from tests.e2e.test_local_stack import stack
-
-__all__ = ["stack"]  # the stack's fixture, shared with this module
+from infra.fuzz import STACK_ENVIRONMENT, fuzz, report
+from infra.local.stack_process import StackFailed, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +16,11 @@ pytestmark = pytest.mark.e2e
 BUDGET = int(os.environ.get("LOUPE_TEST_FUZZ_EXAMPLES", "5"))
 
 
-def test_every_role_fuzzes_without_a_server_error_or_an_undocumented_answer(stack: StackProcess) -> None:
-    results = fuzz(stack.url, BUDGET, "examples,fuzzing,stateful", seed=20261126)
+def test_every_role_fuzzes_without_a_server_error_or_an_undocumented_answer() -> None:
+    try:
+        with running_stack(STACK_ENVIRONMENT) as stack:
+            results = fuzz(stack.url, BUDGET, "examples,fuzzing,stateful", seed=20261126)
+    except StackFailed as failure:
+        pytest.fail(str(failure))
     assert {result.name for result in results} >= {"admin", "editor", "viewer", "api-key"}
     assert all(result.exit_code == 0 for result in results), report(results)

@@ -1,5 +1,5 @@
-"""The finished OpenAPI document: links from what creates a thing to the operations on it, and no JSON
-body documented for responses that have none."""
+"""The finished OpenAPI document: links from what creates a thing to the operations on it, the refusals
+made before routing, and no JSON body documented for responses that have none."""
 
 from __future__ import annotations
 
@@ -73,3 +73,12 @@ def test_responses_without_a_body_document_none(document: dict[str, Any]) -> Non
     assert all("content" not in response for response in no_content)
     reset = document["paths"]["/auth/password-reset/request"]["post"]["responses"]["202"]
     assert "content" not in reset
+
+
+def test_every_operation_documents_the_refusals_made_before_its_route(document: dict[str, Any]) -> None:
+    """A body over the limit is 413 anywhere; a request with an API key may be over the key's rate."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            assert "413" in operation["responses"], operation["operationId"]
+            if operation.get("security"):
+                assert "429" in operation["responses"], operation["operationId"]

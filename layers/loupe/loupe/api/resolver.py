@@ -128,8 +128,9 @@ class LoupeRouter(Router):
     def _documented(
         route: Callable[..., Any], authenticated: bool, errors: tuple[int, ...], options: dict[str, Any]
     ) -> dict[str, Any]:
-        # Any request may be refused for its size (413) before it reaches a route.
-        statuses = (400, 413, 422, 500, *((401, 403) if authenticated else ()), *errors)
+        # Any request may be refused for its size (413) before it reaches a route, and any request with
+        # an API key for the key's rate (429).
+        statuses = (400, 413, 422, 500, *((401, 403, 429) if authenticated else ()), *errors)
         responses = {**error_responses(statuses), **(options.get("responses") or {})}
         # Given any `responses`, Powertools stops deriving the success one from the return type: add it.
         status = int(options.get("status_code", 200))
