@@ -3,12 +3,12 @@ of each function (Lambda allows 250 MB for a function and its layers together, u
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.sam_tools import find_python312, find_sam, sam_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_TIMEOUT_SECONDS = 900
@@ -33,35 +33,16 @@ def _folder_mb(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1024**2
 
 
-def _python312() -> Path:
-    candidates = [
-        shutil.which("python3.12"),
-        *sorted(Path("~/.pyenv/versions").expanduser().glob("3.12*/bin/python3.12")),
-    ]
-    for candidate in candidates:
-        if (
-            candidate
-            and subprocess.run(  # noqa: S603  # interpreters found on this machine, fixed arguments
-                [str(candidate), "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-        ):
-            return Path(candidate)
-    raise BuildUnavailable("no python3.12 (sam build needs the Lambda runtime's Python)")
-
-
 def measure() -> ArtifactSizes:
-    sam = ROOT / ".venv-sam" / "bin" / "sam"
-    if not os.access(sam, os.X_OK):
-        raise BuildUnavailable("no SAM CLI in .venv-sam (make validate installs it)")
-    python = _python312()
+    sam = find_sam()
+    if sam is None:
+        raise BuildUnavailable("no SAM CLI in .venv-sam or on PATH (make validate installs it)")
+    python = find_python312()
+    if python is None:
+        raise BuildUnavailable("no python3.12 (sam build needs the Lambda runtime's Python)")
     with tempfile.TemporaryDirectory(prefix="loupe-bench-build-") as folder:
         build = Path(folder) / "build"
-        environment = dict(
-            os.environ, SAM_CLI_TELEMETRY="0", PATH=f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        )
+        environment = sam_environment(python)
         completed = subprocess.run(  # noqa: S603  # the repository's SAM CLI and template
             [str(sam), "build", "--template", str(ROOT / "template.yaml"), "--build-dir", str(build)],
             cwd=ROOT,

@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 
+from infra import sam_tools
 from infra.local.devstack import aws_client, create_runs_resources, moto_server
 from infra.local.events import rest_api_event, scheduled_event, sqs_event
 from infra.local.template_routes import find_route
@@ -85,50 +84,19 @@ sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
 
 
 def find_sam() -> Path:
-    repo_sam = REPO / ".venv-sam" / "bin" / "sam"
-    if os.access(repo_sam, os.X_OK):
-        return repo_sam
-    on_path = shutil.which("sam")
-    if on_path:
-        return Path(on_path)
-    pytest.fail("SAM CLI not found (.venv-sam/bin/sam or `sam` on PATH): run `make validate` to install it")
-
-
-def _is_python312(candidate: Path) -> bool:
-    # pyenv shims of an inactive version exist on PATH but fail, hence running each candidate.
-    try:
-        probe = subprocess.run(
-            [str(candidate), "-c", "import sys; assert sys.version_info[:2] == (3, 12)"],
-            capture_output=True,
-            timeout=30,
-            check=False,
+    found = sam_tools.find_sam()
+    if found is None:
+        pytest.fail(
+            "SAM CLI not found (.venv-sam/bin/sam or `sam` on PATH): run `make validate` to install it"
         )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return probe.returncode == 0
+    return found
 
 
 def find_python312() -> Path:
-    """A working python3.12: on PATH, then ~/.pyenv/versions/3.12*/bin, then this interpreter."""
-    candidates: list[Path] = []
-    on_path = shutil.which("python3.12")
-    if on_path:
-        candidates.append(Path(on_path))
-    pyenv_roots = {Path(os.environ.get("PYENV_ROOT", "~/.pyenv")).expanduser(), Path("~/.pyenv").expanduser()}
-    for root in sorted(pyenv_roots):
-        candidates.extend(sorted((root / "versions").glob("3.12*/bin/python3.12"), reverse=True))
-    candidates.append(Path(sys.executable))
-    for candidate in candidates:
-        if _is_python312(candidate):
-            return candidate
-    pytest.fail("no working python3.12 found (sam build needs the Lambda runtime's Python on PATH)")
-
-
-def sam_env(extra_path: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ, SAM_CLI_TELEMETRY="0")
-    if extra_path is not None:
-        env["PATH"] = f"{extra_path}{os.pathsep}{env.get('PATH', '')}"
-    return env
+    found = sam_tools.find_python312()
+    if found is None:
+        pytest.fail("no working python3.12 found (sam build needs the Lambda runtime's Python on PATH)")
+    return found
 
 
 @dataclass(frozen=True)
@@ -182,7 +150,7 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
     completed = subprocess.run(
         [str(sam), "build", "--template", str(TEMPLATE), "--build-dir", str(build_dir)],
         cwd=REPO,
-        env=sam_env(python.parent),
+        env=sam_tools.sam_environment(python),
         capture_output=True,
         text=True,
         timeout=SAM_TIMEOUT_SECONDS,
@@ -255,7 +223,7 @@ def test_sam_validate_lint_is_clean() -> None:
     completed = subprocess.run(
         [str(find_sam()), "validate", "--lint", "--template", str(TEMPLATE)],
         cwd=REPO,
-        env=sam_env(),
+        env=sam_tools.sam_environment(),
         capture_output=True,
         text=True,
         timeout=300,
