@@ -121,6 +121,11 @@ class Gateway:
         # long run in the runner does not hold up the API (a cancel request, say).
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        # Powertools keeps the event being resolved on a class attribute (BaseRouter.current_event)
+        # that every resolver of this process shares: two HTTP functions resolving at once could read
+        # each other's request, credentials included. In Lambda each instance serves one event; here
+        # the HTTP functions take turns (the runner and the scheduled functions have no resolver).
+        self._resolving = threading.Lock()
 
     @contextmanager
     def serving(self, function: str) -> Iterator[None]:
@@ -177,7 +182,7 @@ class Gateway:
         timeout, memory = function_limits(route.function)
         try:
             handler = self._handler_for(route.function)
-            with self.serving(route.function):
+            with self._resolving, self.serving(route.function):
                 result = handler(event, LocalLambdaContext(route.function, timeout, memory))
             response = self._to_http(result, route.function)
         except Exception:
@@ -236,6 +241,9 @@ class GatewayServer(ThreadingHTTPServer):
 
 class GatewayRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # A response goes out in two writes (head, body): with Nagle's algorithm the second waits for the
+    # client's ACK of the first, about 40 ms per request on a kept-open connection.
+    disable_nagle_algorithm = True
     server_version = "loupe-local-gateway"
     server: GatewayServer
 

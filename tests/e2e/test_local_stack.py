@@ -8,8 +8,10 @@ import json
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -401,3 +403,36 @@ def test_gateway_answers_itself_for_unrouted_paths_crashes_and_huge_bodies(
     assert head.startswith(b"HTTP/1.1 413")
     assert json.loads(body)["error"]["code"] == "payload_too_large"
     assert len(recorder.events) == 1
+
+
+def test_gateway_runs_one_http_function_at_a_time() -> None:
+    """Powertools' resolvers share the event being resolved (a class attribute): two HTTP functions
+    resolving at once in this process could answer with each other's credentials."""
+    active: list[str] = []
+    overlaps: list[tuple[str, ...]] = []
+    guard = threading.Lock()
+
+    def handler_for(function: str) -> Any:
+        def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            with guard:
+                active.append(function)
+                if len(active) > 1:
+                    overlaps.append(tuple(active))
+            time.sleep(0.02)
+            with guard:
+                active.remove(function)
+            return {"statusCode": 200, "body": "{}"}
+
+        return handle
+
+    server = serve(Gateway(handler_for=handler_for), port=0, log=False)
+    paths = ["/api/v1/health", "/api/v1/queries", "/api/v1/dashboards", "/api/v1/auth/me"] * 4
+    try:
+        with ThreadPoolExecutor(max_workers=len(paths)) as pool:
+            statuses = list(
+                pool.map(lambda path: httpx.get(f"http://127.0.0.1:{server.port}{path}").status_code, paths)
+            )
+    finally:
+        shutdown(server)
+    assert statuses == [200] * len(paths)
+    assert overlaps == []
