@@ -13,7 +13,7 @@ LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
 
-.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench build validate lock clean
+.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench load build validate lock clean
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -69,8 +69,8 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: install ## mypy --strict on the layer, the functions and the local stack
-	$(BIN)/mypy layers/loupe/loupe functions infra
+typecheck: install ## mypy --strict on the layer, the functions, the local stack and the benchmarks
+	$(BIN)/mypy layers/loupe/loupe functions infra bench
 
 check: lint typecheck test ## Lint, types, tests (CI also runs make audit)
 
@@ -98,6 +98,9 @@ bench: install $(SAM_VENV)/.installed ## Benchmarks against same-run baselines; 
 
 fuzz: install ## schemathesis against make dev's OpenAPI document as each role (FUZZ_EXAMPLES per operation)
 	$(BIN)/python -m infra.fuzz
+
+load: install ## LOAD_USERS (50) locust users drive a local stack for LOAD_REQUESTS (5000) requests; writes bench/load.json
+	$(BIN)/python -m bench.load
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint --template template.yaml

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import artifacts, importtime, layer, queries_list, runs, statements
+from bench import artifacts, importtime, layer, load, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -561,8 +561,29 @@ def runs_table(figures: runs.RunsFigures) -> list[Figure]:
     return table
 
 
+def load_table(result: load.LoadResult) -> list[Figure]:
+    """The load's figures: its errors (none allowed), the stack's most database connections against their
+    bound, and the list request's latency in the crowd against the same request on the idle stack."""
+    listing = result.route(load.BASELINE_ROUTE)
+    return [
+        # A count: failed requests; the target is none.
+        Figure("load: errors", "req", result.errors, 1, 0.0),
+        Figure("load: max DB connections", "conn", result.max_connections, result.connection_bound, 1.0),
+        Figure("load: GET /queries p50 vs idle", "ms", listing.p50_ms, result.baseline_p50_ms, None),
+        Figure("load: GET /queries p95 vs idle", "ms", listing.p95_ms, result.baseline_p50_ms, None),
+    ]
+
+
 def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
     """Set up, measure, and return the figures with everything behind them."""
+    # First, while the environment is this process's own: the load's stack inherits it, and what follows
+    # sets the Lambda runtime's variables.
+    try:
+        load_config = load.Config.from_env()
+        out(f"load: {load_config.users} users, {load_config.requests} requests against a local stack ...")
+        load_result = load.measure(load_config)
+    except load.LoadError as error:
+        raise BenchError(f"the load could not run: {error}") from None
     with (
         xray_touch_file_removed(),
         postgres_server() as server_url,
@@ -665,6 +686,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         # A count, not a time: sequential scans in the page plan at 100,000 rows; the target is none.
         Figure("page plan seq scans, 100k rows", "scans", len(listing.seq_scans), 1, 0.0),
         *runs_table(run_figures),
+        *load_table(load_result),
     ]
     out("deployable size: sam build ...")
     try:
@@ -694,6 +716,8 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
             "cold_floor": "fresh process importing psycopg, pydantic and APIGatewayRestResolver, running the "
             "handler's SQL (bench/statements.py) and validating the row with pydantic",
             "warm_raw": "the handler's SQL on one psycopg connection, same connect options",
+            "load_latency": f"{load.BASELINE_ROUTE} one at a time on the idle stack after the load",
+            "load_connections": "one per function of the stack, the runner's watchdog, 2 datasource sessions",
         },
         "cold": {
             mode: {
@@ -737,6 +761,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
             "budget_mb": DEPLOYED_BUDGET_MB,
             "lambda_limit_mb": 250,
         },
+        "load": load_result.as_json(),
         "queries_list": {
             "organization_queries": queries_list.ORGANIZATION_QUERIES,
             "table_rows_for_plan": queries_list.TABLE_ROWS,

@@ -136,7 +136,10 @@ def run_pass(
     output = finished.stdout + finished.stderr
     if finished.returncode != 0:
         print(f"--- schemathesis as {name} ---\n{output}", flush=True)
-    summary = next((line.strip("= ") for line in reversed(output.splitlines()) if " in " in line), "")
+    lines = output.splitlines()
+    cases = next((line.strip() for line in lines if " generated" in line), "")
+    verdict = next((line.strip("= ") for line in reversed(lines) if " in " in line), "")
+    summary = f"{cases}; {verdict}" if cases else verdict
     return PassResult(name, finished.returncode, seconds, summary)
 
 
