@@ -138,7 +138,10 @@ def run_pass(
         print(f"--- schemathesis as {name} ---\n{output}", flush=True)
     lines = output.splitlines()
     cases = next((line.strip() for line in lines if " generated" in line), "")
-    verdict = next((line.strip("= ") for line in reversed(lines) if " in " in line), "")
+    # schemathesis ends with a rule like "==== 3 warnings in 6.55s ====".
+    verdict = next(
+        (line.strip("= ") for line in reversed(lines) if line.startswith("=") and " in " in line), ""
+    )
     summary = f"{cases}; {verdict}" if cases else verdict
     return PassResult(name, finished.returncode, seconds, summary)
 

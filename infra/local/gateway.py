@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from infra.local.events import LocalLambdaContext, rest_api_event
@@ -139,7 +139,7 @@ class Gateway:
         """Wait until no function is serving an event; False if one still is after `timeout` seconds."""
         deadline = time.monotonic() + timeout
         with self._locks_lock:
-            locks = list(self._locks.values())
+            locks = [self._resolving, *self._locks.values()]
         for lock in locks:
             if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 return False
@@ -280,12 +280,14 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
-    def __getattr__(self, name: str) -> Any:
-        # API Gateway answers every method (TRACE, CONNECT, made-up ones) itself, with a 4xx when no route
-        # takes it; http.server would answer 501 for a method it has no do_ handler for.
-        if name.startswith("do_"):
-            return self._serve
-        raise AttributeError(name)
+    if not TYPE_CHECKING:  # so that mypy still catches a misspelt attribute of the handler
+
+        def __getattr__(self, name: str) -> Any:
+            # API Gateway answers every method (TRACE, CONNECT, made-up ones) itself, with a 4xx when no
+            # route takes it; http.server would answer 501 for a method it has no do_ handler for.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
     def _forwarded_headers(self) -> list[tuple[str, str]]:
         """The client's headers plus the X-Forwarded-* ones API Gateway adds (appending to a sent chain)."""

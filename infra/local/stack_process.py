@@ -3,6 +3,7 @@ outside over HTTP: the end-to-end tests, `make fuzz`, `make load` and the browse
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -97,10 +98,23 @@ class StackProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+            self._stop_postgres()
             return None
         finally:
             self.output = self.log.read_text(encoding="utf-8", errors="replace")
         return code
+
+    def _stop_postgres(self) -> None:
+        """The stack's PostgreSQL runs in a session of its own: a killed stack leaves it behind."""
+        if self.postgres_pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.postgres_pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                os.kill(self.postgres_pid, 0)
+                time.sleep(0.2)
+            os.kill(self.postgres_pid, signal.SIGKILL)
 
     @property
     def port(self) -> int:

@@ -81,13 +81,20 @@ class TestErrorEnvelope:
         error = assert_envelope(response, 400, "bad_request")
         assert "application/json" in error["message"]
 
-    def test_json_with_a_charset_is_json(self, api: Any) -> None:
+    @pytest.mark.parametrize(
+        "content_type",
+        ["application/json; charset=utf-8", "Application/JSON", "APPLICATION/JSON;charset=UTF-8"],
+    )
+    def test_json_in_any_case_or_with_a_charset_is_json(self, api: Any, content_type: str) -> None:
         response = api.post(
             LOGIN,
             raw_body='{"email": "nobody@example.com", "password": "wrong-password"}',
-            headers={"Content-Type": "application/json; charset=utf-8"},
+            headers={"Content-Type": content_type},
         )
         assert_envelope(response, 401, "unauthorized")
+
+    def test_a_content_type_without_a_body_route_is_ignored(self, api: Any) -> None:
+        assert api.get("/api/v1/health", headers={"Content-Type": "multipart/form-data"}).status == 200
 
     def test_missing_body_is_422(self, api: Any) -> None:
         error = assert_envelope(api.post(LOGIN), 422, "validation_error")

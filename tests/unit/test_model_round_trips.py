@@ -86,4 +86,5 @@ def test_generated_bodies_are_accepted_and_round_trip_or_refused_as_invalid(
             assert model.model_validate_json(parsed.model_dump_json(exclude_unset=True)) == parsed
 
     check()
-    assert outcomes
+    # A model that refused every body its own schema allows would mean the document and the model drifted.
+    assert "accepted" in outcomes, outcomes

@@ -196,17 +196,15 @@ RequestGate = Callable[[str, str | None], None]
 
 
 class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation for an API whose bodies are JSON only: a body of another declared
-    type is refused before Powertools would parse it as a form (a multipart type without a boundary
-    raises ValueError there, which would be a 500)."""
+    """Powertools' request validation for an API whose bodies are JSON only. Powertools would parse a
+    form or multipart body too (a multipart type without a boundary raises ValueError there, a 500),
+    and compares the media type case-sensitively, where media types are not (RFC 9110)."""
 
-    def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
-        route = app.context.get("_route")
+    def _get_body(self, app: EventHandlerInstance) -> Any:
         content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
-        takes_body = route is not None and bool(route.dependant.body_params)
-        if takes_body and content_type and not content_type.startswith("application/json"):
+        if content_type and not content_type.startswith("application/json"):
             raise RequestUnsupportedContentType("Unsupported content type", errors=[])
-        return super().handler(app, next_middleware)
+        return self._parse_json_data(app)
 
 
 class LoupeResolver(APIGatewayRestResolver):
