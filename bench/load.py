@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import psycopg
 
+from bench import out
 from infra.local.devstack import DEMO_DATASOURCE
 from infra.local.stack_process import StackFailed, StackProcess, running_stack
 from infra.local.template_routes import ROOT, functions
@@ -171,8 +171,7 @@ class ConnectionSampler:
     through the server's socket as its superuser."""
 
     def __init__(self, stack: StackProcess) -> None:
-        socket_folder = quote(str(stack.home / "pgdata"), safe="")
-        self._url = f"postgresql://postgres@/loupe?host={socket_folder}"
+        self._url = stack.metadata_url
         self.counts: list[int] = []
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="connection-sampler", daemon=True)
@@ -310,11 +309,6 @@ def measure(config: Config) -> LoadResult:
         connection_bound=connection_bound(),
         baseline_ms=baseline,
     )
-
-
-def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 def print_report(result: LoadResult) -> None:

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import artifacts, importtime, layer, load, queries_list, runs, statements
+from bench import artifacts, importtime, layer, load, out, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,11 +157,6 @@ def summary(values: list[float]) -> dict[str, float]:
         "p99": percentile(values, 0.99),
         "max": max(values),
     }
-
-
-def out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
 
 
 @contextmanager

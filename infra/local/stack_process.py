@@ -124,10 +124,18 @@ class StackProcess:
         loaded: dict[str, str] = json.loads((self.home / "secrets.json").read_text())
         return loaded
 
+    def _socket_url(self, credentials: str, database: str) -> str:
+        socket_dir = quote(str(self.home / "pgdata"), safe="")
+        return f"postgresql://{credentials}@/{database}?host={socket_dir}"
+
+    @property
+    def metadata_url(self) -> str:
+        """The stack's own database, as the server's superuser (over its socket, trust)."""
+        return self._socket_url("postgres", "loupe")
+
     def reader_url(self, database: str = "loupe_sample", password: str | None = None) -> str:
         password = self.stored_secrets()["sample_reader_password"] if password is None else password
-        socket_dir = quote(str(self.home / "pgdata"), safe="")
-        return f"postgresql://loupe_sample_reader:{quote(password, safe='')}@/{database}?host={socket_dir}"
+        return self._socket_url(f"loupe_sample_reader:{quote(password, safe='')}", database)
 
 
 @contextmanager

@@ -93,8 +93,7 @@ def adhoc(client: httpx.Client, headers: dict[str, str], demo_id: str, sql: str,
 
 
 def metadata(stack: StackProcess) -> psycopg.Connection[Any]:
-    socket_folder = stack.home / "pgdata"
-    return psycopg.connect(f"postgresql://postgres@/loupe?host={socket_folder}", autocommit=True)
+    return psycopg.connect(stack.metadata_url, autocommit=True)
 
 
 def test_a_saved_query_runs_pages_exports_and_is_reused(

@@ -98,27 +98,29 @@ def with_links(document: dict[str, Any]) -> dict[str, Any]:
     schemas = document["components"]["schemas"]
     paths: dict[str, dict[str, Any]] = document["paths"]
 
-    def success_schema(operation: dict[str, Any]) -> str | None:
+    def success(operation: dict[str, Any]) -> tuple[str, str] | None:
+        """The success status and the name of the schema it returns, if it returns one by reference."""
         for status in ("201", "202", "200"):
             schema = operation["responses"].get(status, {}).get("content", {}).get("application/json", {})
             reference = schema.get("schema", {}).get("$ref", "")
             if reference:
-                return str(reference).rsplit("/", 1)[-1]
+                return status, str(reference).rsplit("/", 1)[-1]
         return None
 
     item_path_of: dict[str, str] = {}
     for path, item in paths.items():
-        reference = success_schema(item["get"]) if "get" in item else None
-        if reference is not None and PATH_PARAMETER.fullmatch(path.rsplit("/", 1)[-1]):
-            item_path_of.setdefault(reference, path.rsplit("/", 1)[0])
+        found = success(item["get"]) if "get" in item else None
+        if found is not None and PATH_PARAMETER.fullmatch(path.rsplit("/", 1)[-1]):
+            item_path_of.setdefault(found[1], path.rsplit("/", 1)[0])
 
     for path, item in paths.items():
         operation = item.get("post")
-        reference = success_schema(operation) if operation is not None else None
-        if operation is None or reference is None or "id" not in schemas[reference].get("properties", {}):
+        found = success(operation) if operation is not None else None
+        if operation is None or found is None or "id" not in schemas[found[1]].get("properties", {}):
             continue
+        status, reference = found
         collections = {path, item_path_of.get(reference, path)}
-        status = next(code for code in ("201", "202", "200") if code in operation["responses"])
+        known = set(PATH_PARAMETER.findall(path))
         links: dict[str, Any] = {}
         for target_path, target_item in paths.items():
             collection = next((c for c in collections if target_path.startswith(c + "/{")), None)
@@ -127,7 +129,6 @@ def with_links(document: dict[str, Any]) -> dict[str, Any]:
             created = PATH_PARAMETER.match(target_path[len(collection) + 1 :])
             assert created is not None
             parameters = {created.group(1): "$response.body#/id"}
-            known = set(PATH_PARAMETER.findall(path))
             needed = set(PATH_PARAMETER.findall(target_path)) - {created.group(1)}
             if not needed <= known:
                 continue

@@ -219,7 +219,7 @@ class LoupeResolver(APIGatewayRestResolver):
             enable_validation=True,
             strip_prefixes=[API_PREFIX],
         )
-        # Powertools' middleware class is untyped; ours only adds a typed check in front of it.
+        # Powertools' middleware class is untyped; ours only replaces how it reads the body.
         self._request_validation_middleware = JsonRequestValidation()  # type: ignore[no-untyped-call]
         self.use(middlewares=[record_route])
         if with_database:
