@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loupe import db
-from loupe.errors import ValidationFailed
+from loupe.errors import InvalidListQuery
 from loupe.models.common import ListQuery
 from loupe.repositories.listing import Collection, list_page, parse_sort
 
@@ -107,9 +107,9 @@ def test_offset_past_the_end_still_counts(probe_table: str) -> None:
 
 @pytest.mark.parametrize("sort", ["password_hash", "name,name", "-organization_id"])
 def test_unknown_or_repeated_sort_fields_are_422(sort: str) -> None:
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(InvalidListQuery) as raised:
         parse_sort(sort, PROBES)
-    assert raised.value.details[0]["field"] == "query.sort"
+    assert raised.value.issues[0].field == "sort"
 
 
 @pytest.mark.parametrize(

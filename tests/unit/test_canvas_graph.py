@@ -8,6 +8,7 @@ import uuid
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from loupe.errors import FieldIssue
 from loupe.models.canvases import Edge, Node, Position
 from loupe.services.canvases import graph_issues
 
@@ -58,7 +59,7 @@ def test_dangling_edges_are_rejected(
     position = data.draw(st.integers(0, len(edges)))
     dangling = Edge(id="dangling-" + "x" * 20, **ends)
     issues = graph_issues(nodes, [*edges[:position], dangling, *edges[position:]])
-    assert {"field": f"body.edges.{position}.{end}", "issue": f"no node has the id {missing!r}"} in issues
+    assert FieldIssue(f"edges.{position}.{end}", f"no node has the id {missing!r}") in issues
 
 
 @given(graphs().filter(lambda graph: bool(graph[0])), st.data())
@@ -66,9 +67,7 @@ def test_repeated_node_ids_are_rejected(graph: tuple[list[Node], list[Edge]], da
     nodes, edges = graph
     copied = data.draw(st.sampled_from(nodes))
     issues = graph_issues([*nodes, make_node(copied.id, "note")], edges)
-    assert issues == [
-        {"field": f"body.nodes.{len(nodes)}.id", "issue": f"repeats the id of node {nodes.index(copied)}"}
-    ]
+    assert issues == [FieldIssue(f"nodes.{len(nodes)}.id", f"repeats the id of node {nodes.index(copied)}")]
 
 
 def test_ref_id_must_fit_the_type() -> None:
@@ -78,7 +77,7 @@ def test_ref_id_must_fit_the_type() -> None:
     )
     repeated_edges = [Edge(id="e", source="q", target="n"), Edge(id="e", source="n", target="n")]
     assert graph_issues([query, note], repeated_edges) == [
-        {"field": "body.nodes.0.ref_id", "issue": "a query node needs one"},
-        {"field": "body.nodes.1.ref_id", "issue": "a note refers to nothing"},
-        {"field": "body.edges.1.id", "issue": "repeats the id of edge 0"},
+        FieldIssue("nodes.0.ref_id", "a query node needs one"),
+        FieldIssue("nodes.1.ref_id", "a note refers to nothing"),
+        FieldIssue("edges.1.id", "repeats the id of edge 0"),
     ]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loupe.config import ConfigurationError, get_settings
-from loupe.errors import ValidationFailed
+from loupe.errors import InvalidInput
 from loupe.services.schedules import checked_cron, next_run_at
 
 ZONES = ("Europe/Berlin", "America/New_York")
@@ -140,16 +140,16 @@ def test_valid_crons(cron: str) -> None:
     ],
 )
 def test_invalid_crons(cron: str) -> None:
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(InvalidInput) as raised:
         checked_cron(cron, NOW)
-    assert raised.value.details[0]["field"] == "body.cron"
+    assert raised.value.issues[0].field == "cron"
 
 
 def test_minimum_interval_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS", "3600")
     get_settings.cache_clear()
     assert checked_cron("0 * * * *", NOW) == "0 * * * *"
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(InvalidInput):
         checked_cron("*/30 * * * *", NOW)
     for bad in ("59", "ten", ""):
         monkeypatch.setenv("LOUPE_SCHEDULE_MIN_INTERVAL_SECONDS", bad)

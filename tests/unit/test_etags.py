@@ -1,4 +1,4 @@
-"""ETag computation and the conditional-request checks."""
+"""Versions, their ETags, and the conditional-request checks."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from loupe.errors import PreconditionFailed
-from loupe.etags import etag_for, not_modified, require_match
+from loupe.api.etags import etag_of, expected_versions, not_modified
+from loupe.errors import VersionMismatch
+from loupe.versions import require_version, version_of
 
 ID = uuid.uuid4()
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-def test_etag_changes_with_updated_at_and_is_quoted() -> None:
-    first, second = etag_for(ID, NOW), etag_for(ID, NOW + timedelta(microseconds=1))
+def test_version_changes_with_updated_at_and_its_etag_is_quoted() -> None:
+    first, second = version_of(ID, NOW), version_of(ID, NOW + timedelta(microseconds=1))
     assert first != second
-    assert first.startswith('"')
-    assert first.endswith('"')
-    assert etag_for(ID, NOW) == first
+    assert version_of(ID, NOW) == first
+    assert etag_of(first) == f'"{first}"'
 
 
 @pytest.mark.parametrize(
@@ -32,20 +32,31 @@ def test_etag_changes_with_updated_at_and_is_quoted() -> None:
         ("W/{tag}", True),
         ('"x", {tag}', True),
         ('"x"', False),
+        ("{version}", False),  # an unquoted tag is not the ETag
     ],
 )
 def test_not_modified(header: str | None, expected: bool) -> None:
-    tag = etag_for(ID, NOW)
-    assert not_modified(header.format(tag=tag) if header else header, tag) is expected
+    version = version_of(ID, NOW)
+    given = header.format(tag=etag_of(version), version=version) if header else header
+    assert not_modified(given, version) is expected
+
+
+def require_match(if_match: str | None, version: str) -> None:
+    require_version(expected_versions(if_match), version)
 
 
 def test_require_match() -> None:
-    tag = etag_for(ID, NOW)
-    require_match(None, tag)
-    require_match("*", tag)
-    require_match(tag, tag)
-    require_match(f'"other", {tag}', tag)
-    with pytest.raises(PreconditionFailed):
-        require_match('"stale"', tag)
-    with pytest.raises(PreconditionFailed):
-        require_match(f"W/{tag}", tag)  # If-Match uses the strong comparison
+    version = version_of(ID, NOW)
+    tag = etag_of(version)
+    require_match(None, version)
+    require_match("*", version)
+    require_match(tag, version)
+    require_match(f'"other", {tag}', version)
+    with pytest.raises(VersionMismatch):
+        require_match('"stale"', version)
+    with pytest.raises(VersionMismatch):
+        require_match(f"W/{tag}", version)  # If-Match uses the strong comparison
+    with pytest.raises(VersionMismatch):
+        require_match(version, version)  # unquoted: not an entity tag
+    with pytest.raises(VersionMismatch):
+        require_match("", version)

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.queries import QueryCreate, QueryParameter
 from loupe.services import query_parameters
 
@@ -91,10 +91,8 @@ def test_an_undeclared_placeholder_is_rejected(case: tuple[str, list[dict[str, A
     if extra in declared:
         return
     details = query_parameters.mismatches(sql + " {{ " + extra + " }}", declared)
-    assert details == [
-        {"field": "body.sql", "issue": f"{{{{ {extra} }}}} is used but not declared in parameters"}
-    ]
-    with pytest.raises(ValidationFailed):
+    assert details == [FieldIssue("sql", f"{{{{ {extra} }}}} is used but not declared in parameters")]
+    with pytest.raises(InvalidInput):
         query_parameters.require_match(sql + "{{" + extra + "}}", declared)
 
 
@@ -105,7 +103,7 @@ def test_an_unused_parameter_is_rejected(case: tuple[str, list[dict[str, Any]]],
     if extra in declared:
         return
     details = query_parameters.mismatches(sql, [*declared, extra])
-    assert [detail["field"] for detail in details] == [f"body.parameters.{len(declared)}.name"]
+    assert [detail.field for detail in details] == [f"parameters.{len(declared)}.name"]
 
 
 @given(matching().filter(lambda case: bool(case[1])), st.data())
@@ -118,10 +116,9 @@ def test_dropping_a_placeholder_from_the_sql_is_rejected(
     sql = data.draw(sql_using([name for name in declared if name != dropped]))
     details = query_parameters.mismatches(sql, declared)
     assert details == [
-        {
-            "field": f"body.parameters.{declared.index(dropped)}.name",
-            "issue": f"{dropped!r} is declared but not used in sql",
-        }
+        FieldIssue(
+            f"parameters.{declared.index(dropped)}.name", f"{dropped!r} is declared but not used in sql"
+        )
     ]
 
 
@@ -129,7 +126,7 @@ def test_dropping_a_placeholder_from_the_sql_is_rejected(
 def test_malformed_placeholders_are_reported(text: str) -> None:
     assert query_parameters.malformed_placeholders(f"SELECT {text}") == [text]
     assert query_parameters.placeholders(f"SELECT {text}") == []
-    assert query_parameters.mismatches(f"SELECT {text}", [])[0]["field"] == "body.sql"
+    assert query_parameters.mismatches(f"SELECT {text}", [])[0].field == "sql"
 
 
 @given(

@@ -22,7 +22,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from loupe.errors import ValidationFailed
+from loupe.errors import InvalidListQuery
 from loupe.results import exports, store
 from loupe.results.store import Column, ResultReader, ResultTooLarge, ResultUnavailable, ResultWriter
 
@@ -372,9 +372,9 @@ def test_xlsx_refuses_more_rows_than_a_worksheet_holds(bucket: str) -> None:
     )
     boto3.client("s3").put_object(Bucket=BUCKET, Key=store.manifest_key(ORG, run_id), Body=too_many.to_json())
 
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(InvalidListQuery) as raised:
         exports.write_xlsx(ResultReader.for_run(BUCKET, ORG, run_id), io.BytesIO())
-    assert raised.value.details[0]["field"] == "query.format"
+    assert raised.value.issues[0].field == "format"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loupe.errors import ValidationFailed
+from loupe.errors import InvalidInput
 from loupe.models.visualizations import OPTIONS_BY_TYPE, VisualizationType
 from loupe.services.visualizations import checked_options
 
@@ -30,9 +30,9 @@ MINIMAL: dict[str, dict[str, Any]] = {
 
 
 def issues(kind: VisualizationType, options: dict[str, Any]) -> dict[str, str]:
-    with pytest.raises(ValidationFailed) as raised:
+    with pytest.raises(InvalidInput) as raised:
         checked_options(kind, options)
-    return {detail["field"]: detail["issue"] for detail in raised.value.details}
+    return {detail.field: detail.issue for detail in raised.value.issues}
 
 
 def test_every_type_has_an_options_model() -> None:
@@ -59,22 +59,22 @@ def test_minimal_options_get_every_default(kind: VisualizationType) -> None:
 )
 def test_charts_name_the_columns_they_need(kind: VisualizationType, needed: set[str]) -> None:
     found = issues(kind, {})
-    assert set(found) == {f"body.options.{name}" for name in needed}
+    assert set(found) == {f"options.{name}" for name in needed}
     assert all(issue == "Field required" for issue in found.values())
 
 
 def test_details_name_nested_fields() -> None:
     found = issues("bar", {"x": "d", "y": [{"column": "n", "color": "blue"}], "x_axis": {"scale": "cubic"}})
-    assert set(found) == {"body.options.y.0.color", "body.options.x_axis.scale"}
+    assert set(found) == {"options.y.0.color", "options.x_axis.scale"}
 
 
 def test_unknown_options_are_refused() -> None:
-    assert "body.options.stacked" in issues("line", {**MINIMAL["line"], "stacked": True})
-    assert "body.options.columns.0.width" in issues("table", {"columns": [{"column": "a", "width": 3}]})
+    assert "options.stacked" in issues("line", {**MINIMAL["line"], "stacked": True})
+    assert "options.columns.0.width" in issues("table", {"columns": [{"column": "a", "width": 3}]})
 
 
 def test_axis_bounds_are_ordered() -> None:
-    assert "body.options.y_axis" in issues("line", {**MINIMAL["line"], "y_axis": {"min": 1, "max": 1}})
+    assert "options.y_axis" in issues("line", {**MINIMAL["line"], "y_axis": {"min": 1, "max": 1}})
     assert checked_options("line", {**MINIMAL["line"], "y_axis": {"min": 0, "max": 1}})["y_axis"]["max"] == 1
 
 
@@ -93,7 +93,7 @@ def test_cartesian_options_keep_their_columns(
 )
 def test_a_column_drawn_twice_is_refused(kind: VisualizationType, x: str, y: list[str]) -> None:
     repeated = [{"column": column} for column in [*y, y[0]]]
-    assert "body.options.y" in issues(kind, {"x": x, "y": repeated})
+    assert "options.y" in issues(kind, {"x": x, "y": repeated})
 
 
 @given(st.integers(min_value=-5, max_value=15))
@@ -102,4 +102,4 @@ def test_decimals_are_bounded(decimals: int) -> None:
     if 0 <= decimals <= 10:
         assert checked_options("counter", options)["formatting"]["decimals"] == decimals
     else:
-        assert "body.options.formatting.decimals" in issues("counter", options)
+        assert "options.formatting.decimals" in issues("counter", options)

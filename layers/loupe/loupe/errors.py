@@ -1,117 +1,123 @@
-"""Domain errors with their HTTP status and API error code; the resolver renders them as the envelope.
+"""Domain errors: what went wrong, in the domain's own terms (facts and plain field names).
 
-Services raise these; they know the code a client sees but nothing of events or responses.
+Services raise these and know nothing of HTTP; `loupe.api.errors` decides how a client sees each one.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 
-class ApiError(Exception):
-    """An error a client is meant to see, in the documented `{"error": {...}}` shape."""
+@dataclass(frozen=True)
+class FieldIssue:
+    """What is wrong with one field of the caller's input: `field` is its dotted path inside that
+    input (`tiles.2.visualization_id`), empty for the input as a whole."""
 
-    status: ClassVar[int] = 400
-    code: ClassVar[str] = "bad_request"
-    default_message: ClassVar[str] = "Bad request"
+    field: str
+    issue: str
+
+
+class DomainError(Exception):
+    """A refusal the caller is meant to see and can act on."""
+
+    default_message: ClassVar[str] = "The request cannot be carried out"
 
     def __init__(
         self,
         message: str | None = None,
         *,
-        details: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
+        issues: Sequence[FieldIssue] = (),
         keep_changes: bool = False,
     ) -> None:
         self.message = message or self.default_message
-        self.details = details or []
-        self.headers = headers or {}
-        # Some rejections must still persist what led to them (a failed login attempt, a session
-        # revoked for token reuse): the unit of work commits before the error is rendered.
+        self.issues = tuple(issues)
+        # Some refusals must still persist what led to them (a failed login attempt, a session revoked
+        # for token reuse): the unit of work commits before the error is reported.
         self.keep_changes = keep_changes
         super().__init__(self.message)
 
 
-class BadRequest(ApiError):
-    status = 400
-    code = "bad_request"
+class InvalidRequest(DomainError):
+    """The request cannot be understood as it is (malformed, of the wrong kind)."""
+
     default_message = "Bad request"
 
 
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
+class Unauthenticated(DomainError):
+    """The caller's credentials are missing, wrong or no longer valid."""
+
     default_message = "Authentication required"
 
 
-class Forbidden(ApiError):
-    status = 403
-    code = "forbidden"
+class MissingCredentials(Unauthenticated):
+    """The caller sent no credentials at all."""
+
+
+class NotPermitted(DomainError):
+    """The caller is known but its role or kind may not do this."""
+
     default_message = "Your role does not allow this"
 
 
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
+class NotFound(DomainError):
+    """The resource does not exist in the caller's organization (or the caller may not learn it does)."""
+
     default_message = "Not found"
 
 
-class MethodNotAllowed(ApiError):
-    status = 405
-    code = "method_not_allowed"
-    default_message = "Method not allowed"
+class ReferenceNotFound(NotFound):
+    """A field of the caller's input names a resource that does not exist in its organization."""
 
 
-class Conflict(ApiError):
-    status = 409
-    code = "conflict"
+class Conflict(DomainError):
+    """The request contradicts the current state (a duplicate, a resource still in use)."""
+
     default_message = "Conflict"
 
 
-class ResultExpired(ApiError):
-    status = 410
-    code = "result_expired"
+class ResultExpired(DomainError):
+    """A run's stored result was removed by its organization's retention."""
+
     default_message = "The result has expired"
 
 
-class PreconditionFailed(ApiError):
-    status = 412
-    code = "precondition_failed"
+class VersionMismatch(DomainError):
+    """A write was based on a version of the resource that is no longer current."""
+
     default_message = "The resource has changed since it was read"
 
 
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
-    default_message = "Request body too large"
+class InvalidInput(DomainError):
+    """The input is well formed but breaks a rule; `issues` name the fields."""
 
-
-class ValidationFailed(ApiError):
-    status = 422
-    code = "validation_error"
     default_message = "Request validation failed"
 
 
-class RateLimited(ApiError):
-    status = 429
-    code = "rate_limited"
+class InvalidListQuery(InvalidInput):
+    """A listing or reading option (sort, filter, format) is not one the resource offers."""
+
+
+class RateLimited(DomainError):
+    """The caller did this too often; it may try again after `retry_after_seconds`."""
+
     default_message = "Too many requests"
 
     def __init__(
         self, message: str | None = None, *, retry_after_seconds: int, keep_changes: bool = False
     ) -> None:
         self.retry_after_seconds = max(1, retry_after_seconds)
-        super().__init__(
-            message, headers={"Retry-After": str(self.retry_after_seconds)}, keep_changes=keep_changes
-        )
+        super().__init__(message, keep_changes=keep_changes)
 
 
 class TooManyAttempts(RateLimited):
-    code = "too_many_attempts"
+    """Too many failed attempts (sign-in, reset) from one address or for one account."""
+
     default_message = "Too many failed attempts; try again later"
 
 
-class ServiceUnavailable(ApiError):
-    status = 503
-    code = "service_unavailable"
+class DependencyUnavailable(DomainError):
+    """Something Loupe depends on (a queue, KMS, a store) cannot be reached; trying again may work."""
+
     default_message = "A dependency is unavailable; try again shortly"

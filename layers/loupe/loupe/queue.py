@@ -8,7 +8,7 @@ import json
 from typing import Any
 from uuid import UUID
 
-from loupe.errors import ServiceUnavailable
+from loupe.errors import DependencyUnavailable
 from loupe.observability import logger
 
 
@@ -34,7 +34,7 @@ def send_run(queue_url: str, run_id: UUID) -> None:
         sqs_client().send_message(QueueUrl=queue_url, MessageBody=_message_body(run_id))
     except (BotoCoreError, ClientError) as error:
         logger.warning("runs queue unavailable", extra={"error_type": type(error).__name__})
-        raise ServiceUnavailable("The run cannot be queued right now; try again shortly") from None
+        raise DependencyUnavailable("The run cannot be queued right now; try again shortly") from None
 
 
 # A message handed back to the queue comes again after 2, 4, 8, ... seconds, not after the queue's

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.request import Request
 
 from loupe import db
 from loupe.api.context import current_request
-from loupe.errors import Forbidden, Unauthorized
+from loupe.errors import MissingCredentials, NotPermitted, Unauthenticated
 from loupe.models.identity import Principal, Role
 from loupe.services import identity
 
@@ -27,12 +27,12 @@ def authenticate(request: Request) -> Principal:
     api_key = headers.get("x-api-key")
     if authorization is not None:
         if not authorization.lower().startswith(BEARER_PREFIX):
-            raise Unauthorized("Use the Bearer scheme: Authorization: Bearer <token>")
+            raise Unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>")
         principal = identity.authenticate_access_token(authorization[len(BEARER_PREFIX) :].strip())
     elif api_key is not None:
         principal = identity.authenticate_api_key(api_key.strip())
     else:
-        raise Unauthorized(headers={"WWW-Authenticate": 'Bearer realm="loupe"'})
+        raise MissingCredentials()
     current_request().principal = principal
     return principal
 
@@ -46,7 +46,7 @@ def require(minimum: Role) -> Callable[[Principal], Principal]:
 
     def check_role(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role < minimum:
-            raise Forbidden(f"This needs the {minimum.label} role")
+            raise NotPermitted(f"This needs the {minimum.label} role")
         return principal
 
     check_role.__name__ = f"require_{minimum.label}"
@@ -57,7 +57,7 @@ def require(minimum: Role) -> Callable[[Principal], Principal]:
 def require_user(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """A dependency for routes about a person (sessions, profile): an API key is not one."""
     if principal.user_id is None:
-        raise Unauthorized("This route needs a user's access token, not an API key")
+        raise Unauthenticated("This route needs a user's access token, not an API key")
     return principal
 
 

@@ -64,7 +64,7 @@ def crud_routes(
     )
     def get_resource(resource_id: UUID, caller: reader) -> Response[Any]:
         found = service.get(caller, resource_id)
-        return with_etag(found.resource, found.etag)
+        return with_etag(found.resource, found.version)
 
     @router.patch(item_path, errors=(404, 409, 412), tags=[tag], summary=f"Update a {noun}")
     def update_resource(
@@ -73,7 +73,7 @@ def crud_routes(
         caller: writer,
     ) -> Response[out]:  # type: ignore[valid-type]
         updated = service.update(caller, resource_id, body, if_match())
-        return versioned(updated.resource, updated.etag)
+        return versioned(updated.resource, updated.version)
 
     @router.delete(item_path, status_code=204, errors=(404, 409, 412), tags=[tag], summary=f"Delete a {noun}")
     def delete_resource(resource_id: UUID, caller: writer) -> Response[None]:

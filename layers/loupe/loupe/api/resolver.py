@@ -31,16 +31,23 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from loupe import db, error_tracking
 from loupe.api.auth import check_access
 from loupe.api.context import RequestState, begin_request, current_request_or_none, end_request
+from loupe.api.errors import (
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestInvalid,
+    error_envelope,
+    error_headers,
+    status_of,
+)
 from loupe.api.openapi import AUTHENTICATED, error_responses
 from loupe.config import get_settings
 from loupe.errors import (
-    ApiError,
-    BadRequest,
-    MethodNotAllowed,
+    DependencyUnavailable,
+    DomainError,
+    FieldIssue,
+    InvalidInput,
+    InvalidRequest,
     NotFound,
-    PayloadTooLarge,
-    ServiceUnavailable,
-    ValidationFailed,
 )
 from loupe.observability import logger, route_metrics
 
@@ -70,28 +77,21 @@ def new_error_id() -> str:
     return secrets.token_hex(6)
 
 
-def error_body(error: ApiError, error_id: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {"code": error.code, "message": error.message, "error_id": error_id}
-    if error.details:
-        payload["details"] = error.details
-    return {"error": payload}
-
-
-def error_response(error: ApiError) -> Response[Any]:
-    """Render an ApiError; 5xx details go to the log under the same error_id, never to the client."""
+def error_response(error: DomainError) -> Response[Any]:
+    """Render a domain error as the table in loupe.api.errors says; 5xx details go to the log under the
+    same error_id, never to the client."""
     error_id = new_error_id()
-    log = logger.error if error.status >= 500 else logger.info
-    log("request failed", extra={"error_id": error_id, "code": error.code, "status": error.status})
+    status = status_of(error)
+    body = error_envelope(error, error_id)
+    log = logger.error if status >= 500 else logger.info
+    log("request failed", extra={"error_id": error_id, "code": body["error"]["code"], "status": status})
     return Response(
-        status_code=error.status,
-        content_type="application/json",
-        body=error_body(error, error_id),
-        headers=dict(error.headers),
+        status_code=status, content_type="application/json", body=body, headers=error_headers(error)
     )
 
 
-def _validation_details(errors: list[Any]) -> list[dict[str, str]]:
-    details = []
+def _validation_issues(errors: list[Any]) -> list[FieldIssue]:
+    details: list[FieldIssue] = []
     for issue in errors:
         parts = list(issue.get("loc", ()))
         if len(parts) > 2 and parts[0] == "query":
@@ -100,7 +100,7 @@ def _validation_details(errors: list[Any]) -> list[dict[str, str]]:
             del parts[1]
         location = ".".join(str(part) for part in parts)
         # Never echo the input: it may be a password.
-        details.append({"field": location, "issue": str(issue.get("msg") or issue.get("type", "invalid"))})
+        details.append(FieldIssue(location, str(issue.get("msg") or issue.get("type", "invalid"))))
     return details
 
 
@@ -176,12 +176,12 @@ def record_route(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
 
 def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """One database transaction per request: committed when the route succeeds, rolled back when it
-    raises, except for errors that ask to keep their changes (see ApiError.keep_changes)."""
-    kept_error: ApiError | None = None
+    raises, except for errors that ask to keep their changes (see DomainError.keep_changes)."""
+    kept_error: DomainError | None = None
     with db.transaction():
         try:
             response = next_middleware(app)
-        except ApiError as error:
+        except DomainError as error:
             if not error.keep_changes:
                 raise
             kept_error = error
@@ -191,7 +191,7 @@ def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
 
 
 # Runs before the request's own transaction, in one of its own (committed whatever the request then
-# does): the HTTP method and the client's address; raises an ApiError to answer instead of the route.
+# does): the HTTP method and the client's address; raises an DomainError to answer instead of the route.
 RequestGate = Callable[[str, str | None], None]
 
 
@@ -224,7 +224,7 @@ class LoupeResolver(APIGatewayRestResolver):
         self.use(middlewares=[record_route])
         if with_database:
             self.use(middlewares=[unit_of_work])
-        self.exception_handler(ApiError)(error_response)
+        self.exception_handler(DomainError)(error_response)
         self.exception_handler(RequestValidationError)(self._validation_failed)
         self.exception_handler(RequestUnsupportedContentType)(self._unsupported_content_type)
         self.exception_handler(UnicodeDecodeError)(self._undecodable_body)
@@ -241,7 +241,7 @@ class LoupeResolver(APIGatewayRestResolver):
             return None
         try:
             check_access(self.request, route.func)
-        except ApiError as error:
+        except DomainError as error:
             return error_response(error)
         return None
 
@@ -251,17 +251,17 @@ class LoupeResolver(APIGatewayRestResolver):
             return denied
         issues = list(error.errors())
         if any(issue.get("type") == "json_invalid" for issue in issues):
-            return error_response(BadRequest("The request body is not valid JSON"))
-        return error_response(ValidationFailed(details=_validation_details(issues)))
+            return error_response(InvalidRequest("The request body is not valid JSON"))
+        return error_response(RequestInvalid(issues=_validation_issues(issues)))
 
     def _unsupported_content_type(self, _: RequestUnsupportedContentType) -> Response[Any]:
         return self._access_denied() or error_response(
-            BadRequest("Unsupported content type; send application/json")
+            InvalidRequest("Unsupported content type; send application/json")
         )
 
     def _undecodable_body(self, _: UnicodeDecodeError) -> Response[Any]:
         # A binary (base64) body that is not UTF-8 text fails in Powertools' body decoding.
-        return self._access_denied() or error_response(BadRequest("The request body is not UTF-8 JSON"))
+        return self._access_denied() or error_response(InvalidRequest("The request body is not UTF-8 JSON"))
 
     def _no_route(self, _: NotFoundError) -> Response[Any]:
         method = self.current_event.http_method.upper()
@@ -274,21 +274,19 @@ class LoupeResolver(APIGatewayRestResolver):
             }
         )
         if allowed:
-            return error_response(MethodNotAllowed(headers={"Allow": ", ".join(allowed)}))
+            return error_response(MethodNotAllowed(allowed))
         return error_response(NotFound("No such route"))
 
     def _unstorable_value(self, error: psycopg.DataError) -> Response[Any]:
         # A value valid as JSON that PostgreSQL cannot hold: a NUL character in text, a number out of range.
         logger.info("unstorable value", extra={"error_type": type(error).__name__})
         return error_response(
-            ValidationFailed(
-                details=[{"field": "body", "issue": "a value contains a NUL character or is out of range"}]
-            )
+            InvalidInput(issues=[FieldIssue("", "a value contains a NUL character or is out of range")])
         )
 
     def _database_down(self, error: Exception) -> Response[Any]:
         logger.warning("database unavailable", extra={"error_type": type(error).__name__})
-        return error_response(ServiceUnavailable())
+        return error_response(DependencyUnavailable())
 
     def _unhandled(self, error: Exception) -> Response[Any]:
         error_id = new_error_id()
@@ -337,16 +335,16 @@ class LoupeResolver(APIGatewayRestResolver):
         finally:
             end_request()
 
-    def _gate(self, event: Mapping[str, Any], state: RequestState) -> ApiError | None:
+    def _gate(self, event: Mapping[str, Any], state: RequestState) -> DomainError | None:
         if self.request_gate is None:
             return None
         try:
             self.request_gate(str(event.get("httpMethod") or ""), state.client_ip)
-        except ApiError as refusal:
+        except DomainError as refusal:
             return refusal
         except (db.DatabaseUnavailable, psycopg.OperationalError) as error:
             logger.warning("database unavailable", extra={"error_type": type(error).__name__})
-            return ServiceUnavailable()
+            return DependencyUnavailable()
         return None
 
     def _render_early(self, response: Response[Any]) -> dict[str, Any]:

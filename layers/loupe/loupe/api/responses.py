@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel
 
-from loupe import etags
 from loupe.api.context import current_request
+from loupe.api.etags import etag_of, expected_versions, not_modified
+from loupe.versions import ExpectedVersions
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -23,18 +24,22 @@ def no_content() -> Response[None]:
     return Response(status_code=204)
 
 
-def with_etag(resource: ModelT, etag: str) -> Response[Any]:
-    """200 with the ETag, or an empty 304 when If-None-Match already names it."""
-    if etags.not_modified(current_request().headers.get("if-none-match"), etag):
+def with_etag(resource: ModelT, version: str) -> Response[Any]:
+    """200 with the version's ETag, or an empty 304 when If-None-Match already names it."""
+    etag = etag_of(version)
+    if not_modified(current_request().headers.get("if-none-match"), version):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(status_code=200, content_type="application/json", body=resource, headers={"ETag": etag})
 
 
-def versioned(resource: ModelT, etag: str) -> Response[ModelT]:
-    """200 with the new ETag, after a write."""
-    return Response(status_code=200, content_type="application/json", body=resource, headers={"ETag": etag})
+def versioned(resource: ModelT, version: str) -> Response[ModelT]:
+    """200 with the new version's ETag, after a write."""
+    return Response(
+        status_code=200, content_type="application/json", body=resource, headers={"ETag": etag_of(version)}
+    )
 
 
-def if_match() -> str | None:
-    """The request's If-Match, for services to check against the row they are about to change."""
-    return current_request().headers.get("if-match")
+def if_match() -> ExpectedVersions:
+    """The versions the request's If-Match accepts, for services to check against the row they are about
+    to change."""
+    return expected_versions(current_request().headers.get("if-match"))

@@ -12,7 +12,7 @@ from uuid import UUID
 from psycopg import sql
 
 from loupe.db import fetch_all
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidListQuery
 from loupe.models.common import ListQuery
 
 
@@ -39,11 +39,9 @@ def parse_sort(sort: str | None, collection: Collection) -> list[tuple[str, bool
         name, descending = part.removeprefix("-"), part.startswith("-")
         if name not in collection.sortable:
             allowed = ", ".join(sorted(collection.sortable))
-            raise ValidationFailed(
-                details=[{"field": "query.sort", "issue": f"unknown field {name!r}; use {allowed}"}]
-            )
+            raise InvalidListQuery(issues=[FieldIssue("sort", f"unknown field {name!r}; use {allowed}")])
         if any(existing == name for existing, _ in order):
-            raise ValidationFailed(details=[{"field": "query.sort", "issue": f"{name!r} is repeated"}])
+            raise InvalidListQuery(issues=[FieldIssue("sort", f"{name!r} is repeated")])
         order.append((name, descending))
     return order
 
@@ -67,9 +65,7 @@ def list_page(
             params[f"eq_{name}"] = value
     if query.q:
         if not collection.searchable:
-            raise ValidationFailed(
-                details=[{"field": "query.q", "issue": "this collection has no text search"}]
-            )
+            raise InvalidListQuery(issues=[FieldIssue("q", "this collection has no text search")])
         conditions.append(
             sql.SQL("({})").format(
                 sql.SQL(" OR ").join(
@@ -81,7 +77,7 @@ def list_page(
         params["q"] = f"%{escape_like(query.q)}%"
     if query.tag:
         if not collection.tagged:
-            raise ValidationFailed(details=[{"field": "query.tag", "issue": "this collection has no tags"}])
+            raise InvalidListQuery(issues=[FieldIssue("tag", "this collection has no tags")])
         conditions.append(sql.SQL("%(tag)s = ANY(tags)"))
         params["tag"] = query.tag
     if query.created_after:

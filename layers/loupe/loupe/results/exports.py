@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidListQuery
 from loupe.results.store import ResultReader, s3_client
 
 ExportFormat = Literal["csv", "json", "xlsx"]
@@ -105,14 +105,9 @@ def write_xlsx(reader: ResultReader, file_obj: IO[bytes]) -> None:
 
     manifest = reader.manifest
     if manifest.row_count + 1 > XLSX_MAX_ROWS:
-        raise ValidationFailed(
+        raise InvalidListQuery(
             "The result has too many rows for XLSX",
-            details=[
-                {
-                    "field": "query.format",
-                    "issue": f"XLSX holds at most {XLSX_MAX_ROWS - 1} rows; use csv or json",
-                }
-            ],
+            issues=[FieldIssue("format", f"XLSX holds at most {XLSX_MAX_ROWS - 1} rows; use csv or json")],
         )
     numeric = [column.type.lower() in NUMERIC_TYPES for column in manifest.columns]
     workbook = xlsxwriter.Workbook(file_obj, {"constant_memory": True})

@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.alerts import AlertFiringOut, AlertRuleIn, AlertRuleOut
 from loupe.observability import logger, metrics
 from loupe.repositories import alerts as alerts_repository
@@ -53,20 +53,18 @@ class Observation:
 
 def checked_rules(rules: list[AlertRuleIn]) -> list[dict[str, Any]]:
     """The rules as stored: each with an id (a new one unless given), webhook URLs checked against the
-    network policy. Raises ValidationFailed naming the rule."""
+    network policy. Raises InvalidInput naming the rule."""
     stored: list[dict[str, Any]] = []
     seen: set[UUID] = set()
     for index, rule in enumerate(rules):
-        field = f"body.alert_rules[{index}]"
+        field = f"alert_rules[{index}]"
         if rule.id is not None and rule.id in seen:
-            raise ValidationFailed(details=[{"field": f"{field}.id", "issue": "repeats another rule's id"}])
+            raise InvalidInput(issues=[FieldIssue(f"{field}.id", "repeats another rule's id")])
         if rule.webhook_url is not None:
             try:
                 check_webhook_url(rule.webhook_url)
             except ConnectionPolicyError as error:
-                raise ValidationFailed(
-                    details=[{"field": f"{field}.webhook_url", "issue": str(error)}]
-                ) from None
+                raise InvalidInput(issues=[FieldIssue(f"{field}.webhook_url", str(error))]) from None
         rule_id = rule.id or uuid.uuid4()
         seen.add(rule_id)
         stored.append({**rule.model_dump(mode="json"), "id": str(rule_id)})

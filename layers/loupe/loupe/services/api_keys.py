@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from loupe import db, etags
-from loupe.errors import Forbidden, NotFound
+from loupe import db
+from loupe.errors import NotFound, NotPermitted
 from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal, Role
@@ -14,6 +14,7 @@ from loupe.repositories.api_keys import API_KEYS
 from loupe.security import tokens
 from loupe.services import audit
 from loupe.services.resources import ResourceService
+from loupe.versions import ExpectedVersions, require_version, version_of
 
 # "lk_" and 7 random characters: enough to tell keys apart in a list, far too little to guess one.
 DISPLAYED_PREFIX_LENGTH = 10
@@ -23,7 +24,7 @@ _keys = ResourceService(API_KEYS, ApiKeyOut, "API key")
 
 def create(principal: Principal, request: ApiKeyCreate) -> ApiKeyCreated:
     if Role.parse(request.role) > principal.role:
-        raise Forbidden(f"An API key's role cannot be above your own ({principal.role.label})")
+        raise NotPermitted(f"An API key's role cannot be above your own ({principal.role.label})")
     key = tokens.new_secret_token(tokens.API_KEY_PREFIX)
     with db.transaction():
         row = api_keys.create(
@@ -49,13 +50,13 @@ def list_keys(principal: Principal, query: ListQuery) -> Page[ApiKeyOut]:
     return _keys.list(principal, query)
 
 
-def revoke(principal: Principal, key_id: UUID, if_match: str | None) -> None:
+def revoke(principal: Principal, key_id: UUID, expected: ExpectedVersions) -> None:
     """Idempotent: revoking a revoked key changes nothing and records nothing."""
     with db.transaction():
         current = crud.get(API_KEYS, principal.organization_id, key_id, for_update=True)
         if current is None:
             raise NotFound("No such API key")
-        etags.require_match(if_match, etags.etag_for(current["id"], current["updated_at"]))
+        require_version(expected, version_of(current["id"], current["updated_at"]))
         if current["revoked_at"] is not None:
             return
         api_keys.revoke(principal.organization_id, key_id)

@@ -12,7 +12,7 @@ import psycopg.errors
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import Conflict, Forbidden, NotFound, TooManyAttempts, Unauthorized
+from loupe.errors import Conflict, NotFound, NotPermitted, TooManyAttempts, Unauthenticated
 from loupe.models.auth import (
     LoginRequest,
     MeOut,
@@ -127,7 +127,7 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
                 audit.record(
                     "auth.login_failed", membership.organization_id, target_type="user", target_id=user.id
                 )
-            raise Unauthorized(INVALID_LOGIN, keep_changes=True)
+            raise Unauthenticated(INVALID_LOGIN, keep_changes=True)
         login_attempts.record(request.email, client.ip, succeeded=True)
         audit.record(
             "auth.login", membership.organization_id, actor_id=user.id, target_type="user", target_id=user.id
@@ -153,7 +153,7 @@ def accept_invitation(request: AcceptInvitationRequest, client: Client) -> Token
         # Claimed first so two concurrent accepts cannot both pass; a 409 below rolls the claim back.
         invitation = invitations.claim(tokens.digest(request.token))
         if invitation is None:
-            raise Unauthorized(INVALID_INVITATION)
+            raise Unauthenticated(INVALID_INVITATION)
         if users.find_by_email(invitation.email) is not None:
             raise Conflict("An account with this email already exists")
         try:
@@ -183,15 +183,15 @@ def refresh(refresh_token: str) -> TokenPair:
     with db.transaction():
         use = sessions.spend_refresh_token(tokens.digest(refresh_token))
         if use is None or use.token_expired or not use.session_live:
-            raise Unauthorized(INVALID_REFRESH)
+            raise Unauthenticated(INVALID_REFRESH)
         if use.already_spent:
             # A spent token presented again means it was copied: end the whole session.
             sessions.revoke(use.session_id)
-            raise Unauthorized(INVALID_REFRESH, keep_changes=True)
+            raise Unauthenticated(INVALID_REFRESH, keep_changes=True)
         profile = users.profile(use.user_id, use.organization_id)
         session = sessions.get(use.session_id)
         if profile is None or session is None:
-            raise Unauthorized(INVALID_REFRESH)
+            raise Unauthenticated(INVALID_REFRESH)
         sessions.touch(use.session_id)
         out = UserOut.model_validate(profile, from_attributes=True)
         return _issue_tokens(out, use.session_id, session.expires_at)
@@ -208,7 +208,7 @@ def logout(principal: Principal, refresh_token: str) -> None:
 
 def logout_all(principal: Principal) -> None:
     if principal.user_id is None:
-        raise Unauthorized("Sessions belong to users; this credential is an API key")
+        raise Unauthenticated("Sessions belong to users; this credential is an API key")
     with db.transaction():
         db.use_system_role()
         sessions.revoke_all_for_user(principal.user_id)
@@ -216,17 +216,17 @@ def logout_all(principal: Principal) -> None:
 
 def me(principal: Principal) -> MeOut:
     if principal.user_id is None:
-        raise Unauthorized("This credential is an API key, not a user")
+        raise Unauthenticated("This credential is an API key, not a user")
     with db.transaction():
         profile = users.profile(principal.user_id, principal.organization_id)
     if profile is None:
-        raise Unauthorized("Invalid or expired credentials")
+        raise Unauthenticated("Invalid or expired credentials")
     return MeOut.model_validate(profile, from_attributes=True)
 
 
 def list_sessions(principal: Principal, limit: int, offset: int) -> Page[SessionOut]:
     if principal.user_id is None:
-        raise Unauthorized("Sessions belong to users; this credential is an API key")
+        raise Unauthenticated("Sessions belong to users; this credential is an API key")
     with db.transaction():
         records, total = sessions.list_live(principal.user_id, principal.organization_id, limit, offset)
     items = [
@@ -251,17 +251,17 @@ def change_password(principal: Principal, request: PasswordChangeRequest, client
     """Set a new password after checking the current one (wrong ones count as failed logins); every
     other session of the user ends."""
     if principal.user_id is None:
-        raise Unauthorized("Passwords belong to users; this credential is an API key")
+        raise Unauthenticated("Passwords belong to users; this credential is an API key")
     new_hash = passwords.hash_password(request.new_password)
     with db.transaction():
         db.use_system_role()
         user = users.get(principal.user_id)
         if user is None:
-            raise Unauthorized("Invalid or expired credentials")
+            raise Unauthenticated("Invalid or expired credentials")
         _refuse_if_throttled(user.email, user, users.default_membership(user.id))
         if not passwords.verify_password(user.password_hash, request.current_password):
             login_attempts.record(user.email, client.ip, succeeded=False)
-            raise Forbidden(WRONG_PASSWORD, keep_changes=True)
+            raise NotPermitted(WRONG_PASSWORD, keep_changes=True)
         users.set_password_hash(user.id, new_hash)
         sessions.revoke_others_of_user(user.id, principal.session_id)
         password_resets.spend_all_of_user(user.id)
@@ -319,7 +319,7 @@ def confirm_password_reset(request: PasswordResetConfirm, client: Client) -> Non
         user_id = password_resets.spend(tokens.digest(request.token))
         user = users.get(user_id) if user_id else None
         if user is None:
-            raise Unauthorized(INVALID_RESET)
+            raise Unauthenticated(INVALID_RESET)
         users.set_password_hash(user.id, new_hash)
         password_resets.spend_all_of_user(user.id)
         sessions.revoke_all_for_user(user.id)

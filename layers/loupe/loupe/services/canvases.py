@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.canvases import CanvasCreate, CanvasOut, CanvasUpdate, Edge, Node, TimePreset, TimeRange
 from loupe.models.identity import Principal
 from loupe.repositories.listing import Collection
@@ -43,30 +43,26 @@ REFERENCED = {"query": QUERIES, "visualization": VISUALIZATIONS}
 MAX_REPORTED_ISSUES = 50
 
 
-def graph_issues(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[dict[str, str]]:
+def graph_issues(nodes: Sequence[Node], edges: Sequence[Edge]) -> list[FieldIssue]:
     """Error details for repeated node or edge ids, edges whose ends name no node, and nodes whose
     ref_id does not fit their type (query and visualization nodes need one; notes have none)."""
-    issues: list[dict[str, str]] = []
+    issues: list[FieldIssue] = []
     node_index: dict[str, int] = {}
     for index, node in enumerate(nodes):
         if node.id in node_index:
-            issues.append(
-                {"field": f"body.nodes.{index}.id", "issue": f"repeats the id of node {node_index[node.id]}"}
-            )
+            issues.append(FieldIssue(f"nodes.{index}.id", f"repeats the id of node {node_index[node.id]}"))
         node_index.setdefault(node.id, index)
         if node.type == "note" and node.ref_id is not None:
-            issues.append({"field": f"body.nodes.{index}.ref_id", "issue": "a note refers to nothing"})
+            issues.append(FieldIssue(f"nodes.{index}.ref_id", "a note refers to nothing"))
         if node.type != "note" and node.ref_id is None:
-            issues.append({"field": f"body.nodes.{index}.ref_id", "issue": f"a {node.type} node needs one"})
+            issues.append(FieldIssue(f"nodes.{index}.ref_id", f"a {node.type} node needs one"))
     edge_index: dict[str, int] = {}
     for index, edge in enumerate(edges):
         if edge.id in edge_index:
-            issues.append(
-                {"field": f"body.edges.{index}.id", "issue": f"repeats the id of edge {edge_index[edge.id]}"}
-            )
+            issues.append(FieldIssue(f"edges.{index}.id", f"repeats the id of edge {edge_index[edge.id]}"))
         edge_index.setdefault(edge.id, index)
         issues.extend(
-            {"field": f"body.edges.{index}.{end}", "issue": f"no node has the id {node_id!r}"}
+            FieldIssue(f"edges.{index}.{end}", f"no node has the id {node_id!r}")
             for end, node_id in (("source", edge.source), ("target", edge.target))
             if node_id not in node_index
         )
@@ -84,7 +80,7 @@ def _time_window(preset: TimePreset, time_range: TimeRange | None) -> dict[str, 
             "time_from": time_range.from_ if time_range else None,
             "time_to": time_range.to if time_range else None,
         }
-    raise ValidationFailed(details=[{"field": "body.time_range", "issue": issue}])
+    raise InvalidInput(issues=[FieldIssue("time_range", issue)])
 
 
 def _require_references(principal: Principal, nodes: Sequence[Node]) -> None:
@@ -94,7 +90,7 @@ def _require_references(principal: Principal, nodes: Sequence[Node]) -> None:
             collection,
             principal.organization_id,
             [
-                (f"body.nodes.{index}.ref_id", node.ref_id)
+                (f"nodes.{index}.ref_id", node.ref_id)
                 for index, node in enumerate(nodes)
                 if node.type == kind and node.ref_id is not None
             ],
@@ -106,7 +102,7 @@ def _graph(
 ) -> dict[str, Any]:
     issues = graph_issues(nodes, edges)
     if issues:
-        raise ValidationFailed("The canvas graph is not valid", details=issues[:MAX_REPORTED_ISSUES])
+        raise InvalidInput("The canvas graph is not valid", issues=issues[:MAX_REPORTED_ISSUES])
     if new_nodes:
         _require_references(principal, nodes)
     return {

@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from loupe import db
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.common import ListQuery, Page
 from loupe.models.dashboards import DashboardCreate, DashboardOut, DashboardUpdate, Tile, TileOut
 from loupe.models.identity import Principal
@@ -20,6 +20,7 @@ from loupe.repositories.listing import Collection
 from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
 from loupe.services.runs import runs
 from loupe.services.visualizations import VISUALIZATIONS
+from loupe.versions import ExpectedVersions
 
 DASHBOARDS = Collection(
     table="dashboards",
@@ -51,14 +52,12 @@ def checked_tiles(principal: Principal, tiles: Sequence[Tile]) -> list[dict[str,
     overlap = find_overlap(tiles)
     if overlap is not None:
         first, second = overlap
-        raise ValidationFailed(
-            "Tiles overlap", details=[{"field": f"body.tiles.{second}", "issue": f"overlaps tile {first}"}]
-        )
+        raise InvalidInput("Tiles overlap", issues=[FieldIssue(f"tiles.{second}", f"overlaps tile {first}")])
     require_references(
         VISUALIZATIONS,
         principal.organization_id,
         [
-            (f"body.tiles.{index}.visualization_id", tile.visualization_id)
+            (f"tiles.{index}.visualization_id", tile.visualization_id)
             for index, tile in enumerate(tiles)
             if tile.visualization_id is not None
         ],
@@ -97,7 +96,7 @@ class DashboardService(ResourceService[DashboardOut]):
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[DashboardOut]:
         with db.transaction():
             found = super().get(principal, resource_id)
-            return Versioned(_with_tiles(principal, [found.resource])[0], found.etag)
+            return Versioned(_with_tiles(principal, [found.resource])[0], found.version)
 
     def list(self, principal: Principal, query: ListQuery) -> Page[DashboardOut]:
         with db.transaction():
@@ -112,14 +111,14 @@ class DashboardService(ResourceService[DashboardOut]):
             if tiles:
                 with database_rules():
                     dashboard_tiles.replace(principal.organization_id, made.resource.id, tiles)
-            return Versioned(_with_tiles(principal, [made.resource])[0], made.etag)
+            return Versioned(_with_tiles(principal, [made.resource])[0], made.version)
 
     def update(
-        self, principal: Principal, resource_id: UUID, body: BaseModel, if_match: str | None
+        self, principal: Principal, resource_id: UUID, body: BaseModel, expected: ExpectedVersions
     ) -> Versioned[DashboardOut]:
         with db.transaction():
-            updated = super().update(principal, resource_id, body, if_match)
-            return Versioned(_with_tiles(principal, [updated.resource])[0], updated.etag)
+            updated = super().update(principal, resource_id, body, expected)
+            return Versioned(_with_tiles(principal, [updated.resource])[0], updated.version)
 
     def refresh(self, principal: Principal, dashboard_id: UUID, max_age_seconds: int | None) -> RefreshOut:
         """Start a run of every distinct query of the dashboard's tiles (see RunService.run_queries)."""

@@ -13,7 +13,7 @@ from pydantic import BaseModel, SecretStr
 
 from loupe import db
 from loupe.connectors import ConnectorError, Limits, Session, connect
-from loupe.errors import NotFound, ServiceUnavailable, ValidationFailed
+from loupe.errors import DependencyUnavailable, FieldIssue, InvalidInput, NotFound
 from loupe.models.datasources import (
     ConnectionTestOut,
     DatasourceCreate,
@@ -37,6 +37,7 @@ from loupe.security.connection_policy import (
 )
 from loupe.services import audit
 from loupe.services.resources import ResourceService, Versioned
+from loupe.versions import ExpectedVersions
 
 DATASOURCES = Collection(
     table="datasources",
@@ -76,7 +77,7 @@ def _validated_spec(kind: DatasourceType, connection_string: SecretStr) -> Conne
         if spec.host:
             check_host(spec.host)
     except ConnectionPolicyError as error:
-        raise ValidationFailed(details=[{"field": "body.connection_string", "issue": str(error)}]) from None
+        raise InvalidInput(issues=[FieldIssue("connection_string", str(error))]) from None
     return spec
 
 
@@ -84,7 +85,7 @@ def _encrypted(connection_string: SecretStr, organization_id: UUID) -> bytes:
     try:
         return crypto.encrypt(connection_string.get_secret_value().strip().encode(), organization_id)
     except crypto.CryptoUnavailable:
-        raise ServiceUnavailable("Credentials cannot be encrypted right now; try again shortly") from None
+        raise DependencyUnavailable("Credentials cannot be encrypted right now; try again shortly") from None
 
 
 class DatasourceService(ResourceService[DatasourceOut]):
@@ -117,7 +118,7 @@ class DatasourceService(ResourceService[DatasourceOut]):
         values: dict[str, Any] = {}
         for name in body.model_fields_set:
             if getattr(body, name) is None:
-                raise ValidationFailed(details=[{"field": f"body.{name}", "issue": "may not be null"}])
+                raise InvalidInput(issues=[FieldIssue(f"{name}", "may not be null")])
         if body.name is not None:
             values["name"] = body.name
         if body.options is not None:
@@ -141,10 +142,10 @@ class DatasourceService(ResourceService[DatasourceOut]):
         return made
 
     def update(
-        self, principal: Principal, resource_id: UUID, body: BaseModel, if_match: str | None
+        self, principal: Principal, resource_id: UUID, body: BaseModel, expected: ExpectedVersions
     ) -> Versioned[DatasourceOut]:
         with db.transaction():
-            updated = super().update(principal, resource_id, body, if_match)
+            updated = super().update(principal, resource_id, body, expected)
             audit.record_by(
                 principal,
                 "datasource.updated",
@@ -154,9 +155,9 @@ class DatasourceService(ResourceService[DatasourceOut]):
             )
         return updated
 
-    def delete(self, principal: Principal, resource_id: UUID, if_match: str | None) -> None:
+    def delete(self, principal: Principal, resource_id: UUID, expected: ExpectedVersions) -> None:
         with db.transaction():
-            super().delete(principal, resource_id, if_match)
+            super().delete(principal, resource_id, expected)
             audit.record_by(principal, "datasource.deleted", target_type="datasource", target_id=resource_id)
 
     def test(self, principal: Principal, datasource_id: UUID) -> ConnectionTestOut:
@@ -174,7 +175,7 @@ class DatasourceService(ResourceService[DatasourceOut]):
             with session(principal.organization_id, datasource_id, at_most=INTERACTIVE) as opened:
                 tables = opened.list_schema()
         except (DatasourceUnreachable, ConnectorError) as error:
-            raise ServiceUnavailable(f"The datasource cannot be read: {error}") from None
+            raise DependencyUnavailable(f"The datasource cannot be read: {error}") from None
         return DatasourceSchema(
             tables=[
                 SchemaTable(
@@ -222,7 +223,7 @@ def session(
             "the stored credentials cannot be decrypted; set the connection string again"
         ) from None
     except crypto.CryptoUnavailable:
-        raise ServiceUnavailable("Credentials cannot be decrypted right now; try again shortly") from None
+        raise DependencyUnavailable("Credentials cannot be decrypted right now; try again shortly") from None
     try:
         opened = connect(parse(row["type"], plaintext.decode()), limits)
     except ConnectionPolicyError as error:

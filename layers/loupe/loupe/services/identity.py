@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import Unauthorized
+from loupe.errors import Unauthenticated
 from loupe.models.identity import Principal, Role
 from loupe.repositories import api_keys, sessions
 from loupe.security import tokens
@@ -17,11 +17,11 @@ def authenticate_access_token(token: str) -> Principal:
     try:
         claims = tokens.decode_access_token(get_settings(), token)
     except tokens.InvalidToken:
-        raise Unauthorized(INVALID_CREDENTIALS) from None
+        raise Unauthenticated(INVALID_CREDENTIALS) from None
     # Revocation and role changes take effect at once: the session and role are read every time.
     role = sessions.live_role(claims.session_id, claims.user_id, claims.organization_id)
     if role is None:
-        raise Unauthorized(INVALID_CREDENTIALS)
+        raise Unauthenticated(INVALID_CREDENTIALS)
     db.bind_tenant(claims.organization_id)
     return Principal(
         organization_id=claims.organization_id,
@@ -33,10 +33,10 @@ def authenticate_access_token(token: str) -> Principal:
 
 def authenticate_api_key(key: str) -> Principal:
     if not key.startswith(tokens.API_KEY_PREFIX) or len(key) > 200:
-        raise Unauthorized(INVALID_CREDENTIALS)
+        raise Unauthenticated(INVALID_CREDENTIALS)
     found = api_keys.use(tokens.digest(key))
     if found is None:
-        raise Unauthorized(INVALID_CREDENTIALS)
+        raise Unauthenticated(INVALID_CREDENTIALS)
     rate_limits.api_key(found.id)
     db.bind_tenant(found.organization_id)
     return Principal(organization_id=found.organization_id, role=Role.parse(found.role), api_key_id=found.id)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from loupe import db, etags
-from loupe.errors import Conflict, Forbidden, NotFound
+from loupe import db
+from loupe.errors import Conflict, NotFound, NotPermitted
 from loupe.models.common import Page
 from loupe.models.identity import Principal, Role, RoleName
 from loupe.models.organizations import (
@@ -30,6 +30,7 @@ from loupe.repositories.organizations import OrganizationRecord
 from loupe.security import tokens
 from loupe.services import audit
 from loupe.services.resources import Versioned
+from loupe.versions import ExpectedVersions, require_version, version_of
 
 INVITATION_TOKEN_PREFIX = "linv_"  # noqa: S105  # a label, not a secret
 INVITATION_TTL = timedelta(days=7)
@@ -44,7 +45,7 @@ def _versioned(record: OrganizationRecord) -> Versioned[OrganizationOut]:
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
-    return Versioned(out, etags.etag_for(record.id, record.updated_at))
+    return Versioned(out, version_of(record.id, record.updated_at))
 
 
 def _organization(principal: Principal, *, for_update: bool = False) -> OrganizationRecord:
@@ -60,12 +61,12 @@ def current(principal: Principal) -> Versioned[OrganizationOut]:
 
 
 def update_current(
-    principal: Principal, request: OrganizationUpdate, if_match: str | None
+    principal: Principal, request: OrganizationUpdate, expected: ExpectedVersions
 ) -> Versioned[OrganizationOut]:
     """`settings` merges into the stored ones; a setting sent as null returns to its default."""
     with db.transaction():
         record = _organization(principal, for_update=True)
-        etags.require_match(if_match, etags.etag_for(record.id, record.updated_at))
+        require_version(expected, version_of(record.id, record.updated_at))
         settings: dict[str, Any] = dict(record.settings)
         if request.settings is not None:
             for name, value in request.settings.model_dump(exclude_unset=True).items():
@@ -140,7 +141,7 @@ def _invitation_out(record: InvitationRecord) -> InvitationOut:
 def invite(principal: Principal, request: InvitationCreate) -> InvitationCreated:
     """A single-use token, shown once here, that lets its holder join with `role` for a week."""
     if Role.parse(request.role) > principal.role:
-        raise Forbidden(f"You cannot invite with a role above your own ({principal.role.label})")
+        raise NotPermitted(f"You cannot invite with a role above your own ({principal.role.label})")
     token = tokens.new_secret_token(INVITATION_TOKEN_PREFIX)
     with db.transaction():
         invitations.lock_email(principal.organization_id, request.email)

@@ -43,7 +43,7 @@ def _stored(parameters: list[QueryParameter]) -> list[dict[str, Any]]:
 class QueryService(ResourceService[QueryOut]):
     def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, QueryCreate)
-        require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "body.datasource_id")
+        require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
         query_parameters.require_match(body.sql, [parameter.name for parameter in body.parameters])
         return {**body.model_dump(exclude={"parameters"}), "parameters": _stored(body.parameters)}
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.queries import value_issue
 
 # Anything between double braces is meant as a placeholder; its inside must then be an identifier.
@@ -34,20 +34,20 @@ def malformed_placeholders(sql: str) -> list[str]:
     ]
 
 
-def mismatches(sql: str, declared: Sequence[str]) -> list[dict[str, Any]]:
-    """Error details for every way `sql` and the declared parameter names disagree; empty when they match."""
-    details: list[dict[str, Any]] = [
-        {"field": "body.sql", "issue": f"{text} is not a placeholder: use {{{{ name }}}} with an identifier"}
+def mismatches(sql: str, declared: Sequence[str]) -> list[FieldIssue]:
+    """The issues of every way `sql` and the declared parameter names disagree; empty when they match."""
+    details: list[FieldIssue] = [
+        FieldIssue("sql", f"{text} is not a placeholder: use {{{{ name }}}} with an identifier")
         for text in malformed_placeholders(sql)
     ]
     used = placeholders(sql)
     details.extend(
-        {"field": "body.sql", "issue": f"{{{{ {name} }}}} is used but not declared in parameters"}
+        FieldIssue("sql", f"{{{{ {name} }}}} is used but not declared in parameters")
         for name in used
         if name not in declared
     )
     details.extend(
-        {"field": f"body.parameters.{index}.name", "issue": f"{name!r} is declared but not used in sql"}
+        FieldIssue(f"parameters.{index}.name", f"{name!r} is declared but not used in sql")
         for index, name in enumerate(declared)
         if name not in used
     )
@@ -58,14 +58,14 @@ def require_match(sql: str, declared: Sequence[str]) -> None:
     """Raise a 422 naming each mismatch between the SQL's placeholders and the declared parameters."""
     details = mismatches(sql, declared)
     if details:
-        raise ValidationFailed("The SQL's placeholders and the declared parameters differ", details=details)
+        raise InvalidInput("The SQL's placeholders and the declared parameters differ", issues=details)
 
 
 def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
     """The values, once each names a parameter the query declares with a value of its type, and every
     required parameter without a default has one."""
     by_name = {parameter["name"]: parameter for parameter in declared}
-    details = []
+    details: list[FieldIssue] = []
     for name, value in given.items():
         parameter = by_name.get(name)
         issue = (
@@ -74,12 +74,12 @@ def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any])
             else value_issue(parameter["type"], parameter.get("options"), value)
         )
         if issue is not None:
-            details.append({"field": f"body.parameters.{name}", "issue": issue})
+            details.append(FieldIssue(f"parameters.{name}", issue))
     details.extend(
-        {"field": f"body.parameters.{name}", "issue": "required: the query gives it no default"}
+        FieldIssue(f"parameters.{name}", "required: the query gives it no default")
         for name, parameter in by_name.items()
         if parameter.get("required") and parameter.get("default") is None and name not in given
     )
     if details:
-        raise ValidationFailed("The parameters do not fit the query", details=details)
+        raise InvalidInput("The parameters do not fit the query", issues=details)
     return dict(given)

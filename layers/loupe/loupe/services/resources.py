@@ -15,22 +15,23 @@ from uuid import UUID
 import psycopg.errors
 from pydantic import BaseModel
 
-from loupe import db, etags
-from loupe.errors import Conflict, NotFound, ValidationFailed
+from loupe import db
+from loupe.errors import Conflict, FieldIssue, InvalidInput, NotFound, ReferenceNotFound
 from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal
 from loupe.repositories import crud, listing
 from loupe.repositories.listing import Collection
+from loupe.versions import ExpectedVersions, require_version, version_of
 
 OutT = TypeVar("OutT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class Versioned(Generic[OutT]):
-    """A resource as read, with the ETag of that version."""
+    """A resource as read, with the version it was read at."""
 
     resource: OutT
-    etag: str
+    version: str
 
 
 def require_references(
@@ -44,9 +45,9 @@ def require_references(
     missing = wanted - crud.existing_ids(collection, organization_id, wanted)
     if missing:
         fields = [field for field, resource_id in references if resource_id in missing]
-        raise NotFound(
+        raise ReferenceNotFound(
             f"{fields[0]} names nothing in this organization",
-            details=[{"field": field, "issue": "not found"} for field in fields],
+            issues=[FieldIssue(field, "not found") for field in fields],
         )
 
 
@@ -67,7 +68,7 @@ def database_rules() -> Iterator[None]:
         raise NotFound("A referenced resource does not exist") from None
     except (psycopg.errors.CheckViolation, psycopg.errors.NotNullViolation) as error:
         constraint = error.diag.constraint_name or error.diag.column_name or "a constraint"
-        raise ValidationFailed(details=[{"field": "body", "issue": f"violates {constraint}"}]) from None
+        raise InvalidInput(issues=[FieldIssue("", f"violates {constraint}")]) from None
 
 
 class ResourceService(Generic[OutT]):
@@ -99,7 +100,7 @@ class ResourceService(Generic[OutT]):
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[OutT]:
         with db.transaction():
             row = self._existing(principal, resource_id)
-        return Versioned(self.to_out(row), etags.etag_for(row["id"], row["updated_at"]))
+        return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
 
     def list(self, principal: Principal, query: ListQuery) -> Page[OutT]:
         filters = {name: getattr(query, name, None) for name in self.collection.filters}
@@ -116,24 +117,24 @@ class ResourceService(Generic[OutT]):
                 values.setdefault("created_by", principal.user_id)
             with database_rules():
                 row = crud.insert(self.collection, principal.organization_id, values)
-        return Versioned(self.to_out(row), etags.etag_for(row["id"], row["updated_at"]))
+        return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
 
     def update(
-        self, principal: Principal, resource_id: UUID, body: BaseModel, if_match: str | None
+        self, principal: Principal, resource_id: UUID, body: BaseModel, expected: ExpectedVersions
     ) -> Versioned[OutT]:
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
-            etags.require_match(if_match, etags.etag_for(current["id"], current["updated_at"]))
+            require_version(expected, version_of(current["id"], current["updated_at"]))
             values = self.values_for_update(principal, body, current)
             with database_rules():
                 row = crud.update(self.collection, principal.organization_id, resource_id, values)
             assert row is not None  # locked above
-        return Versioned(self.to_out(row), etags.etag_for(row["id"], row["updated_at"]))
+        return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
 
-    def delete(self, principal: Principal, resource_id: UUID, if_match: str | None) -> None:
+    def delete(self, principal: Principal, resource_id: UUID, expected: ExpectedVersions) -> None:
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
-            etags.require_match(if_match, etags.etag_for(current["id"], current["updated_at"]))
+            require_version(expected, version_of(current["id"], current["updated_at"]))
             self.before_delete(principal, current)
             with database_rules():
                 crud.delete(self.collection, principal.organization_id, resource_id)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from loupe import db
 from loupe.config import get_settings
 from loupe.connectors import Limits, QueryCancelled, QueryFailed, QueryTimedOut, RowStream, Session
-from loupe.errors import NotFound, ServiceUnavailable
+from loupe.errors import DependencyUnavailable, NotFound
 from loupe.models.organizations import OrganizationSettings
 from loupe.observability import logger, metrics
 from loupe.repositories import runs as runs_repository
@@ -120,7 +120,7 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
     except NotFound:
         # Deleting a datasource deletes its runs: there is nothing left to record.
         logger.info("the run's datasource is gone", extra={"run_id": str(run_id)})
-    except (DatasourceUnreachable, ServiceUnavailable) as error:
+    except (DatasourceUnreachable, DependencyUnavailable) as error:
         message = str(error) if isinstance(error, DatasourceUnreachable) else error.message
         if attempt < MAX_ATTEMPTS:
             raise RetryLater(message) from error

@@ -12,10 +12,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from loupe import db, etags, queue
+from loupe import db, queue
 from loupe.config import get_settings
 from loupe.connectors import connector_for
-from loupe.errors import Conflict, NotFound, RateLimited, ResultExpired, ServiceUnavailable, ValidationFailed
+from loupe.errors import (
+    Conflict,
+    DependencyUnavailable,
+    FieldIssue,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    ReferenceNotFound,
+    ResultExpired,
+)
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.models.runs import (
@@ -38,6 +47,7 @@ from loupe.services import query_parameters, rate_limits
 from loupe.services.datasources import DATASOURCES
 from loupe.services.queries import QUERIES
 from loupe.services.resources import ResourceService, Versioned
+from loupe.versions import version_of
 
 # A client told "too many runs" retries after this long: about the time a typical run takes.
 RETRY_AFTER_SECONDS = 5
@@ -60,7 +70,7 @@ def run_settings() -> RunSettings:
     """The settings of runs and the runner; without a queue or a bucket, runs are unavailable (503)."""
     settings = get_settings()
     if settings.runs_queue_url is None or settings.results_bucket is None:
-        raise ServiceUnavailable("Runs are not configured: LOUPE_RUNS_QUEUE_URL and LOUPE_RESULTS_BUCKET")
+        raise DependencyUnavailable("Runs are not configured: LOUPE_RUNS_QUEUE_URL and LOUPE_RESULTS_BUCKET")
     return RunSettings(
         queue_url=settings.runs_queue_url,
         scheduled_queue_url=settings.scheduled_runs_queue_url or settings.runs_queue_url,
@@ -135,9 +145,9 @@ def _run_out(row: dict[str, Any]) -> RunOut:
     return RunOut.from_row(row)
 
 
-def _run_etag(row: dict[str, Any]) -> str:
+def _run_version(row: dict[str, Any]) -> str:
     # A run changes only when it starts or finishes.
-    return etags.etag_for(row["id"], row["finished_at"] or row["started_at"] or row["created_at"])
+    return version_of(row["id"], row["finished_at"] or row["started_at"] or row["created_at"])
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ class RunService(ResourceService[RunOut]):
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[RunOut]:
         with db.transaction():
             row = self._existing(principal, resource_id)
-        return Versioned(_run_out(row), _run_etag(row))
+        return Versioned(_run_out(row), _run_version(row))
 
     def run_query(self, principal: Principal, query_id: UUID, body: QueryRunCreate) -> Started:
         """Run a saved query with values for its declared parameters (defaults fill the rest)."""
@@ -191,9 +201,9 @@ class RunService(ResourceService[RunOut]):
                 declared: list[dict[str, Any]] = query["parameters"]
                 try:
                     values = parameter_values(declared, {})
-                except ValidationFailed as error:
+                except InvalidInput as error:
                     issues = "; ".join(
-                        f"{item['field'].rsplit('.', 1)[-1]}: {item['issue']}" for item in error.details
+                        f"{item.field.rsplit('.', 1)[-1]}: {item.issue}" for item in error.issues
                     )
                     skipped.append(SkippedQuery(query_id=query_id, reason=f"{error.message} ({issues})"))
                     continue
@@ -283,9 +293,7 @@ class RunService(ResourceService[RunOut]):
         organization_id = principal.organization_id
         datasource = crud.get(DATASOURCES, organization_id, datasource_id)
         if datasource is None:
-            raise NotFound(
-                "No such datasource", details=[{"field": "body.datasource_id", "issue": "not found"}]
-            )
+            raise ReferenceNotFound("No such datasource", issues=[FieldIssue("datasource_id", "not found")])
         columns, refusal = run_columns(
             datasource["type"], datasource_id, sql, values, query_id=query_id, created_by=principal.user_id
         )

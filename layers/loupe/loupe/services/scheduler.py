@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from loupe import db, queue
 from loupe.config import get_settings
-from loupe.errors import ValidationFailed
+from loupe.errors import InvalidInput
 from loupe.observability import logger, metrics
 from loupe.repositories import crud, scheduling
 from loupe.repositories import runs as runs_repository
@@ -91,7 +91,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
     failed at once, parameters that no longer fit disable the schedule)."""
     try:
         values = parameter_values(schedule["declared"], schedule["parameters"])
-    except ValidationFailed as error:
+    except InvalidInput as error:
         # The query's parameters changed under the schedule: it can no longer run as saved.
         _disable(
             schedule["id"],

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import NotFound, ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput, ReferenceNotFound
 from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
 from loupe.models.common import Page
 from loupe.models.identity import Principal
@@ -89,10 +89,8 @@ def minimum_interval() -> timedelta:
     return timedelta(seconds=get_settings().schedule_min_interval_seconds)
 
 
-def _cron_invalid(issue: str) -> ValidationFailed:
-    return ValidationFailed(
-        "The cron expression is not valid", details=[{"field": "body.cron", "issue": issue}]
-    )
+def _cron_invalid(issue: str) -> InvalidInput:
+    return InvalidInput("The cron expression is not valid", issues=[FieldIssue("cron", issue)])
 
 
 def checked_cron(expression: str, now: datetime) -> str:
@@ -222,9 +220,7 @@ class ScheduleService(ResourceService[ScheduleOut]):
     def _declared_parameters(principal: Principal, query_id: UUID) -> list[dict[str, Any]]:
         query = crud.get(QUERIES, principal.organization_id, query_id)
         if query is None:
-            raise NotFound(
-                "No such query: body.query_id", details=[{"field": "body.query_id", "issue": "not found"}]
-            )
+            raise ReferenceNotFound("No such query: query_id", issues=[FieldIssue("query_id", "not found")])
         declared: list[dict[str, Any]] = query["parameters"]
         return declared
 

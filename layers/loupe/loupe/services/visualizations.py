@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from loupe.errors import ValidationFailed
+from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.identity import Principal
 from loupe.models.visualizations import (
     OPTIONS_BY_TYPE,
@@ -30,17 +30,14 @@ VISUALIZATIONS = Collection(
 
 
 def checked_options(visualization_type: VisualizationType, options: dict[str, Any]) -> dict[str, Any]:
-    """The options with their defaults filled in, or a 422 naming each invalid one (`body.options.x`)."""
+    """The options with their defaults filled in, or a 422 naming each invalid one (`options.x`)."""
     try:
         model = OPTIONS_BY_TYPE[visualization_type].model_validate(options)
     except ValidationError as error:
-        raise ValidationFailed(
+        raise InvalidInput(
             f"The options do not fit a {visualization_type} visualization",
-            details=[
-                {
-                    "field": ".".join(["body.options", *(str(part) for part in issue["loc"])]),
-                    "issue": issue["msg"],
-                }
+            issues=[
+                FieldIssue(".".join(["options", *(str(part) for part in issue["loc"])]), issue["msg"])
                 for issue in error.errors(include_url=False, include_input=False)
             ],
         ) from None
@@ -50,7 +47,7 @@ def checked_options(visualization_type: VisualizationType, options: dict[str, An
 class VisualizationService(ResourceService[VisualizationOut]):
     def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
         assert isinstance(body, VisualizationCreate)
-        require_reference(QUERIES, principal.organization_id, body.query_id, "body.query_id")
+        require_reference(QUERIES, principal.organization_id, body.query_id, "query_id")
         return {**body.model_dump(), "options": checked_options(body.type, body.options)}
 
     def values_for_update(
@@ -59,7 +56,7 @@ class VisualizationService(ResourceService[VisualizationOut]):
         assert isinstance(body, VisualizationUpdate)
         values = body.model_dump(exclude_unset=True)
         if body.query_id is not None:
-            require_reference(QUERIES, principal.organization_id, body.query_id, "body.query_id")
+            require_reference(QUERIES, principal.organization_id, body.query_id, "query_id")
         if body.options is not None:
             values["options"] = checked_options(body.type or current["type"], body.options)
         elif body.type is not None:

@@ -41,7 +41,7 @@ TAGS = ["organizations"]
 )
 def get_current(caller: Caller) -> Response[Any]:
     found = organizations.current(caller)
-    return with_etag(found.resource, found.etag)
+    return with_etag(found.resource, found.version)
 
 
 @router.patch(
@@ -52,7 +52,7 @@ def get_current(caller: Caller) -> Response[Any]:
 )
 def update_current(body: OrganizationUpdate, caller: Admin) -> Response[OrganizationOut]:
     updated = organizations.update_current(caller, body, if_match())
-    return versioned(updated.resource, updated.etag)
+    return versioned(updated.resource, updated.version)
 
 
 @router.get("/organizations/users", tags=TAGS, summary="Members of the organization and their roles")

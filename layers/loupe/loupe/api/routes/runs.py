@@ -49,7 +49,7 @@ def list_runs(caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[R
 )
 def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
     found = runs.get(caller, run_id)
-    return with_etag(found.resource, found.etag)
+    return with_etag(found.resource, found.version)
 
 
 @router.get(
