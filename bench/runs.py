@@ -243,7 +243,7 @@ def _scheduler_tick(
     sends them; and the plan of the due query must use its index."""
     from datetime import UTC, datetime
 
-    from loupe.repositories import scheduling
+    from loupe.repositories import schedules as scheduling
     from loupe.services.scheduler import BATCH_SIZE, tick
 
     query = api.call(

@@ -3,6 +3,7 @@
 def list_things(caller: Annotated[Principal, Depends(require(Role.EDITOR))]): ...
 """
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
@@ -33,8 +34,9 @@ def authenticate(request: Request) -> Principal:
         principal = identity.authenticate_api_key(api_key.strip())
     else:
         raise MissingCredentials()
-    current_request().principal = principal
-    return principal
+    state = current_request()
+    state.principal = dataclasses.replace(principal, client_ip=state.client_ip)
+    return state.principal
 
 
 # The dependencies that guard routes; each but `authenticate` takes the authenticated principal.

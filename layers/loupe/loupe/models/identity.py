@@ -26,13 +26,15 @@ class Role(IntEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a user through a session, or an API key acting with its own role."""
+    """Who is calling: a user through a session, or an API key acting with its own role; and from which
+    address, which the audit trail records."""
 
     organization_id: UUID
     role: Role
     user_id: UUID | None = None
     session_id: UUID | None = None
     api_key_id: UUID | None = None
+    client_ip: str | None = None
 
 
 RoleName = Literal["admin", "editor", "viewer"]

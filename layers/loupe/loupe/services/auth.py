@@ -96,7 +96,9 @@ def register(request: RegisterRequest, client: Client) -> TokenPair:
         return _open_session(out, client)
 
 
-def _refuse_if_throttled(email: str, user: UserRecord | None, membership: Membership | None) -> None:
+def _refuse_if_throttled(
+    email: str, user: UserRecord | None, membership: Membership | None, client: Client
+) -> None:
     """After LOUPE_LOGIN_MAX_FAILURES wrong passwords for the email within the window, 429 until the
     oldest of them leaves it (audited in the membership's organization, if any). Serializes attempts on
     the email for the rest of the transaction."""
@@ -108,7 +110,11 @@ def _refuse_if_throttled(email: str, user: UserRecord | None, membership: Member
         wait = math.ceil((unlocks_at - datetime.now(UTC)).total_seconds())
         if user and membership:
             audit.record(
-                "auth.login_throttled", membership.organization_id, target_type="user", target_id=user.id
+                "auth.login_throttled",
+                membership.organization_id,
+                ip=client.ip,
+                target_type="user",
+                target_id=user.id,
             )
         raise TooManyAttempts(retry_after_seconds=wait, keep_changes=True)
 
@@ -117,7 +123,7 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
     with db.transaction():
         user = users.find_by_email(request.email)
         membership = users.default_membership(user.id) if user else None
-        _refuse_if_throttled(request.email, user, membership)
+        _refuse_if_throttled(request.email, user, membership, client)
         # The same work and the same answer whether the email is unknown or the password wrong.
         if not passwords.verify_password(user.password_hash if user else None, request.password) or not (
             user and membership
@@ -125,12 +131,21 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
             login_attempts.record(request.email, client.ip, succeeded=False)
             if user and membership:
                 audit.record(
-                    "auth.login_failed", membership.organization_id, target_type="user", target_id=user.id
+                    "auth.login_failed",
+                    membership.organization_id,
+                    ip=client.ip,
+                    target_type="user",
+                    target_id=user.id,
                 )
             raise Unauthenticated(INVALID_LOGIN, keep_changes=True)
         login_attempts.record(request.email, client.ip, succeeded=True)
         audit.record(
-            "auth.login", membership.organization_id, actor_id=user.id, target_type="user", target_id=user.id
+            "auth.login",
+            membership.organization_id,
+            ip=client.ip,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
         )
         if passwords.needs_rehash(user.password_hash):
             users.set_password_hash(user.id, passwords.hash_password(request.password))
@@ -164,6 +179,7 @@ def accept_invitation(request: AcceptInvitationRequest, client: Client) -> Token
         audit.record(
             "invitation.accepted",
             invitation.organization_id,
+            ip=client.ip,
             actor_id=user.id,
             target_type="invitation",
             target_id=invitation.id,
@@ -258,7 +274,7 @@ def change_password(principal: Principal, request: PasswordChangeRequest, client
         user = users.get(principal.user_id)
         if user is None:
             raise Unauthenticated("Invalid or expired credentials")
-        _refuse_if_throttled(user.email, user, users.default_membership(user.id))
+        _refuse_if_throttled(user.email, user, users.default_membership(user.id), client)
         if not passwords.verify_password(user.password_hash, request.current_password):
             login_attempts.record(user.email, client.ip, succeeded=False)
             raise NotPermitted(WRONG_PASSWORD, keep_changes=True)
@@ -268,6 +284,7 @@ def change_password(principal: Principal, request: PasswordChangeRequest, client
         audit.record(
             "auth.password_changed",
             principal.organization_id,
+            ip=client.ip,
             actor_id=user.id,
             target_type="user",
             target_id=user.id,
@@ -289,6 +306,7 @@ def request_password_reset(request: PasswordResetRequest, client: Client) -> Non
             audit.record(
                 "auth.password_reset_requested",
                 membership.organization_id,
+                ip=client.ip,
                 target_type="user",
                 target_id=user.id,
             )
@@ -330,6 +348,7 @@ def confirm_password_reset(request: PasswordResetConfirm, client: Client) -> Non
             audit.record(
                 "auth.password_reset",
                 membership.organization_id,
+                ip=client.ip,
                 actor_id=user.id,
                 target_type="user",
                 target_id=user.id,

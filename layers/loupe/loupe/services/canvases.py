@@ -11,32 +11,10 @@ from pydantic import BaseModel
 from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.canvases import CanvasCreate, CanvasOut, CanvasUpdate, Edge, Node, TimePreset, TimeRange
 from loupe.models.identity import Principal
-from loupe.repositories.listing import Collection
-from loupe.services.queries import QUERIES
+from loupe.repositories.canvases import CANVASES
+from loupe.repositories.queries import QUERIES
+from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.services.resources import ResourceService, require_references
-from loupe.services.visualizations import VISUALIZATIONS
-
-CANVASES = Collection(
-    table="canvases",
-    columns=(
-        "id",
-        "name",
-        "time_preset",
-        "time_from",
-        "time_to",
-        "nodes",
-        "edges",
-        "tags",
-        "created_by",
-        "created_at",
-        "updated_at",
-    ),
-    sortable=frozenset({"name", "time_preset", "created_at", "updated_at"}),
-    writable=frozenset(
-        {"name", "time_preset", "time_from", "time_to", "nodes", "edges", "tags", "created_by"}
-    ),
-    json_columns=frozenset({"nodes", "edges"}),
-)
 
 REFERENCED = {"query": QUERIES, "visualization": VISUALIZATIONS}
 # A graph of 2000 edges can be wrong 4000 ways; the first few tell the client what to fix.

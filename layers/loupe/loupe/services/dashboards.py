@@ -16,19 +16,11 @@ from loupe.models.dashboards import DashboardCreate, DashboardOut, DashboardUpda
 from loupe.models.identity import Principal
 from loupe.models.runs import RefreshOut, SkippedQueryOut
 from loupe.repositories import dashboard_tiles
-from loupe.repositories.listing import Collection
+from loupe.repositories.dashboards import DASHBOARDS
+from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
 from loupe.services.runs import runs
-from loupe.services.visualizations import VISUALIZATIONS
 from loupe.versions import ExpectedVersions
-
-DASHBOARDS = Collection(
-    table="dashboards",
-    columns=("id", "name", "description", "tags", "created_by", "created_at", "updated_at"),
-    sortable=frozenset({"name", "created_at", "updated_at"}),
-    writable=frozenset({"name", "description", "tags", "created_by"}),
-    searchable=("name", "description"),
-)
 
 
 def find_overlap(tiles: Sequence[Tile]) -> tuple[int, int] | None:

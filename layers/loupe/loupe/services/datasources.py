@@ -26,7 +26,7 @@ from loupe.models.datasources import (
 )
 from loupe.models.identity import Principal
 from loupe.repositories import crud
-from loupe.repositories.listing import Collection
+from loupe.repositories.datasources import CREDENTIALS, DATASOURCES
 from loupe.security import crypto
 from loupe.security.connection_policy import (
     ConnectionPolicyError,
@@ -39,35 +39,8 @@ from loupe.services import audit
 from loupe.services.resources import ResourceService, Versioned
 from loupe.versions import ExpectedVersions
 
-DATASOURCES = Collection(
-    table="datasources",
-    columns=(
-        "id",
-        "organization_id",
-        "name",
-        "type",
-        "connection_display",
-        "options",
-        "created_at",
-        "updated_at",
-    ),
-    sortable=frozenset({"name", "type", "created_at", "updated_at"}),
-    writable=frozenset(
-        {"name", "type", "connection_ciphertext", "connection_display", "options", "created_by"}
-    ),
-    tagged=False,
-    filters=frozenset({"type"}),
-    json_columns=frozenset({"options"}),
-)
 # Test and schema answer within API Gateway's 29 seconds, whatever the datasource's own timeouts.
 INTERACTIVE = Limits(connect_timeout_seconds=10, statement_timeout_seconds=15)
-# The encrypted credentials, read only where a connection is about to be opened.
-CREDENTIALS = Collection(
-    table="datasources",
-    columns=("id", "type", "connection_ciphertext", "options"),
-    sortable=frozenset(),
-    tagged=False,
-)
 
 
 def _validated_spec(kind: DatasourceType, connection_string: SecretStr) -> ConnectionSpec:

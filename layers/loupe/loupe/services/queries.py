@@ -9,31 +9,10 @@ from pydantic import BaseModel
 
 from loupe.models.identity import Principal
 from loupe.models.queries import QueryCreate, QueryOut, QueryParameter, QueryUpdate
-from loupe.repositories.listing import Collection
+from loupe.repositories.datasources import DATASOURCES
+from loupe.repositories.queries import QUERIES
 from loupe.services import query_parameters
-from loupe.services.datasources import DATASOURCES
 from loupe.services.resources import ResourceService, require_reference
-
-QUERIES = Collection(
-    table="queries",
-    columns=(
-        "id",
-        "name",
-        "description",
-        "datasource_id",
-        "sql",
-        "parameters",
-        "tags",
-        "created_by",
-        "created_at",
-        "updated_at",
-    ),
-    sortable=frozenset({"name", "created_at", "updated_at"}),
-    writable=frozenset({"name", "description", "datasource_id", "sql", "parameters", "tags", "created_by"}),
-    searchable=("name", "description"),
-    filters=frozenset({"datasource_id", "created_by"}),
-    json_columns=frozenset({"parameters"}),
-)
 
 
 def _stored(parameters: list[QueryParameter]) -> list[dict[str, Any]]:

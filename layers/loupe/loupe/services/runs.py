@@ -38,14 +38,14 @@ from loupe.models.runs import (
 )
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
+from loupe.repositories.datasources import DATASOURCES
+from loupe.repositories.queries import QUERIES
 from loupe.repositories.runs import RUNS
 from loupe.results.exports import ExportFormat, export_to_s3, signed_url
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
 from loupe.security.connection_policy import DatasourceType
 from loupe.services import query_parameters, rate_limits
-from loupe.services.datasources import DATASOURCES
-from loupe.services.queries import QUERIES
 from loupe.services.resources import ResourceService, Versioned
 from loupe.versions import version_of
 

@@ -17,8 +17,9 @@ from loupe import db, queue
 from loupe.config import get_settings
 from loupe.errors import InvalidInput
 from loupe.observability import logger, metrics
-from loupe.repositories import crud, scheduling
+from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
+from loupe.repositories import schedules as schedule_rows
 from loupe.repositories.runs import RUNS
 from loupe.services import alerts, audit
 from loupe.services.runs import parameter_values, refused_run, run_columns, run_settings
@@ -55,10 +56,10 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
     fired = 0
     while deadline is None or datetime.now(now.tzinfo) < deadline:
         with db.transaction():
-            due = scheduling.due(now, BATCH_SIZE)
+            due = schedule_rows.due(now, BATCH_SIZE)
             # Written in two pipelined statements per batch, not two round trips per schedule; the
             # advance first, so a schedule disabled below keeps the disabled state's empty next_run_at.
-            scheduling.advance_many(
+            schedule_rows.advance_many(
                 [
                     (
                         next_run_at(schedule["cron"], schedule["timezone"], _earliest(schedule, now)),
@@ -134,17 +135,18 @@ def send_outbox(now: datetime) -> int:
 def record_outcome(schedule_id: UUID, *, succeeded: bool) -> None:
     """Count a scheduled run's outcome; past LOUPE_SCHEDULE_MAX_FAILURES failures in a row the schedule
     is disabled. Runs in the caller's transaction."""
-    state = scheduling.record_outcome(schedule_id, succeeded)
+    state = schedule_rows.record_outcome(schedule_id, succeeded)
     limit = get_settings().schedule_max_failures
     if state is not None and state["enabled"] and state["consecutive_failures"] >= limit:
         _disable(schedule_id, state["organization_id"], f"its last {limit} runs failed")
 
 
 def _disable(schedule_id: UUID, organization_id: UUID, reason: str) -> None:
-    scheduling.disable(schedule_id, reason)
+    schedule_rows.disable(schedule_id, reason)
     audit.record(
         "schedule.disabled",
         organization_id,
+        ip=None,
         target_type="schedule",
         target_id=schedule_id,
         metadata={"reason": reason},

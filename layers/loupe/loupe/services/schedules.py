@@ -27,10 +27,10 @@ from loupe.models.schedules import (
 )
 from loupe.repositories import crud, listing
 from loupe.repositories.alerts import ALERT_FIRINGS
-from loupe.repositories.listing import Collection
+from loupe.repositories.queries import QUERIES
 from loupe.repositories.runs import RUNS
+from loupe.repositories.schedules import SCHEDULES
 from loupe.services import alerts
-from loupe.services.queries import QUERIES
 from loupe.services.query_parameters import checked_parameters
 from loupe.services.resources import ResourceService
 
@@ -39,49 +39,6 @@ FIRINGS_CHECKED = 24
 # Longer than any clock change a time zone has made.
 CLOCK_CHANGE_MARGIN = timedelta(hours=3)
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
-
-SCHEDULES = Collection(
-    table="schedules",
-    columns=(
-        "id",
-        "name",
-        "query_id",
-        "cron",
-        "timezone",
-        "parameters",
-        "enabled",
-        "tags",
-        "next_run_at",
-        "last_run_at",
-        "consecutive_failures",
-        "disabled_reason",
-        "alert_rules",
-        "alert_state",
-        "created_by",
-        "created_at",
-        "updated_at",
-    ),
-    sortable=frozenset({"name", "next_run_at", "last_run_at", "created_at", "updated_at"}),
-    writable=frozenset(
-        {
-            "name",
-            "query_id",
-            "cron",
-            "timezone",
-            "parameters",
-            "enabled",
-            "tags",
-            "next_run_at",
-            "consecutive_failures",
-            "disabled_reason",
-            "alert_rules",
-            "alert_state",
-            "created_by",
-        }
-    ),
-    filters=frozenset({"query_id", "enabled"}),
-    json_columns=frozenset({"parameters", "alert_rules", "alert_state"}),
-)
 
 
 def minimum_interval() -> timedelta:

@@ -15,18 +15,9 @@ from loupe.models.visualizations import (
     VisualizationType,
     VisualizationUpdate,
 )
-from loupe.repositories.listing import Collection
-from loupe.services.queries import QUERIES
+from loupe.repositories.queries import QUERIES
+from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.services.resources import ResourceService, require_reference
-
-VISUALIZATIONS = Collection(
-    table="visualizations",
-    columns=("id", "name", "query_id", "type", "options", "tags", "created_by", "created_at", "updated_at"),
-    sortable=frozenset({"name", "type", "created_at", "updated_at"}),
-    writable=frozenset({"name", "query_id", "type", "options", "tags", "created_by"}),
-    filters=frozenset({"query_id", "created_by"}),
-    json_columns=frozenset({"options"}),
-)
 
 
 def checked_options(visualization_type: VisualizationType, options: dict[str, Any]) -> dict[str, Any]:

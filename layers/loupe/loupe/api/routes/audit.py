@@ -8,7 +8,7 @@ from loupe.api.auth import Admin
 from loupe.api.resolver import LoupeRouter
 from loupe.models.audit import AuditEventOut, AuditEventQuery
 from loupe.models.common import Page
-from loupe.services import audit_events
+from loupe.services import audit
 
 router = LoupeRouter()
 
@@ -19,4 +19,4 @@ router = LoupeRouter()
     summary="Audit events, newest first; filter by action, actor_id, created_after / created_before",
 )
 def list_events(caller: Admin, query: Annotated[AuditEventQuery, Query()]) -> Page[AuditEventOut]:
-    return audit_events.list_events(caller, query)
+    return audit.list_events(caller, query)

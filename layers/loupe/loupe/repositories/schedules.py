@@ -1,5 +1,5 @@
-"""The scheduler's SQL: due schedules locked in bounded batches, their next firing, and their failure
-count as their runs end."""
+"""The schedules table: how it is listed, the scheduler's due schedules locked in bounded batches,
+their next firing, and their failure count as their runs end."""
 
 from __future__ import annotations
 
@@ -8,6 +8,50 @@ from typing import Any
 from uuid import UUID
 
 from loupe.db import execute, execute_many, fetch_all, fetch_one
+from loupe.repositories.listing import Collection
+
+SCHEDULES = Collection(
+    table="schedules",
+    columns=(
+        "id",
+        "name",
+        "query_id",
+        "cron",
+        "timezone",
+        "parameters",
+        "enabled",
+        "tags",
+        "next_run_at",
+        "last_run_at",
+        "consecutive_failures",
+        "disabled_reason",
+        "alert_rules",
+        "alert_state",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
+    sortable=frozenset({"name", "next_run_at", "last_run_at", "created_at", "updated_at"}),
+    writable=frozenset(
+        {
+            "name",
+            "query_id",
+            "cron",
+            "timezone",
+            "parameters",
+            "enabled",
+            "tags",
+            "next_run_at",
+            "consecutive_failures",
+            "disabled_reason",
+            "alert_rules",
+            "alert_state",
+            "created_by",
+        }
+    ),
+    filters=frozenset({"query_id", "enabled"}),
+    json_columns=frozenset({"parameters", "alert_rules", "alert_state"}),
+)
 
 # Enabled schedules whose next firing is not after now, oldest first, with their query and its
 # datasource's type; locked, and rows another tick holds are skipped (schedules_due_idx).
