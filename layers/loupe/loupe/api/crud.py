@@ -22,7 +22,7 @@ def crud_routes(
     router: LoupeRouter,
     *,
     collection_path: str,
-    service: ResourceService[Any],
+    service: ResourceService[Any, Any, Any],
     create_model: type[BaseModel],
     update_model: type[BaseModel],
     list_query: type[ListQuery] = ListQuery,

@@ -13,13 +13,13 @@ from loupe.repositories import api_keys, crud
 from loupe.repositories.api_keys import API_KEYS
 from loupe.security import tokens
 from loupe.services import audit
-from loupe.services.resources import ResourceService
+from loupe.services.resources import ResourceReader
 from loupe.versions import ExpectedVersions, require_version, version_of
 
 # "lk_" and 7 random characters: enough to tell keys apart in a list, far too little to guess one.
 DISPLAYED_PREFIX_LENGTH = 10
 
-_keys = ResourceService(API_KEYS, ApiKeyOut, "API key")
+_keys = ResourceReader(API_KEYS, ApiKeyOut, "API key")
 
 
 def create(principal: Principal, request: ApiKeyCreate) -> ApiKeyCreated:

@@ -10,7 +10,7 @@ from loupe.models.audit import AuditEventOut, AuditEventQuery
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.repositories import audit_events
-from loupe.services.resources import ResourceService
+from loupe.services.resources import ResourceReader
 
 
 def record(
@@ -51,7 +51,7 @@ def record_by(principal: Principal, action: str, **details: Any) -> None:
     )
 
 
-_events = ResourceService(audit_events.AUDIT_EVENTS, AuditEventOut, "audit event")
+_events = ResourceReader(audit_events.AUDIT_EVENTS, AuditEventOut, "audit event")
 
 
 def list_events(principal: Principal, query: AuditEventQuery) -> Page[AuditEventOut]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
-
 from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.canvases import CanvasCreate, CanvasOut, CanvasUpdate, Edge, Node, TimePreset, TimeRange
 from loupe.models.identity import Principal
@@ -95,12 +93,11 @@ def _stored_range(row: dict[str, Any]) -> TimeRange | None:
     return TimeRange.model_validate({"from": row["time_from"], "to": row["time_to"]})
 
 
-class CanvasService(ResourceService[CanvasOut]):
+class CanvasService(ResourceService[CanvasCreate, CanvasUpdate, CanvasOut]):
     def to_out(self, row: dict[str, Any]) -> CanvasOut:
         return CanvasOut.model_validate({**row, "time_range": _stored_range(row)})
 
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
-        assert isinstance(body, CanvasCreate)
+    def values_for_create(self, principal: Principal, body: CanvasCreate) -> dict[str, Any]:
         return {
             "name": body.name,
             "tags": body.tags,
@@ -110,9 +107,8 @@ class CanvasService(ResourceService[CanvasOut]):
         }
 
     def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+        self, principal: Principal, body: CanvasUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
-        assert isinstance(body, CanvasUpdate)
         values = body.model_dump(exclude_unset=True, include={"name", "tags", "time_preset"})
         if body.time_preset is not None or "time_range" in body.model_fields_set:
             preset = body.time_preset or current["time_preset"]

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
 from loupe import db
 from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.common import ListQuery, Page
@@ -65,19 +63,18 @@ def _with_tiles(principal: Principal, found: list[DashboardOut]) -> list[Dashboa
     ]
 
 
-class DashboardService(ResourceService[DashboardOut]):
+class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, DashboardOut]):
     # The base class reads and writes dashboard rows; the methods below add the tiles, in one query each.
 
     def to_out(self, row: dict[str, Any]) -> DashboardOut:
         return DashboardOut.model_validate({**row, "tiles": []})
 
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
+    def values_for_create(self, principal: Principal, body: DashboardCreate) -> dict[str, Any]:
         return body.model_dump(exclude={"tiles"})
 
     def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+        self, principal: Principal, body: DashboardUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
-        assert isinstance(body, DashboardUpdate)
         if body.tiles is not None:
             # Here the row is locked and If-Match checked; the tiles change in the update's transaction.
             tiles = checked_tiles(principal, body.tiles)
@@ -95,8 +92,7 @@ class DashboardService(ResourceService[DashboardOut]):
             page = super().list(principal, query)
             return page.model_copy(update={"items": _with_tiles(principal, page.items)})
 
-    def create(self, principal: Principal, body: BaseModel) -> Versioned[DashboardOut]:
-        assert isinstance(body, DashboardCreate)
+    def create(self, principal: Principal, body: DashboardCreate) -> Versioned[DashboardOut]:
         with db.transaction():
             tiles = checked_tiles(principal, body.tiles)
             made = super().create(principal, body)
@@ -106,7 +102,7 @@ class DashboardService(ResourceService[DashboardOut]):
             return Versioned(_with_tiles(principal, [made.resource])[0], made.version)
 
     def update(
-        self, principal: Principal, resource_id: UUID, body: BaseModel, expected: ExpectedVersions
+        self, principal: Principal, resource_id: UUID, body: DashboardUpdate, expected: ExpectedVersions
     ) -> Versioned[DashboardOut]:
         with db.transaction():
             updated = super().update(principal, resource_id, body, expected)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from loupe import db
 from loupe.connectors import ConnectorError, Limits, Session, connect
@@ -61,7 +61,7 @@ def _encrypted(connection_string: SecretStr, organization_id: UUID) -> bytes:
         raise DependencyUnavailable("Credentials cannot be encrypted right now; try again shortly") from None
 
 
-class DatasourceService(ResourceService[DatasourceOut]):
+class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, DatasourceOut]):
     def to_out(self, row: dict[str, Any]) -> DatasourceOut:
         return DatasourceOut(
             id=row["id"],
@@ -73,8 +73,7 @@ class DatasourceService(ResourceService[DatasourceOut]):
             updated_at=row["updated_at"],
         )
 
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
-        assert isinstance(body, DatasourceCreate)
+    def values_for_create(self, principal: Principal, body: DatasourceCreate) -> dict[str, Any]:
         spec = _validated_spec(body.type, body.connection_string)
         return {
             "name": body.name,
@@ -85,9 +84,8 @@ class DatasourceService(ResourceService[DatasourceOut]):
         }
 
     def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+        self, principal: Principal, body: DatasourceUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
-        assert isinstance(body, DatasourceUpdate)
         values: dict[str, Any] = {}
         for name in body.model_fields_set:
             if getattr(body, name) is None:
@@ -102,7 +100,7 @@ class DatasourceService(ResourceService[DatasourceOut]):
             values["connection_display"] = spec.display()
         return values
 
-    def create(self, principal: Principal, body: BaseModel) -> Versioned[DatasourceOut]:
+    def create(self, principal: Principal, body: DatasourceCreate) -> Versioned[DatasourceOut]:
         with db.transaction():
             made = super().create(principal, body)
             audit.record_by(
@@ -115,7 +113,7 @@ class DatasourceService(ResourceService[DatasourceOut]):
         return made
 
     def update(
-        self, principal: Principal, resource_id: UUID, body: BaseModel, expected: ExpectedVersions
+        self, principal: Principal, resource_id: UUID, body: DatasourceUpdate, expected: ExpectedVersions
     ) -> Versioned[DatasourceOut]:
         with db.transaction():
             updated = super().update(principal, resource_id, body, expected)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from loupe.models.identity import Principal
 from loupe.models.queries import QueryCreate, QueryOut, QueryParameter, QueryUpdate
 from loupe.repositories.datasources import DATASOURCES
@@ -19,17 +17,15 @@ def _stored(parameters: list[QueryParameter]) -> list[dict[str, Any]]:
     return [parameter.model_dump(mode="json") for parameter in parameters]
 
 
-class QueryService(ResourceService[QueryOut]):
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
-        assert isinstance(body, QueryCreate)
+class QueryService(ResourceService[QueryCreate, QueryUpdate, QueryOut]):
+    def values_for_create(self, principal: Principal, body: QueryCreate) -> dict[str, Any]:
         require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
         query_parameters.require_match(body.sql, [parameter.name for parameter in body.parameters])
         return {**body.model_dump(exclude={"parameters"}), "parameters": _stored(body.parameters)}
 
     def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+        self, principal: Principal, body: QueryUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
-        assert isinstance(body, QueryUpdate)
         values = body.model_dump(exclude_unset=True, exclude={"parameters"})
         if body.datasource_id is not None:
             require_reference(

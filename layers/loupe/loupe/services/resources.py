@@ -1,4 +1,4 @@
-"""The rules every tenant resource shares: tenancy, references, ETags, and database errors as 4xx.
+"""The rules every tenant resource shares: tenancy, references, versions, and database errors as domain errors.
 
 A resource's service subclasses ResourceService and overrides only what is its own (how a body
 becomes columns, extra checks, how a row is shown).
@@ -24,6 +24,8 @@ from loupe.repositories.listing import Collection
 from loupe.versions import ExpectedVersions, require_version, version_of
 
 OutT = TypeVar("OutT", bound=BaseModel)
+CreateT = TypeVar("CreateT", bound=BaseModel)
+UpdateT = TypeVar("UpdateT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -71,31 +73,17 @@ def database_rules() -> Iterator[None]:
         raise InvalidInput(issues=[FieldIssue("", f"violates {constraint}")]) from None
 
 
-class ResourceService(Generic[OutT]):
-    """Create, read, list, update and delete one kind of resource, in the caller's organization."""
+class ResourceReader(Generic[OutT]):
+    """Read and list one kind of resource, in the caller's organization."""
 
     def __init__(self, collection: Collection, out: type[OutT], noun: str) -> None:
         self.collection = collection
         self.out = out
         self.noun = noun
 
-    # What subclasses override.
-
     def to_out(self, row: dict[str, Any]) -> OutT:
+        """How a row is shown; subclasses override it."""
         return self.out.model_validate(row)
-
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
-        return body.model_dump()
-
-    def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
-    ) -> dict[str, Any]:
-        return body.model_dump(exclude_unset=True)
-
-    def before_delete(self, principal: Principal, current: dict[str, Any]) -> None:
-        """Refuse a delete that would break something (raise Conflict); nothing by default."""
-
-    # The shared behaviour.
 
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[OutT]:
         with db.transaction():
@@ -110,7 +98,31 @@ class ResourceService(Generic[OutT]):
             items=[self.to_out(row) for row in rows], total=total, limit=query.limit, offset=query.offset
         )
 
-    def create(self, principal: Principal, body: BaseModel) -> Versioned[OutT]:
+    def _existing(
+        self, principal: Principal, resource_id: UUID, *, for_update: bool = False
+    ) -> dict[str, Any]:
+        row = crud.get(self.collection, principal.organization_id, resource_id, for_update=for_update)
+        if row is None:
+            raise NotFound(f"No such {self.noun}")
+        return row
+
+
+class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
+    """Create, read, list, update and delete one kind of resource, in the caller's organization.
+    Subclasses override how a body becomes columns and what a delete must not break."""
+
+    def values_for_create(self, principal: Principal, body: CreateT) -> dict[str, Any]:
+        return body.model_dump()
+
+    def values_for_update(
+        self, principal: Principal, body: UpdateT, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        return body.model_dump(exclude_unset=True)
+
+    def before_delete(self, principal: Principal, current: dict[str, Any]) -> None:
+        """Refuse a delete that would break something (raise Conflict); nothing by default."""
+
+    def create(self, principal: Principal, body: CreateT) -> Versioned[OutT]:
         with db.transaction():
             values = self.values_for_create(principal, body)
             if "created_by" in self.collection.writable:
@@ -120,7 +132,7 @@ class ResourceService(Generic[OutT]):
         return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
 
     def update(
-        self, principal: Principal, resource_id: UUID, body: BaseModel, expected: ExpectedVersions
+        self, principal: Principal, resource_id: UUID, body: UpdateT, expected: ExpectedVersions
     ) -> Versioned[OutT]:
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
@@ -138,11 +150,3 @@ class ResourceService(Generic[OutT]):
             self.before_delete(principal, current)
             with database_rules():
                 crud.delete(self.collection, principal.organization_id, resource_id)
-
-    def _existing(
-        self, principal: Principal, resource_id: UUID, *, for_update: bool = False
-    ) -> dict[str, Any]:
-        row = crud.get(self.collection, principal.organization_id, resource_id, for_update=for_update)
-        if row is None:
-            raise NotFound(f"No such {self.noun}")
-        return row

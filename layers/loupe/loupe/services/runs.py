@@ -46,7 +46,7 @@ from loupe.results.store import ResultReader
 from loupe.security import sql_guard
 from loupe.security.connection_policy import DatasourceType
 from loupe.services import query_parameters, rate_limits
-from loupe.services.resources import ResourceService, Versioned
+from loupe.services.resources import ResourceReader, Versioned
 from loupe.versions import version_of
 
 # A client told "too many runs" retries after this long: about the time a typical run takes.
@@ -164,7 +164,7 @@ class Started:
     new: bool
 
 
-class RunService(ResourceService[RunOut]):
+class RunService(ResourceReader[RunOut]):
     def to_out(self, row: dict[str, Any]) -> RunOut:
         return _run_out(row)
 

@@ -10,7 +10,6 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import BaseModel
 
 from loupe import db
 from loupe.config import get_settings
@@ -91,14 +90,13 @@ def next_run_at(cron: str, timezone: str, after: datetime) -> datetime:
             return instant
 
 
-class ScheduleService(ResourceService[ScheduleOut]):
+class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOut]):
     def to_out(self, row: dict[str, Any]) -> ScheduleOut:
         return ScheduleOut.model_validate(
             {**row, "alert_rules": alerts.rules_out(row["alert_rules"], row["alert_state"])}
         )
 
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
-        assert isinstance(body, ScheduleCreate)
+    def values_for_create(self, principal: Principal, body: ScheduleCreate) -> dict[str, Any]:
         now = datetime.now(UTC)
         cron = checked_cron(body.cron, now)
         declared = self._declared_parameters(principal, body.query_id)
@@ -111,9 +109,8 @@ class ScheduleService(ResourceService[ScheduleOut]):
         }
 
     def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+        self, principal: Principal, body: ScheduleUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
-        assert isinstance(body, ScheduleUpdate)
         now = datetime.now(UTC)
         values = body.model_dump(exclude_unset=True)
         if body.cron is not None:

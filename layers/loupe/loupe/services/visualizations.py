@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.identity import Principal
@@ -35,16 +35,14 @@ def checked_options(visualization_type: VisualizationType, options: dict[str, An
     return model.model_dump(mode="json")
 
 
-class VisualizationService(ResourceService[VisualizationOut]):
-    def values_for_create(self, principal: Principal, body: BaseModel) -> dict[str, Any]:
-        assert isinstance(body, VisualizationCreate)
+class VisualizationService(ResourceService[VisualizationCreate, VisualizationUpdate, VisualizationOut]):
+    def values_for_create(self, principal: Principal, body: VisualizationCreate) -> dict[str, Any]:
         require_reference(QUERIES, principal.organization_id, body.query_id, "query_id")
         return {**body.model_dump(), "options": checked_options(body.type, body.options)}
 
     def values_for_update(
-        self, principal: Principal, body: BaseModel, current: dict[str, Any]
+        self, principal: Principal, body: VisualizationUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
-        assert isinstance(body, VisualizationUpdate)
         values = body.model_dump(exclude_unset=True)
         if body.query_id is not None:
             require_reference(QUERIES, principal.organization_id, body.query_id, "query_id")
