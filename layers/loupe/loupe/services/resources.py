@@ -1,4 +1,4 @@
-"""The rules every tenant resource shares: tenancy, references, versions, and database errors as domain errors.
+"""The rules every tenant resource shares: tenancy, references, versions, database errors as domain errors.
 
 A resource's service subclasses ResourceService and overrides only what is its own (how a body
 becomes columns, extra checks, how a row is shown).
