@@ -192,10 +192,6 @@ class EngineSpec:
     # Query options a connection string may carry, with the values each may take (None: any short value).
     options: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
-    @property
-    def file_database(self) -> bool:
-        return self.default_port is None
-
 
 def engine(name: DatasourceType) -> EngineSpec:
     """The registered engine of a datasource type. Its module is imported on first use: a function that

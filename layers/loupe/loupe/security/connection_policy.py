@@ -105,18 +105,18 @@ def parse(
         port = parts.port
     except ValueError:
         raise ConnectionPolicyError("the connection string is not a valid URL (check the port)") from None
-    spec = engine(kind)
+    engine_spec = engine(kind)
     scheme = parts.scheme.lower()
-    if scheme not in spec.schemes:
-        allowed = ", ".join(f"{name}://" for name in sorted(spec.schemes))
+    if scheme not in engine_spec.schemes:
+        allowed = ", ".join(f"{name}://" for name in sorted(engine_spec.schemes))
         raise ConnectionPolicyError(f"a {kind} connection string starts with {allowed}")
     if parts.fragment:
         raise ConnectionPolicyError("the connection string may not have a #fragment")
     options = _options(kind, parts.query)
-    if spec.default_port is None:
+    if engine_spec.default_port is None:
         if parts.netloc:
             raise ConnectionPolicyError(
-                f"a {kind} connection string names a file: {spec.schemes[0]}:///path/to/file.{kind}"
+                f"a {kind} connection string names a file: {engine_spec.schemes[0]}:///path/to/file.{kind}"
             )
         return ConnectionSpec(type=kind, path=_database_file(kind, unquote(parts.path), settings))
     host = parts.hostname or ""
@@ -136,7 +136,7 @@ def parse(
     return ConnectionSpec(
         type=kind,
         host=host.lower(),
-        port=port or spec.default_port,
+        port=port or engine_spec.default_port,
         database=database,
         user=user,
         password=unquote(parts.password or ""),
