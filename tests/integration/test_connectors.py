@@ -20,15 +20,15 @@ from psycopg import sql
 from loupe.config import get_settings
 from loupe.connectors import (
     ConnectorError,
+    DatasourceType,
     Limits,
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
     Session,
-    connect,
-    connector_for,
+    engine,
 )
-from loupe.security.connection_policy import ConnectionPolicyError, DatasourceType, parse
+from loupe.security.connection_policy import ConnectionPolicyError, connect, parse
 from tests.streams import collect
 
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
@@ -152,7 +152,7 @@ PERCENT_SQL = "SELECT count(*) FROM widgets WHERE label LIKE 'widget%' AND id % 
 def percent_signs_are_text(kind: DatasourceType, session: Session) -> None:
     """A literal `%` (a LIKE pattern, the modulo operator, text that looks like a placeholder) beside a
     bound value reaches the database as written."""
-    sql = PERCENT_SQL.format(odd=connector_for(kind).placeholder("odd"))
+    sql = PERCENT_SQL.format(odd=engine(kind).placeholder("odd"))
     assert collect(session, sql, {"odd": 1}, max_rows=1).rows[0][0] >= 2
     without_values = "SELECT count(*) FROM widgets WHERE label LIKE 'widget%' AND id % 2 = 1"
     assert collect(session, without_values, None, max_rows=1).rows[0][0] >= 2
@@ -180,7 +180,7 @@ class TestPostgres:
     def test_bound_parameters_are_values_and_rows_are_capped(self, postgres_database: str) -> None:
         session = open_session("postgres", self.url(postgres_database))
         try:
-            placeholder = connector_for("postgres").placeholder("floor")
+            placeholder = engine("postgres").placeholder("floor")
             result = collect(
                 session,
                 f"SELECT id, label FROM widgets WHERE id > {placeholder} ORDER BY id",
@@ -267,7 +267,7 @@ class TestMariaDb:
     def test_bound_parameters_are_values_and_rows_are_capped(self, mariadb_database: str) -> None:
         session = open_session("mysql", self.url(mariadb_database))
         try:
-            placeholder = connector_for("mysql").placeholder("floor")
+            placeholder = engine("mysql").placeholder("floor")
             result = collect(
                 session,
                 f"SELECT id, label FROM widgets WHERE id >= {placeholder} ORDER BY id",
@@ -334,7 +334,7 @@ class TestDuckDb:
         session = open_session("duckdb", f"duckdb://{duckdb_file}")
         try:
             tables = session.list_schema()
-            placeholder = connector_for("duckdb").placeholder("floor")
+            placeholder = engine("duckdb").placeholder("floor")
             result = collect(
                 session,
                 f"SELECT id, label FROM sales.widgets WHERE id > {placeholder} ORDER BY id",
@@ -405,7 +405,7 @@ def test_loopback_is_refused_at_connect_time_unless_allowed(
 
 def test_every_type_is_registered_with_its_placeholder_style() -> None:
     kinds: tuple[DatasourceType, ...] = ("postgres", "mysql", "duckdb")
-    assert {kind: connector_for(kind).placeholder("x") for kind in kinds} == {
+    assert {kind: engine(kind).placeholder("x") for kind in kinds} == {
         "postgres": "%(x)s",
         "mysql": "%(x)s",
         "duckdb": "$x",

@@ -21,8 +21,8 @@ import pytest
 from psycopg import sql as pgsql
 
 from loupe.config import get_settings
-from loupe.connectors import ConnectorError, Limits, Session, connect
-from loupe.security.connection_policy import DatasourceType, parse
+from loupe.connectors import ConnectorError, DatasourceType, Limits, Session
+from loupe.security.connection_policy import connect, parse
 from loupe.security.sql_guard import SqlNotAllowed, check
 from tests.streams import collect
 from tests.unit.test_sql_guard import (

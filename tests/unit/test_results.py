@@ -22,9 +22,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from loupe.connectors import Column
 from loupe.errors import InvalidListQuery
 from loupe.results import exports, store
-from loupe.results.store import Column, ResultReader, ResultTooLarge, ResultUnavailable, ResultWriter
+from loupe.results.store import ResultReader, ResultTooLarge, ResultUnavailable, ResultWriter
 
 BUCKET = "loupe-results-test"
 ORG = UUID("00000000-0000-4000-8000-000000000001")

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loupe.connectors import connector_for
-from loupe.security.connection_policy import DatasourceType
-from loupe.security.sql_guard import DENIED_FUNCTIONS, SqlNotAllowed, check
+from loupe.connectors import ENGINE_NAMES, DatasourceType, engine
+from loupe.security.sql_guard import SqlNotAllowed, check
 
 # A file the integration tests fill with a secret; attacks try to read it from the database server.
 MARKER_PATH = "/tmp/loupe_sql_guard_marker.txt"  # noqa: S108  # a fixed path the corpus can name
@@ -309,7 +308,7 @@ PARAMETERIZED: list[tuple[DatasourceType, str, tuple[str, ...]]] = [
 
 
 def with_placeholders(dialect: DatasourceType, template: str, names: tuple[str, ...]) -> str:
-    placeholder = connector_for(dialect).placeholder
+    placeholder = engine(dialect).placeholder
     return template.format(**{name: placeholder(name) for name in names})
 
 
@@ -408,7 +407,7 @@ def test_malformed_sql_is_refused_without_echoing_it(sql: str, reason: str) -> N
 
 @pytest.mark.parametrize(
     ("dialect", "name"),
-    [(dialect, name) for dialect, names in DENIED_FUNCTIONS.items() for name in sorted(names)],
+    [(dialect, name) for dialect in ENGINE_NAMES for name in sorted(engine(dialect).guard.denied_functions)],
 )
 def test_every_denied_function_is_recognised_however_sqlglot_types_it(
     dialect: DatasourceType, name: str

@@ -1,5 +1,5 @@
-"""Connectors to the databases datasources name: one Protocol for every type, and the registry that
-opens a read-only session after the host policy has checked where it connects."""
+"""The database engines datasources name: one module per engine, each exposing an `EngineSpec` that owns
+everything about it, and the registry that loads an engine's module on first use."""
 
 from __future__ import annotations
 
@@ -7,17 +7,14 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, get_args
+from urllib.parse import quote
 
-from loupe.security.connection_policy import ConnectionSpec, DatasourceType, check_host
-
-# Each type's module, imported on first use: a function that never meets duckdb never loads it.
-MODULES: dict[DatasourceType, str] = {
-    "postgres": "loupe.connectors.postgres",
-    "mysql": "loupe.connectors.mysql",
-    "duckdb": "loupe.connectors.duckdb",
-}
+# The registry: each name is also its module's, `loupe.connectors.<name>`, whose `ENGINE` is its spec.
+DatasourceType = Literal["postgres", "mysql", "duckdb"]
+ENGINE_NAMES: tuple[DatasourceType, ...] = get_args(DatasourceType)
 # A schema listing stops here; a warehouse with more columns than this is shown in part.
 SCHEMA_COLUMN_LIMIT = 50_000
 MAX_ERROR_CHARS = 300
@@ -35,7 +32,40 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ConnectionSpec:
+    """A parsed, allowlisted connection string. `path` is set for file databases, the network fields
+    otherwise."""
+
+    type: DatasourceType
+    host: str = ""
+    port: int = 0
+    database: str = ""
+    user: str = ""
+    password: str = field(default="", repr=False)
+    options: tuple[tuple[str, str], ...] = ()
+    path: Path | None = None
+
+    def option(self, name: str) -> str | None:
+        return dict(self.options).get(name)
+
+    def display(self) -> str:
+        """The connection string as shown to clients: the password replaced by `****`."""
+        scheme = engine(self.type).schemes[0]
+        if self.path is not None:
+            return f"{scheme}://{self.path}"
+        credentials = quote(self.user, safe="") + (":****" if self.password else "")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in self.options)
+        return f"{scheme}://{credentials}@{host}:{self.port}/{quote(self.database, safe='')}" + (
+            f"?{query}" if query else ""
+        )
+
+
+@dataclass(frozen=True)
 class Column:
+    """A result's or a table's column: its name and the engine's name for its type. The one column type
+    from a connector through the runner to the stored result."""
+
     name: str
     type: str
 
@@ -105,30 +135,71 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
-class Connector(Protocol):
-    """One datasource type: opens sessions and says how a bound parameter is written in its SQL."""
+@dataclass(frozen=True)
+class PlaceholderStyle:
+    """How an engine's SQL writes a bound parameter, and the pattern the SQL guard finds one by."""
 
-    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> Session:
-        """Open a session to `address` (an IP the host policy allowed; None for file databases)."""
-        ...
+    template: str
+    pattern: re.Pattern[str]
 
-    def placeholder(self, name: str) -> str:
-        """How SQL refers to the named parameter `name` (`%(name)s`, `$name`)."""
-        ...
-
-
-def connector_for(kind: DatasourceType) -> Connector:
-    """The registered connector of a datasource type."""
-    module = importlib.import_module(MODULES[kind])
-    connector: Connector = module.CONNECTOR
-    return connector
+    def __call__(self, name: str) -> str:
+        return self.template.format(name=name)
 
 
-def connect(spec: ConnectionSpec, limits: Limits) -> Session:
-    """Open a session; the caller closes it. The host is resolved and checked again here, at connect
-    time, and the session connects to the checked address rather than to the name."""
-    address = check_host(spec.host)[0] if spec.host else None
-    return connector_for(spec.type).connect(spec, address, limits)
+# psycopg and PyMySQL.
+PYFORMAT = PlaceholderStyle("%({name})s", re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"))
+# Not the tag of a dollar-quoted string ($tag$ ... $tag$, $$ ... $$).
+DOLLAR = PlaceholderStyle("${name}", re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)(?![$\w])"))
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """What the SQL guard refuses in one engine beyond the writes it refuses everywhere. Names are
+    compared in lower case."""
+
+    denied_functions: frozenset[str] = frozenset()
+    denied_function_prefixes: tuple[str, ...] = ()
+    denied_tables: frozenset[str] = frozenset()
+    # Every table of these schemas.
+    denied_schemas: frozenset[str] = frozenset()
+    # The engine executes the inside of `/*! ... */`, which sqlglot reads as a comment.
+    executable_comments: bool = False
+    # The engine reads U&'...' and U&"..." as escaped strings and names, which sqlglot does not decode.
+    unicode_escape_prefix: bool = False
+    # The engine reads a file when a table's name looks like a path (`FROM '/etc/passwd'`).
+    path_tables: bool = False
+
+
+Connect = Callable[[ConnectionSpec, str | None, Limits], Session]
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything Loupe knows about one engine. `connect` opens a session to `address` (an IP the host
+    policy allowed; None for file databases); the session runs, streams, estimates cost, lists the
+    schema and cancels, mapping the driver's types to names."""
+
+    name: DatasourceType
+    # sqlglot's name for the engine's SQL.
+    dialect: str
+    # URL schemes a connection string may use; the first is the one shown.
+    schemes: tuple[str, ...]
+    placeholder: PlaceholderStyle
+    guard: GuardPolicy
+    connect: Connect
+    # None for an engine whose connection string names a database file under LOUPE_DUCKDB_ROOT.
+    default_port: int | None
+    # Query options a connection string may carry, with the values each may take (None: any short value).
+    options: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+
+
+def engine(name: DatasourceType) -> EngineSpec:
+    """The registered engine of a datasource type. Its module is imported on first use: a function that
+    never meets an engine never loads its module or its driver (docs/adr/0009)."""
+    if name not in ENGINE_NAMES:
+        raise KeyError(name)
+    spec: EngineSpec = importlib.import_module(f"{__name__}.{name}").ENGINE
+    return spec
 
 
 def scrubbed(error: BaseException, spec: ConnectionSpec) -> str:

@@ -1,19 +1,25 @@
 """DuckDB datasources: a database file under the allowed folder, opened read-only with file access
-and extension loading switched off and the configuration locked; statements interrupted on timeout."""
+and extension loading switched off and the configuration locked; statements interrupted on timeout;
+and the SQL guard's DuckDB rules.
+
+The driver is imported on first connect, not with this module: the Lambda layer ships no duckdb
+(docs/adr/0009), and the connection policy and the SQL guard read this module's spec without it."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from loupe.connectors import (
+    DOLLAR,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
+    ConnectionSpec,
+    EngineSpec,
+    GuardPolicy,
     Limits,
     QueryCancelled,
     QueryFailed,
@@ -24,7 +30,9 @@ from loupe.connectors import (
     scrubbed,
     tables_from_rows,
 )
-from loupe.security.connection_policy import ConnectionSpec
+
+if TYPE_CHECKING:
+    import duckdb
 
 # Without these, SQL could read or write any file this service can (read_csv, COPY, ATTACH) or load code.
 LOCKED_CONFIG: dict[str, str | bool | int | float | list[str]] = {
@@ -35,6 +43,50 @@ LOCKED_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "allow_unsigned_extensions": False,
     "lock_configuration": True,
 }
+# Functions that read files or URLs, open other databases, run SQL given as a string, read settings,
+# secrets or the environment, or touch sequences; the SQL guard compares names in lower case.
+DENIED_FUNCTIONS = frozenset(
+    {
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "parquet_scan",
+        "read_json",
+        "read_json_auto",
+        "read_json_objects",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_ndjson_objects",
+        "read_text",
+        "read_blob",
+        "read_xlsx",
+        "sniff_csv",
+        "glob",
+        "query",
+        "query_table",
+        "getenv",
+        "current_setting",
+        "duckdb_settings",
+        "duckdb_secrets",
+        "which_secret",
+        "duckdb_extensions",
+        "st_read",
+        "iceberg_scan",
+        "delta_scan",
+        "sqlite_scan",
+        "sqlite_attach",
+        "postgres_scan",
+        "postgres_attach",
+        "postgres_query",
+        "postgres_execute",
+        "mysql_query",
+        "mysql_execute",
+        "nextval",
+        "setval",
+    }
+)
+# Families denied by prefix: file readers, parquet files, HTTP.
+DENIED_FUNCTION_PREFIXES = ("parquet_", "read_", "http_")
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, data_type
 FROM information_schema.columns
@@ -75,6 +127,8 @@ class DuckDbSession:
 
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
+        import duckdb
+
         try:
             yield
         except duckdb.InterruptException:
@@ -87,6 +141,8 @@ class DuckDbSession:
             raise QueryFailed(scrubbed(error, self._spec)) from None
 
     def list_schema(self) -> list[Table]:
+        import duckdb
+
         try:
             rows = self._conn.execute(SCHEMA_SQL, {"limit": SCHEMA_COLUMN_LIMIT}).fetchall()
         except duckdb.Error as error:
@@ -94,6 +150,8 @@ class DuckDbSession:
         return tables_from_rows(rows)
 
     def ping(self) -> None:
+        import duckdb
+
         try:
             self._conn.execute("SELECT 1").fetchone()
         except duckdb.Error as error:
@@ -110,18 +168,29 @@ class DuckDbSession:
         self._conn.interrupt()
 
 
-class DuckDbConnector:
-    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> DuckDbSession:
-        if spec.path is None or not spec.path.is_file():
-            raise ConnectFailed("the duckdb database file does not exist")
-        try:
-            conn = duckdb.connect(str(spec.path), read_only=True, config=LOCKED_CONFIG)
-        except duckdb.Error as error:
-            raise ConnectFailed(scrubbed(error, spec)) from None
-        return DuckDbSession(conn, spec, limits)
+def connect(spec: ConnectionSpec, address: str | None, limits: Limits) -> DuckDbSession:
+    import duckdb
 
-    def placeholder(self, name: str) -> str:
-        return f"${name}"
+    if spec.path is None or not spec.path.is_file():
+        raise ConnectFailed("the duckdb database file does not exist")
+    try:
+        conn = duckdb.connect(str(spec.path), read_only=True, config=LOCKED_CONFIG)
+    except duckdb.Error as error:
+        raise ConnectFailed(scrubbed(error, spec)) from None
+    return DuckDbSession(conn, spec, limits)
 
 
-CONNECTOR = DuckDbConnector()
+ENGINE = EngineSpec(
+    name="duckdb",
+    dialect="duckdb",
+    schemes=("duckdb",),
+    default_port=None,
+    placeholder=DOLLAR,
+    guard=GuardPolicy(
+        denied_functions=DENIED_FUNCTIONS,
+        denied_function_prefixes=DENIED_FUNCTION_PREFIXES,
+        unicode_escape_prefix=True,
+        path_tables=True,
+    ),
+    connect=connect,
+)

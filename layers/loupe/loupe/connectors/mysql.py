@@ -1,5 +1,6 @@
 """MySQL and MariaDB datasources through PyMySQL: LOCAL INFILE off, read-only transactions, the
-server's statement timeout, and cancellation with KILL QUERY from a second connection."""
+server's statement timeout, cancellation with KILL QUERY from a second connection, and the SQL guard's
+MySQL rules."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ import pymysql.err
 from pymysql.constants import FIELD_TYPE
 
 from loupe.connectors import (
+    PYFORMAT,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
+    ConnectionSpec,
+    EngineSpec,
+    GuardPolicy,
     Limits,
     QueryCancelled,
     QueryFailed,
@@ -29,8 +34,29 @@ from loupe.connectors import (
     scrubbed,
     tables_from_rows,
 )
-from loupe.security.connection_policy import ConnectionSpec
 
+# Functions that read files, run commands, take locks, touch sequences, or wait; the SQL guard compares
+# names in lower case, whatever schema or quoting the call uses.
+DENIED_FUNCTIONS = frozenset(
+    {
+        "load_file",
+        "sleep",
+        "benchmark",
+        "get_lock",
+        "release_lock",
+        "release_all_locks",
+        "master_pos_wait",
+        "source_pos_wait",
+        "master_gtid_wait",
+        "wait_for_executed_gtid_set",
+        "wait_until_sql_thread_after_gtids",
+        "sys_exec",
+        "sys_eval",
+        "nextval",
+        "setval",
+        "lastval",
+    }
+)
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, column_type
 FROM information_schema.columns
@@ -184,33 +210,46 @@ class MySqlSession:
             self._conn.close()
 
 
-class MySqlConnector:
-    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> MySqlSession:
-        if address is None:
-            raise ConnectFailed("a MySQL datasource needs a host")
-        try:
-            conn = _open(spec, address, limits)
-        except pymysql.err.MySQLError as error:
-            raise ConnectFailed(scrubbed(error, spec)) from None
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SET SESSION TRANSACTION READ ONLY")
-                cursor.execute("SELECT CONNECTION_ID(), VERSION()")
-                connection_id, version = cursor.fetchone() or (0, "")
-                if "mariadb" in str(version).lower():
-                    cursor.execute("SET SESSION max_statement_time = %s", (limits.statement_timeout_seconds,))
-                else:
-                    # MySQL bounds SELECT statements only, in milliseconds.
-                    cursor.execute(
-                        "SET SESSION max_execution_time = %s", (limits.statement_timeout_seconds * 1000,)
-                    )
-        except pymysql.err.MySQLError as error:
-            conn.close()
-            raise ConnectFailed(scrubbed(error, spec)) from None
-        return MySqlSession(conn, int(connection_id), spec, address, limits)
-
-    def placeholder(self, name: str) -> str:
-        return f"%({name})s"
+def connect(spec: ConnectionSpec, address: str | None, limits: Limits) -> MySqlSession:
+    if address is None:
+        raise ConnectFailed("a MySQL datasource needs a host")
+    try:
+        conn = _open(spec, address, limits)
+    except pymysql.err.MySQLError as error:
+        raise ConnectFailed(scrubbed(error, spec)) from None
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SET SESSION TRANSACTION READ ONLY")
+            cursor.execute("SELECT CONNECTION_ID(), VERSION()")
+            connection_id, version = cursor.fetchone() or (0, "")
+            if "mariadb" in str(version).lower():
+                cursor.execute("SET SESSION max_statement_time = %s", (limits.statement_timeout_seconds,))
+            else:
+                # MySQL bounds SELECT statements only, in milliseconds.
+                cursor.execute(
+                    "SET SESSION max_execution_time = %s", (limits.statement_timeout_seconds * 1000,)
+                )
+    except pymysql.err.MySQLError as error:
+        conn.close()
+        raise ConnectFailed(scrubbed(error, spec)) from None
+    return MySqlSession(conn, int(connection_id), spec, address, limits)
 
 
-CONNECTOR = MySqlConnector()
+ENGINE = EngineSpec(
+    name="mysql",
+    dialect="mysql",
+    schemes=("mysql", "mariadb"),
+    default_port=3306,
+    options={
+        "ssl_mode": frozenset({"disabled", "required", "verify_ca"}),
+        "charset": frozenset({"utf8mb4", "utf8", "latin1"}),
+    },
+    placeholder=PYFORMAT,
+    guard=GuardPolicy(
+        denied_functions=DENIED_FUNCTIONS,
+        # Accounts, password hashes and the FEDERATED servers' passwords.
+        denied_schemas=frozenset({"mysql"}),
+        executable_comments=True,
+    ),
+    connect=connect,
+)

@@ -1,5 +1,5 @@
 """PostgreSQL datasources through psycopg: read-only transactions, a server-side statement timeout,
-and cancellation through the server's cancel protocol."""
+cancellation through the server's cancel protocol, and the SQL guard's PostgreSQL rules."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ import psycopg.errors
 from psycopg.types.string import TextLoader
 
 from loupe.connectors import (
+    PYFORMAT,
     SCHEMA_COLUMN_LIMIT,
     Column,
     ConnectFailed,
+    ConnectionSpec,
+    EngineSpec,
+    GuardPolicy,
     Limits,
     QueryCancelled,
     QueryFailed,
@@ -27,8 +31,90 @@ from loupe.connectors import (
     scrubbed,
     tables_from_rows,
 )
-from loupe.security.connection_policy import ConnectionSpec
 
+# Functions that read or write files, open connections, run SQL given as a string, change or read
+# settings (applications keep secrets in custom settings), signal other sessions, take locks, touch
+# sequences, or wait; the SQL guard compares names in lower case, whatever schema or quoting the call uses.
+DENIED_FUNCTIONS = frozenset(
+    {
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_stat_file",
+        "pg_current_logfile",
+        "lo_import",
+        "lo_export",
+        "lo_get",
+        "lo_put",
+        "lo_create",
+        "lo_creat",
+        "lo_open",
+        "lo_unlink",
+        "lo_from_bytea",
+        "loread",
+        "lowrite",
+        "ts_stat",
+        "set_config",
+        "current_setting",
+        "pg_reload_conf",
+        "pg_terminate_backend",
+        "pg_cancel_backend",
+        "pg_signal_backend",
+        "pg_rotate_logfile",
+        "pg_notify",
+        "pg_promote",
+        "pg_switch_wal",
+        "pg_sleep",
+        "pg_sleep_for",
+        "pg_sleep_until",
+        "nextval",
+        "setval",
+        "pg_import_system_collations",
+    }
+)
+# Families denied by prefix: directory listings, large objects, remote connections, XML built from a
+# query's rows (they run SQL given as a string), advisory locks, replication, file writers.
+DENIED_FUNCTION_PREFIXES = (
+    "pg_ls_",
+    "lo_",
+    "dblink",
+    "postgres_fdw",
+    "query_to_xml",
+    "cursor_to_xml",
+    "table_to_xml",
+    "schema_to_xml",
+    "database_to_xml",
+    "pg_advisory",
+    "pg_try_advisory",
+    "pg_create_",
+    "pg_drop_replication",
+    "pg_replication_",
+    "pg_logical_",
+    "pg_file_",
+    "pg_backup_",
+    "pg_start_backup",
+    "pg_stop_backup",
+)
+# Catalog tables and views that hold password hashes, connection strings with passwords, or settings
+# (applications keep secrets in custom settings, as PostgREST did with app.settings.jwt_secret).
+DENIED_TABLES = frozenset(
+    {
+        "pg_shadow",
+        "pg_authid",
+        "pg_user_mapping",
+        "pg_user_mappings",
+        "user_mapping_options",
+        "pg_foreign_server",
+        "foreign_server_options",
+        "pg_subscription",
+        "pg_largeobject",
+        "pg_largeobject_metadata",
+        "pg_settings",
+        "pg_file_settings",
+        "pg_db_role_setting",
+        "pg_hba_file_rules",
+        "pg_ident_file_mappings",
+    }
+)
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, data_type
 FROM information_schema.columns
@@ -140,42 +226,55 @@ class PostgresSession:
             self._conn.rollback()
 
 
-class PostgresConnector:
-    def connect(self, spec: ConnectionSpec, address: str | None, limits: Limits) -> PostgresSession:
-        sslmode = spec.option("sslmode") or "prefer"
-        server_options = (
-            "-c default_transaction_read_only=on -c DateStyle=ISO -c IntervalStyle=iso_8601"
-            f" -c statement_timeout={limits.statement_timeout_seconds * 1000}"
-            f" -c idle_in_transaction_session_timeout={(limits.statement_timeout_seconds + 30) * 1000}"
+def connect(spec: ConnectionSpec, address: str | None, limits: Limits) -> PostgresSession:
+    sslmode = spec.option("sslmode") or "prefer"
+    server_options = (
+        "-c default_transaction_read_only=on -c DateStyle=ISO -c IntervalStyle=iso_8601"
+        f" -c statement_timeout={limits.statement_timeout_seconds * 1000}"
+        f" -c idle_in_transaction_session_timeout={(limits.statement_timeout_seconds + 30) * 1000}"
+    )
+    try:
+        conn = psycopg.connect(
+            host=spec.host,
+            hostaddr=address,
+            port=spec.port,
+            dbname=spec.database,
+            user=spec.user,
+            password=spec.password,
+            sslmode=sslmode,
+            # libpq would otherwise read this service's own files: ~/.pgpass, client certificates,
+            # ~/.postgresql/root.crt. Certificates are checked against the system's trust store.
+            passfile="/dev/null",
+            sslcertmode="disable",
+            sslrootcert="system" if sslmode.startswith("verify") else None,
+            application_name=spec.option("application_name") or "loupe",
+            connect_timeout=limits.connect_timeout_seconds,
+            options=server_options,
+            autocommit=False,
         )
-        try:
-            conn = psycopg.connect(
-                host=spec.host,
-                hostaddr=address,
-                port=spec.port,
-                dbname=spec.database,
-                user=spec.user,
-                password=spec.password,
-                sslmode=sslmode,
-                # libpq would otherwise read this service's own files: ~/.pgpass, client certificates,
-                # ~/.postgresql/root.crt. Certificates are checked against the system's trust store.
-                passfile="/dev/null",
-                sslcertmode="disable",
-                sslrootcert="system" if sslmode.startswith("verify") else None,
-                application_name=spec.option("application_name") or "loupe",
-                connect_timeout=limits.connect_timeout_seconds,
-                options=server_options,
-                autocommit=False,
-            )
-        except psycopg.Error as error:
-            raise ConnectFailed(scrubbed(error, spec)) from None
-        conn.read_only = True
-        for type_name in TEXT_TYPES:
-            conn.adapters.register_loader(type_name, TextLoader)
-        return PostgresSession(conn, spec)
-
-    def placeholder(self, name: str) -> str:
-        return f"%({name})s"
+    except psycopg.Error as error:
+        raise ConnectFailed(scrubbed(error, spec)) from None
+    conn.read_only = True
+    for type_name in TEXT_TYPES:
+        conn.adapters.register_loader(type_name, TextLoader)
+    return PostgresSession(conn, spec)
 
 
-CONNECTOR = PostgresConnector()
+ENGINE = EngineSpec(
+    name="postgres",
+    dialect="postgres",
+    schemes=("postgresql", "postgres"),
+    default_port=5432,
+    options={
+        "sslmode": frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
+        "application_name": None,
+    },
+    placeholder=PYFORMAT,
+    guard=GuardPolicy(
+        denied_functions=DENIED_FUNCTIONS,
+        denied_function_prefixes=DENIED_FUNCTION_PREFIXES,
+        denied_tables=DENIED_TABLES,
+        unicode_escape_prefix=True,
+    ),
+    connect=connect,
+)

@@ -8,8 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
+from loupe.connectors import DatasourceType
 from loupe.models.common import ListQuery
-from loupe.security.connection_policy import MAX_CONNECTION_STRING, DatasourceType
+from loupe.security.connection_policy import MAX_CONNECTION_STRING
 
 DatasourceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ConnectionString = Annotated[

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from loupe.connectors import Column
 from loupe.errors import NotFound
 
 # 50,000 rows of a typical width are a few MB decoded: one chunk serves any page of up to 10,000 rows
@@ -58,12 +59,6 @@ class ResultTooLarge(RuntimeError):
 
 class ResultUnavailable(NotFound):
     default_message = "The run's results are not available (never stored, or expired)"
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
 
 
 @dataclass(frozen=True)

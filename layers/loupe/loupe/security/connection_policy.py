@@ -1,39 +1,18 @@
-"""Datasource connection strings: parsed per type against allowlists, and hosts checked against the
-network policy (never link-local or cloud metadata; loopback and private ranges only when allowed)."""
+"""Datasource connection strings: parsed against their engine's schemes and option allowlist, hosts
+checked against the network policy (never link-local or cloud metadata; loopback and private ranges
+only when allowed), and sessions opened only to a checked address."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from loupe.config import get_settings
+from loupe.connectors import ConnectionSpec, DatasourceType, Limits, Session, engine
 
-DatasourceType = Literal["postgres", "mysql", "duckdb"]
-
-SCHEMES: dict[DatasourceType, frozenset[str]] = {
-    "postgres": frozenset({"postgresql", "postgres"}),
-    "mysql": frozenset({"mysql", "mariadb"}),
-    "duckdb": frozenset({"duckdb"}),
-}
-DEFAULT_PORTS: dict[DatasourceType, int] = {"postgres": 5432, "mysql": 3306}
-DISPLAY_SCHEMES: dict[DatasourceType, str] = {"postgres": "postgresql", "mysql": "mysql", "duckdb": "duckdb"}
-
-# Query options each type accepts, with the values each may take (None: any short value).
-ALLOWED_OPTIONS: dict[DatasourceType, dict[str, frozenset[str] | None]] = {
-    "postgres": {
-        "sslmode": frozenset({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
-        "application_name": None,
-    },
-    "mysql": {
-        "ssl_mode": frozenset({"disabled", "required", "verify_ca"}),
-        "charset": frozenset({"utf8mb4", "utf8", "latin1"}),
-    },
-    "duckdb": {},
-}
 # Options that make a server or this client open files, run commands or load code: named in the
 # refusal so an admin sees why, though anything outside the allowlist is refused anyway.
 FILE_OR_CODE_OPTIONS = frozenset(
@@ -112,35 +91,6 @@ def policy_settings() -> PolicySettings:
     )
 
 
-@dataclass(frozen=True)
-class ConnectionSpec:
-    """A parsed, allowlisted connection string. `path` is set for duckdb, the network fields otherwise."""
-
-    type: DatasourceType
-    host: str = ""
-    port: int = 0
-    database: str = ""
-    user: str = ""
-    password: str = field(default="", repr=False)
-    options: tuple[tuple[str, str], ...] = ()
-    path: Path | None = None
-
-    def option(self, name: str) -> str | None:
-        return dict(self.options).get(name)
-
-    def display(self) -> str:
-        """The connection string as shown to clients: the password replaced by `****`."""
-        scheme = DISPLAY_SCHEMES[self.type]
-        if self.type == "duckdb":
-            return f"{scheme}://{self.path}"
-        credentials = quote(self.user, safe="") + (":****" if self.password else "")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        query = "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in self.options)
-        return f"{scheme}://{credentials}@{host}:{self.port}/{quote(self.database, safe='')}" + (
-            f"?{query}" if query else ""
-        )
-
-
 def parse(
     kind: DatasourceType, connection_string: str, settings: PolicySettings | None = None
 ) -> ConnectionSpec:
@@ -155,19 +105,20 @@ def parse(
         port = parts.port
     except ValueError:
         raise ConnectionPolicyError("the connection string is not a valid URL (check the port)") from None
+    engine_spec = engine(kind)
     scheme = parts.scheme.lower()
-    if scheme not in SCHEMES[kind]:
-        allowed = ", ".join(f"{name}://" for name in sorted(SCHEMES[kind]))
+    if scheme not in engine_spec.schemes:
+        allowed = ", ".join(f"{name}://" for name in sorted(engine_spec.schemes))
         raise ConnectionPolicyError(f"a {kind} connection string starts with {allowed}")
     if parts.fragment:
         raise ConnectionPolicyError("the connection string may not have a #fragment")
     options = _options(kind, parts.query)
-    if kind == "duckdb":
+    if engine_spec.default_port is None:
         if parts.netloc:
             raise ConnectionPolicyError(
-                "a duckdb connection string names a file: duckdb:///path/to/file.duckdb"
+                f"a {kind} connection string names a file: {engine_spec.schemes[0]}:///path/to/file.{kind}"
             )
-        return ConnectionSpec(type=kind, path=_duckdb_path(unquote(parts.path), settings))
+        return ConnectionSpec(type=kind, path=_database_file(kind, unquote(parts.path), settings))
     host = parts.hostname or ""
     if not host:
         raise ConnectionPolicyError("the connection string must name a host")
@@ -185,7 +136,7 @@ def parse(
     return ConnectionSpec(
         type=kind,
         host=host.lower(),
-        port=port or DEFAULT_PORTS[kind],
+        port=port or engine_spec.default_port,
         database=database,
         user=user,
         password=unquote(parts.password or ""),
@@ -198,7 +149,7 @@ def _options(kind: DatasourceType, query: str) -> tuple[tuple[str, str], ...]:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError:
         raise ConnectionPolicyError("the connection string's options are malformed") from None
-    allowed = ALLOWED_OPTIONS[kind]
+    allowed = engine(kind).options
     seen: dict[str, str] = {}
     for raw_name, value in pairs:
         name = raw_name.strip().lower()
@@ -234,19 +185,20 @@ def check_hostname_syntax(host: str) -> None:
         raise ConnectionPolicyError("the host is not a valid hostname or IP address")
 
 
-def _duckdb_path(raw: str, settings: PolicySettings) -> Path:
+def _database_file(kind: DatasourceType, raw: str, settings: PolicySettings) -> Path:
+    """The database file a file engine's connection string names, inside LOUPE_DUCKDB_ROOT."""
     root = settings.duckdb_root
     if root is None:
-        raise ConnectionPolicyError("duckdb datasources are disabled: no LOUPE_DUCKDB_ROOT is configured")
+        raise ConnectionPolicyError(f"{kind} datasources are disabled: no LOUPE_DUCKDB_ROOT is configured")
     if not raw or raw in ("/", ":memory:") or "\x00" in raw:
         raise ConnectionPolicyError(
-            "a duckdb connection string names a database file under the allowed folder"
+            f"a {kind} connection string names a database file under the allowed folder"
         )
     candidate = Path(raw) if raw.startswith("/") else root / raw
     # resolve() follows symlinks, so a link inside the folder cannot point outside it.
     resolved = candidate.resolve()
     if not resolved.is_relative_to(root) or resolved == root:
-        raise ConnectionPolicyError("the duckdb file must be inside the allowed datasource folder")
+        raise ConnectionPolicyError(f"the {kind} file must be inside the allowed datasource folder")
     return resolved
 
 
@@ -293,3 +245,10 @@ def check_address(address: str, settings: PolicySettings) -> None:
         raise ConnectionPolicyError(
             "the host resolves to a loopback or private address, which is not allowed here"
         )
+
+
+def connect(spec: ConnectionSpec, limits: Limits) -> Session:
+    """Open a session; the caller closes it. The host is resolved and checked again here, at connect
+    time, and the session connects to the checked address rather than to the name."""
+    address = check_host(spec.host)[0] if spec.host else None
+    return engine(spec.type).connect(spec, address, limits)

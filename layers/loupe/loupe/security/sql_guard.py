@@ -1,5 +1,6 @@
 """The SQL guard: one read-only query per run, parsed with sqlglot in the datasource's dialect, with
-writes, locks, session changes and per-dialect dangerous functions and credential tables refused."""
+writes, locks and session changes refused, and each engine's dangerous functions and credential tables
+(its spec's `GuardPolicy`)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import Token, TokenType
 
-from loupe.security.connection_policy import DatasourceType
+from loupe.connectors import ENGINE_NAMES, DatasourceType, GuardPolicy, engine
 
-SQLGLOT_DIALECTS: dict[DatasourceType, str] = {"postgres": "postgres", "mysql": "mysql", "duckdb": "duckdb"}
 MAX_SQL_CHARS = 100_000
-# Bound parameters as each connector writes them (see `Connector.placeholder`).
-PLACEHOLDERS: dict[DatasourceType, re.Pattern[str]] = {
-    "postgres": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
-    "mysql": re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)s"),
-    # Not the tag of a dollar-quoted string ($tag$ ... $tag$, $$ ... $$).
-    "duckdb": re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)(?![$\w])"),
-}
 # What a placeholder becomes for parsing only: a value, valid wherever a bound parameter is.
 NEUTRAL_VALUE = "NULL"
 
@@ -57,172 +50,12 @@ FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Into,
     exp.Lock,
 )
-# Functions that read or write files, open connections, run SQL given as a string, change or read
-# settings (applications keep secrets in custom settings), signal other sessions, take locks, touch
-# sequences, or wait. Names are compared in lower case, whatever schema or quoting the call uses.
-DENIED_FUNCTIONS: dict[DatasourceType, frozenset[str]] = {
-    "postgres": frozenset(
-        {
-            "pg_read_file",
-            "pg_read_binary_file",
-            "pg_stat_file",
-            "pg_current_logfile",
-            "lo_import",
-            "lo_export",
-            "lo_get",
-            "lo_put",
-            "lo_create",
-            "lo_creat",
-            "lo_open",
-            "lo_unlink",
-            "lo_from_bytea",
-            "loread",
-            "lowrite",
-            "ts_stat",
-            "set_config",
-            "current_setting",
-            "pg_reload_conf",
-            "pg_terminate_backend",
-            "pg_cancel_backend",
-            "pg_signal_backend",
-            "pg_rotate_logfile",
-            "pg_notify",
-            "pg_promote",
-            "pg_switch_wal",
-            "pg_sleep",
-            "pg_sleep_for",
-            "pg_sleep_until",
-            "nextval",
-            "setval",
-            "pg_import_system_collations",
-        }
-    ),
-    "mysql": frozenset(
-        {
-            "load_file",
-            "sleep",
-            "benchmark",
-            "get_lock",
-            "release_lock",
-            "release_all_locks",
-            "master_pos_wait",
-            "source_pos_wait",
-            "master_gtid_wait",
-            "wait_for_executed_gtid_set",
-            "wait_until_sql_thread_after_gtids",
-            "sys_exec",
-            "sys_eval",
-            "nextval",
-            "setval",
-            "lastval",
-        }
-    ),
-    "duckdb": frozenset(
-        {
-            "read_csv",
-            "read_csv_auto",
-            "read_parquet",
-            "parquet_scan",
-            "read_json",
-            "read_json_auto",
-            "read_json_objects",
-            "read_ndjson",
-            "read_ndjson_auto",
-            "read_ndjson_objects",
-            "read_text",
-            "read_blob",
-            "read_xlsx",
-            "sniff_csv",
-            "glob",
-            "query",
-            "query_table",
-            "getenv",
-            "current_setting",
-            "duckdb_settings",
-            "duckdb_secrets",
-            "which_secret",
-            "duckdb_extensions",
-            "st_read",
-            "iceberg_scan",
-            "delta_scan",
-            "sqlite_scan",
-            "sqlite_attach",
-            "postgres_scan",
-            "postgres_attach",
-            "postgres_query",
-            "postgres_execute",
-            "mysql_query",
-            "mysql_execute",
-            "nextval",
-            "setval",
-        }
-    ),
-}
-# Families denied by prefix: directory listings, large objects, remote connections, XML built from a
-# query's rows (they run SQL given as a string), advisory locks, replication, file writers, parquet files.
-DENIED_FUNCTION_PREFIXES: dict[DatasourceType, tuple[str, ...]] = {
-    "postgres": (
-        "pg_ls_",
-        "lo_",
-        "dblink",
-        "postgres_fdw",
-        "query_to_xml",
-        "cursor_to_xml",
-        "table_to_xml",
-        "schema_to_xml",
-        "database_to_xml",
-        "pg_advisory",
-        "pg_try_advisory",
-        "pg_create_",
-        "pg_drop_replication",
-        "pg_replication_",
-        "pg_logical_",
-        "pg_file_",
-        "pg_backup_",
-        "pg_start_backup",
-        "pg_stop_backup",
-    ),
-    "mysql": (),
-    "duckdb": ("parquet_", "read_", "http_"),
-}
-# Catalog tables and views that hold password hashes, connection strings with passwords, or settings
-# (applications keep secrets in custom settings, as PostgREST did with app.settings.jwt_secret).
-DENIED_TABLES: dict[DatasourceType, frozenset[str]] = {
-    "postgres": frozenset(
-        {
-            "pg_shadow",
-            "pg_authid",
-            "pg_user_mapping",
-            "pg_user_mappings",
-            "user_mapping_options",
-            "pg_foreign_server",
-            "foreign_server_options",
-            "pg_subscription",
-            "pg_largeobject",
-            "pg_largeobject_metadata",
-            "pg_settings",
-            "pg_file_settings",
-            "pg_db_role_setting",
-            "pg_hba_file_rules",
-            "pg_ident_file_mappings",
-        }
-    ),
-    "mysql": frozenset(),
-    "duckdb": frozenset(),
-}
-# Every table of these schemas is refused: MySQL's `mysql` holds accounts, password hashes and the
-# FEDERATED servers' passwords.
-DENIED_SCHEMAS: dict[DatasourceType, frozenset[str]] = {
-    "postgres": frozenset(),
-    "mysql": frozenset({"mysql"}),
-    "duckdb": frozenset(),
-}
 # A quote after an odd run of backslashes, in a string or quoted name.
 ESCAPED_QUOTE = re.compile(r"(?<!\\)\\(?:\\\\)*['\"`]")
 QUOTED_TOKENS = frozenset({TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.IDENTIFIER})
 # sqlglot's names for statements whose keyword differs.
 STATEMENT_NAMES = {"truncatetable": "TRUNCATE", "loaddata": "LOAD DATA", "setitem": "SET"}
-# DuckDB reads a file when a table name looks like a path (`FROM '/etc/passwd'`, `FROM "x.csv"`).
+# A table name that looks like a path (`FROM '/etc/passwd'`, `FROM "x.csv"`).
 PATH_LIKE = re.compile(r"[./\\:~]")
 
 
@@ -250,10 +83,10 @@ class GuardedStatement:
 # the text alone (a refusal is an exception, which is not kept).
 @functools.lru_cache(maxsize=256)
 def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
-    """Accept one read-only query in `dialect`, its values written as the connector's placeholders;
+    """Accept one read-only query in `dialect`, its values written as the engine's placeholders;
     raise `SqlNotAllowed` otherwise. Placeholders are parsed as NULL, so one may only stand where a
     value can, never inside a string, a quoted name or a comment."""
-    if dialect not in SQLGLOT_DIALECTS:
+    if dialect not in ENGINE_NAMES:
         raise SqlNotAllowed(f"{dialect!r} is not a datasource type")
     if len(sql) > MAX_SQL_CHARS:
         raise SqlNotAllowed(f"the SQL is longer than {MAX_SQL_CHARS} characters")
@@ -268,7 +101,8 @@ def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
     if any(token.token_type == TokenType.SEMICOLON for token in tokens):
         raise SqlNotAllowed("only one statement may run at a time")
     placeholder_tokens = _placeholder_tokens(tokens, slots)
-    _check_tokens(tokens, neutral, dialect)
+    guard = engine(dialect).guard
+    _check_tokens(tokens, neutral, guard)
     try:
         statements = _dialect(dialect).parser().parse(tokens, neutral)
     except (ParseError, TokenError) as error:
@@ -278,7 +112,7 @@ def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
         raise SqlNotAllowed("the SQL is nested too deeply to check") from None
     if len(statements) != 1 or statements[0] is None:
         raise SqlNotAllowed("only one statement may run at a time")
-    _check_tree(statements[0], dialect)
+    _check_tree(statements[0], guard)
     names = tuple(dict.fromkeys(slot.name for slot in slots))
     return GuardedStatement(_rebuild(neutral, tokens, placeholder_tokens), dialect, names)
 
@@ -298,7 +132,7 @@ def _neutralise_placeholders(sql: str, dialect: DatasourceType) -> tuple[str, li
     slots: list[_Slot] = []
     position = 0
     length = 0
-    for match in PLACEHOLDERS[dialect].finditer(sql):
+    for match in engine(dialect).placeholder.pattern.finditer(sql):
         parts.append(sql[position : match.start()])
         length += match.start() - position
         slots.append(_Slot(length, match.group(1), match.group(0)))
@@ -310,7 +144,7 @@ def _neutralise_placeholders(sql: str, dialect: DatasourceType) -> tuple[str, li
 
 
 def _dialect(dialect: DatasourceType) -> sqlglot.Dialect:
-    return sqlglot.Dialect.get_or_raise(SQLGLOT_DIALECTS[dialect])
+    return sqlglot.Dialect.get_or_raise(engine(dialect).dialect)
 
 
 def _tokenize(sql: str, dialect: DatasourceType) -> list[Token]:
@@ -335,18 +169,19 @@ def _placeholder_tokens(tokens: list[Token], slots: list[_Slot]) -> dict[int, st
     return found
 
 
-def _check_tokens(tokens: list[Token], neutral: str, dialect: DatasourceType) -> None:
+def _check_tokens(tokens: list[Token], neutral: str, guard: GuardPolicy) -> None:
     """Refuse what the parser could read differently from the database."""
     for index, token in enumerate(tokens):
         if token.token_type in QUOTED_TOKENS and ESCAPED_QUOTE.search(neutral[token.start : token.end + 1]):
             # Whether \' ends a string depends on server modes (MySQL's NO_BACKSLASH_ESCAPES and
             # ANSI_QUOTES, PostgreSQL's standard_conforming_strings) that sqlglot cannot see.
             raise SqlNotAllowed("a backslash before a quote is ambiguous: write a quote inside quotes twice")
-        if dialect == "mysql" and any(comment.lstrip().startswith(("!", "M!")) for comment in token.comments):
-            # MySQL and MariaDB execute the inside of `/*! ... */`; sqlglot reads it as a comment.
+        if guard.executable_comments and any(
+            comment.lstrip().startswith(("!", "M!")) for comment in token.comments
+        ):
             raise SqlNotAllowed("executable comments (/*! ... */) are not allowed")
         if token.token_type == TokenType.UNICODE_STRING or (
-            dialect in ("postgres", "duckdb")
+            guard.unicode_escape_prefix
             and token.token_type == TokenType.VAR
             and token.text.lower() == "u"
             and index + 2 < len(tokens)
@@ -367,16 +202,16 @@ def _parse_failure(error: ParseError | TokenError, dialect: DatasourceType) -> s
     return f"the SQL could not be parsed as {dialect}{where}"
 
 
-def _check_tree(statement: exp.Expr, dialect: DatasourceType) -> None:
+def _check_tree(statement: exp.Expr, guard: GuardPolicy) -> None:
     if not isinstance(statement, exp.Query | exp.Values):
         raise SqlNotAllowed(f"{_statement_name(statement)} is not allowed: only a read-only query may run")
     for node in statement.walk():
         if isinstance(node, FORBIDDEN_NODES):
             raise SqlNotAllowed(_forbidden_reason(node))
         if isinstance(node, exp.Func):
-            _check_function(node, dialect)
+            _check_function(node, guard)
         elif isinstance(node, exp.Table):
-            _check_table(node, dialect)
+            _check_table(node, guard)
 
 
 def _forbidden_reason(node: exp.Expr) -> str:
@@ -400,17 +235,17 @@ def _function_names(node: exp.Func) -> set[str]:
     return {name.lower() for name in type(node).sql_names()} | {node.key.lower()}
 
 
-def _check_function(node: exp.Func, dialect: DatasourceType) -> None:
+def _check_function(node: exp.Func, guard: GuardPolicy) -> None:
     for name in _function_names(node):
-        if name in DENIED_FUNCTIONS[dialect] or name.startswith(DENIED_FUNCTION_PREFIXES[dialect]):
+        if name in guard.denied_functions or name.startswith(guard.denied_function_prefixes):
             raise SqlNotAllowed(f"the function {name} is not allowed")
 
 
-def _check_table(node: exp.Table, dialect: DatasourceType) -> None:
+def _check_table(node: exp.Table, guard: GuardPolicy) -> None:
     name = node.name.lower()
-    if name in DENIED_TABLES[dialect] or node.db.lower() in DENIED_SCHEMAS[dialect]:
+    if name in guard.denied_tables or node.db.lower() in guard.denied_schemas:
         raise SqlNotAllowed(f"the table {name} holds credentials or settings and may not be read")
-    if dialect == "duckdb" and any(
+    if guard.path_tables and any(
         isinstance(part, exp.Identifier) and PATH_LIKE.search(part.name) for part in node.parts
     ):
         raise SqlNotAllowed("a table name may not be a file path or URL")

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import SecretStr
 
 from loupe import db
-from loupe.connectors import ConnectorError, Limits, Session, connect
+from loupe.connectors import ConnectionSpec, ConnectorError, DatasourceType, Limits, Session
 from loupe.errors import DependencyUnavailable, FieldIssue, InvalidInput, NotFound
 from loupe.models.datasources import (
     ConnectionTestOut,
@@ -28,13 +28,7 @@ from loupe.models.identity import Principal
 from loupe.repositories import crud
 from loupe.repositories.datasources import CREDENTIALS, DATASOURCES
 from loupe.security import crypto
-from loupe.security.connection_policy import (
-    ConnectionPolicyError,
-    ConnectionSpec,
-    DatasourceType,
-    check_host,
-    parse,
-)
+from loupe.security.connection_policy import ConnectionPolicyError, check_host, connect, parse
 from loupe.services import audit
 from loupe.services.resources import ResourceService, Versioned
 from loupe.versions import ExpectedVersions

@@ -23,7 +23,7 @@ from loupe.errors import DependencyUnavailable, NotFound
 from loupe.models.organizations import OrganizationSettings
 from loupe.observability import logger, metrics
 from loupe.repositories import runs as runs_repository
-from loupe.results.store import Column, Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
+from loupe.results.store import Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
 from loupe.security import sql_guard
 from loupe.services import alerts, scheduler
 from loupe.services.alerts import Observation
@@ -197,7 +197,7 @@ def _store(
         run_settings().results_bucket,
         claimed["organization_id"],
         claimed["id"],
-        [Column(column.name, column.type) for column in rows.columns],
+        list(rows.columns),
         max_rows=bounds.max_rows,
         max_bytes=bounds.max_bytes,
     )

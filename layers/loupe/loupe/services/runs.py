@@ -14,7 +14,7 @@ from uuid import UUID
 
 from loupe import db, queue
 from loupe.config import get_settings
-from loupe.connectors import connector_for
+from loupe.connectors import DatasourceType, engine
 from loupe.errors import (
     Conflict,
     DependencyUnavailable,
@@ -44,7 +44,6 @@ from loupe.repositories.runs import RUNS
 from loupe.results.exports import ExportFormat, export_to_s3, signed_url
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
-from loupe.security.connection_policy import DatasourceType
 from loupe.services import query_parameters, rate_limits
 from loupe.services.resources import ResourceReader, Versioned
 from loupe.versions import version_of
@@ -84,8 +83,8 @@ def run_settings() -> RunSettings:
 def compiled(sql: str, kind: DatasourceType) -> str:
     """The SQL with each `{{ name }}` written as the connector's bound parameter: values never enter
     the text."""
-    connector = connector_for(kind)
-    return query_parameters.PLACEHOLDER.sub(lambda match: connector.placeholder(match.group(1).strip()), sql)
+    placeholder = engine(kind).placeholder
+    return query_parameters.PLACEHOLDER.sub(lambda match: placeholder(match.group(1).strip()), sql)
 
 
 def run_columns(
