@@ -28,9 +28,7 @@ class QueryService(ResourceService[QueryCreate, QueryUpdate, QueryOut]):
     ) -> dict[str, Any]:
         values = body.model_dump(exclude_unset=True, exclude={"parameters"})
         if body.datasource_id is not None:
-            require_reference(
-                DATASOURCES, principal.organization_id, body.datasource_id, "body.datasource_id"
-            )
+            require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
         if body.sql is not None or body.parameters is not None:
             parameters = body.parameters
             if parameters is None:
