@@ -1,0 +1,94 @@
+"""The Powertools internals loupe.api.resolver relies on, pinned: each test fails on an upgrade that
+changes one of them, before a request in production finds out.
+
+Powertools offers no public hook for these: the body parser of its validation middleware (JSON only,
+media types compared in any case), the route tables (405 with Allow), and the matched route kept in
+`context["_route"]` (route names in logs and metrics, 401/403 before 422)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Route
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from pydantic import BaseModel
+
+from infra.local.events import LocalLambdaContext, rest_api_event
+from loupe.api.resolver import JsonRequestValidation, LoupeResolver, LoupeRouter
+
+
+class Thing(BaseModel):
+    name: str
+
+
+def make_app() -> tuple[LoupeResolver, list[Any]]:
+    seen_routes: list[Any] = []
+    router = LoupeRouter()
+    app = LoupeResolver(cors=None, with_database=False)
+
+    @router.post("/things", authenticated=False)
+    def create_thing(body: Thing) -> Thing:
+        seen_routes.append(app.context.get("_route"))
+        return body
+
+    @router.get("/things/<thing_id>", authenticated=False)
+    def get_thing(thing_id: str) -> Thing:
+        seen_routes.append(app.context.get("_route"))
+        return Thing(name=thing_id)
+
+    app.include_router(router)
+    return app, seen_routes
+
+
+def call(app: LoupeResolver, method: str, path: str, **request: Any) -> dict[str, Any]:
+    event = rest_api_event(method, f"/api/v1{path}", **request)
+    return app.resolve(event, LocalLambdaContext("pins", 10, 128))  # type: ignore[arg-type]
+
+
+def test_the_validation_middleware_is_an_attribute_we_can_replace() -> None:
+    app, _ = make_app()
+    middleware = app._request_validation_middleware
+    assert isinstance(middleware, JsonRequestValidation)
+    assert isinstance(middleware, OpenAPIRequestValidationMiddleware)
+
+
+def test_the_body_parser_we_override_keeps_its_signature() -> None:
+    overridden = inspect.signature(OpenAPIRequestValidationMiddleware._get_body)
+    assert list(overridden.parameters) == ["self", "app"]
+    helper = inspect.signature(OpenAPIRequestValidationMiddleware._parse_json_data)
+    assert list(helper.parameters) == ["self", "app"]
+
+
+def test_our_body_parser_is_the_one_used() -> None:
+    app, _ = make_app()
+    refused = call(app, "POST", "/things", headers={"Content-Type": "multipart/form-data"}, body="name=x")
+    assert refused["statusCode"] == 400
+    assert "Unsupported content type" in json.loads(refused["body"])["error"]["message"]
+    accepted = call(
+        app, "POST", "/things", headers={"Content-Type": "Application/JSON"}, body='{"name": "x"}'
+    )
+    assert accepted["statusCode"] == 200, accepted["body"]
+
+
+def test_the_route_tables_give_405_with_allow() -> None:
+    app, _ = make_app()
+    routes = app._static_routes + app._dynamic_routes
+    assert routes
+    assert all(isinstance(route, Route) for route in routes)
+    assert app._remove_prefix("/api/v1/things") == "/things"
+    answer = call(app, "DELETE", "/things/7")
+    assert answer["statusCode"] == 405
+    assert answer["multiValueHeaders"]["Allow"] == ["GET"]
+
+
+def test_the_matched_route_is_in_the_context() -> None:
+    app, seen = make_app()
+    assert call(app, "GET", "/things/7")["statusCode"] == 200
+    (route,) = seen
+    assert isinstance(route, Route)
+    assert (route.method, route.path) == ("GET", "/things/<thing_id>")
+    assert route.func.__name__ == "get_thing"
