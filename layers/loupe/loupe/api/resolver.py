@@ -32,6 +32,7 @@ from loupe import db, error_tracking
 from loupe.api.auth import check_access
 from loupe.api.context import RequestState, begin_request, current_request_or_none, end_request
 from loupe.api.openapi import AUTHENTICATED, error_responses
+from loupe.api.prefix import API_PREFIX
 from loupe.config import get_settings
 from loupe.errors import (
     ApiError,
@@ -43,8 +44,6 @@ from loupe.errors import (
     ValidationFailed,
 )
 from loupe.observability import logger, route_metrics
-
-API_PREFIX = "/api/v1"
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
