@@ -18,17 +18,12 @@ from loupe.errors import NotFound, ValidationFailed
 from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
 from loupe.models.common import Page
 from loupe.models.identity import Principal
-from loupe.models.schedules import (
-    ScheduleCreate,
-    ScheduleOut,
-    ScheduleRunListQuery,
-    ScheduleRunOut,
-    ScheduleUpdate,
-)
+from loupe.models.runs import ScheduleRunListQuery, ScheduleRunOut
+from loupe.models.schedules import ScheduleCreate, ScheduleOut, ScheduleUpdate
 from loupe.repositories import crud, listing
 from loupe.repositories.alerts import ALERT_FIRINGS
 from loupe.repositories.listing import Collection
-from loupe.repositories.runs import RUNS
+from loupe.repositories.runs import RUNS, RunRecord
 from loupe.services import alerts
 from loupe.services.queries import QUERIES
 from loupe.services.query_parameters import checked_parameters
@@ -192,7 +187,9 @@ class ScheduleService(ResourceService[ScheduleOut]):
                 RUNS, principal.organization_id, query, schedule_id=schedule_id, status=query.status
             )
         return Page[ScheduleRunOut](
-            items=[ScheduleRunOut.from_row(row) for row in rows],
+            items=[
+                ScheduleRunOut.model_validate(RunRecord.from_row(row), from_attributes=True) for row in rows
+            ],
             total=total,
             limit=query.limit,
             offset=query.offset,
