@@ -78,9 +78,8 @@ class RunRecord:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
-        return cls(
-            **{**{field.name: row[field.name] for field in fields(cls)}, "status": RunStatus(row["status"])}
-        )
+        values = {field.name: row[field.name] for field in fields(cls)}
+        return cls(**{**values, "status": RunStatus(row["status"])})
 
     @property
     def duration_ms(self) -> int | None:
