@@ -24,9 +24,9 @@ from bench import out
 from infra.local.devstack import DEMO_DATASOURCE
 from infra.local.stack_process import StackFailed, StackProcess, running_stack
 from infra.local.template_routes import ROOT, functions
+from loupe.api.prefix import API_PREFIX
 
 RESULTS = ROOT / "bench" / "load.json"
-API = "/api/v1"
 SPAWN_RATE = 10
 # Every simulated user comes from 127.0.0.1, where 50 people would come from 50 addresses: the limit on
 # auth requests per address (60 a minute, against password guessing) would refuse the crowd's sign-ins.
@@ -42,7 +42,7 @@ CONNECTIONS_SQL = (
 )
 # The request whose latency under load is set against its latency on the idle stack, where one client
 # sends it with a pause between calls, as a user of the workload thinks between requests.
-BASELINE_ROUTE = f"GET {API}/queries"
+BASELINE_ROUTE = f"GET {API_PREFIX}/queries"
 BASELINE_WARMUP = 5
 BASELINE_CALLS = 40
 BASELINE_PAUSE_SECONDS = 0.1
@@ -209,7 +209,7 @@ def expect(response: httpx.Response, status: int) -> dict[str, Any]:
 
 def demo_admin(http: httpx.Client, stack: StackProcess) -> dict[str, str]:
     credentials = {"email": stack.demo_email, "password": stack.demo_password}
-    token = expect(http.post(f"{API}/auth/login", json=credentials), 200)["access_token"]
+    token = expect(http.post(f"{API_PREFIX}/auth/login", json=credentials), 200)["access_token"]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -218,13 +218,17 @@ def invite(stack: StackProcess, users: int, accounts: Path) -> None:
     each user then has an account of its own, in the organization that holds the demo datasource."""
     with httpx.Client(base_url=stack.url, timeout=30) as http:
         headers = demo_admin(http, stack)
-        listed = expect(http.get(f"{API}/datasources", headers=headers, params={"q": DEMO_DATASOURCE}), 200)
+        listed = expect(
+            http.get(f"{API_PREFIX}/datasources", headers=headers, params={"q": DEMO_DATASOURCE}), 200
+        )
         datasource_id = next(item["id"] for item in listed["items"] if item["name"] == DEMO_DATASOURCE)
         invitations = []
         for index in range(users):
             email = f"load-{index}-{secrets.token_hex(4)}@example.com"
             body = {"email": email, "role": "editor"}
-            created = expect(http.post(f"{API}/organizations/invitations", headers=headers, json=body), 201)
+            created = expect(
+                http.post(f"{API_PREFIX}/organizations/invitations", headers=headers, json=body), 201
+            )
             invitations.append(
                 {
                     "email": email,

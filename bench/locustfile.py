@@ -18,7 +18,8 @@ from locust.exception import RescheduleTask, StopUser
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, Runner
 from locust.stats import StatsEntry, StatsError
 
-API = "/api/v1"
+from loupe.api.prefix import API_PREFIX
+
 # Each created query reads its first `last` orders; a run of it is paged PAGE_ROWS rows at a time.
 ORDERS_SQL = "SELECT id, status, total FROM orders WHERE id <= {{ last }} ORDER BY id"
 MAX_LAST = 200
@@ -153,8 +154,8 @@ class Analyst(HttpUser):
         BUDGET.take()
         with self.client.request(
             method,
-            API + path,
-            name=API + (name or path),
+            API_PREFIX + path,
+            name=API_PREFIX + (name or path),
             catch_response=True,
             headers=self.headers,
             timeout=REQUEST_TIMEOUT_SECONDS,

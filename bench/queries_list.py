@@ -13,9 +13,10 @@ from typing import Any
 import psycopg
 
 from bench import statements
+from loupe.api.prefix import API_PREFIX
 
 FUNCTION = "QueriesFunction"
-PATH = "/api/v1/queries"
+PATH = f"{API_PREFIX}/queries"
 ORGANIZATION_QUERIES = 10_000
 TABLE_ROWS = 100_000
 

@@ -31,12 +31,13 @@ from psycopg.abc import Params, Query
 
 from bench import artifacts, importtime, layer, load, out, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
+from loupe.api.prefix import API_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYER = ROOT / "layers" / "loupe"
 RESULTS = ROOT / "bench" / "results.json"
 FUNCTION = "AuthFunction"
-ME_PATH = "/api/v1/auth/me"
+ME_PATH = f"{API_PREFIX}/auth/me"
 COLD_TARGET = 1.5
 WARM_TARGET = 2.0
 LIST_TARGET = 2.0
@@ -301,7 +302,7 @@ def register(handler: Handler, context: Any) -> tuple[str, statements.Caller]:
         }
     )
     with quiet_stdout():
-        response = handler(api_event("POST", "/api/v1/auth/register", body=body), context)
+        response = handler(api_event("POST", f"{API_PREFIX}/auth/register", body=body), context)
     if response["statusCode"] != 201:
         raise BenchError(f"registration failed: {response['statusCode']} {response.get('body')}")
     data = json.loads(response["body"])

@@ -29,6 +29,8 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from loupe.api.prefix import API_PREFIX
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_MARKER = "BENCH_RESULT "
 SOURCE_DATABASE = "loupe_bench_source"
@@ -203,7 +205,7 @@ def _runner_child(queue_url: str) -> dict[str, Any]:
 
 
 def _wait_finished(api: LocalApi, run_id: str) -> dict[str, Any]:
-    run = api.call("GET", f"/api/v1/runs/{run_id}")
+    run = api.call("GET", f"{API_PREFIX}/runs/{run_id}")
     if run["status"] != "succeeded":
         raise RunsBenchError(f"run {run_id} ended {run['status']}: {run.get('error')}")
     return run
@@ -213,7 +215,7 @@ def _page(api: LocalApi, run_id: str, bucket: str, organization_id: str) -> tupl
     """A page at PAGE_OFFSET through the runs function, against the floor of reading one chunk from S3."""
     from loupe.results.store import ResultReader, s3_client
 
-    path = f"/api/v1/runs/{run_id}/results?offset={PAGE_OFFSET}&limit={PAGE_LIMIT}"
+    path = f"{API_PREFIX}/runs/{run_id}/results?offset={PAGE_OFFSET}&limit={PAGE_LIMIT}"
     timings = []
     for _ in range(PAGE_REPEATS):
         started = time.perf_counter()
@@ -248,7 +250,7 @@ def _scheduler_tick(
 
     query = api.call(
         "POST",
-        "/api/v1/queries",
+        f"{API_PREFIX}/queries",
         {"name": "scheduled", "datasource_id": datasource_id, "sql": "SELECT 1"},
     )
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -339,7 +341,7 @@ def _trivial_runs(api: LocalApi, datasource_id: str, queue_url: str, tcp_url: st
     from loupe.queue import sqs_client
 
     run_ids = [
-        api.call("POST", "/api/v1/runs", {"datasource_id": datasource_id, "sql": "SELECT 1"})["id"]
+        api.call("POST", f"{API_PREFIX}/runs", {"datasource_id": datasource_id, "sql": "SELECT 1"})["id"]
         for _ in range(TRIVIAL_RUNS)
     ]
     poller = QueuePoller(
@@ -438,7 +440,7 @@ def measure(server_url: str, database_url: str) -> RunsFigures:
         api = LocalApi()
         registered = api.call(
             "POST",
-            "/api/v1/auth/register",
+            f"{API_PREFIX}/auth/register",
             {
                 "email": f"runs-bench-{os.getpid()}@example.com",
                 "password": "bench-password-long-enough",
@@ -450,7 +452,7 @@ def measure(server_url: str, database_url: str) -> RunsFigures:
         organization_id = registered["user"]["organization_id"]
         datasource = api.call(
             "POST",
-            "/api/v1/datasources",
+            f"{API_PREFIX}/datasources",
             {"name": "bench source", "type": "postgres", "connection_string": tcp_source},
         )
         queue_url = variables["LOUPE_RUNS_QUEUE_URL"]
@@ -461,7 +463,7 @@ def measure(server_url: str, database_url: str) -> RunsFigures:
             baseline_s, baseline_bytes = _baseline_copy(tcp_source, rows)
             run = api.call(
                 "POST",
-                "/api/v1/runs",
+                f"{API_PREFIX}/runs",
                 {"datasource_id": datasource["id"], "sql": SOURCE_SQL.format(rows=rows)},
             )
             child = _runner_child(queue_url)

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from infra.local.stack_process import running_stack
+from loupe.api.prefix import API_PREFIX
 
 CHECKS = (
     "not_a_server_error",
@@ -63,7 +64,7 @@ def _checked(response: httpx.Response, status: int) -> dict[str, object]:
 def principals(url: str) -> list[Principal]:
     """An organization with an admin, an editor and a viewer (invited), and an editor API key."""
     suffix = secrets.token_hex(4)
-    with httpx.Client(base_url=f"{url}/api/v1", timeout=30) as http:
+    with httpx.Client(base_url=f"{url}{API_PREFIX}", timeout=30) as http:
         admin = _checked(
             http.post(
                 "/auth/register",
@@ -104,9 +105,9 @@ def run_pass(
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "run",
-        f"{url}/api/v1/openapi.json",
+        f"{url}{API_PREFIX}/openapi.json",
         "--url",
-        f"{url}/api/v1",
+        f"{url}{API_PREFIX}",
         "--header",
         principal.header,
         "--checks",

@@ -3,7 +3,7 @@ their organization's retention, and expired sessions, tokens and invitations, ar
 
 from datetime import timedelta
 
-from loupe.scheduled import scheduled_function
+from loupe.entry.scheduled import scheduled_function
 from loupe.services.janitor import sweep
 
 # The batch under way finishes and its metrics are written before the invocation's time is up.

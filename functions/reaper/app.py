@@ -4,7 +4,7 @@ mid-run (their lease lapsed) go back to the queue, or fail once they have used u
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from loupe.scheduled import scheduled_function
+from loupe.entry.scheduled import scheduled_function
 from loupe.services.reaper import reap
 
 

@@ -5,7 +5,7 @@ sent again."""
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from loupe.scheduled import scheduled_function
+from loupe.entry.scheduled import scheduled_function
 from loupe.services.scheduler import tick
 
 

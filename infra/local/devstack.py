@@ -31,6 +31,7 @@ from infra.local.tcp_proxy import TcpToUnixProxy
 from infra.local.template_routes import ROOT, api_routes, load_handler
 from infra.local.ticker import Ticker
 from loupe import db, migrations
+from loupe.api.prefix import API_PREFIX
 
 METADATA_DATABASE = "loupe"
 # `.local` would be the natural choice, but the API (email-validator) refuses special-use domains.
@@ -321,7 +322,7 @@ def seed_demo_user(gateway: Gateway, database_url: str, password: str) -> bool:
     response = gateway.handle(
         HttpRequest(
             method="POST",
-            target="/api/v1/auth/register",
+            target=f"{API_PREFIX}/auth/register",
             headers=[("Content-Type", "application/json"), ("User-Agent", "loupe-devstack")],
             body=json.dumps(body).encode(),
             source_ip=STACK_SOURCE_IP,
@@ -362,22 +363,26 @@ def register_demo_datasource(gateway: Gateway, demo_password: str, sample_url: s
         return parsed
 
     try:
-        login = call("POST", "/api/v1/auth/login", body={"email": DEMO_EMAIL, "password": demo_password})
+        login = call(
+            "POST", f"{API_PREFIX}/auth/login", body={"email": DEMO_EMAIL, "password": demo_password}
+        )
     except RuntimeError as error:
         raise DemoLoginRefused(str(error)) from None
     token = str(login["access_token"])
-    listed = call("GET", "/api/v1/datasources?" + urlencode({"q": DEMO_DATASOURCE}), token)
+    listed = call("GET", f"{API_PREFIX}/datasources?" + urlencode({"q": DEMO_DATASOURCE}), token)
     existing = [item for item in listed["items"] if item["name"] == DEMO_DATASOURCE]  # type: ignore[attr-defined]
     if existing:
-        call("PATCH", f"/api/v1/datasources/{existing[0]['id']}", token, {"connection_string": sample_url})
+        call(
+            "PATCH", f"{API_PREFIX}/datasources/{existing[0]['id']}", token, {"connection_string": sample_url}
+        )
     else:
         call(
             "POST",
-            "/api/v1/datasources",
+            f"{API_PREFIX}/datasources",
             token,
             {"name": DEMO_DATASOURCE, "type": "postgres", "connection_string": sample_url},
         )
-    call("POST", "/api/v1/auth/logout-all", token)
+    call("POST", f"{API_PREFIX}/auth/logout-all", token)
 
 
 def _database_name(url: str) -> str:
@@ -519,7 +524,7 @@ class LocalStack:
     def banner(self) -> str:
         assert self.secrets is not None
         lines = [
-            f"Loupe is ready at {self.url}/api/v1 (docs: {self.url}/api/v1/docs)",
+            f"Loupe is ready at {self.url}{API_PREFIX} (docs: {self.url}{API_PREFIX}/docs)",
             f"  demo login: {DEMO_EMAIL} / {self.secrets.demo_password}",
             f"  AWS (moto): {self.aws_endpoint}",
         ]

@@ -19,8 +19,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from infra.local.template_routes import ROOT
+from loupe.api.prefix import API_PREFIX
 
-READY = re.compile(r"Loupe is ready at (http://\S+)/api/v1")
+READY = re.compile(r"Loupe is ready at (http://\S+)" + re.escape(API_PREFIX))
 DEMO_LOGIN = re.compile(r"demo login: (\S+) / (\S+)")
 MOTO = re.compile(r"AWS \(moto\): http://127\.0\.0\.1:(\d+)")
 START_TIMEOUT_SECONDS = 180

@@ -113,14 +113,11 @@ def load_handler(function: str) -> Any:
     if function not in _loaded:
         code_uri = ROOT / properties["CodeUri"]
         source = code_uri / (module_path.replace(".", "/") + ".py")
-        if source.exists():
-            spec = importlib.util.spec_from_file_location(f"loupe_function_{function}", source)
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        else:  # the handler lives in the layer (the migrator)
-            module = importlib.import_module(module_path)
+        spec = importlib.util.spec_from_file_location(f"loupe_function_{function}", source)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
         _loaded[function] = module
     return getattr(_loaded[function], handler_name)

@@ -24,7 +24,9 @@ import pytest
 from psycopg import errors, sql
 
 from infra.local.events import LocalLambdaContext
+from infra.local.template_routes import load_handler
 from loupe import migrations
+from loupe.entry.custom_resource import ANSWER_MARGIN_SECONDS
 
 ALL_MIGRATIONS = [
     "0001_roles",
@@ -483,10 +485,10 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
 
 def test_lambda_handler_applies_pending(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    assert migrations.lambda_handler({}, LocalLambdaContext("MigratorFunction")) == {
+    assert load_handler("MigratorFunction")({}, LocalLambdaContext("MigratorFunction")) == {
         "applied": ALL_MIGRATIONS
     }
-    assert migrations.lambda_handler({}, LocalLambdaContext("MigratorFunction")) == {"applied": []}
+    assert load_handler("MigratorFunction")({}, LocalLambdaContext("MigratorFunction")) == {"applied": []}
 
 
 def test_migrations_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -545,9 +547,9 @@ def test_a_deploy_migrates_through_the_custom_resource(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
 
-    migrations.lambda_handler(cloudformation.event("Create"), LocalLambdaContext("MigratorFunction"))
-    migrations.lambda_handler(cloudformation.event("Update"), LocalLambdaContext("MigratorFunction"))
-    migrations.lambda_handler(cloudformation.event("Delete"), LocalLambdaContext("MigratorFunction"))
+    load_handler("MigratorFunction")(cloudformation.event("Create"), LocalLambdaContext("MigratorFunction"))
+    load_handler("MigratorFunction")(cloudformation.event("Update"), LocalLambdaContext("MigratorFunction"))
+    load_handler("MigratorFunction")(cloudformation.event("Delete"), LocalLambdaContext("MigratorFunction"))
 
     created, updated, deleted = cloudformation.answers
     assert (created["Status"], created["Data"]) == ("SUCCESS", {"Applied": ",".join(ALL_MIGRATIONS)})
@@ -563,7 +565,7 @@ def test_a_failed_migration_fails_the_deploy(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", _url_for(server_url, "no_such_database"))
 
-    migrations.lambda_handler(cloudformation.event("Update"), LocalLambdaContext("MigratorFunction"))
+    load_handler("MigratorFunction")(cloudformation.event("Update"), LocalLambdaContext("MigratorFunction"))
 
     [answer] = cloudformation.answers
     assert answer["Status"] == "FAILED"
@@ -604,8 +606,8 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
     with psycopg.connect(database_url, autocommit=True) as holder:
         # Another deploy holds the migration lock: this one cannot finish in its time.
         holder.execute("SELECT pg_advisory_lock(%s)", (migrations.MIGRATION_LOCK_KEY,))
-        context = LocalLambdaContext("MigratorFunction", timeout_seconds=migrations.ANSWER_MARGIN_SECONDS + 2)
-        migrations.lambda_handler(cloudformation.event("Update"), context)
+        context = LocalLambdaContext("MigratorFunction", timeout_seconds=ANSWER_MARGIN_SECONDS + 2)
+        load_handler("MigratorFunction")(cloudformation.event("Update"), context)
 
     [answer] = cloudformation.answers
     assert answer["Status"] == "FAILED"

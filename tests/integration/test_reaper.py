@@ -89,7 +89,7 @@ def test_lapsed_runs_are_requeued_until_their_attempts_run_out(
     with db.transaction():
         reclaimed = runs_repository.claim(UUID(retried), 60)
     assert reclaimed is not None
-    assert reclaimed["attempts"] == 2
+    assert reclaimed.attempts == 2
 
 
 def test_the_scheduled_reaper_function_ends_a_cancelled_run_instead_of_retrying_it(

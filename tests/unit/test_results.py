@@ -123,7 +123,7 @@ def test_every_value_type_round_trips_to_its_json_form(bucket: str) -> None:
     page = reader_for(manifest).page(0, 100)
 
     assert page.rows == [[expected] for _, expected in values]
-    assert page.columns == columns
+    assert [(column.name, column.type) for column in page.columns] == [(c.name, c.type) for c in columns]
     assert (page.total_rows, page.offset, page.limit) == (len(values), 0, 100)
 
 

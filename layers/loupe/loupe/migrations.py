@@ -1,14 +1,11 @@
-"""Yoyo SQL schema migrations (infra/migrations): apply, roll back and list pending ones,
-from the CLI (`python -m loupe.migrations`) or the migrator Lambda (`lambda_handler`), which also
-answers CloudFormation as the stack's `Migrations` custom resource, so a deploy migrates or fails."""
+"""Yoyo SQL schema migrations (infra/migrations): apply, roll back and list pending ones, from the CLI
+(`python -m loupe.migrations`) or the migrator function (functions/migrator), which a deploy runs."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,14 +13,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
 from loupe.config import environment
-from loupe.deadline import Overran, call_within
-from loupe.observability import logger as function_logger
-from loupe.observability import metrics, tracer
 
 _YOYO_SCHEME = "postgresql+psycopg"
 _ACCEPTED_SCHEMES = frozenset({"postgresql", "postgres", _YOYO_SCHEME})
@@ -35,7 +28,7 @@ def migrations_dir() -> Path:
     """The folder holding the migration files.
 
     `LOUPE_MIGRATIONS_DIR` wins; then `infra/migrations` of the source tree this file lives in;
-    then `$LAMBDA_TASK_ROOT`, where the migrator function's package carries the SQL files.
+    then `migrations` under `$LAMBDA_TASK_ROOT`, where the migrator function's package carries them.
     """
     configured = os.environ.get("LOUPE_MIGRATIONS_DIR")
     if configured:
@@ -47,7 +40,7 @@ def migrations_dir() -> Path:
             return in_repo
     task_root = os.environ.get("LAMBDA_TASK_ROOT")
     if task_root:
-        return Path(task_root)
+        return Path(task_root) / "migrations"
     raise FileNotFoundError("no migrations folder found; set LOUPE_MIGRATIONS_DIR")
 
 
@@ -68,8 +61,6 @@ def _ids(migrations: Any) -> list[str]:
     return [str(migration.id) for migration in migrations]
 
 
-# Kept back from the invocation's time to answer CloudFormation after a migration that overran.
-ANSWER_MARGIN_SECONDS = 15
 # pg_advisory_lock key held while migrating (any constant; only migrations take it).
 MIGRATION_LOCK_KEY = 7_467_001
 
@@ -167,20 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-@function_logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """The migrator function: apply pending migrations. Invoked directly it returns what it applied;
-    as a CloudFormation custom resource it reports to the stack, which fails the deploy on error."""
-    if "RequestType" in event and "ResponseURL" in event:
-        return _custom_resource(event, context.get_remaining_time_in_millis() / 1000 - ANSWER_MARGIN_SECONDS)
-    applied = apply(_database_url())
-    function_logger.info("migrations applied", extra={"applied": applied})
-    return {"applied": applied}
-
-
-def _database_url() -> str:
+def deployed_database_url() -> str:
     """The deployed database's URL with the functions' TLS settings (LOUPE_DB_SSLMODE): the migrator
     connects as the master login, and verifies the server as they do."""
     from loupe.config import get_settings
@@ -192,47 +170,6 @@ def _database_url() -> str:
         [parts.query, *(f"{name}={value}" for name, value in tls_options(get_settings()).items())]
     ).strip("&")
     return urlunsplit(parts._replace(query=query))
-
-
-def _custom_resource(event: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """Create and Update migrate (a stack update is a deploy); Delete leaves the database as it is.
-    A migration still running after `seconds` is reported FAILED, so CloudFormation rolls back at
-    once instead of waiting an hour for an answer that would never come."""
-    status, reason, data = "SUCCESS", "", {}
-    if event["RequestType"] in ("Create", "Update"):
-        try:
-            applied = call_within(max(seconds, 1.0), lambda: apply(_database_url()), "migrate")
-        except Overran:
-            status, reason = (
-                "FAILED",
-                f"migrations did not finish within {seconds:.0f} s (see the migrator's log)",
-            )
-        except Exception as error:  # any failure fails the deploy, with its type in the stack events
-            function_logger.error("migrations failed", exc_info=error)
-            status, reason = "FAILED", f"migrations failed: {type(error).__name__} (see the migrator's log)"
-        else:
-            data = {"Applied": ",".join(applied) or "none"}
-            function_logger.info("migrations applied", extra={"applied": applied})
-    answer = {
-        "Status": status,
-        "Reason": reason or "ok",
-        "PhysicalResourceId": event.get("PhysicalResourceId") or "loupe-migrations",
-        "StackId": event["StackId"],
-        "RequestId": event["RequestId"],
-        "LogicalResourceId": event["LogicalResourceId"],
-        "Data": data,
-    }
-    body = json.dumps(answer).encode()
-    # The response URL is a presigned S3 URL; CloudFormation expects an empty content type.
-    request = urllib.request.Request(  # noqa: S310  # CloudFormation's https URL
-        event["ResponseURL"],
-        data=body,
-        method="PUT",
-        headers={"Content-Type": "", "Content-Length": str(len(body))},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # as above
-        response.read()
-    return answer
 
 
 if __name__ == "__main__":

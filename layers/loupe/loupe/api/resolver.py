@@ -40,6 +40,7 @@ from loupe.api.errors import (
     status_of,
 )
 from loupe.api.openapi import AUTHENTICATED, error_responses
+from loupe.api.prefix import API_PREFIX
 from loupe.config import get_settings
 from loupe.errors import (
     DependencyUnavailable,
@@ -50,8 +51,6 @@ from loupe.errors import (
     NotFound,
 )
 from loupe.observability import logger, route_metrics
-
-API_PREFIX = "/api/v1"
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",

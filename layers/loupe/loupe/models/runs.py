@@ -2,19 +2,89 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loupe.models.common import StrictModel
+from loupe.models.common import ListQuery, StrictModel
 from loupe.models.queries import ParameterValue, Sql
-from loupe.models.schedules import ScheduleRunListQuery, ScheduleRunOut
 from loupe.results.exports import ExportFormat
+from loupe.results.page import ResultColumn as ResultColumn
+from loupe.results.page import RunResults as RunResults
 
 ParameterValues = dict[str, ParameterValue]
 # A day: an older cached result is not worth the lookup.
 MAX_AGE_SECONDS = 86_400
+
+
+class RunStatus(StrEnum):
+    """Queued, then running, then one of four ends; a queued run may also end cancelled at once."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+
+# Runs that still hold a place in the queue and count against the per-user limit.
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+
+
+class ScheduleRunOut(BaseModel):
+    """A run the schedule started (the fields of GET /runs/{id})."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+                    "status": "succeeded",
+                    "error": None,
+                    "row_count": 48,
+                    "byte_size": 3120,
+                    "truncated": False,
+                    "created_at": "2026-11-26T06:00:00Z",
+                    "started_at": "2026-11-26T06:00:01Z",
+                    "finished_at": "2026-11-26T06:00:01.412Z",
+                    "duration_ms": 412,
+                    "created_by": None,
+                }
+            ]
+        }
+    )
+
+    id: UUID
+    query_id: UUID | None
+    datasource_id: UUID
+    status: RunStatus
+    error: RunError | None
+    row_count: int | None
+    byte_size: int | None
+    truncated: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    created_by: UUID | None
+    results_expired: bool = Field(
+        False, description="The run succeeded, but its stored result is gone (organization retention)"
+    )
+
+
+class ScheduleRunListQuery(ListQuery):
+    q: str | None = Field(None, min_length=1, max_length=200, description="Text search over the run's SQL")
+    status: RunStatus | None = Field(None, description="Only runs in this state")
 
 
 class RunOut(ScheduleRunOut):
@@ -74,35 +144,6 @@ class ExportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     format: ExportFormat = Field(description="The file's format")
-
-
-class ResultColumn(BaseModel):
-    name: str
-    type: str
-
-
-class RunResults(BaseModel):
-    """One page of a succeeded run's rows."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "columns": [{"name": "region", "type": "text"}, {"name": "revenue", "type": "numeric"}],
-                    "rows": [["EMEA", "182340.50"], ["Americas", "251120.00"]],
-                    "total_rows": 2,
-                    "offset": 0,
-                    "limit": 1000,
-                }
-            ]
-        }
-    )
-
-    columns: list[ResultColumn]
-    rows: list[list[Any]]
-    total_rows: int
-    offset: int
-    limit: int
 
 
 class RefreshQuery(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,7 +26,6 @@ ParameterValues = Annotated[
     dict[str, ParameterValue],
     Field(max_length=50, description="Values for parameters the query declares, by name"),
 ]
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
 
 
 class ScheduleCreate(StrictModel):
@@ -147,65 +146,3 @@ class ScheduleOut(BaseModel):
 class ScheduleListQuery(ListQuery):
     query_id: UUID | None = Field(None, description="Only schedules of this query")
     enabled: bool | None = Field(None, description="Only enabled (or only disabled) schedules")
-
-
-class RunError(BaseModel):
-    code: str
-    message: str
-
-
-class ScheduleRunOut(BaseModel):
-    """A run the schedule started (the fields of GET /runs/{id})."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
-                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
-                    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
-                    "status": "succeeded",
-                    "error": None,
-                    "row_count": 48,
-                    "byte_size": 3120,
-                    "truncated": False,
-                    "created_at": "2026-11-26T06:00:00Z",
-                    "started_at": "2026-11-26T06:00:01Z",
-                    "finished_at": "2026-11-26T06:00:01.412Z",
-                    "duration_ms": 412,
-                    "created_by": None,
-                }
-            ]
-        }
-    )
-
-    id: UUID
-    query_id: UUID | None
-    datasource_id: UUID
-    status: RunStatus
-    error: RunError | None
-    row_count: int | None
-    byte_size: int | None
-    truncated: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_ms: int | None
-    created_by: UUID | None
-    results_expired: bool = Field(
-        False, description="The run succeeded, but its stored result is gone (organization retention)"
-    )
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Self:
-        started, finished = row["started_at"], row["finished_at"]
-        duration_ms = None
-        if started is not None and finished is not None:
-            duration_ms = int((finished - started).total_seconds() * 1000)
-        expired = row["status"] == "succeeded" and row.get("result_location") is None
-        return cls.model_validate({**row, "duration_ms": duration_ms, "results_expired": expired})
-
-
-class ScheduleRunListQuery(ListQuery):
-    q: str | None = Field(None, min_length=1, max_length=200, description="Text search over the run's SQL")
-    status: RunStatus | None = Field(None, description="Only runs in this state")

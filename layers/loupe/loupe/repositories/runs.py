@@ -3,13 +3,18 @@ runner's state transitions (claim with a lease, release for a retry, finish once
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from loupe.connectors import DatasourceType
 from loupe.db import execute, execute_many, fetch_all, fetch_one
+from loupe.models.runs import ACTIVE_STATUSES, RunStatus
+from loupe.repositories import crud
 from loupe.repositories.listing import Collection
 
 RUNS = Collection(
@@ -51,7 +56,78 @@ RUNS = Collection(
     tagged=False,
     filters=frozenset({"schedule_id", "query_id", "status"}),
 )
-ACTIVE_STATUSES = ["queued", "running"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as the API shows it: the columns of RUNS."""
+
+    id: UUID
+    query_id: UUID | None
+    datasource_id: UUID
+    status: RunStatus
+    error: dict[str, str] | None
+    row_count: int | None
+    byte_size: int | None
+    truncated: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_by: UUID | None
+    result_location: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Self:
+        values = {field.name: row[field.name] for field in fields(cls)}
+        return cls(**{**values, "status": RunStatus(row["status"])})
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def results_expired(self) -> bool:
+        """It succeeded, but its stored result is gone (organization retention)."""
+        return self.status is RunStatus.SUCCEEDED and self.result_location is None
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A run a runner has claimed: what it needs to execute it, and its organization's settings."""
+
+    id: UUID
+    organization_id: UUID
+    datasource_id: UUID
+    query_id: UUID | None
+    schedule_id: UUID | None
+    sql: str
+    parameters: dict[str, Any]
+    # The claim's number, which fences `finish` and `release`.
+    attempts: int
+    enqueued_at: datetime | None
+    started_at: datetime
+    datasource_type: DatasourceType
+    organization_settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScheduledRunRef:
+    """A run, and the schedule that started it (None for a person's run)."""
+
+    id: UUID
+    schedule_id: UUID | None
+
+
+@dataclass(frozen=True)
+class LapsedRun:
+    """A run left `running` past its lease."""
+
+    id: UUID
+    schedule_id: UUID | None
+    attempts: int
+    cancel_requested_at: datetime | None
 
 
 def lock_user_runs(user_id: UUID) -> None:
@@ -64,29 +140,33 @@ def active_count(organization_id: UUID, user_id: UUID) -> int:
     row = fetch_one(
         "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND created_by = %s"
         " AND status = ANY(%s)",
-        (organization_id, user_id, ACTIVE_STATUSES),
+        (organization_id, user_id, list(ACTIVE_STATUSES)),
     )
     assert row is not None
     return int(row["active"])
 
 
-def newest_succeeded(
-    organization_id: UUID, cache_key: str, finished_after: datetime
-) -> dict[str, Any] | None:
-    """The newest succeeded run with this cache key finished after the given time."""
-    return fetch_one(
+def get(organization_id: UUID, run_id: UUID) -> RunRecord | None:
+    row = crud.get(RUNS, organization_id, run_id)
+    return RunRecord.from_row(row) if row is not None else None
+
+
+def newest_succeeded(organization_id: UUID, cache_key: str, finished_after: datetime) -> UUID | None:
+    """The id of the newest succeeded run with this cache key finished after the given time."""
+    row = fetch_one(
         "SELECT id FROM runs WHERE organization_id = %s AND cache_key = %s AND status = 'succeeded'"
         " AND finished_at > %s AND result_location IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
         (organization_id, cache_key, finished_after),
     )
+    return row["id"] if row is not None else None
 
 
-def claim(run_id: UUID, lease_seconds: int) -> dict[str, Any] | None:
+def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
     """queued → running, or take over a running run whose lease lapsed (unless its cancel was asked
     for); None when neither applies (another delivery has it or it is finished). The row's `attempts`
     afterwards fences `finish` and `release`. The organization's settings come along: they bound the
     run's time, rows and cost."""
-    return fetch_one(
+    row = fetch_one(
         "UPDATE runs SET status = 'running', attempts = runs.attempts + 1, started_at = now(),"
         " lease_expires_at = now() + make_interval(secs => %s)"
         " FROM datasources, organizations"
@@ -99,6 +179,7 @@ def claim(run_id: UUID, lease_seconds: int) -> dict[str, Any] | None:
         " datasources.type AS datasource_type, organizations.settings AS organization_settings",
         (lease_seconds, run_id),
     )
+    return ClaimedRun(**row) if row is not None else None
 
 
 def cancel_requested(run_id: UUID) -> bool:
@@ -117,18 +198,19 @@ def request_cancel(run_id: UUID, error: dict[str, str]) -> bool:
         " status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,"
         " cancel_requested_at = coalesce(cancel_requested_at, now())"
         " WHERE id = %s AND status = ANY(%s) RETURNING id",
-        (Jsonb(error), run_id, ACTIVE_STATUSES),
+        (Jsonb(error), run_id, list(ACTIVE_STATUSES)),
     )
     return found is not None
 
 
-def fail_active(run_id: UUID, error: dict[str, str]) -> dict[str, Any] | None:
+def fail_active(run_id: UUID, error: dict[str, str]) -> ScheduledRunRef | None:
     """A queued or running run ends `failed` with `error`; None when it had already finished."""
-    return fetch_one(
+    row = fetch_one(
         "UPDATE runs SET status = 'failed', error = %s, finished_at = greatest(now(), started_at),"
         " lease_expires_at = NULL WHERE id = %s AND status = ANY(%s) RETURNING id, schedule_id",
-        (Jsonb(error), run_id, ACTIVE_STATUSES),
+        (Jsonb(error), run_id, list(ACTIVE_STATUSES)),
     )
+    return ScheduledRunRef(**row) if row is not None else None
 
 
 def insert_queued(runs: list[dict[str, Any]]) -> None:
@@ -152,14 +234,15 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
     )
 
 
-def unsent(limit: int) -> list[dict[str, Any]]:
+def unsent(limit: int) -> list[ScheduledRunRef]:
     """Queued runs whose message is not sent yet (the scheduler's outbox), oldest first, locked; rows
     another tick holds are skipped."""
-    return fetch_all(
+    rows = fetch_all(
         "SELECT id, schedule_id FROM runs WHERE enqueued_at IS NULL AND status = 'queued'"
         " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (limit,),
     )
+    return [ScheduledRunRef(**row) for row in rows]
 
 
 def mark_sent(run_ids: list[UUID], now: datetime) -> None:
@@ -189,7 +272,7 @@ def release(run_id: UUID, attempt: int, cancelled: dict[str, str]) -> None:
 def finish(
     run_id: UUID,
     attempt: int,
-    status: str,
+    status: RunStatus,
     *,
     error: dict[str, str] | None = None,
     row_count: int | None = None,
@@ -218,15 +301,16 @@ def finish(
     )
 
 
-def lapsed(now: datetime, limit: int) -> list[dict[str, Any]]:
+def lapsed(now: datetime, limit: int) -> list[LapsedRun]:
     """Runs left `running` past their lease, oldest first, locked; rows another transaction holds are
     skipped, not waited for."""
-    return fetch_all(
+    rows = fetch_all(
         "SELECT id, schedule_id, attempts, cancel_requested_at FROM runs"
         " WHERE status = 'running' AND lease_expires_at < %s"
         " ORDER BY lease_expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (now, limit),
     )
+    return [LapsedRun(**row) for row in rows]
 
 
 def requeue(run_ids: list[UUID], now: datetime) -> None:
@@ -238,7 +322,7 @@ def requeue(run_ids: list[UUID], now: datetime) -> None:
         )
 
 
-def expire(run_ids: list[UUID], status: str, error: dict[str, str], now: datetime) -> None:
+def expire(run_ids: list[UUID], status: RunStatus, error: dict[str, str], now: datetime) -> None:
     if run_ids:
         execute(
             "UPDATE runs SET status = %s, error = %s, finished_at = %s, lease_expires_at = NULL"

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from loupe.connectors import Column
 from loupe.errors import NotFound
+from loupe.results.page import ResultColumn, RunResults
 
 # 50,000 rows of a typical width are a few MB decoded: one chunk serves any page of up to 10,000 rows
 # (two at a boundary) in tens of milliseconds, and 10,000,000 rows make only 200 objects.
@@ -93,15 +94,6 @@ class Manifest:
         data["columns"] = [Column(**column) for column in data["columns"]]
         data["chunks"] = [Chunk(**chunk) for chunk in data["chunks"]]
         return cls(**data)
-
-
-@dataclass(frozen=True)
-class Page:
-    columns: list[Column]
-    rows: list[list[Any]]
-    total_rows: int
-    offset: int
-    limit: int
 
 
 def result_prefix(organization_id: UUID, run_id: UUID) -> str:
@@ -415,7 +407,7 @@ class ResultReader:
             data = zlib.decompress(body.read(), GZIP_WBITS)
         return data.split(b"\n", stop)[:stop]
 
-    def page(self, offset: int, limit: int) -> Page:
+    def page(self, offset: int, limit: int) -> RunResults:
         if offset < 0 or limit < 1:
             raise ValueError("offset must be >= 0 and limit >= 1")
         manifest = self.manifest
@@ -430,8 +422,12 @@ class ResultReader:
             start = max(offset, chunk.first_row) - chunk.first_row
             stop = min(end, chunk.first_row + chunk.rows) - chunk.first_row
             rows.extend(json.loads(line) for line in self._chunk_lines(chunk, stop)[start:])
-        return Page(
-            columns=manifest.columns, rows=rows, total_rows=manifest.row_count, offset=offset, limit=limit
+        return RunResults(
+            columns=[ResultColumn(name=column.name, type=column.type) for column in manifest.columns],
+            rows=rows,
+            total_rows=manifest.row_count,
+            offset=offset,
+            limit=limit,
         )
 
     def iter_lines(self) -> Iterator[bytes]:

@@ -22,8 +22,8 @@ def fail_undelivered(run_id: UUID, receive_count: str | None) -> None:
     """End the run `failed` if it is still queued or running; a finished (or deleted) run is left as is."""
     with db.transaction():
         ended = runs_repository.fail_active(run_id, UNDELIVERED)
-        if ended is not None and ended["schedule_id"] is not None:
-            scheduler.record_outcome(ended["schedule_id"], succeeded=False)
+        if ended is not None and ended.schedule_id is not None:
+            scheduler.record_outcome(ended.schedule_id, succeeded=False)
     logger.warning(
         "run message dead-lettered",
         extra={"run_id": str(run_id), "receive_count": receive_count, "ended": ended is not None},

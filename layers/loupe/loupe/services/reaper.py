@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from loupe import db, queue
+from loupe.models.runs import RunStatus
 from loupe.observability import metrics
 from loupe.repositories import runs as runs_repository
 from loupe.services import scheduler
@@ -34,32 +34,32 @@ def reap(now: datetime) -> ReapCounts:
     with db.transaction():
         expired = runs_repository.lapsed(now, BATCH_SIZE)
         # A run someone asked to cancel is not started again, whatever its attempts.
-        cancelled: list[UUID] = [row["id"] for row in expired if row["cancel_requested_at"] is not None]
-        live = [row for row in expired if row["cancel_requested_at"] is None]
-        retried = [row for row in live if row["attempts"] < MAX_ATTEMPTS]
-        given_up_rows = [row for row in live if row["attempts"] >= MAX_ATTEMPTS]
-        given_up: list[UUID] = [row["id"] for row in given_up_rows]
-        runs_repository.expire(cancelled, "cancelled", CANCELLED, now)
+        cancelled = [run.id for run in expired if run.cancel_requested_at is not None]
+        live = [run for run in expired if run.cancel_requested_at is None]
+        retried = [run for run in live if run.attempts < MAX_ATTEMPTS]
+        given_up_runs = [run for run in live if run.attempts >= MAX_ATTEMPTS]
+        given_up = [run.id for run in given_up_runs]
+        runs_repository.expire(cancelled, RunStatus.CANCELLED, CANCELLED, now)
         runs_repository.expire(
             given_up,
-            "failed",
+            RunStatus.FAILED,
             {
                 "code": "lease_expired",
                 "message": f"The runner stopped before finishing the run {MAX_ATTEMPTS} times",
             },
             now,
         )
-        for row in given_up_rows:
-            if row["schedule_id"] is not None:
-                scheduler.record_outcome(row["schedule_id"], succeeded=False)
-        runs_repository.requeue([row["id"] for row in retried], now)
+        for run in given_up_runs:
+            if run.schedule_id is not None:
+                scheduler.record_outcome(run.schedule_id, succeeded=False)
+        runs_repository.requeue([run.id for run in retried], now)
         if retried:
             # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.
             # A scheduled run goes back to the scheduled runs' queue, a person's to the interactive one.
             settings = run_settings()
-            for row in retried:
-                queue_url = settings.scheduled_queue_url if row["schedule_id"] else settings.queue_url
-                queue.send_run(queue_url, row["id"])
+            for run in retried:
+                queue_url = settings.scheduled_queue_url if run.schedule_id else settings.queue_url
+                queue.send_run(queue_url, run.id)
     metrics.add_metric(name="RunsRequeued", unit=MetricUnit.Count, value=len(retried))
     metrics.add_metric(name="RunsExpired", unit=MetricUnit.Count, value=len(given_up) + len(cancelled))
     return ReapCounts(requeued=len(retried), failed=len(given_up), cancelled=len(cancelled))

@@ -21,8 +21,10 @@ from loupe.config import get_settings
 from loupe.connectors import Limits, QueryCancelled, QueryFailed, QueryTimedOut, RowStream, Session
 from loupe.errors import DependencyUnavailable, NotFound
 from loupe.models.organizations import OrganizationSettings
+from loupe.models.runs import RunStatus
 from loupe.observability import logger, metrics
 from loupe.repositories import runs as runs_repository
+from loupe.repositories.runs import ClaimedRun
 from loupe.results.store import Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
 from loupe.security import sql_guard
 from loupe.services import alerts, scheduler
@@ -47,7 +49,7 @@ class RetryLater(Exception):
 class RunEnded(Exception):
     """The run ends without a result: `status` and the error to record."""
 
-    def __init__(self, status: str, code: str, message: str) -> None:
+    def __init__(self, status: RunStatus, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.error = {"code": code, "message": message}
@@ -77,7 +79,7 @@ def execute_run(run_id: UUID, remaining_ms: int) -> None:
     if claimed is None:
         logger.info("run already claimed or finished", extra={"run_id": str(run_id)})
         return
-    attempt: int = claimed["attempts"]
+    attempt = claimed.attempts
     _log_started(claimed)
     try:
         _run_claimed(claimed, attempt, _bounds(claimed, remaining_seconds - RESERVED_SECONDS))
@@ -88,8 +90,8 @@ def execute_run(run_id: UUID, remaining_ms: int) -> None:
         raise
 
 
-def _bounds(claimed: dict[str, Any], seconds_left: int) -> RunBounds:
-    organization = OrganizationSettings.model_validate(claimed["organization_settings"])
+def _bounds(claimed: ClaimedRun, seconds_left: int) -> RunBounds:
+    organization = OrganizationSettings.model_validate(claimed.organization_settings)
     settings = run_settings()
     return RunBounds(
         statement_seconds=min(organization.query_timeout_seconds, seconds_left),
@@ -99,8 +101,8 @@ def _bounds(claimed: dict[str, Any], seconds_left: int) -> RunBounds:
     )
 
 
-def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> None:
-    run_id = claimed["id"]
+def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
+    run_id = claimed.id
     if bounds.statement_seconds < 1:
         raise RetryLater("too little time left in this invocation")
     try:
@@ -108,15 +110,20 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
     except RunEnded as ended:
         _finish(claimed, attempt, ended.status, ended.error)
     except sql_guard.SqlNotAllowed as error:
-        _finish(claimed, attempt, "failed", {"code": sql_guard.SqlNotAllowed.code, "message": error.reason})
+        _finish(
+            claimed,
+            attempt,
+            RunStatus.FAILED,
+            {"code": sql_guard.SqlNotAllowed.code, "message": error.reason},
+        )
     except QueryTimedOut as error:
-        _finish(claimed, attempt, "timed_out", {"code": "statement_timeout", "message": str(error)})
+        _finish(claimed, attempt, RunStatus.TIMED_OUT, {"code": "statement_timeout", "message": str(error)})
     except QueryCancelled as error:
-        _finish(claimed, attempt, "cancelled", {"code": "cancelled", "message": str(error)})
+        _finish(claimed, attempt, RunStatus.CANCELLED, {"code": "cancelled", "message": str(error)})
     except ResultTooLarge as error:
-        _finish(claimed, attempt, "failed", {"code": "result_too_large", "message": str(error)})
+        _finish(claimed, attempt, RunStatus.FAILED, {"code": "result_too_large", "message": str(error)})
     except QueryFailed as error:
-        _finish(claimed, attempt, "failed", {"code": "query_failed", "message": str(error)})
+        _finish(claimed, attempt, RunStatus.FAILED, {"code": "query_failed", "message": str(error)})
     except NotFound:
         # Deleting a datasource deletes its runs: there is nothing left to record.
         logger.info("the run's datasource is gone", extra={"run_id": str(run_id)})
@@ -124,7 +131,7 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
         message = str(error) if isinstance(error, DatasourceUnreachable) else error.message
         if attempt < MAX_ATTEMPTS:
             raise RetryLater(message) from error
-        _finish(claimed, attempt, "failed", {"code": "datasource_unreachable", "message": message})
+        _finish(claimed, attempt, RunStatus.FAILED, {"code": "datasource_unreachable", "message": message})
     else:
         notice = None
         if manifest.truncated:
@@ -136,31 +143,31 @@ def _run_claimed(claimed: dict[str, Any], attempt: int, bounds: RunBounds) -> No
         _finish(
             claimed,
             attempt,
-            "succeeded",
+            RunStatus.SUCCEEDED,
             notice,
             observation=observation,
             row_count=manifest.row_count,
             byte_size=manifest.byte_size,
             truncated=manifest.truncated,
-            result_location=manifest_key(claimed["organization_id"], run_id),
+            result_location=manifest_key(claimed.organization_id, run_id),
         )
 
 
-def _execute(claimed: dict[str, Any], bounds: RunBounds) -> tuple[Manifest, Observation]:
-    kind = claimed["datasource_type"]
-    statement = sql_guard.check(compiled(claimed["sql"], kind), kind)
-    values = {name: claimed["parameters"].get(name) for name in statement.parameters}
+def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observation]:
+    kind = claimed.datasource_type
+    statement = sql_guard.check(compiled(claimed.sql, kind), kind)
+    values = {name: claimed.parameters.get(name) for name in statement.parameters}
     limits = Limits(
         connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
         statement_timeout_seconds=bounds.statement_seconds,
     )
     deadline = time.monotonic() + bounds.statement_seconds
-    with session(claimed["organization_id"], claimed["datasource_id"], at_most=limits) as opened:
+    with session(claimed.organization_id, claimed.datasource_id, at_most=limits) as opened:
         if bounds.max_cost is not None:
             _check_cost(opened, statement.sql, values, bounds.max_cost)
         poll_seconds = get_settings().run_cancel_poll_seconds
         with (
-            RunWatchdog(claimed["id"], opened, deadline, poll_seconds) as watchdog,
+            RunWatchdog(claimed.id, opened, deadline, poll_seconds) as watchdog,
             opened.stream(statement.sql, values) as rows,
         ):
             try:
@@ -175,7 +182,7 @@ def _check_cost(opened: Session, sql: str, values: dict[str, Any], max_cost: flo
     estimate = opened.estimate_cost(sql, values)
     if estimate is not None and estimate > max_cost:
         raise RunEnded(
-            "failed",
+            RunStatus.FAILED,
             "cost_too_high",
             f"The datasource estimates the query's cost at {estimate:.0f}, above this organization's"
             f" limit of {max_cost:.0f}",
@@ -184,19 +191,21 @@ def _check_cost(opened: Session, sql: str, values: dict[str, Any], max_cost: flo
 
 def _timed_out(bounds: RunBounds) -> RunEnded:
     return RunEnded(
-        "timed_out", "statement_timeout", f"The run took longer than {bounds.statement_seconds} seconds"
+        RunStatus.TIMED_OUT,
+        "statement_timeout",
+        f"The run took longer than {bounds.statement_seconds} seconds",
     )
 
 
 def _store(
-    claimed: dict[str, Any], rows: RowStream, bounds: RunBounds, watchdog: RunWatchdog
+    claimed: ClaimedRun, rows: RowStream, bounds: RunBounds, watchdog: RunWatchdog
 ) -> tuple[Manifest, Observation]:
     """Write the rows batch by batch as they arrive: memory holds one batch and one chunk, whatever the
     row count. A run that stops half way keeps nothing. The first row is kept for alert rules."""
     writer = ResultWriter(
         run_settings().results_bucket,
-        claimed["organization_id"],
-        claimed["id"],
+        claimed.organization_id,
+        claimed.id,
         list(rows.columns),
         max_rows=bounds.max_rows,
         max_bytes=bounds.max_bytes,
@@ -221,48 +230,48 @@ def _store(
         raise
 
 
-def _log_started(claimed: dict[str, Any]) -> None:
-    queued_at = claimed["enqueued_at"]
-    wait_ms = (claimed["started_at"] - queued_at).total_seconds() * 1000 if queued_at else 0.0
+def _log_started(claimed: ClaimedRun) -> None:
+    queued_at = claimed.enqueued_at
+    wait_ms = (claimed.started_at - queued_at).total_seconds() * 1000 if queued_at else 0.0
     metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="RunQueueWait", unit=MetricUnit.Milliseconds, value=max(wait_ms, 0.0))
     logger.info(
         "run started",
         extra={
-            "run_id": str(claimed["id"]),
-            "query_id": str(claimed["query_id"]) if claimed["query_id"] else None,
-            "attempt": claimed["attempts"],
+            "run_id": str(claimed.id),
+            "query_id": str(claimed.query_id) if claimed.query_id else None,
+            "attempt": claimed.attempts,
             "queue_wait_ms": round(wait_ms),
         },
     )
 
 
 def _finish(
-    claimed: dict[str, Any],
+    claimed: ClaimedRun,
     attempt: int,
-    status: str,
+    status: RunStatus,
     error: dict[str, str] | None,
     observation: Observation | None = None,
     **outcome: Any,
 ) -> None:
-    run_id = claimed["id"]
+    run_id = claimed.id
     firings: list[UUID] = []
     with db.transaction():
         recorded = runs_repository.finish(run_id, attempt, status, error=error, **outcome)
-        schedule_id = claimed["schedule_id"]
-        if recorded and schedule_id is not None and status != "cancelled":
+        schedule_id = claimed.schedule_id
+        if recorded and schedule_id is not None and status is not RunStatus.CANCELLED:
             # A person's cancel says nothing about the schedule; every other end counts.
-            scheduler.record_outcome(schedule_id, succeeded=status == "succeeded")
+            scheduler.record_outcome(schedule_id, succeeded=status is RunStatus.SUCCEEDED)
             if observation is not None:
                 firings = alerts.evaluate(schedule_id, run_id, observation)
     if firings:
         # Now, not at the next tick; what fails here the tick sends again.
         alerts.deliver_pending(firings)
-    duration_ms = (datetime.now(UTC) - claimed["started_at"]).total_seconds() * 1000
-    code = error["code"] if error and status != "succeeded" else None
+    duration_ms = (datetime.now(UTC) - claimed.started_at).total_seconds() * 1000
+    code = error["code"] if error and status is not RunStatus.SUCCEEDED else None
     details = {
         "run_id": str(run_id),
-        "query_id": str(claimed["query_id"]) if claimed["query_id"] else None,
+        "query_id": str(claimed.query_id) if claimed.query_id else None,
         "status": status,
         "error_code": code,
         "duration_ms": round(duration_ms),
@@ -283,6 +292,6 @@ def _finish(
     ) as outcome_metric:
         outcome_metric.add_dimension(name="outcome", value=code or status)
     metrics.add_metric(name="RunDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
-    if status == "succeeded":
+    if status is RunStatus.SUCCEEDED:
         metrics.add_metric(name="RunRows", unit=MetricUnit.Count, value=outcome["row_count"])
         metrics.add_metric(name="RunBytes", unit=MetricUnit.Bytes, value=outcome["byte_size"])

@@ -30,18 +30,18 @@ from loupe.models.identity import Principal
 from loupe.models.runs import (
     AdhocRunCreate,
     QueryRunCreate,
-    ResultColumn,
     ResultsQuery,
     RunListQuery,
     RunOut,
-    RunResults,
+    RunStatus,
 )
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.repositories.runs import RUNS
+from loupe.repositories.runs import RUNS, RunRecord
 from loupe.results.exports import ExportFormat, export_to_s3, signed_url
+from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
 from loupe.services import query_parameters, rate_limits
@@ -125,7 +125,7 @@ def refused_run(columns: dict[str, Any], refusal: str) -> dict[str, Any]:
     """The columns of a run whose SQL the guard refused: it ends at once, failed."""
     return {
         **columns,
-        "status": "failed",
+        "status": RunStatus.FAILED,
         "error": {"code": sql_guard.SqlNotAllowed.code, "message": refusal},
         "finished_at": datetime.now(UTC),
     }
@@ -140,13 +140,13 @@ def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, An
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _run_out(row: dict[str, Any]) -> RunOut:
-    return RunOut.from_row(row)
+def _run_out(run: RunRecord) -> RunOut:
+    return RunOut.model_validate(run, from_attributes=True)
 
 
-def _run_version(row: dict[str, Any]) -> str:
+def _run_version(run: RunRecord) -> str:
     # A run changes only when it starts or finishes.
-    return version_of(row["id"], row["finished_at"] or row["started_at"] or row["created_at"])
+    return version_of(run.id, run.finished_at or run.started_at or run.created_at)
 
 
 @dataclass(frozen=True)
@@ -165,12 +165,12 @@ class Started:
 
 class RunService(ResourceReader[RunOut]):
     def to_out(self, row: dict[str, Any]) -> RunOut:
-        return _run_out(row)
+        return _run_out(RunRecord.from_row(row))
 
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[RunOut]:
         with db.transaction():
-            row = self._existing(principal, resource_id)
-        return Versioned(_run_out(row), _run_version(row))
+            run = self._run(principal, resource_id)
+        return Versioned(_run_out(run), _run_version(run))
 
     def run_query(self, principal: Principal, query_id: UUID, body: QueryRunCreate) -> Started:
         """Run a saved query with values for its declared parameters (defaults fill the rest)."""
@@ -231,23 +231,16 @@ class RunService(ResourceReader[RunOut]):
             return self.list(principal, query.model_copy(update={"query_id": query_id}))
 
     def results(self, principal: Principal, run_id: UUID, query: ResultsQuery) -> RunResults:
-        page = self._reader(principal, run_id).page(query.offset, query.limit)
-        return RunResults(
-            columns=[ResultColumn(name=column.name, type=column.type) for column in page.columns],
-            rows=page.rows,
-            total_rows=page.total_rows,
-            offset=page.offset,
-            limit=page.limit,
-        )
+        return self._reader(principal, run_id).page(query.offset, query.limit)
 
     def cancel(self, principal: Principal, run_id: UUID) -> RunOut:
         """A queued run ends now; a running one's statement is stopped inside the datasource by its
         runner's watchdog within LOUPE_RUN_CANCEL_POLL_SECONDS, and the run then ends `cancelled`."""
         with db.transaction():
-            row = self._existing(principal, run_id)
+            run = self._run(principal, run_id)
             if not runs_repository.request_cancel(run_id, CANCELLED):
-                raise Conflict(f"The run has already finished: it is {row['status']}")
-            return _run_out(self._existing(principal, run_id))
+                raise Conflict(f"The run has already finished: it is {run.status}")
+            return _run_out(self._run(principal, run_id))
 
     def export(self, principal: Principal, run_id: UUID, fmt: ExportFormat) -> str:
         """Write the run's rows as a file beside its result; returns a short-lived signed URL of it."""
@@ -257,14 +250,20 @@ class RunService(ResourceReader[RunOut]):
     def _reader(self, principal: Principal, run_id: UUID) -> ResultReader:
         """The stored result of the caller's organization's run; only a succeeded run has one."""
         with db.transaction():
-            row = self._existing(principal, run_id)
-        if row["status"] != "succeeded":
-            raise Conflict(f"The run has no results: it is {row['status']}")
-        if row["result_location"] is None:
+            run = self._run(principal, run_id)
+        if run.status is not RunStatus.SUCCEEDED:
+            raise Conflict(f"The run has no results: it is {run.status}")
+        if run.result_location is None:
             raise ResultExpired(
                 "The run's result has expired under this organization's retention; run the query again"
             )
         return ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run_id)
+
+    def _run(self, principal: Principal, run_id: UUID) -> RunRecord:
+        run = runs_repository.get(principal.organization_id, run_id)
+        if run is None:
+            raise NotFound(f"No such {self.noun}")
+        return run
 
     def _check_active_limit(self, principal: Principal) -> None:
         if principal.user_id is None:
@@ -300,22 +299,26 @@ class RunService(ResourceReader[RunOut]):
         if refusal is not None:
             # It could never run: it ends at once, and takes no place in the queue or the limit.
             row = crud.insert(RUNS, organization_id, refused_run(columns, refusal))
-            return Started(_run_out(row), new=True)
+            return Started(self.to_out(row), new=True)
         if max_age_seconds is not None:
             since = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
             cached = runs_repository.newest_succeeded(organization_id, cache_key, since)
             if cached is not None:
-                return Started(_run_out(self._existing(principal, cached["id"])), new=False)
+                return Started(_run_out(self._run(principal, cached)), new=False)
         settings = run_settings()
         if limited:
             self._check_active_limit(principal)
-        row = crud.insert(
-            RUNS, organization_id, {**columns, "status": "queued", "enqueued_at": datetime.now(UTC)}
+        run = RunRecord.from_row(
+            crud.insert(
+                RUNS,
+                organization_id,
+                {**columns, "status": RunStatus.QUEUED, "enqueued_at": datetime.now(UTC)},
+            )
         )
         # Sent inside the transaction: a queue that refuses rolls the run back. The runner retries a
         # message whose run it cannot see yet (this transaction has not committed).
-        queue.send_run(settings.queue_url, row["id"])
-        return Started(_run_out(row), new=True)
+        queue.send_run(settings.queue_url, run.id)
+        return Started(_run_out(run), new=True)
 
 
 runs = RunService(RUNS, RunOut, "run")

@@ -125,7 +125,7 @@ def send_outbox(now: datetime) -> int:
         with db.transaction():
             unsent = runs_repository.unsent(OUTBOX_BATCH)
             # Sent while the rows are locked: another tick skips them instead of sending them again.
-            sent = queue.send_runs(queue_url, [row["id"] for row in unsent])
+            sent = queue.send_runs(queue_url, [run.id for run in unsent])
             runs_repository.mark_sent(sent, now)
         sent_total += len(sent)
         if len(unsent) < OUTBOX_BATCH or len(sent) < len(unsent):

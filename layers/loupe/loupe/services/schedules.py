@@ -17,17 +17,12 @@ from loupe.errors import FieldIssue, InvalidInput, ReferenceNotFound
 from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
 from loupe.models.common import Page
 from loupe.models.identity import Principal
-from loupe.models.schedules import (
-    ScheduleCreate,
-    ScheduleOut,
-    ScheduleRunListQuery,
-    ScheduleRunOut,
-    ScheduleUpdate,
-)
+from loupe.models.runs import ScheduleRunListQuery, ScheduleRunOut
+from loupe.models.schedules import ScheduleCreate, ScheduleOut, ScheduleUpdate
 from loupe.repositories import crud, listing
 from loupe.repositories.alerts import ALERT_FIRINGS
 from loupe.repositories.queries import QUERIES
-from loupe.repositories.runs import RUNS
+from loupe.repositories.runs import RUNS, RunRecord
 from loupe.repositories.schedules import SCHEDULES
 from loupe.services import alerts
 from loupe.services.query_parameters import checked_parameters
@@ -144,7 +139,9 @@ class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOu
                 RUNS, principal.organization_id, query, schedule_id=schedule_id, status=query.status
             )
         return Page[ScheduleRunOut](
-            items=[ScheduleRunOut.from_row(row) for row in rows],
+            items=[
+                ScheduleRunOut.model_validate(RunRecord.from_row(row), from_attributes=True) for row in rows
+            ],
             total=total,
             limit=query.limit,
             offset=query.offset,

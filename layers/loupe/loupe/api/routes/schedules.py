@@ -10,13 +10,8 @@ from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
 from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
 from loupe.models.common import Page
-from loupe.models.schedules import (
-    ScheduleCreate,
-    ScheduleListQuery,
-    ScheduleRunListQuery,
-    ScheduleRunOut,
-    ScheduleUpdate,
-)
+from loupe.models.runs import ScheduleRunListQuery, ScheduleRunOut
+from loupe.models.schedules import ScheduleCreate, ScheduleListQuery, ScheduleUpdate
 from loupe.services.schedules import schedules
 
 router = LoupeRouter()

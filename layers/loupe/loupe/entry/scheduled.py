@@ -1,32 +1,26 @@
 """Builds the Lambda entry point of a function an EventBridge schedule fires (scheduler, reaper,
-janitor): logging, tracing and metrics, a deadline inside the invocation, one summary log line."""
+janitor): a deadline inside the invocation, one summary log line."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loupe import error_tracking
-from loupe.observability import logger, metrics, tracer
+from loupe.entry.observed import Handler, observed
+from loupe.observability import logger
 
 # A job gets the time of the invocation and the moment it must stop starting new work; it returns
 # what it counted, which is logged and returned.
 Job = Callable[[datetime, datetime], Mapping[str, int]]
-Handler = Callable[[dict[str, Any], LambdaContext], dict[str, int]]
 
 
-def scheduled_function(job: Job, summary: str, stop_margin: timedelta) -> Handler:
+def scheduled_function(job: Job, summary: str, stop_margin: timedelta) -> Handler[dict[str, int]]:
     """The decorated `lambda_handler` running `job` once per event, stopping `stop_margin` before the
     invocation's time is up."""
-    error_tracking.enabled()
 
-    @logger.inject_lambda_context
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics(capture_cold_start_metric=True)
     @event_source(data_class=EventBridgeEvent)
     def lambda_handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, int]:
         now = datetime.now(UTC)
@@ -35,4 +29,4 @@ def scheduled_function(job: Job, summary: str, stop_margin: timedelta) -> Handle
         logger.info(summary, extra={"scheduled_at": event.time, **counts})
         return counts
 
-    return lambda_handler
+    return observed(lambda_handler)
