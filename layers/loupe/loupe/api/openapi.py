@@ -8,6 +8,8 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+from pydantic import BaseModel
+
 from loupe.models.common import ErrorEnvelope
 
 API_TITLE = "Loupe API"
@@ -30,6 +32,29 @@ ERROR_DESCRIPTIONS = {
     500: "Internal error; the error_id is in the server log",
     503: "A dependency is unavailable",
 }
+
+
+# The response headers of API.md, for the `headers` of documented responses.
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-Id": {
+        "description": "The request's id, also in the server log; quote it when reporting a problem",
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": "The resource's current version: send it in If-None-Match or If-Match",
+        "schema": {"type": "string"},
+    },
+    "Location": {"description": "The URL of the resource", "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
+}
+
+# Statuses that never carry a body (RFC 9110): documented without content.
+BODILESS = (204, 304)
+
+
+def response_headers(*names: str) -> dict[str, Any]:
+    """References to RESPONSE_HEADERS, which the document holds once in its components."""
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
 def error_responses(statuses: tuple[int, ...]) -> dict[int, Any]:
@@ -66,22 +91,74 @@ def whole_api_document() -> str:
     from loupe.api.routes import all_routers
 
     app = LoupeResolver(cors=None, with_database=False)
-    for router in all_routers():
+    routers = all_routers()
+    for router in routers:
         app.include_router(router)
     configure(app)
     document: dict[str, Any] = json.loads(app.get_openapi_json_schema())
-    return json.dumps(with_links(without_empty_bodies(document)), indent=2)
+    document["components"]["headers"] = RESPONSE_HEADERS
+    for router in routers:
+        with_query_schemas(document, router.query_models)
+    return json.dumps(with_links(with_conditional_headers(without_empty_bodies(document))), indent=2)
+
+
+def with_query_schemas(
+    document: dict[str, Any], query_models: dict[tuple[str, str], tuple[type[BaseModel], ...]]
+) -> dict[str, Any]:
+    """Powertools documents each field of a query model as a bare type, without its enum, format or
+    bounds: give each query parameter its field's own schema."""
+    for (method, path), models in query_models.items():
+        fields: dict[str, Any] = {}
+        for model in models:
+            schema = model.model_json_schema()
+            # A field schema that referred to a definition would need it in the components.
+            assert "$defs" not in schema, f"{model.__name__} has a nested model in a query string"
+            fields.update(schema["properties"])
+        for parameter in document["paths"][path][method.lower()].get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] in fields:
+                parameter["schema"] = fields[parameter["name"]]
+    return document
+
+
+CONDITIONAL_HEADERS = {
+    "If-None-Match": "An ETag of the copy you hold: 304, with no body, while it is current",
+    "If-Match": "The ETag you read: 412 if the resource has changed since",
+}
+
+
+def with_conditional_headers(document: dict[str, Any]) -> dict[str, Any]:
+    """If-None-Match on the reads that may answer 304, If-Match on the writes that may answer 412. The
+    routes read them from the request's headers (loupe.api.responses), so Powertools cannot see them."""
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            names = [
+                *(["If-None-Match"] if method == "get" and "304" in operation["responses"] else []),
+                *(["If-Match"] if "412" in operation["responses"] else []),
+            ]
+            operation.setdefault("parameters", []).extend(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": False,
+                    "description": CONDITIONAL_HEADERS[name],
+                    "schema": {"type": "string"},
+                }
+                for name in names
+            )
+            if not operation["parameters"]:
+                del operation["parameters"]
+    return document
 
 
 def without_empty_bodies(document: dict[str, Any]) -> dict[str, Any]:
     """A route that returns nothing answers with no body and no Content-Type; Powertools documents it
-    as a JSON `null`, which clients (and schemathesis) would then expect."""
+    as a JSON `null` (or, for a 304, as the route's return type), which clients would then parse."""
     for item in document["paths"].values():
         for operation in item.values():
-            for response in operation["responses"].values():
+            for status, response in operation["responses"].items():
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-                if schema.get("type") == "null":
-                    del response["content"]
+                if schema.get("type") == "null" or int(status) in BODILESS:
+                    response.pop("content", None)
     return document
 
 
