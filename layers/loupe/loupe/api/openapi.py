@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from loupe.models.common import ErrorEnvelope
@@ -98,23 +100,39 @@ def whole_api_document() -> str:
     document: dict[str, Any] = json.loads(app.get_openapi_json_schema())
     document["components"]["headers"] = RESPONSE_HEADERS
     for router in routers:
-        with_query_schemas(document, router.query_models)
+        with_query_schemas(document, router.declared)
     return json.dumps(with_links(with_conditional_headers(without_empty_bodies(document))), indent=2)
 
 
+def query_models(route: Callable[..., Any]) -> tuple[type[BaseModel], ...]:
+    """The models a route reads its query string into (`query: Annotated[ListQuery, Query()]`)."""
+    found = []
+    for hint in get_type_hints(route, include_extras=True).values():
+        if get_origin(hint) is Annotated:
+            model, *metadata = get_args(hint)
+            if (
+                isinstance(model, type)
+                and issubclass(model, BaseModel)
+                and any(isinstance(item, Query) for item in metadata)
+            ):
+                found.append(model)
+    return tuple(found)
+
+
 def with_query_schemas(
-    document: dict[str, Any], query_models: dict[tuple[str, str], tuple[type[BaseModel], ...]]
+    document: dict[str, Any], routes: list[tuple[str, str, Callable[..., Any]]]
 ) -> dict[str, Any]:
     """Powertools documents each field of a query model as a bare type, without its enum, format or
     bounds: give each query parameter its field's own schema."""
-    for (method, path), models in query_models.items():
+    for method, path, route in routes:
         fields: dict[str, Any] = {}
-        for model in models:
+        for model in query_models(route):
             schema = model.model_json_schema()
             # A field schema that referred to a definition would need it in the components.
             assert "$defs" not in schema, f"{model.__name__} has a nested model in a query string"
             fields.update(schema["properties"])
-        for parameter in document["paths"][path][method.lower()].get("parameters", []):
+        operation = document["paths"].get(path, {}).get(method.lower(), {})  # none if not documented
+        for parameter in operation.get("parameters", []):
             if parameter["in"] == "query" and parameter["name"] in fields:
                 parameter["schema"] = fields[parameter["name"]]
     return document

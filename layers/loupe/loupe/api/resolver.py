@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
@@ -25,7 +25,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -138,21 +137,6 @@ def documented_headers(method: str, responses: dict[int, Any], success: tuple[st
     return headed
 
 
-def query_models(route: Callable[..., Any]) -> tuple[type[BaseModel], ...]:
-    """The models a route reads its query string into (`query: Annotated[ListQuery, Query()]`)."""
-    found = []
-    for hint in get_type_hints(route, include_extras=True).values():
-        if get_origin(hint) is Annotated:
-            model, *metadata = get_args(hint)
-            if (
-                isinstance(model, type)
-                and issubclass(model, BaseModel)
-                and any(isinstance(item, Query) for item in metadata)
-            ):
-                found.append(model)
-    return tuple(found)
-
-
 class LoupeRouter(Router):
     """A Powertools Router whose routes document the shared error responses, headers and security scheme.
 
@@ -164,8 +148,8 @@ class LoupeRouter(Router):
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
-        # (method, OpenAPI path) → the models of its query string, for their schemas in the document.
-        self.query_models: dict[tuple[str, str], tuple[type[BaseModel], ...]] = {}
+        # (method, OpenAPI path, route function) of each route, for what the document adds to Powertools'.
+        self.declared: list[tuple[str, str, Callable[..., Any]]] = []
 
     @staticmethod
     def _documented(
@@ -203,10 +187,7 @@ class LoupeRouter(Router):
                 documented = self._documented(
                     route, method, authenticated, errors, success_headers, dict(options)
                 )
-                models = query_models(route)
-                if models:
-                    path = rule.replace("<", "{").replace(">", "}")
-                    self.query_models[(method, path)] = models
+                self.declared.append((method, rule.replace("<", "{").replace(">", "}"), route))
                 return self.route(rule, method, operation_id=operation_id, **documented)(route)
 
             return register
