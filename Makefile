@@ -9,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
+CLIENT_VENV := .venv-client
 LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
@@ -31,6 +32,12 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
 	@touch $@
 
+# openapi-python-client for the generated-client test, in a venv of its own: it pins its own ruff and typer.
+$(CLIENT_VENV)/.installed: requirements-client.txt
+	@test -x $(CLIENT_VENV)/bin/python || $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/python -m pip install --quiet -r requirements-client.txt
+	@touch $@
+
 # Where the browser cannot be installed (no root, no passwordless sudo, no apt-get, offline) this says
 # why and succeeds: the Swagger UI test then skips with its reason.
 BROWSER_NAMES := chromium chromium-browser google-chrome
@@ -48,7 +55,7 @@ browser: ## Install Debian's Chromium for the Swagger UI test when it is missing
 		|| echo "make browser: apt-get install chromium failed: $$(grep -v '^\s*$$' "$$log" | tail -n 1)"; \
 	rm -f "$$log"
 
-test: install $(SAM_VENV)/.installed browser ## Run the test suite with coverage (starts its own embedded PostgreSQL and moto)
+test: install $(SAM_VENV)/.installed $(CLIENT_VENV)/.installed browser ## Run the test suite with coverage (starts its own embedded PostgreSQL and moto)
 	$(BIN)/python -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install actionlint ## ruff lint and format check, the import contracts (pyproject.toml), actionlint

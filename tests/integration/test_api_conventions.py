@@ -380,3 +380,59 @@ class TestUnstorableValues:
             "organization_name": "O",
         }
         assert_envelope(api.post("/api/v1/auth/register", json_body=body), 422, "validation_error")
+
+
+class TestContract:
+    """What a generated client relies on: Location on every create, an ETag on every single read, and no
+    query parameter quietly ignored."""
+
+    def test_an_unknown_query_parameter_is_a_422_that_names_it(self, api: Any, register: Any) -> None:
+        token = register().access_token
+        listed = api.get("/api/v1/queries", query={"updated_afer": "2026-01-01T00:00:00Z"}, token=token)
+        error = assert_envelope(listed, 422, "validation_error")
+        assert [detail["field"] for detail in error["details"]] == ["query.updated_afer"]
+        single = api.get("/api/v1/auth/me", query={"verbose": "1", "limit": "2"}, token=token)
+        error = assert_envelope(single, 422, "validation_error")
+        assert [detail["field"] for detail in error["details"]] == ["query.limit", "query.verbose"]
+        # Credentials are judged first, as for any other invalid request.
+        assert_envelope(api.get("/api/v1/queries", query={"nope": "1"}), 401, "unauthorized")
+
+    def test_lists_filter_on_updated_at(self, api: Any, register: Any, clean_db: str) -> None:
+        from tests import factories
+
+        account = register()
+        factories.datasource(clean_db, account.organization_id)
+
+        def total(**query: str) -> int:
+            response = api.get("/api/v1/datasources", query=query, token=account.access_token)
+            assert response.status == 200, response.body
+            count: int = response.json()["total"]
+            return count
+
+        assert total(updated_after="2000-01-01T00:00:00Z") == 1
+        assert total(updated_after="2999-01-01T00:00:00Z") == 0
+        assert total(updated_before="2000-01-01T00:00:00Z") == 0
+
+    def test_api_keys_and_invitations_are_created_with_a_location(self, api: Any, register: Any) -> None:
+        token = register().access_token
+        key = api.post("/api/v1/api-keys", json_body={"name": "ci", "role": "viewer"}, token=token)
+        assert key.status == 201, key.body
+        assert key.header("Location") == f"/api/v1/api-keys/{key.json()['id']}"
+        invited = api.post(
+            "/api/v1/organizations/invitations",
+            json_body={"email": "new@example.com", "role": "viewer"},
+            token=token,
+        )
+        assert invited.status == 201, invited.body
+        assert invited.header("Location") == f"/api/v1/organizations/invitations/{invited.json()['id']}"
+
+    def test_the_profile_has_an_etag(self, api: Any, register: Any) -> None:
+        token = register().access_token
+        me = api.get("/api/v1/auth/me", token=token)
+        etag = me.header("ETag")
+        assert me.status == 200
+        assert etag
+        again = api.get("/api/v1/auth/me", token=token, headers={"If-None-Match": etag})
+        assert again.status == 304
+        assert again.body == ""
+        assert again.header("ETag") == etag

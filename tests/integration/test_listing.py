@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from loupe import db
 from loupe.errors import InvalidListQuery
-from loupe.models.common import ListQuery
+from loupe.models.common import ListQuery, ResourceListQuery
 from loupe.repositories.listing import Collection, list_page, parse_sort
 
 PROBES = Collection(
@@ -90,6 +90,9 @@ def test_filters(probe_table: str) -> None:
     after = START + timedelta(days=19, hours=12)
     assert page(ListQuery(created_after=after))[1] == 5
     assert page(ListQuery(created_before=START + timedelta(hours=1)))[1] == 1
+    # updated_at runs the other way: probe n was last updated on day 30 - n.
+    assert page(ResourceListQuery(updated_after=START + timedelta(days=25, hours=12)))[1] == 5
+    assert page(ResourceListQuery(updated_before=START + timedelta(days=6, hours=12)))[1] == 1
 
 
 def test_search_treats_wildcards_literally(probe_table: str) -> None:

@@ -147,10 +147,14 @@ class TestCrud:
         pie = org.patch(made["id"], {"type": "pie", "options": {"label": "region", "value": "revenue"}})
         assert pie.status == 200, pie.body
 
-    def test_patch_options_are_checked_against_the_stored_type(self, org: Org) -> None:
+    def test_patch_options_come_with_their_type(self, org: Org) -> None:
         made = org.created()
-        assert_invalid(org.patch(made["id"], {"options": {"value": "total"}}), "body.options.x")
-        response = org.patch(made["id"], {"options": {"x": "week", "y": [{"column": "orders"}]}})
+        options = {"x": "week", "y": [{"column": "orders"}]}
+        [detail] = assert_invalid(org.patch(made["id"], {"options": options}), "body.options")
+        assert "type" in detail["issue"]
+        mismatched = org.patch(made["id"], {"type": "line", "options": {"value": "total"}})
+        assert_invalid(mismatched, "body.options.x")
+        response = org.patch(made["id"], {"type": "line", "options": options})
         assert response.json()["options"]["x"] == "week"
         assert_invalid(org.patch(made["id"], {"options": None}), "body.options")
         assert_invalid(org.patch(made["id"], {"type": None}), "body.type")

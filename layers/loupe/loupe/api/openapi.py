@@ -5,9 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
+
+from loupe.api.prefix import API_PREFIX
 from loupe.models.common import ErrorEnvelope
 
 API_TITLE = "Loupe API"
@@ -32,6 +37,29 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+# The response headers of API.md, for the `headers` of documented responses.
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-Id": {
+        "description": "The request's id, also in the server log; quote it when reporting a problem",
+        "schema": {"type": "string"},
+    },
+    "ETag": {
+        "description": "The resource's current version: send it in If-None-Match or If-Match",
+        "schema": {"type": "string"},
+    },
+    "Location": {"description": "The URL of the resource", "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
+}
+
+# Statuses that never carry a body (RFC 9110): documented without content.
+BODILESS = (204, 304)
+
+
+def response_headers(*names: str) -> dict[str, Any]:
+    """References to RESPONSE_HEADERS, which the document holds once in its components."""
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
 def error_responses(statuses: tuple[int, ...]) -> dict[int, Any]:
     return {
         status: {
@@ -50,7 +78,7 @@ def configure(app: Any) -> None:
     app.configure_openapi(
         title=API_TITLE,
         version=API_VERSION,
-        servers=[Server(url="/api/v1")],
+        servers=[Server(url=API_PREFIX)],
         security_schemes={
             "bearerAuth": HTTPBearer(bearerFormat="JWT", description="An access token from /auth/login"),
             "apiKey": APIKey(name="X-API-Key", in_=APIKeyIn.header, description="An organization API key"),
@@ -66,22 +94,90 @@ def whole_api_document() -> str:
     from loupe.api.routes import all_routers
 
     app = LoupeResolver(cors=None, with_database=False)
-    for router in all_routers():
+    routers = all_routers()
+    for router in routers:
         app.include_router(router)
     configure(app)
     document: dict[str, Any] = json.loads(app.get_openapi_json_schema())
-    return json.dumps(with_links(without_empty_bodies(document)), indent=2)
+    document["components"]["headers"] = RESPONSE_HEADERS
+    for router in routers:
+        with_query_schemas(document, router.declared)
+    return json.dumps(with_links(with_conditional_headers(without_empty_bodies(document))), indent=2)
+
+
+def query_models(route: Callable[..., Any]) -> tuple[type[BaseModel], ...]:
+    """The models a route reads its query string into (`query: Annotated[ListQuery, Query()]`)."""
+    found = []
+    for hint in get_type_hints(route, include_extras=True).values():
+        if get_origin(hint) is Annotated:
+            model, *metadata = get_args(hint)
+            if (
+                isinstance(model, type)
+                and issubclass(model, BaseModel)
+                and any(isinstance(item, Query) for item in metadata)
+            ):
+                found.append(model)
+    return tuple(found)
+
+
+def with_query_schemas(
+    document: dict[str, Any], routes: list[tuple[str, str, Callable[..., Any]]]
+) -> dict[str, Any]:
+    """Powertools documents each field of a query model as a bare type, without its enum, format or
+    bounds: give each query parameter its field's own schema."""
+    for method, path, route in routes:
+        fields: dict[str, Any] = {}
+        for model in query_models(route):
+            schema = model.model_json_schema()
+            # A field schema that referred to a definition would need it in the components.
+            assert "$defs" not in schema, f"{model.__name__} has a nested model in a query string"
+            fields.update(schema["properties"])
+        operation = document["paths"].get(path, {}).get(method.lower(), {})  # none if not documented
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and parameter["name"] in fields:
+                parameter["schema"] = fields[parameter["name"]]
+    return document
+
+
+CONDITIONAL_HEADERS = {
+    "If-None-Match": "An ETag of the copy you hold: 304, with no body, while it is current",
+    "If-Match": "The ETag you read: 412 if the resource has changed since",
+}
+
+
+def with_conditional_headers(document: dict[str, Any]) -> dict[str, Any]:
+    """If-None-Match on the reads that may answer 304, If-Match on the writes that may answer 412. The
+    routes read them from the request's headers (loupe.api.responses), so Powertools cannot see them."""
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            names = [
+                *(["If-None-Match"] if method == "get" and "304" in operation["responses"] else []),
+                *(["If-Match"] if "412" in operation["responses"] else []),
+            ]
+            operation.setdefault("parameters", []).extend(
+                {
+                    "name": name,
+                    "in": "header",
+                    "required": False,
+                    "description": CONDITIONAL_HEADERS[name],
+                    "schema": {"type": "string"},
+                }
+                for name in names
+            )
+            if not operation["parameters"]:
+                del operation["parameters"]
+    return document
 
 
 def without_empty_bodies(document: dict[str, Any]) -> dict[str, Any]:
     """A route that returns nothing answers with no body and no Content-Type; Powertools documents it
-    as a JSON `null`, which clients (and schemathesis) would then expect."""
+    as a JSON `null` (or, for a 304, as the route's return type), which clients would then parse."""
     for item in document["paths"].values():
         for operation in item.values():
-            for response in operation["responses"].values():
+            for status, response in operation["responses"].items():
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-                if schema.get("type") == "null":
-                    del response["content"]
+                if schema.get("type") == "null" or int(status) in BODILESS:
+                    response.pop("content", None)
     return document
 
 

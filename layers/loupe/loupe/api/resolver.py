@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.types import EventHandlerInstance
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from loupe import db, error_tracking
 from loupe.api.auth import check_access
@@ -39,7 +40,7 @@ from loupe.api.errors import (
     error_headers,
     status_of,
 )
-from loupe.api.openapi import AUTHENTICATED, error_responses
+from loupe.api.openapi import AUTHENTICATED, error_responses, response_headers
 from loupe.api.prefix import API_PREFIX
 from loupe.config import get_settings
 from loupe.errors import (
@@ -114,18 +115,49 @@ def success_response(route: Callable[..., Any], status: int) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"model": returned}}}
 
 
-class LoupeRouter(Router):
-    """A Powertools Router whose routes document the shared error responses and security scheme.
+def documented_headers(method: str, responses: dict[int, Any], success: tuple[str, ...]) -> dict[int, Any]:
+    """The response headers API.md promises, on each documented response: X-Request-Id on all,
+    Retry-After on 429 and 503, Location on 201 and 302, ETag on a conditional read and on a versioned
+    write, and a route's own `success` headers on its 2xx and 3xx."""
+    conditional = method == "GET" and 304 in responses
+    versioned = method == "PATCH" and 412 in responses
+    headed = {}
+    for status, response in responses.items():
+        names = ["X-Request-Id"]
+        if status in (429, 503):
+            names.append("Retry-After")
+        if status in (201, 302):
+            names.append("Location")
+        if status in (200, 304) and (conditional or versioned):
+            names.append("ETag")
+        if status < 400:
+            names.extend(name for name in success if name not in names)
+        headed[status] = {**response, "headers": {**response_headers(*names), **response.get("headers", {})}}
+    return headed
 
-    `authenticated=False` marks the few public routes; `errors` adds the route's own error statuses.
+
+class LoupeRouter(Router):
+    """A Powertools Router whose routes document the shared error responses, headers and security scheme.
+
+    Every API route names its `operation_id`, a generated client's function name (tests check the
+    document for it; a route left without one gets Powertools' default). `authenticated=False`
+    marks the few public routes; `errors` adds the route's own error statuses; `success_headers` names
+    headers its successes send beyond those `documented_headers` knows of.
     """
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        # (method, OpenAPI path, route function) of each route, for what the document adds to Powertools'.
+        self.declared: list[tuple[str, str, Callable[..., Any]]] = []
 
     @staticmethod
     def _documented(
-        route: Callable[..., Any], authenticated: bool, errors: tuple[int, ...], options: dict[str, Any]
+        route: Callable[..., Any],
+        method: str,
+        authenticated: bool,
+        errors: tuple[int, ...],
+        success_headers: tuple[str, ...],
+        options: dict[str, Any],
     ) -> dict[str, Any]:
         # Any request may be refused for its size (413) before it reaches a route, and any request with
         # an API key for the key's rate (429).
@@ -134,7 +166,7 @@ class LoupeRouter(Router):
         # Given any `responses`, Powertools stops deriving the success one from the return type: add it.
         status = int(options.get("status_code", 200))
         responses.setdefault(status, success_response(route, status))
-        options["responses"] = responses
+        options["responses"] = documented_headers(method, responses, success_headers)
         if authenticated:
             options.setdefault("security", AUTHENTICATED)
         return options
@@ -144,13 +176,18 @@ class LoupeRouter(Router):
             self: LoupeRouter,
             rule: str,
             *,
+            operation_id: str | None = None,
             authenticated: bool = True,
             errors: tuple[int, ...] = (),
+            success_headers: tuple[str, ...] = (),
             **options: Any,
         ) -> Callable[[Any], Any]:
             def register(route: Callable[..., Any]) -> Any:
-                documented = self._documented(route, authenticated, errors, dict(options))
-                return self.route(rule, method, **documented)(route)
+                documented = self._documented(
+                    route, method, authenticated, errors, success_headers, dict(options)
+                )
+                self.declared.append((method, rule.replace("<", "{").replace(">", "}"), route))
+                return self.route(rule, method, operation_id=operation_id, **documented)(route)
 
             return register
 
@@ -194,10 +231,39 @@ def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
 RequestGate = Callable[[str, str | None], None]
 
 
+def declared_query_names(params: list[Any]) -> set[str]:
+    """The query parameters a route reads: its scalar ones and the fields of its query models."""
+    names: set[str] = set()
+    for param in params:
+        model = param.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names.update(field.alias or name for name, field in model.model_fields.items())
+        else:
+            names.add(param.alias)
+    return names
+
+
 class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation for an API whose bodies are JSON only. Powertools would parse a
-    form or multipart body too (a multipart type without a boundary raises ValueError there, a 500),
-    and compares the media type case-sensitively, where media types are not (RFC 9110)."""
+    """Powertools' request validation for an API whose bodies are JSON only, and whose query strings hold
+    only the parameters a route declares. Powertools would parse a form or multipart body too (a
+    multipart type without a boundary raises ValueError there, a 500), and compares the media type
+    case-sensitively, where media types are not (RFC 9110)."""
+
+    def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
+        # Powertools reads the parameters a route declares and ignores the rest, so a misspelt filter
+        # (`?updated_afer=`) would quietly return everything: name it in a 422 instead.
+        known = declared_query_names(app.context["_route"].dependant.query_params)
+        sent = app.current_event.resolved_query_string_parameters or {}
+        unknown = sorted(name for name in sent if name not in known)
+        if unknown:
+            raise RequestValidationError(
+                [
+                    {"loc": ("query", name), "msg": "unknown query parameter", "type": "extra_forbidden"}
+                    for name in unknown
+                ]
+            )
+        response: Response[Any] = super().handler(app, next_middleware)
+        return response
 
     def _get_body(self, app: EventHandlerInstance) -> Any:
         content_type = (app.current_event.headers.get("content-type") or "").strip().lower()

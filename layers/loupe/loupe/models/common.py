@@ -93,3 +93,10 @@ class ListQuery(BaseModel):
     tag: str | None = Field(None, min_length=1, max_length=50)
     created_after: AwareDatetime | None = None
     created_before: AwareDatetime | None = None
+
+
+class ResourceListQuery(ListQuery):
+    """The query string of a list of resources that are edited, which filters on `updated_at` too."""
+
+    updated_after: AwareDatetime | None = None
+    updated_before: AwareDatetime | None = None

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 from loupe.connectors import DatasourceType
-from loupe.models.common import ListQuery
+from loupe.models.common import ResourceListQuery
 from loupe.security.connection_policy import MAX_CONNECTION_STRING
 
 DatasourceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -100,7 +100,7 @@ class DatasourceOut(BaseModel):
     updated_at: datetime
 
 
-class DatasourceListQuery(ListQuery):
+class DatasourceListQuery(ResourceListQuery):
     type: DatasourceType | None = None
 
 

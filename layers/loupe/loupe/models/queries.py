@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
+from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, Tags, refuse_null
 
 ParameterType = Literal["text", "number", "date", "datetime", "boolean", "enum"]
 ParameterValue = bool | int | float | str | None
@@ -226,6 +226,6 @@ class QueryOut(BaseModel):
     updated_at: datetime
 
 
-class QueryListQuery(ListQuery):
+class QueryListQuery(ResourceListQuery):
     datasource_id: UUID | None = Field(None, description="Only queries on this datasource")
     created_by: UUID | None = Field(None, description="Only queries this user created")

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loupe.models.alerts import AlertRuleOut, AlertRules
-from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
+from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, Tags, refuse_null
 from loupe.models.organizations import TimeZoneName
 from loupe.models.queries import ParameterValue
 
@@ -143,6 +143,6 @@ class ScheduleOut(BaseModel):
     updated_at: datetime
 
 
-class ScheduleListQuery(ListQuery):
+class ScheduleListQuery(ResourceListQuery):
     query_id: UUID | None = Field(None, description="Only schedules of this query")
     enabled: bool | None = Field(None, description="Only enabled (or only disabled) schedules")

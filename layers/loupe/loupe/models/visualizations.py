@@ -6,12 +6,24 @@ Every option has a default, except the columns a chart cannot be drawn without.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from loupe.models.common import DisplayName, ListQuery, StrictModel, Tags, refuse_null
+from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, Tags, refuse_null
 
 VisualizationType = Literal["table", "line", "bar", "area", "pie", "scatter", "counter", "pivot"]
 Aggregation = Literal["none", "count", "sum", "avg", "min", "max"]
@@ -153,7 +165,62 @@ OPTIONS_DESCRIPTION = (
 OptionsBody = Annotated[dict[str, Any], Field(description=OPTIONS_DESCRIPTION)]
 
 
-class VisualizationCreate(StrictModel):
+def _one_per_type(role: str, base: type[BaseModel]) -> Any:
+    """`base` once per chart type, with `type` fixed and `options` that type's model, discriminated by
+    `type` (LineVisualizationCreate...)."""
+    fixed: dict[str, Any] = {name: Literal[name] for name in OPTIONS_BY_TYPE}
+    variants = tuple(
+        create_model(
+            f"{name.capitalize()}Visualization{role}",
+            __base__=base,
+            __module__=__name__,
+            type=(fixed[name], ...),
+            # Required where the type must name columns (x, value...); its defaults otherwise.
+            options=(model, ...) if _needs_columns(model) else (model, Field(default_factory=model)),
+        )
+        for name, model in OPTIONS_BY_TYPE.items()
+    )
+    return Annotated[Union[variants], Field(discriminator="type")]  # noqa: UP007
+
+
+def _needs_columns(model: type[Options]) -> bool:
+    return any(field.is_required() for field in model.model_fields.values())
+
+
+class DocumentedAsUnion(BaseModel):
+    """Validated as one model whose `options` the service checks against `type` (so that a 422 names
+    `body.options.x`), and documented as `documented_as`: one model per type, discriminated by `type`,
+    which is what that check amounts to. A generated client gets each type's options as a model."""
+
+    documented_as: ClassVar[Any]
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema: JsonSchemaValue = handler(TypeAdapter(cls.documented_as).core_schema)
+        extra = cls.model_config.get("json_schema_extra")
+        examples = extra.get("examples") if isinstance(extra, dict) else None
+        return {**schema, "title": cls.__name__, "examples": examples}
+
+
+class _VisualizationCreateFields(StrictModel):
+    name: DisplayName
+    query_id: UUID = Field(description="A query of the caller's organization")
+    tags: Tags = Field(default_factory=list)
+
+
+class _VisualizationOutFields(BaseModel):
+    id: UUID
+    name: str
+    query_id: UUID
+    tags: list[str]
+    created_by: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class VisualizationCreate(StrictModel, DocumentedAsUnion):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -173,6 +240,8 @@ class VisualizationCreate(StrictModel):
         }
     )
 
+    documented_as = _one_per_type("Create", _VisualizationCreateFields)
+
     name: DisplayName
     query_id: UUID = Field(description="A query of the caller's organization")
     type: VisualizationType
@@ -181,7 +250,7 @@ class VisualizationCreate(StrictModel):
 
 
 class VisualizationUpdate(StrictModel):
-    """Only the fields sent change; a new type or new options are checked together."""
+    """Only the fields sent change; options come with their type, and are checked together."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -203,13 +272,24 @@ class VisualizationUpdate(StrictModel):
     name: DisplayName | None = None
     query_id: UUID | None = None
     type: VisualizationType | None = None
-    options: OptionsBody | None = None
+    options: Annotated[
+        OptionsBody | None,
+        Field(description=f"Sent with `type`, whether or not it changes. {OPTIONS_DESCRIPTION}"),
+    ] = None
     tags: Tags | None = None
 
     _present = field_validator("name", "query_id", "type", "options", "tags")(refuse_null)
 
+    @field_validator("options")
+    @classmethod
+    def _with_type(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # Options are read as the options of one type: the client says which, as a create does.
+        if info.data.get("type") is None:
+            raise ValueError("send `type` with `options`")
+        return options
 
-class VisualizationOut(BaseModel):
+
+class VisualizationOut(DocumentedAsUnion):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -244,6 +324,8 @@ class VisualizationOut(BaseModel):
         }
     )
 
+    documented_as = _one_per_type("Out", _VisualizationOutFields)
+
     id: UUID
     name: str
     query_id: UUID
@@ -255,6 +337,6 @@ class VisualizationOut(BaseModel):
     updated_at: datetime
 
 
-class VisualizationListQuery(ListQuery):
+class VisualizationListQuery(ResourceListQuery):
     query_id: UUID | None = Field(None, description="Only visualizations of this query")
     created_by: UUID | None = Field(None, description="Only visualizations this user created")

@@ -13,7 +13,7 @@ from psycopg import sql
 
 from loupe.db import fetch_all
 from loupe.errors import FieldIssue, InvalidListQuery
-from loupe.models.common import ListQuery
+from loupe.models.common import ListQuery, ResourceListQuery
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,12 @@ def list_page(
     if query.created_before:
         conditions.append(sql.SQL("created_at < %(created_before)s"))
         params["created_before"] = query.created_before
+    if isinstance(query, ResourceListQuery) and query.updated_after:
+        conditions.append(sql.SQL("updated_at > %(updated_after)s"))
+        params["updated_after"] = query.updated_after
+    if isinstance(query, ResourceListQuery) and query.updated_before:
+        conditions.append(sql.SQL("updated_at < %(updated_before)s"))
+        params["updated_before"] = query.updated_before
     order: list[sql.Composable] = [
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL("DESC" if descending else "ASC"))
         for name, descending in parse_sort(query.sort, collection)

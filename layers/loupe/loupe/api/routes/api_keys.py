@@ -7,10 +7,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Admin
+from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
-from loupe.api.responses import if_match, no_content
+from loupe.api.responses import created, if_match, no_content
 from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from loupe.models.common import ListQuery, Page
+from loupe.models.common import Page, ResourceListQuery
 from loupe.services import api_keys
 
 router = LoupeRouter()
@@ -19,22 +20,30 @@ TAGS = ["api-keys"]
 
 @router.post(
     "/api-keys",
+    operation_id="createApiKey",
     status_code=201,
     tags=TAGS,
     summary="Create an API key with a role no higher than yours; the key is shown only here",
 )
 def create_key(body: ApiKeyCreate, caller: Admin) -> Response[ApiKeyCreated]:
-    # No Location: API.md gives a key no URL of its own to read it back (the key is shown once).
-    return Response(status_code=201, content_type="application/json", body=api_keys.create(caller, body))
+    # The key's URL is where it is revoked: there is no reading it back (the key is shown once).
+    made = api_keys.create(caller, body)
+    return created(made, f"{API_PREFIX}/api-keys/{made.id}")
 
 
-@router.get("/api-keys", tags=TAGS, summary="The organization's API keys, live and revoked")
-def list_keys(caller: Admin, query: Annotated[ListQuery, Query()]) -> Page[ApiKeyOut]:
+@router.get(
+    "/api-keys",
+    operation_id="listApiKeys",
+    tags=TAGS,
+    summary="The organization's API keys, live and revoked",
+)
+def list_keys(caller: Admin, query: Annotated[ResourceListQuery, Query()]) -> Page[ApiKeyOut]:
     return api_keys.list_keys(caller, query)
 
 
 @router.delete(
     "/api-keys/<key_id>",
+    operation_id="revokeApiKey",
     errors=(404, 412),
     status_code=204,
     tags=TAGS,

@@ -15,6 +15,7 @@ router = LoupeRouter()
 
 @router.get(
     "/audit-events",
+    operation_id="listAuditEvents",
     tags=["audit"],
     summary="Audit events, newest first; filter by action, actor_id, created_after / created_before",
 )

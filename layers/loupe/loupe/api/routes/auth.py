@@ -2,7 +2,8 @@
 change and reset. Every POST here counts against the per-address limit (the function's request gate,
 loupe.services.rate_limits.count_auth_request)."""
 
-from typing import Annotated
+import hashlib
+from typing import Annotated, Any
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
@@ -10,8 +11,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import User
 from loupe.api.context import current_request
+from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
-from loupe.api.responses import created, no_content
+from loupe.api.responses import created, no_content, with_etag
 from loupe.models.auth import (
     LoginRequest,
     LogoutRequest,
@@ -39,6 +41,7 @@ def _client() -> auth.Client:
 
 @router.post(
     "/auth/register",
+    operation_id="register",
     authenticated=False,
     errors=(409, 413, 429),
     status_code=201,
@@ -46,16 +49,19 @@ def _client() -> auth.Client:
     summary="Create an account and its organization, with the caller as admin",
 )
 def register(body: RegisterRequest) -> Response[TokenPair]:
-    return created(auth.register(body, _client()), "/api/v1/auth/me")
+    return created(auth.register(body, _client()), f"{API_PREFIX}/auth/me")
 
 
-@router.post("/auth/login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in")
+@router.post(
+    "/auth/login", operation_id="login", authenticated=False, errors=(401, 429), tags=TAGS, summary="Log in"
+)
 def login(body: LoginRequest) -> TokenPair:
     return auth.login(body, _client())
 
 
 @router.post(
     "/auth/accept-invitation",
+    operation_id="acceptInvitation",
     authenticated=False,
     errors=(401, 409, 429),
     status_code=201,
@@ -63,11 +69,16 @@ def login(body: LoginRequest) -> TokenPair:
     summary="Join an organization with an invitation token: creates the account and logs it in",
 )
 def accept_invitation(body: AcceptInvitationRequest) -> Response[TokenPair]:
-    return created(auth.accept_invitation(body, _client()), "/api/v1/auth/me")
+    return created(auth.accept_invitation(body, _client()), f"{API_PREFIX}/auth/me")
 
 
 @router.post(
-    "/auth/refresh", authenticated=False, errors=(401, 429), tags=TAGS, summary="Rotate a refresh token"
+    "/auth/refresh",
+    operation_id="refreshTokens",
+    authenticated=False,
+    errors=(401, 429),
+    tags=TAGS,
+    summary="Rotate a refresh token",
 )
 def refresh(body: RefreshRequest) -> TokenPair:
     return auth.refresh(body.refresh_token)
@@ -75,6 +86,7 @@ def refresh(body: RefreshRequest) -> TokenPair:
 
 @router.post(
     "/auth/password",
+    operation_id="changePassword",
     status_code=204,
     errors=(403, 429),
     tags=TAGS,
@@ -88,6 +100,7 @@ def change_password(body: PasswordChangeRequest, caller: User) -> Response[None]
 
 @router.post(
     "/auth/password-reset/request",
+    operation_id="requestPasswordReset",
     authenticated=False,
     status_code=202,
     errors=(429,),
@@ -103,6 +116,7 @@ def request_password_reset(body: PasswordResetRequest) -> Response[None]:
 
 @router.post(
     "/auth/password-reset/confirm",
+    operation_id="confirmPasswordReset",
     authenticated=False,
     status_code=204,
     errors=(401, 429),
@@ -114,19 +128,31 @@ def confirm_password_reset(body: PasswordResetConfirm) -> Response[None]:
     return no_content()
 
 
-@router.post("/auth/logout", status_code=204, tags=TAGS, summary="End the session of a refresh token")
+@router.post(
+    "/auth/logout",
+    operation_id="logout",
+    status_code=204,
+    tags=TAGS,
+    summary="End the session of a refresh token",
+)
 def logout(body: LogoutRequest, caller: User) -> Response[None]:
     auth.logout(caller, body.refresh_token)
     return no_content()
 
 
-@router.post("/auth/logout-all", status_code=204, tags=TAGS, summary="End every session of the caller")
+@router.post(
+    "/auth/logout-all",
+    operation_id="logoutAll",
+    status_code=204,
+    tags=TAGS,
+    summary="End every session of the caller",
+)
 def logout_all(caller: User) -> Response[None]:
     auth.logout_all(caller)
     return no_content()
 
 
-@router.get("/auth/sessions", tags=TAGS, summary="The caller's live sessions")
+@router.get("/auth/sessions", operation_id="listSessions", tags=TAGS, summary="The caller's live sessions")
 def list_sessions(
     caller: User,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -136,13 +162,30 @@ def list_sessions(
 
 
 @router.delete(
-    "/auth/sessions/<session_id>", errors=(404,), status_code=204, tags=TAGS, summary="End a session"
+    "/auth/sessions/<session_id>",
+    operation_id="revokeSession",
+    errors=(404,),
+    status_code=204,
+    tags=TAGS,
+    summary="End a session",
 )
 def revoke_session(session_id: UUID, caller: User) -> Response[None]:
     auth.revoke_session(caller, session_id)
     return no_content()
 
 
-@router.get("/auth/me", tags=TAGS, summary="The caller's profile")
-def me(caller: User) -> MeOut:
-    return auth.me(caller)
+@router.get(
+    "/auth/me",
+    operation_id="getMe",
+    tags=TAGS,
+    summary="The caller's profile",
+    responses={
+        200: {"description": "The profile, with its ETag", "content": {"application/json": {"model": MeOut}}},
+        304: {"description": "Not modified: If-None-Match names the current ETag"},
+    },
+)
+def me(caller: User) -> Response[Any]:
+    profile = auth.me(caller)
+    # A profile has no updated_at of its own (it shows its organization's name): its ETag hashes it.
+    digest = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:32]
+    return with_etag(profile, f'"{digest}"')

@@ -15,4 +15,5 @@ crud_routes(
     create_model=CanvasCreate,
     update_model=CanvasUpdate,
     tag="canvases",
+    names=("Canvas", "Canvases"),
 )

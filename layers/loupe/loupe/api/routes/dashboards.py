@@ -24,11 +24,13 @@ crud_routes(
     create_model=DashboardCreate,
     update_model=DashboardUpdate,
     tag="dashboards",
+    names=("Dashboard", "Dashboards"),
 )
 
 
 @router.post(
     "/dashboards/<dashboard_id>/refresh",
+    operation_id="refreshDashboard",
     status_code=202,
     errors=(404, 429, 503),
     tags=TAGS,

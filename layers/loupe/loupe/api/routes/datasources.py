@@ -26,11 +26,13 @@ crud_routes(
     list_query=DatasourceListQuery,
     writer=Admin,
     tag="datasources",
+    names=("Datasource", "Datasources"),
 )
 
 
 @router.post(
     "/datasources/<datasource_id>/test",
+    operation_id="testDatasource",
     errors=(404,),
     tags=TAGS,
     summary="Connect to the datasource and run a trivial query",
@@ -41,6 +43,7 @@ def test_connection(datasource_id: UUID, caller: Caller) -> ConnectionTestOut:
 
 @router.get(
     "/datasources/<datasource_id>/schema",
+    operation_id="getDatasourceSchema",
     errors=(404, 503),
     tags=TAGS,
     summary="The tables and columns the datasource's credentials can see",

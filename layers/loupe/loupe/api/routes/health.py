@@ -36,13 +36,20 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-@router.get("/health", authenticated=False, tags=TAGS, summary="Liveness: the function runs")
+@router.get(
+    "/health",
+    operation_id="getLiveness",
+    authenticated=False,
+    tags=TAGS,
+    summary="Liveness: the function runs",
+)
 def liveness() -> Liveness:
     return Liveness()
 
 
 @router.get(
     "/health/ready",
+    operation_id="getReadiness",
     authenticated=False,
     errors=(503,),
     tags=TAGS,
@@ -61,12 +68,12 @@ def readiness() -> Response[Readiness]:
     )
 
 
-@router.get("/openapi.json", authenticated=False, include_in_schema=False)
+@router.get("/openapi.json", operation_id="getOpenApiDocument", authenticated=False, include_in_schema=False)
 def openapi_document() -> Response[Any]:
     return Response(status_code=200, content_type="application/json", body=whole_api_document())
 
 
-@router.get("/docs", authenticated=False, include_in_schema=False)
+@router.get("/docs", operation_id="getSwaggerUi", authenticated=False, include_in_schema=False)
 def swagger_ui() -> Response[Any]:
     assets = Path(bundled_swagger_ui.__file__).parent
     page = generate_swagger_html(

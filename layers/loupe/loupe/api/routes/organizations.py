@@ -7,8 +7,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Admin, Caller
+from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
-from loupe.api.responses import if_match, no_content, versioned, with_etag
+from loupe.api.responses import created, if_match, no_content, versioned, with_etag
 from loupe.models.common import Page
 from loupe.models.organizations import (
     InvitationCreate,
@@ -29,6 +30,7 @@ TAGS = ["organizations"]
 
 @router.get(
     "/organizations/current",
+    operation_id="getCurrentOrganization",
     tags=TAGS,
     summary="The caller's organization and its settings (any role)",
     responses={
@@ -46,6 +48,7 @@ def get_current(caller: Caller) -> Response[Any]:
 
 @router.patch(
     "/organizations/current",
+    operation_id="updateCurrentOrganization",
     errors=(412,),
     tags=TAGS,
     summary="Rename the organization or change settings (merged; null restores a default)",
@@ -55,13 +58,19 @@ def update_current(body: OrganizationUpdate, caller: Admin) -> Response[Organiza
     return versioned(updated.resource, updated.version)
 
 
-@router.get("/organizations/users", tags=TAGS, summary="Members of the organization and their roles")
+@router.get(
+    "/organizations/users",
+    operation_id="listMembers",
+    tags=TAGS,
+    summary="Members of the organization and their roles",
+)
 def list_members(caller: Admin, query: Annotated[PageQuery, Query()]) -> Page[MemberOut]:
     return organizations.list_members(caller, query)
 
 
 @router.put(
     "/organizations/users/<user_id>/role",
+    operation_id="changeMemberRole",
     errors=(404, 409),
     tags=TAGS,
     summary="Change a member's role (the last admin cannot be demoted)",
@@ -72,6 +81,7 @@ def change_role(user_id: UUID, body: RoleChange, caller: Admin) -> MemberOut:
 
 @router.delete(
     "/organizations/users/<user_id>",
+    operation_id="removeMember",
     errors=(404, 409),
     status_code=204,
     tags=TAGS,
@@ -84,23 +94,28 @@ def remove_member(user_id: UUID, caller: Admin) -> Response[None]:
 
 @router.post(
     "/organizations/invitations",
+    operation_id="createInvitation",
     errors=(409,),
     status_code=201,
     tags=TAGS,
     summary="Invite someone by email; the token is shown once and expires in 7 days",
 )
 def invite(body: InvitationCreate, caller: Admin) -> Response[InvitationCreated]:
-    # No Location: API.md gives an invitation no URL of its own to read it back (the token is shown once).
-    return Response(status_code=201, content_type="application/json", body=organizations.invite(caller, body))
+    # The invitation's URL is where it is revoked: there is no reading it back (the token is shown once).
+    made = organizations.invite(caller, body)
+    return created(made, f"{API_PREFIX}/organizations/invitations/{made.id}")
 
 
-@router.get("/organizations/invitations", tags=TAGS, summary="Pending invitations")
+@router.get(
+    "/organizations/invitations", operation_id="listInvitations", tags=TAGS, summary="Pending invitations"
+)
 def list_invitations(caller: Admin, query: Annotated[PageQuery, Query()]) -> Page[InvitationOut]:
     return organizations.list_invitations(caller, query)
 
 
 @router.delete(
     "/organizations/invitations/<invitation_id>",
+    operation_id="revokeInvitation",
     errors=(404,),
     status_code=204,
     tags=TAGS,
@@ -113,6 +128,7 @@ def revoke_invitation(invitation_id: UUID, caller: Admin) -> Response[None]:
 
 @router.get(
     "/organizations/usage",
+    operation_id="getUsage",
     tags=TAGS,
     summary="Saved queries, runs this month and stored result bytes",
 )

@@ -28,11 +28,14 @@ crud_routes(
     update_model=QueryUpdate,
     list_query=QueryListQuery,
     tag="queries",
+    names=("Query", "Queries"),
 )
 
 
 @router.post(
     "/queries/<query_id>/runs",
+    operation_id="runQuery",
+    success_headers=("Location",),
     status_code=202,
     errors=(404, 429, 503),
     tags=TAGS,
@@ -48,6 +51,12 @@ def run_query(query_id: UUID, body: QueryRunCreate, caller: Caller) -> Response[
     return started(runs.run_query(caller, query_id, body))
 
 
-@router.get("/queries/<query_id>/runs", errors=(404,), tags=TAGS, summary="List a query's runs")
+@router.get(
+    "/queries/<query_id>/runs",
+    operation_id="listQueryRuns",
+    errors=(404,),
+    tags=TAGS,
+    summary="List a query's runs",
+)
 def list_query_runs(query_id: UUID, caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[RunOut]:
     return runs.query_runs(caller, query_id, query)

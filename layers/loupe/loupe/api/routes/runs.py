@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Caller, Editor
+from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import with_etag
 from loupe.models.common import Page
@@ -23,22 +24,31 @@ def started(result: Started) -> Response[RunOut]:
         status_code=202 if result.new else 200,
         content_type="application/json",
         body=result.run,
-        headers={"Location": f"/api/v1/runs/{result.run.id}"},
+        headers={"Location": f"{API_PREFIX}/runs/{result.run.id}"},
     )
 
 
-@router.post("/runs", status_code=202, errors=(404, 429, 503), tags=TAGS, summary="Run SQL on a datasource")
+@router.post(
+    "/runs",
+    operation_id="createRun",
+    success_headers=("Location",),
+    status_code=202,
+    errors=(404, 429, 503),
+    tags=TAGS,
+    summary="Run SQL on a datasource",
+)
 def create_run(body: AdhocRunCreate, caller: Editor) -> Response[RunOut]:
     return started(runs.run_sql(caller, body))
 
 
-@router.get("/runs", tags=TAGS, summary="List runs")
+@router.get("/runs", operation_id="listRuns", tags=TAGS, summary="List runs")
 def list_runs(caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[RunOut]:
     return runs.list(caller, query)
 
 
 @router.get(
     "/runs/<run_id>",
+    operation_id="getRun",
     errors=(404,),
     tags=TAGS,
     summary="Get a run",
@@ -53,7 +63,11 @@ def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
 
 
 @router.get(
-    "/runs/<run_id>/results", errors=(404, 409, 410), tags=TAGS, summary="Read a page of a run's rows"
+    "/runs/<run_id>/results",
+    operation_id="getRunResults",
+    errors=(404, 409, 410),
+    tags=TAGS,
+    summary="Read a page of a run's rows",
 )
 def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery, Query()]) -> RunResults:
     return runs.results(caller, run_id, query)
@@ -61,6 +75,7 @@ def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery,
 
 @router.post(
     "/runs/<run_id>/cancel",
+    operation_id="cancelRun",
     status_code=202,
     errors=(404, 409),
     tags=TAGS,
@@ -75,6 +90,7 @@ def cancel_run(run_id: UUID, caller: Editor) -> Response[RunOut]:
 
 @router.get(
     "/runs/<run_id>/export",
+    operation_id="exportRun",
     status_code=302,
     errors=(404, 409, 410, 503),
     tags=TAGS,

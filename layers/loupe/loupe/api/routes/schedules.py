@@ -25,11 +25,16 @@ crud_routes(
     update_model=ScheduleUpdate,
     list_query=ScheduleListQuery,
     tag="schedules",
+    names=("Schedule", "Schedules"),
 )
 
 
 @router.get(
-    "/schedules/<schedule_id>/runs", errors=(404,), tags=TAGS, summary="List the runs a schedule started"
+    "/schedules/<schedule_id>/runs",
+    operation_id="listScheduleRuns",
+    errors=(404,),
+    tags=TAGS,
+    summary="List the runs a schedule started",
 )
 def list_schedule_runs(
     schedule_id: UUID, caller: Caller, query: Annotated[ScheduleRunListQuery, Query()]
@@ -39,6 +44,7 @@ def list_schedule_runs(
 
 @router.get(
     "/schedules/<schedule_id>/alerts",
+    operation_id="listScheduleAlerts",
     errors=(404,),
     tags=TAGS,
     summary="List the firings of a schedule's alert rules",

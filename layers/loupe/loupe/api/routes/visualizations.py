@@ -15,4 +15,5 @@ crud_routes(
     update_model=VisualizationUpdate,
     list_query=VisualizationListQuery,
     tag="visualizations",
+    names=("Visualization", "Visualizations"),
 )
