@@ -125,12 +125,14 @@ def with_query_schemas(
 ) -> dict[str, Any]:
     """Powertools documents each field of a query model as a bare type, without its enum, format or
     bounds: give each query parameter its field's own schema."""
+    components = document.setdefault("components", {}).setdefault("schemas", {})
     for method, path, route in routes:
         fields: dict[str, Any] = {}
         for model in query_models(route):
-            schema = model.model_json_schema()
-            # A field schema that referred to a definition would need it in the components.
-            assert "$defs" not in schema, f"{model.__name__} has a nested model in a query string"
+            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            # A field may refer to a named enum (RunStatus): the same component the responses use.
+            for name, definition in schema.get("$defs", {}).items():
+                components.setdefault(name, definition)
             fields.update(schema["properties"])
         operation = document["paths"].get(path, {}).get(method.lower(), {})  # none if not documented
         for parameter in operation.get("parameters", []):
