@@ -1,9 +1,10 @@
 """The Powertools internals loupe.api.resolver relies on, pinned: each test fails on an upgrade that
 changes one of them, before a request in production finds out.
 
-Powertools offers no public hook for these: the body parser of its validation middleware (JSON only,
-media types compared in any case), the route tables (405 with Allow), and the matched route kept in
-`context["_route"]` (route names in logs and metrics, 401/403 before 422)."""
+Powertools offers no public hook for these: the body parser and the handler of its validation
+middleware (JSON only, media types compared in any case; unknown query parameters refused), the route
+tables (405 with Allow), and the matched route kept in `context["_route"]` with its dependant's query
+parameters (route names in logs and metrics, 401/403 before 422, the parameters a route declares)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,13 @@ def test_the_matched_route_is_in_the_context() -> None:
     assert isinstance(route, Route)
     assert (route.method, route.path) == ("GET", "/things/<thing_id>")
     assert route.func.__name__ == "get_thing"
+
+
+def test_a_routes_declared_query_parameters_are_on_its_dependant() -> None:
+    app, _ = make_app()
+    refused = call(app, "GET", "/things/7", query={"unexpected": ["1"]})
+    assert refused["statusCode"] == 422
+    details = json.loads(refused["body"])["error"]["details"]
+    assert details == [{"field": "query.unexpected", "issue": "unknown query parameter"}]
+    signature = inspect.signature(OpenAPIRequestValidationMiddleware.handler)
+    assert list(signature.parameters) == ["self", "app", "next_middleware"]

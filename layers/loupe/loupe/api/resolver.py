@@ -227,7 +227,7 @@ def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
 
 
 # Runs before the request's own transaction, in one of its own (committed whatever the request then
-# does): the HTTP method and the client's address; raises an DomainError to answer instead of the route.
+# does): the HTTP method and the client's address; raises a DomainError to answer instead of the route.
 RequestGate = Callable[[str, str | None], None]
 
 
