@@ -37,9 +37,9 @@ LAYER = ROOT / "layers" / "loupe"
 RESULTS = ROOT / "bench" / "results.json"
 FUNCTION = "AuthFunction"
 ME_PATH = "/api/v1/auth/me"
-COLD_TARGET = 1.5
-WARM_TARGET = 2.0
-LIST_TARGET = 2.0
+COLD_TARGET = 1.3
+WARM_TARGET = 1.5
+LIST_TARGET = 1.5
 TRANSFER_TARGET = 2.0
 RUNNER_MEMORY_MB = 256.0
 # Memory "unchanged" as rows grow tenfold: within 10% of the smallest run's peak.
