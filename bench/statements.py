@@ -14,18 +14,16 @@ Connection = psycopg.Connection[Row]
 
 # Each string is copied from the function named above it; run.py checks, before timing anything,
 # that the handler sends exactly these statements with these parameters.
-# loupe.db.transaction(DbRole.SYSTEM) -> loupe.db._set_role
-SET_SYSTEM_ROLE: LiteralString = 'SET LOCAL ROLE "loupe_system"'
-# loupe.repositories.sessions.live_role
-LIVE_ROLE: LiteralString = (
-    "SELECT m.role FROM sessions s"
+# loupe.db.transaction(DbRole.SYSTEM) sends nothing: the connection's role is loupe_system (SERVER_OPTIONS).
+# loupe.repositories.sessions.live_role_binding_tenant, with loupe.db.tenant_binding
+LIVE_ROLE_BINDING_TENANT: LiteralString = (
+    "SELECT m.role, set_config('role', 'loupe_app', true) AS bound_role,"
+    " set_config('loupe.organization_id', s.organization_id::text, true) AS bound_organization_id"
+    " FROM sessions s"
     " JOIN memberships m ON m.organization_id = s.organization_id AND m.user_id = s.user_id"
     " WHERE s.id = %s AND s.user_id = %s AND s.organization_id = %s"
     " AND s.revoked_at IS NULL AND s.expires_at > now()"
 )
-# loupe.db.bind_tenant
-BIND_TENANT: LiteralString = "SELECT set_config('role', %s, true), set_config(%s, %s, true)"
-TENANT_SETTING = "loupe.organization_id"
 # loupe.repositories.users.profile
 PROFILE: LiteralString = (
     "SELECT u.id, u.email, u.name, m.role, m.organization_id, o.name AS organization_name, u.created_at"
@@ -38,7 +36,7 @@ PROFILE: LiteralString = (
 # loupe.db.connect with the default settings (LOUPE_ENV=test: sslmode prefer).
 SERVER_OPTIONS = (
     "-c statement_timeout=10000 -c lock_timeout=3000"
-    " -c idle_in_transaction_session_timeout=30000 -c timezone=UTC"
+    " -c idle_in_transaction_session_timeout=30000 -c timezone=UTC -c role=loupe_system"
 )
 
 
@@ -61,9 +59,9 @@ class Statement:
 def statements(caller: Caller) -> list[Statement]:
     """What the handler executes between BEGIN and COMMIT, in order."""
     return [
-        Statement(SET_SYSTEM_ROLE, None, fetch=False),
-        Statement(LIVE_ROLE, (caller.session_id, caller.user_id, caller.organization_id), fetch=True),
-        Statement(BIND_TENANT, ("loupe_app", TENANT_SETTING, str(caller.organization_id)), fetch=False),
+        Statement(
+            LIVE_ROLE_BINDING_TENANT, (caller.session_id, caller.user_id, caller.organization_id), fetch=True
+        ),
         Statement(PROFILE, (caller.organization_id, caller.user_id), fetch=True),
     ]
 

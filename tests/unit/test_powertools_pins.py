@@ -3,16 +3,20 @@ changes one of them, before a request in production finds out.
 
 Powertools offers no public hook for these: the body parser and the handler of its validation
 middleware (JSON only, media types compared in any case; unknown query parameters refused), the route
-tables (405 with Allow), and the matched route kept in `context["_route"]` with its dependant's query
-parameters (route names in logs and metrics, 401/403 before 422, the parameters a route declares)."""
+tables (405 with Allow), the matched route kept in `context["_route"]` with its dependant's query
+parameters (route names in logs and metrics, 401/403 before 422, the parameters a route declares), and
+the dependency-tree builder that the resolver memoizes (Powertools rebuilds each route's tree on every
+request)."""
 
 from __future__ import annotations
 
 import inspect
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.api_gateway import Route
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler import depends as powertools_depends
+from aws_lambda_powertools.event_handler.api_gateway import Route, _registered_api_adapter
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     OpenAPIRequestValidationMiddleware,
 )
@@ -103,3 +107,33 @@ def test_a_routes_declared_query_parameters_are_on_its_dependant() -> None:
     assert details == [{"field": "query.unexpected", "issue": "unknown query parameter"}]
     signature = inspect.signature(OpenAPIRequestValidationMiddleware.handler)
     assert list(signature.parameters) == ["self", "app", "next_middleware"]
+
+
+resolved: list[str] = []
+
+
+def who() -> str:
+    resolved.append("me")
+    return "me"
+
+
+def test_the_dependency_tree_builder_is_looked_up_per_request_and_ours_is_used() -> None:
+    # Powertools imports it inside the adapter at each call, so the memoized module attribute is the one used.
+    assert "import build_dependency_tree" in inspect.getsource(_registered_api_adapter)
+    assert hasattr(powertools_depends.build_dependency_tree, "cache_info")
+    router = LoupeRouter()
+    app = LoupeResolver(cors=None, with_database=False)
+    resolved.clear()
+
+    @router.get("/whoami", authenticated=False)
+    def whoami(name: Annotated[str, Depends(who)]) -> Thing:
+        return Thing(name=name)
+
+    app.include_router(router)
+    before = powertools_depends.build_dependency_tree.cache_info().hits
+    for _ in range(2):
+        answer = call(app, "GET", "/whoami")
+        assert answer["statusCode"] == 200, answer["body"]
+        assert json.loads(answer["body"]) == {"name": "me"}
+    assert resolved == ["me", "me"]  # the tree is kept; its dependencies still run on every request
+    assert powertools_depends.build_dependency_tree.cache_info().hits > before

@@ -1,7 +1,8 @@
 """The metadata database: one psycopg connection per process, one transaction per unit of work.
 
 A warm Lambda reuses its connection (RDS Proxy pools them in AWS); a broken one is replaced on
-the next use. Each transaction runs as a non-owner role so row-level security applies.
+the next use. Nothing runs as the login: the session's role is the cross-tenant one and each
+transaction narrows it, so row-level security applies.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
@@ -68,10 +69,13 @@ def connect(settings: Settings | None = None) -> Connection:
             f"-c lock_timeout={settings.db_lock_timeout_ms}",
             f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}",
             "-c timezone=UTC",
+            # Every transaction starts as the cross-tenant role and SET LOCAL ends with it: a transaction
+            # that stays in it needs no SET ROLE round trip.
+            f"-c role={DbRole.SYSTEM.value}",
         )
     )
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             make_conninfo(settings.database_url.get_secret_value(), **tls_options(settings)),
             connect_timeout=settings.db_connect_timeout_seconds,
             application_name="loupe",
@@ -80,9 +84,16 @@ def connect(settings: Settings | None = None) -> Connection:
             # Transactions are explicit (db.transaction); outside one nothing is held open.
             autocommit=True,
         )
+        session_role = conn.execute("SELECT current_user AS name").fetchone()
     except psycopg.OperationalError as error:
         # psycopg's message can echo the host and user; keep only its first line's gist.
         raise DatabaseUnavailable("cannot connect to the metadata database") from error
+    # Transactions trust the session role (see transaction): a server or proxy that dropped the startup
+    # options would leave the login's own role in force, which row-level security may not narrow.
+    if session_role is None or session_role["name"] != DbRole.SYSTEM.value:
+        conn.close()
+        raise DatabaseUnavailable("the metadata database ignored the session role option")
+    return conn
 
 
 def _shared_connection(*, fresh: bool = False) -> Connection:
@@ -146,9 +157,10 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
         return
     conn, tx = _begin()
     token = _current.set(conn)
-    role_token = _role.set(role)
+    role_token = _role.set(DbRole.SYSTEM)  # the session's role (see connect)
     try:
-        _set_role(conn, role)
+        if role is not DbRole.SYSTEM:
+            _set_role(conn, role)
         yield conn
     except BaseException as error:
         tx.__exit__(type(error), error, error.__traceback__)
@@ -175,6 +187,21 @@ def bind_tenant(organization_id: UUID) -> None:
         "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
         (DbRole.APP.value, TENANT_SETTING, str(organization_id)),
     )
+    _role.set(DbRole.APP)
+
+
+def tenant_binding(organization_id: LiteralString) -> LiteralString:
+    """What bind_tenant does, as select-list items of a query whose row proves the caller, so that the
+    lookup and the binding share one round trip (`organization_id` is that query's SQL expression).
+    They run only for a row the query returns; call tenant_bound() when it returned one."""
+    return (
+        f"set_config('role', '{DbRole.APP.value}', true) AS bound_role,"
+        f" set_config('{TENANT_SETTING}', {organization_id}::text, true) AS bound_organization_id"
+    )
+
+
+def tenant_bound() -> None:
+    """Note that the current transaction's query bound it with tenant_binding()."""
     _role.set(DbRole.APP)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ class RequestState:
     principal: Principal | None = None
     route: str | None = None
 
-    @property
+    @functools.cached_property
     def client_ip(self) -> str | None:
-        """The source address if it is one (API Gateway's console test sends a placeholder)."""
+        """The source address if it is one (API Gateway's console test sends a placeholder); parsed once,
+        though the request gate, authentication and audit all ask."""
         try:
             return str(ipaddress.ip_address(self.source_ip)) if self.source_ip else None
         except ValueError:

@@ -6,6 +6,7 @@ error responses and security requirements so each route states only what is its 
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -15,6 +16,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
+from aws_lambda_powertools.event_handler import depends as powertools_depends
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -52,6 +54,10 @@ from loupe.errors import (
     NotFound,
 )
 from loupe.observability import logger, route_metrics
+
+# Powertools rebuilds a route's dependency tree (type hints of the route and of each dependency, read
+# again) on every request; annotations do not change once imported, so each function's tree is built once.
+powertools_depends.build_dependency_tree = functools.cache(powertools_depends.build_dependency_tree)
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",

@@ -8,7 +8,7 @@ from uuid import UUID
 from psycopg import sql
 from pydantic import BaseModel
 
-from loupe.db import execute, fetch_all, fetch_one
+from loupe.db import execute, fetch_all, fetch_one, tenant_binding, tenant_bound
 from loupe.models.identity import RoleName
 
 
@@ -54,16 +54,25 @@ def create(
     return session_id
 
 
-def live_role(session_id: UUID, user_id: UUID, organization_id: UUID) -> RoleName | None:
-    """The per-request check: the session is live and the user still a member; returns the role now."""
-    row = fetch_one(
-        "SELECT m.role FROM sessions s"
-        " JOIN memberships m ON m.organization_id = s.organization_id AND m.user_id = s.user_id"
-        " WHERE s.id = %s AND s.user_id = %s AND s.organization_id = %s"
-        " AND s.revoked_at IS NULL AND s.expires_at > now()",
-        (session_id, user_id, organization_id),
-    )
-    return row["role"] if row else None
+_LIVE_ROLE_BINDING_TENANT = (
+    "SELECT m.role, " + tenant_binding("s.organization_id") + " FROM sessions s"  # noqa: S608  # constants
+    " JOIN memberships m ON m.organization_id = s.organization_id AND m.user_id = s.user_id"
+    " WHERE s.id = %s AND s.user_id = %s AND s.organization_id = %s"
+    " AND s.revoked_at IS NULL AND s.expires_at > now()"
+)
+
+
+def live_role_binding_tenant(session_id: UUID, user_id: UUID, organization_id: UUID) -> RoleName | None:
+    """The per-request check: the session is live and the user still a member; returns the role now.
+
+    When it is, the same statement binds the transaction to the session's organization (db.bind_tenant's
+    work, without a round trip of its own); when it is not, nothing is bound."""
+    row = fetch_one(_LIVE_ROLE_BINDING_TENANT, (session_id, user_id, organization_id))
+    if row is None:
+        return None
+    tenant_bound()
+    role: RoleName = row["role"]
+    return role
 
 
 def add_refresh_token(

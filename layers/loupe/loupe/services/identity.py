@@ -18,11 +18,11 @@ def authenticate_access_token(token: str) -> Principal:
         claims = tokens.decode_access_token(get_settings(), token)
     except tokens.InvalidToken:
         raise Unauthenticated(INVALID_CREDENTIALS) from None
-    # Revocation and role changes take effect at once: the session and role are read every time.
-    role = sessions.live_role(claims.session_id, claims.user_id, claims.organization_id)
+    # Revocation and role changes take effect at once: the session and role are read every time, and
+    # the statement that reads them binds the transaction to the organization.
+    role = sessions.live_role_binding_tenant(claims.session_id, claims.user_id, claims.organization_id)
     if role is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    db.bind_tenant(claims.organization_id)
     return Principal(
         organization_id=claims.organization_id,
         role=Role.parse(role),
