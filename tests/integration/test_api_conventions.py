@@ -4,6 +4,7 @@ security headers, request ids, CORS, and the OpenAPI document."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -432,6 +433,7 @@ class TestContract:
         etag = me.header("ETag")
         assert me.status == 200
         assert etag
+        assert re.fullmatch(r'"[0-9a-f]{32}"', etag), etag  # one strong entity tag, quoted once
         again = api.get("/api/v1/auth/me", token=token, headers={"If-None-Match": etag})
         assert again.status == 304
         assert again.body == ""

@@ -15,7 +15,12 @@ ExpectedVersions = frozenset[str] | None
 
 def version_of(resource_id: UUID, changed_at: datetime) -> str:
     """Changes whenever the row's change time does (the database maintains it)."""
-    return hashlib.sha256(f"{resource_id}:{changed_at.isoformat()}".encode()).hexdigest()[:32]
+    return version_of_content(f"{resource_id}:{changed_at.isoformat()}")
+
+
+def version_of_content(content: str) -> str:
+    """For what has no change time of its own: changes whenever its serialized content does."""
+    return hashlib.sha256(content.encode()).hexdigest()[:32]
 
 
 def require_version(expected: ExpectedVersions, current: str) -> None:

@@ -2,7 +2,6 @@
 change and reset. Every POST here counts against the per-address limit (the function's request gate,
 loupe.services.rate_limits.count_auth_request)."""
 
-import hashlib
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import User
 from loupe.api.context import current_request
+from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, no_content, with_etag
@@ -29,6 +29,7 @@ from loupe.models.auth import (
 from loupe.models.common import Page
 from loupe.models.organizations import AcceptInvitationRequest
 from loupe.services import auth
+from loupe.versions import version_of_content
 
 router = LoupeRouter()
 TAGS = ["auth"]
@@ -179,13 +180,9 @@ def revoke_session(session_id: UUID, caller: User) -> Response[None]:
     operation_id="getMe",
     tags=TAGS,
     summary="The caller's profile",
-    responses={
-        200: {"description": "The profile, with its ETag", "content": {"application/json": {"model": MeOut}}},
-        304: {"description": "Not modified: If-None-Match names the current ETag"},
-    },
+    responses=conditional_read_responses(MeOut, "profile"),
 )
 def me(caller: User) -> Response[Any]:
     profile = auth.me(caller)
-    # A profile has no updated_at of its own (it shows its organization's name): its ETag hashes it.
-    digest = hashlib.sha256(profile.model_dump_json().encode()).hexdigest()[:32]
-    return with_etag(profile, f'"{digest}"')
+    # A profile has no updated_at of its own (it shows its organization's name): its version hashes it.
+    return with_etag(profile, version_of_content(profile.model_dump_json()))
