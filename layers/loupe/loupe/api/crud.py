@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel
 
 from loupe.api.auth import Caller, Editor
+from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, if_match, no_content, versioned, with_etag
@@ -68,13 +69,7 @@ def crud_routes(
         errors=(404,),
         tags=[tag],
         summary=f"Get a {noun}",
-        responses={
-            200: {
-                "description": f"The {noun}, with its ETag",
-                "content": {"application/json": {"model": out}},
-            },
-            304: {"description": "Not modified: If-None-Match names the current ETag"},
-        },
+        responses=conditional_read_responses(out, noun),
     )
     def get_resource(resource_id: UUID, caller: reader) -> Response[Any]:
         found = service.get(caller, resource_id)

@@ -60,6 +60,14 @@ def response_headers(*names: str) -> dict[str, Any]:
     return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
 
 
+def conditional_read_responses(model: type[BaseModel], noun: str) -> dict[int, Any]:
+    """A single resource's GET: the resource with its ETag, or an empty 304 (API.md)."""
+    return {
+        200: {"description": f"The {noun}, with its ETag", "content": {"application/json": {"model": model}}},
+        304: {"description": "Not modified: If-None-Match names the current ETag"},
+    }
+
+
 def error_responses(statuses: tuple[int, ...]) -> dict[int, Any]:
     return {
         status: {

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Admin, Caller
+from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, if_match, no_content, versioned, with_etag
@@ -33,13 +34,7 @@ TAGS = ["organizations"]
     operation_id="getCurrentOrganization",
     tags=TAGS,
     summary="The caller's organization and its settings (any role)",
-    responses={
-        200: {
-            "description": "The organization, with its ETag",
-            "content": {"application/json": {"model": OrganizationOut}},
-        },
-        304: {"description": "Not modified: If-None-Match names the current ETag"},
-    },
+    responses=conditional_read_responses(OrganizationOut, "organization"),
 )
 def get_current(caller: Caller) -> Response[Any]:
     found = organizations.current(caller)

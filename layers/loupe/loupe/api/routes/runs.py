@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Caller, Editor
+from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import with_etag
@@ -52,10 +53,7 @@ def list_runs(caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[R
     errors=(404,),
     tags=TAGS,
     summary="Get a run",
-    responses={
-        200: {"description": "The run, with its ETag", "content": {"application/json": {"model": RunOut}}},
-        304: {"description": "Not modified: If-None-Match names the current ETag"},
-    },
+    responses=conditional_read_responses(RunOut, "run"),
 )
 def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
     found = runs.get(caller, run_id)
