@@ -182,18 +182,15 @@ def connection() -> Connection:
 
 def bind_tenant(organization_id: UUID) -> None:
     """Narrow the current transaction to one organization: RLS filters every table from here on."""
-    # set_config('role', ..., true) is SET LOCAL ROLE; both settings go in one round trip.
-    connection().execute(
-        "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
-        (DbRole.APP.value, TENANT_SETTING, str(organization_id)),
-    )
-    _role.set(DbRole.APP)
+    connection().execute("SELECT " + tenant_binding("%s"), (organization_id,))
+    tenant_bound()
 
 
 def tenant_binding(organization_id: LiteralString) -> LiteralString:
-    """What bind_tenant does, as select-list items of a query whose row proves the caller, so that the
-    lookup and the binding share one round trip (`organization_id` is that query's SQL expression).
-    They run only for a row the query returns; call tenant_bound() when it returned one."""
+    """The select-list items that narrow the transaction to one organization (set_config('role', ..., true)
+    is SET LOCAL ROLE), so that a query whose row proves the caller binds it in its own round trip
+    (`organization_id` is that query's SQL expression). They run only for a row the query returns; call
+    tenant_bound() when it returned one."""
     return (
         f"set_config('role', '{DbRole.APP.value}', true) AS bound_role,"
         f" set_config('{TENANT_SETTING}', {organization_id}::text, true) AS bound_organization_id"
