@@ -17,7 +17,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import psycopg
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler import depends as powertools_depends
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import Route, Router
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
@@ -237,16 +237,18 @@ def unit_of_work(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -
 RequestGate = Callable[[str, str | None], None]
 
 
-def declared_query_names(params: list[Any]) -> set[str]:
-    """The query parameters a route reads: its scalar ones and the fields of its query models."""
+@functools.cache
+def declared_query_names(route: Route) -> frozenset[str]:
+    """The query parameters a route reads: its scalar ones and the fields of its query models. A route's
+    declarations do not change once imported, so they are read once per route, not per request."""
     names: set[str] = set()
-    for param in params:
+    for param in route.dependant.query_params:
         model = param.field_info.annotation
         if isinstance(model, type) and issubclass(model, BaseModel):
             names.update(field.alias or name for name, field in model.model_fields.items())
         else:
             names.add(param.alias)
-    return names
+    return frozenset(names)
 
 
 class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
@@ -258,7 +260,7 @@ class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
     def handler(self, app: EventHandlerInstance, next_middleware: NextMiddleware) -> Response[Any]:
         # Powertools reads the parameters a route declares and ignores the rest, so a misspelt filter
         # (`?updated_afer=`) would quietly return everything: name it in a 422 instead.
-        known = declared_query_names(app.context["_route"].dependant.query_params)
+        known = declared_query_names(app.context["_route"])
         sent = app.current_event.resolved_query_string_parameters or {}
         unknown = sorted(name for name in sent if name not in known)
         if unknown:
