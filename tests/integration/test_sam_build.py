@@ -257,6 +257,22 @@ def test_layer_holds_loupe_and_its_pinned_dependencies(sam_build: Build) -> None
         assert f"{name}-{version}" in installed, f"{requirement} missing from the built layer"
 
 
+def test_layer_ships_bytecode_the_runtime_uses_without_checking_sources(sam_build: Build) -> None:
+    """Lambda's /opt is read-only: a module without a .pyc there is compiled again at every cold start."""
+    python = sam_build.directory / "LoupeLayer" / "python"
+    sources = [path for path in python.rglob("*.py") if "__pycache__" not in path.parts]
+    assert len(sources) > 1000, "the layer holds fewer modules than Loupe and its dependencies"
+    missing = []
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(python)))
+            continue
+        # PEP 552: flags 0b01 mark hash-based bytecode whose source is never checked.
+        assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
+    assert missing == [], f"{len(missing)} modules without bytecode, e.g. {missing[:5]}"
+
+
 def test_every_function_imports_from_its_build_folder_and_the_layer(sam_build: Build) -> None:
     functions = sam_build.functions()
     assert {"HealthFunction", "AuthFunction", "MigratorFunction"} <= set(functions)
