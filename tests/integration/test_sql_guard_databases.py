@@ -1,6 +1,7 @@
 """The SQL guard's corpus against the real PostgreSQL and MariaDB on this machine (and DuckDB in a
-temporary folder), through a login that may write: the guard refuses every attack, the connectors'
-read-only transaction alone stops the writes, and a canary table proves nothing changed."""
+temporary folder), through a login that may write and may call a SECURITY DEFINER function of the
+superuser: the guard refuses every attack, the connectors' read-only transaction alone stops the writes,
+a canary table proves nothing changed; and every catalogued function runs as a read-only login."""
 
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ import pytest
 from psycopg import sql as pgsql
 
 from loupe.config import get_settings
-from loupe.connectors import ConnectorError, DatasourceType, Limits, Session
+from loupe.connectors import ConnectorError, DatasourceType, Limits, Session, engine
 from loupe.security.connection_policy import connect, parse
 from loupe.security.sql_guard import SqlNotAllowed, check
 from tests.streams import collect
 from tests.unit.test_sql_guard import (
     ATTACKS,
+    DEFINER,
     LEGITIMATE,
     MARKER_PATH,
     PARAMETERIZED,
@@ -41,6 +43,9 @@ LIMITS = Limits(connect_timeout_seconds=5, statement_timeout_seconds=1)
 # A statement may overrun its timeout by the time the server takes to notice, never by a sleep's length.
 SLACK_SECONDS = 2.5
 WRITER_PASSWORD = "writer-Pw-" + secrets.token_hex(6)
+READER_PASSWORD = "reader-Pw-" + secrets.token_hex(6)
+# What the PostgreSQL DEFINER function creates on the server when it runs.
+PWNED = Path(f"/tmp/loupe_pwned_{secrets.token_hex(6)}")  # noqa: S108
 # Files the corpus tries to create on the database server.
 WRITTEN_FILES = tuple(
     Path(path)
@@ -52,6 +57,7 @@ WRITTEN_FILES = tuple(
         "/tmp/loupe_lo",  # noqa: S108
         "/tmp/loupe_export",  # noqa: S108
         "/tmp/loupe_other.duckdb",  # noqa: S108
+        PWNED,
     )
 )
 # Sample data for the legitimate queries; the canary is what the attacks aim at.
@@ -97,6 +103,17 @@ PARAMETER_VALUES: dict[str, Any] = {
 }
 
 
+def mysql_login(url: str) -> dict[str, Any]:
+    spec = parse("mysql", url)
+    return {
+        "host": spec.host,
+        "port": spec.port,
+        "user": spec.user,
+        "password": spec.password,
+        "database": spec.database,
+    }
+
+
 def require_port(address: tuple[str, int], what: str) -> None:
     try:
         with socket.create_connection(address, timeout=1):
@@ -116,6 +133,8 @@ class Target:
     dialect: DatasourceType
     url: str
     snapshot: Callable[[], dict[str, Any]]
+    # A login that may only read (PostgreSQL: CONNECT and SELECT; MariaDB: SELECT).
+    reader_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,12 +173,18 @@ def files_written() -> list[str]:
 def postgres_target() -> Iterator[Target]:
     require_port(POSTGRES, "PostgreSQL")
     name = f"loupe_guard_{secrets.token_hex(4)}"
+    reader = f"{name}_reader"
     database_url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
         admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
         admin.execute(
             pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
                 pgsql.Identifier(name), pgsql.Literal(WRITER_PASSWORD)
+            )
+        )
+        admin.execute(
+            pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+                pgsql.Identifier(reader), pgsql.Literal(READER_PASSWORD)
             )
         )
     try:
@@ -173,6 +198,20 @@ def postgres_target() -> Iterator[Target]:
             conn.execute(pgsql.SQL("GRANT ALL ON SCHEMA public TO {}").format(writer))
             conn.execute(pgsql.SQL("GRANT ALL ON ALL TABLES IN SCHEMA public TO {}").format(writer))
             conn.execute(pgsql.SQL("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {}").format(writer))
+            # The superuser's SECURITY DEFINER function: a call runs a program as the server's account,
+            # read-only transaction or not (COPY TO PROGRAM only reads the database).
+            conn.execute(
+                pgsql.SQL(
+                    "CREATE FUNCTION public.{}() RETURNS int LANGUAGE plpgsql SECURITY DEFINER"
+                    " AS $body$ BEGIN EXECUTE {}; RETURN 1; END $body$"
+                ).format(
+                    pgsql.Identifier(DEFINER),
+                    pgsql.Literal(f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'"),
+                )
+            )
+            read_only = pgsql.Identifier(reader)
+            conn.execute(pgsql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(writer, read_only))
+            conn.execute(pgsql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(read_only))
 
         def snapshot() -> dict[str, Any]:
             with psycopg.connect(database_url, autocommit=True) as conn:
@@ -196,17 +235,24 @@ def postgres_target() -> Iterator[Target]:
                     "files": files_written(),
                 }
 
-        yield Target("postgres", f"postgresql://{name}:{WRITER_PASSWORD}@127.0.0.1:5432/{name}", snapshot)
+        yield Target(
+            "postgres",
+            f"postgresql://{name}:{WRITER_PASSWORD}@127.0.0.1:5432/{name}",
+            snapshot,
+            f"postgresql://{reader}:{READER_PASSWORD}@127.0.0.1:5432/{name}",
+        )
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
             admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
             admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(name)))
+            admin.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(reader)))
 
 
 @contextmanager
 def mariadb_target() -> Iterator[Target]:
     require_port(MARIADB, "MariaDB")
     name = f"loupe_guard_{secrets.token_hex(4)}"
+    reader = f"{name}_r"
     root = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user="root", autocommit=True)
     try:
         with root.cursor() as cursor:
@@ -216,6 +262,13 @@ def mariadb_target() -> Iterator[Target]:
                 cursor.execute(statement)
             cursor.execute(f"CREATE USER '{name}'@'%%' IDENTIFIED BY %s", (WRITER_PASSWORD,))
             cursor.execute(f"GRANT ALL ON `{name}`.* TO '{name}'@'%'")
+            cursor.execute(f"CREATE USER '{reader}'@'%%' IDENTIFIED BY %s", (READER_PASSWORD,))
+            cursor.execute(f"GRANT SELECT ON `{name}`.* TO '{reader}'@'%'")
+            # The administrator's SQL SECURITY DEFINER function, which the writer may call.
+            cursor.execute(
+                f"CREATE DEFINER = CURRENT_USER FUNCTION `{DEFINER}`() RETURNS INT MODIFIES SQL DATA"
+                " SQL SECURITY DEFINER BEGIN UPDATE canary SET note = 'owned'; RETURN 1; END"
+            )
 
         def snapshot() -> dict[str, Any]:
             with root.cursor() as cursor:
@@ -243,10 +296,16 @@ def mariadb_target() -> Iterator[Target]:
                 "files": files_written(),
             }
 
-        yield Target("mysql", f"mysql://{name}:{WRITER_PASSWORD}@127.0.0.1:3306/{name}", snapshot)
+        yield Target(
+            "mysql",
+            f"mysql://{name}:{WRITER_PASSWORD}@127.0.0.1:3306/{name}",
+            snapshot,
+            f"mysql://{reader}:{READER_PASSWORD}@127.0.0.1:3306/{name}",
+        )
     finally:
         with root.cursor() as cursor:
             cursor.execute(f"DROP USER IF EXISTS '{name}'@'%'")
+            cursor.execute(f"DROP USER IF EXISTS '{reader}'@'%'")
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         root.close()
 
@@ -286,11 +345,12 @@ def duck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
                 "folder": sorted(os.listdir(root)),
             }
 
-    return Target("duckdb", f"duckdb://{path}", snapshot)
+    # The connector opens DuckDB files read-only, so the one URL is also the read-only login.
+    return Target("duckdb", f"duckdb://{path}", snapshot, f"duckdb://{path}")
 
 
-def open_session(target: Target) -> Session:
-    return connect(parse(target.dialect, target.url), LIMITS)
+def open_session(target: Target, url: str | None = None) -> Session:
+    return connect(parse(target.dialect, url or target.url), LIMITS)
 
 
 def run_directly(target: Target, sqls: list[str]) -> list[Outcome]:
@@ -353,6 +413,32 @@ def run_legitimate(target: Target) -> None:
         session.close()
 
 
+def catalogue_failures(target: Target) -> list[str]:
+    """Each catalogued function's example that the guard refuses or the read-only login cannot run."""
+    failures: list[str] = []
+    session = open_session(target, target.reader_url)
+    try:
+        for name, example in engine(target.dialect).guard.functions.items():
+            try:
+                statement = check(f"SELECT {example}", target.dialect)
+                collect(session, statement.sql, None, max_rows=100)
+            except (SqlNotAllowed, ConnectorError) as failure:
+                failures.append(f"{name}: {failure}")
+    finally:
+        session.close()
+    return failures
+
+
+def assert_an_explain_has_no_cost(target: Target) -> None:
+    """An EXPLAIN plans without running: the cost guard has nothing to weigh, where a query has a cost."""
+    session = open_session(target)
+    try:
+        assert session.estimate_cost(check("EXPLAIN SELECT * FROM orders", target.dialect).sql, None) is None
+        assert session.estimate_cost("SELECT * FROM orders", None)
+    finally:
+        session.close()
+
+
 def assert_escapes_are_contained(target: Target) -> None:
     """The attacks marked as escaping the connector, then a DDL statement, on one session as a reused
     one would run them; the canary must survive."""
@@ -380,7 +466,12 @@ class TestPostgres:
     def test_the_read_only_transaction_alone_stops_the_writes(self, postgres: Target, marker: str) -> None:
         before = postgres.snapshot()
         outcomes = run_directly(
-            postgres, [attack.sql for attack in attacks_on("postgres") if not attack.escapes_connector]
+            postgres,
+            [
+                attack.sql
+                for attack in attacks_on("postgres")
+                if not attack.escapes_connector and not attack.calls_the_definer
+            ],
         )
         assert postgres.snapshot() == before
         assert_contained(outcomes, marker)
@@ -397,8 +488,24 @@ class TestPostgres:
         with postgres_target() as target:
             assert_escapes_are_contained(target)
 
+    def test_the_definer_function_runs_a_program_through_the_read_only_transaction(self, marker: str) -> None:
+        """The control for the DEFINER attacks: without the guard, one call creates a file on the server."""
+        with postgres_target() as target:
+            try:
+                outcome = run_directly(target, [f"SELECT {DEFINER}()"])[0]
+                assert outcome.error is None
+                assert PWNED.exists()
+            finally:
+                PWNED.unlink(missing_ok=True)
+
     def test_ordinary_analytics_sql_runs_as_the_guard_returns_it(self, postgres: Target) -> None:
         run_legitimate(postgres)
+
+    def test_every_catalogued_function_runs_as_a_read_only_login(self, postgres: Target) -> None:
+        assert catalogue_failures(postgres) == []
+
+    def test_an_explain_has_no_cost_to_estimate(self, postgres: Target) -> None:
+        assert_an_explain_has_no_cost(postgres)
 
 
 class TestMariaDb:
@@ -424,6 +531,25 @@ class TestMariaDb:
     def test_ordinary_analytics_sql_runs_as_the_guard_returns_it(self, mariadb: Target) -> None:
         run_legitimate(mariadb)
 
+    def test_the_definer_function_writes_outside_a_read_only_transaction(self) -> None:
+        """The control for the DEFINER attacks: called outside the connector's read-only transaction,
+        it changes the canary."""
+        with mariadb_target() as target:
+            before = target.snapshot()
+            writer = pymysql.connect(**mysql_login(target.url), autocommit=True)
+            try:
+                with writer.cursor() as cursor:
+                    cursor.execute(f"SELECT {DEFINER}()")
+            finally:
+                writer.close()
+            assert target.snapshot()["canary"] != before["canary"]
+
+    def test_every_catalogued_function_runs_as_a_read_only_login(self, mariadb: Target) -> None:
+        assert catalogue_failures(mariadb) == []
+
+    def test_an_explain_has_no_cost_to_estimate(self, mariadb: Target) -> None:
+        assert_an_explain_has_no_cost(mariadb)
+
 
 class TestDuckDb:
     def test_the_guard_refuses_every_attack_and_the_locked_connection_stops_them_too(
@@ -438,3 +564,6 @@ class TestDuckDb:
 
     def test_ordinary_analytics_sql_runs_as_the_guard_returns_it(self, duck: Target) -> None:
         run_legitimate(duck)
+
+    def test_every_catalogued_function_runs_as_a_read_only_login(self, duck: Target) -> None:
+        assert catalogue_failures(duck) == []

@@ -21,6 +21,8 @@ MAX_ERROR_CHARS = 300
 # Rows per round trip while streaming: large enough that the round trips cost little, small enough
 # that a batch of wide rows stays a few MB.
 FETCH_ROWS = 5_000
+# The first word of an EXPLAIN, which planning runs differently from a query.
+EXPLAIN = re.compile(r"explain\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -154,14 +156,26 @@ DOLLAR = PlaceholderStyle("${name}", re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0
 
 @dataclass(frozen=True)
 class GuardPolicy:
-    """What the SQL guard refuses in one engine beyond the writes it refuses everywhere. Names are
+    """What the SQL guard lets one engine's queries call and read: everything else is refused. Names are
     compared in lower case."""
 
-    denied_functions: frozenset[str] = frozenset()
-    denied_function_prefixes: tuple[str, ...] = ()
-    denied_tables: frozenset[str] = frozenset()
-    # Every table of these schemas.
-    denied_schemas: frozenset[str] = frozenset()
+    # The engine's catalogue (`loupe/connectors/<name>_catalogue.py`): each built-in function a query may
+    # call, with an example call that the tests run on a real server.
+    functions: Mapping[str, str]
+    # The system relations a query may read, `schema.name` (or a bare name for a relation reachable from
+    # any schema, like DuckDB's `duckdb_tables`).
+    catalog_relations: frozenset[str] = frozenset()
+    # Schemas whose relations are system relations: readable only when in `catalog_relations`.
+    system_schemas: frozenset[str] = frozenset()
+    # Relation names read as system relations in any schema (PostgreSQL searches pg_catalog before the
+    # search path, so `FROM pg_settings` reads pg_catalog.pg_settings).
+    system_relation_prefixes: tuple[str, ...] = ()
+    # Schemas a call may name to reach a catalogued built-in (`pg_catalog.upper(x)`); no other schema.
+    function_schemas: frozenset[str] = frozenset()
+    # Built-in type names sqlglot does not know, which a cast may name besides the ones it does.
+    types: frozenset[str] = frozenset()
+    # Words that may stand between EXPLAIN and the query (its options and their values).
+    explain_options: frozenset[str] = frozenset()
     # The engine executes the inside of `/*! ... */`, which sqlglot reads as a comment.
     executable_comments: bool = False
     # The engine reads U&'...' and U&"..." as escaped strings and names, which sqlglot does not decode.
@@ -200,6 +214,11 @@ def engine(name: DatasourceType) -> EngineSpec:
         raise KeyError(name)
     spec: EngineSpec = importlib.import_module(f"{__name__}.{name}").ENGINE
     return spec
+
+
+def is_explain(sql: str) -> bool:
+    """Whether guarded SQL is an EXPLAIN: the guard sends a statement's tokens from its first keyword."""
+    return EXPLAIN.match(sql) is not None
 
 
 def scrubbed(error: BaseException, spec: ConnectionSpec) -> str:

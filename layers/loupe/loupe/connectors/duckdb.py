@@ -26,6 +26,7 @@ from loupe.connectors import (
     QueryTimedOut,
     RowStream,
     Table,
+    duckdb_catalogue,
     fetched_batches,
     scrubbed,
     tables_from_rows,
@@ -43,50 +44,6 @@ LOCKED_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "allow_unsigned_extensions": False,
     "lock_configuration": True,
 }
-# Functions that read files or URLs, open other databases, run SQL given as a string, read settings,
-# secrets or the environment, or touch sequences; the SQL guard compares names in lower case.
-DENIED_FUNCTIONS = frozenset(
-    {
-        "read_csv",
-        "read_csv_auto",
-        "read_parquet",
-        "parquet_scan",
-        "read_json",
-        "read_json_auto",
-        "read_json_objects",
-        "read_ndjson",
-        "read_ndjson_auto",
-        "read_ndjson_objects",
-        "read_text",
-        "read_blob",
-        "read_xlsx",
-        "sniff_csv",
-        "glob",
-        "query",
-        "query_table",
-        "getenv",
-        "current_setting",
-        "duckdb_settings",
-        "duckdb_secrets",
-        "which_secret",
-        "duckdb_extensions",
-        "st_read",
-        "iceberg_scan",
-        "delta_scan",
-        "sqlite_scan",
-        "sqlite_attach",
-        "postgres_scan",
-        "postgres_attach",
-        "postgres_query",
-        "postgres_execute",
-        "mysql_query",
-        "mysql_execute",
-        "nextval",
-        "setval",
-    }
-)
-# Families denied by prefix: file readers, parquet files, HTTP.
-DENIED_FUNCTION_PREFIXES = ("parquet_", "read_", "http_")
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, data_type
 FROM information_schema.columns
@@ -187,8 +144,11 @@ ENGINE = EngineSpec(
     default_port=None,
     placeholder=DOLLAR,
     guard=GuardPolicy(
-        denied_functions=DENIED_FUNCTIONS,
-        denied_function_prefixes=DENIED_FUNCTION_PREFIXES,
+        functions=duckdb_catalogue.FUNCTIONS,
+        catalog_relations=duckdb_catalogue.CATALOG_RELATIONS,
+        # `system` is the catalog holding DuckDB's own views, whatever the database's name.
+        system_schemas=frozenset({"system", "pg_catalog", "information_schema"}),
+        system_relation_prefixes=("duckdb_", "pg_", "sqlite_", "pragma_"),
         unicode_escape_prefix=True,
         path_tables=True,
     ),

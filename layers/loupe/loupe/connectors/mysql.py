@@ -30,33 +30,15 @@ from loupe.connectors import (
     RowStream,
     Table,
     fetched_batches,
+    is_explain,
+    mysql_catalogue,
     pyformat,
     scrubbed,
     tables_from_rows,
 )
 
-# Functions that read files, run commands, take locks, touch sequences, or wait; the SQL guard compares
-# names in lower case, whatever schema or quoting the call uses.
-DENIED_FUNCTIONS = frozenset(
-    {
-        "load_file",
-        "sleep",
-        "benchmark",
-        "get_lock",
-        "release_lock",
-        "release_all_locks",
-        "master_pos_wait",
-        "source_pos_wait",
-        "master_gtid_wait",
-        "wait_for_executed_gtid_set",
-        "wait_until_sql_thread_after_gtids",
-        "sys_exec",
-        "sys_eval",
-        "nextval",
-        "setval",
-        "lastval",
-    }
-)
+# EXPLAIN's forms that only plan (MySQL's EXPLAIN ANALYZE executes the statement), and their values.
+EXPLAIN_OPTIONS = frozenset({"extended", "partitions", "format", "traditional", "json", "tree"})
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, column_type
 FROM information_schema.columns
@@ -157,7 +139,9 @@ class MySqlSession:
 
     def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
         """The product of the plan's row estimates: the row combinations MySQL and MariaDB expect to
-        examine (MariaDB reports no cost figure)."""
+        examine (MariaDB reports no cost figure). An EXPLAIN plans its query without running it."""
+        if is_explain(sql):
+            return None
         with self._conn.cursor(pymysql.cursors.DictCursor) as cursor, self._translated_errors():
             cursor.execute(*pyformat(f"EXPLAIN {sql}", parameters))
             plan = cursor.fetchall()
@@ -246,9 +230,11 @@ ENGINE = EngineSpec(
     },
     placeholder=PYFORMAT,
     guard=GuardPolicy(
-        denied_functions=DENIED_FUNCTIONS,
-        # Accounts, password hashes and the FEDERATED servers' passwords.
-        denied_schemas=frozenset({"mysql"}),
+        functions=mysql_catalogue.FUNCTIONS,
+        catalog_relations=mysql_catalogue.CATALOG_RELATIONS,
+        # Accounts and password hashes, the FEDERATED servers' passwords, sessions, settings, statistics.
+        system_schemas=frozenset({"mysql", "information_schema", "performance_schema", "sys"}),
+        explain_options=EXPLAIN_OPTIONS,
         executable_comments=True,
     ),
     connect=connect,

@@ -27,93 +27,17 @@ from loupe.connectors import (
     RowStream,
     Table,
     fetched_batches,
+    is_explain,
+    postgres_catalogue,
     pyformat,
     scrubbed,
     tables_from_rows,
 )
 
-# Functions that read or write files, open connections, run SQL given as a string, change or read
-# settings (applications keep secrets in custom settings), signal other sessions, take locks, touch
-# sequences, or wait; the SQL guard compares names in lower case, whatever schema or quoting the call uses.
-DENIED_FUNCTIONS = frozenset(
-    {
-        "pg_read_file",
-        "pg_read_binary_file",
-        "pg_stat_file",
-        "pg_current_logfile",
-        "lo_import",
-        "lo_export",
-        "lo_get",
-        "lo_put",
-        "lo_create",
-        "lo_creat",
-        "lo_open",
-        "lo_unlink",
-        "lo_from_bytea",
-        "loread",
-        "lowrite",
-        "ts_stat",
-        "set_config",
-        "current_setting",
-        "pg_reload_conf",
-        "pg_terminate_backend",
-        "pg_cancel_backend",
-        "pg_signal_backend",
-        "pg_rotate_logfile",
-        "pg_notify",
-        "pg_promote",
-        "pg_switch_wal",
-        "pg_sleep",
-        "pg_sleep_for",
-        "pg_sleep_until",
-        "nextval",
-        "setval",
-        "pg_import_system_collations",
-    }
-)
-# Families denied by prefix: directory listings, large objects, remote connections, XML built from a
-# query's rows (they run SQL given as a string), advisory locks, replication, file writers.
-DENIED_FUNCTION_PREFIXES = (
-    "pg_ls_",
-    "lo_",
-    "dblink",
-    "postgres_fdw",
-    "query_to_xml",
-    "cursor_to_xml",
-    "table_to_xml",
-    "schema_to_xml",
-    "database_to_xml",
-    "pg_advisory",
-    "pg_try_advisory",
-    "pg_create_",
-    "pg_drop_replication",
-    "pg_replication_",
-    "pg_logical_",
-    "pg_file_",
-    "pg_backup_",
-    "pg_start_backup",
-    "pg_stop_backup",
-)
-# Catalog tables and views that hold password hashes, connection strings with passwords, or settings
-# (applications keep secrets in custom settings, as PostgREST did with app.settings.jwt_secret).
-DENIED_TABLES = frozenset(
-    {
-        "pg_shadow",
-        "pg_authid",
-        "pg_user_mapping",
-        "pg_user_mappings",
-        "user_mapping_options",
-        "pg_foreign_server",
-        "foreign_server_options",
-        "pg_subscription",
-        "pg_largeobject",
-        "pg_largeobject_metadata",
-        "pg_settings",
-        "pg_file_settings",
-        "pg_db_role_setting",
-        "pg_hba_file_rules",
-        "pg_ident_file_mappings",
-    }
+# EXPLAIN's options that only plan (ANALYZE executes the statement), and their values.
+EXPLAIN_OPTIONS = frozenset(
+    {"verbose", "costs", "settings", "buffers", "wal", "timing", "summary", "generic_plan", "format"}
+    | {"true", "false", "on", "off", "text", "json", "xml", "yaml"}
 )
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, data_type
@@ -154,10 +78,16 @@ class PostgresSession:
         self._cancelled = False
         try:
             # A named cursor is a server-side cursor: rows stay in PostgreSQL until a batch is fetched.
-            # Its DECLARE goes through the extended protocol, which runs exactly one statement.
-            with self._conn.cursor(name="loupe_run") as cursor:
+            # Its DECLARE goes through the extended protocol, which runs exactly one statement. DECLARE
+            # takes a query only: an EXPLAIN's few rows come through an ordinary cursor, prepared so that
+            # it too goes through the extended protocol.
+            opened = self._conn.cursor() if is_explain(sql) else self._conn.cursor(name="loupe_run")
+            with opened as cursor:
                 with self._translated_errors():
-                    cursor.execute(*pyformat(sql, parameters))
+                    if isinstance(cursor, psycopg.ServerCursor):
+                        cursor.execute(*pyformat(sql, parameters))
+                    else:
+                        cursor.execute(*pyformat(sql, parameters), prepare=True)
                 columns = tuple(
                     Column(item.name, self._type_name(item.type_code)) for item in cursor.description or ()
                 )
@@ -166,6 +96,9 @@ class PostgresSession:
             self._end_transaction()
 
     def estimate_cost(self, sql: str, parameters: Mapping[str, Any] | None) -> float | None:
+        if is_explain(sql):
+            # An EXPLAIN plans its query without running it: there is nothing to weigh.
+            return None
         try:
             with self._translated_errors():
                 row = self._conn.execute(
@@ -271,9 +204,13 @@ ENGINE = EngineSpec(
     },
     placeholder=PYFORMAT,
     guard=GuardPolicy(
-        denied_functions=DENIED_FUNCTIONS,
-        denied_function_prefixes=DENIED_FUNCTION_PREFIXES,
-        denied_tables=DENIED_TABLES,
+        functions=postgres_catalogue.FUNCTIONS,
+        catalog_relations=postgres_catalogue.CATALOG_RELATIONS,
+        system_schemas=frozenset({"pg_catalog", "information_schema", "pg_toast"}),
+        system_relation_prefixes=("pg_",),
+        function_schemas=frozenset({"pg_catalog"}),
+        types=postgres_catalogue.TYPES,
+        explain_options=EXPLAIN_OPTIONS,
         unicode_escape_prefix=True,
     ),
     connect=connect,
