@@ -57,6 +57,9 @@ QUOTED_TOKENS = frozenset({TokenType.STRING, TokenType.NATIONAL_STRING, TokenTyp
 STATEMENT_NAMES = {"truncatetable": "TRUNCATE", "loaddata": "LOAD DATA", "setitem": "SET"}
 # A table name that looks like a path (`FROM '/etc/passwd'`, `FROM "x.csv"`).
 PATH_LIKE = re.compile(r"[./\\:~]")
+# A function name a datasource may allow: a lower-case identifier, optionally schema-qualified.
+FUNCTION_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
+MAX_FUNCTION_NAME = 128
 
 
 class SqlNotAllowed(ValueError):
@@ -82,10 +85,13 @@ class GuardedStatement:
 # The same saved SQL is checked at each of its runs and scheduled firings, and the answer depends on
 # the text alone (a refusal is an exception, which is not kept).
 @functools.lru_cache(maxsize=256)
-def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
+def check(
+    sql: str, dialect: DatasourceType, allowed_functions: frozenset[str] = frozenset()
+) -> GuardedStatement:
     """Accept one read-only query in `dialect`, its values written as the engine's placeholders;
     raise `SqlNotAllowed` otherwise. Placeholders are parsed as NULL, so one may only stand where a
-    value can, never inside a string, a quoted name or a comment."""
+    value can, never inside a string, a quoted name or a comment. `allowed_functions` are the
+    datasource's own additions to what the engine allows."""
     if dialect not in ENGINE_NAMES:
         raise SqlNotAllowed(f"{dialect!r} is not a datasource type")
     if len(sql) > MAX_SQL_CHARS:
@@ -112,7 +118,7 @@ def check(sql: str, dialect: DatasourceType) -> GuardedStatement:
         raise SqlNotAllowed("the SQL is nested too deeply to check") from None
     if len(statements) != 1 or statements[0] is None:
         raise SqlNotAllowed("only one statement may run at a time")
-    _check_tree(statements[0], guard)
+    _check_tree(statements[0], guard, allowed_functions)
     names = tuple(dict.fromkeys(slot.name for slot in slots))
     return GuardedStatement(_rebuild(neutral, tokens, placeholder_tokens), dialect, names)
 
@@ -202,14 +208,19 @@ def _parse_failure(error: ParseError | TokenError, dialect: DatasourceType) -> s
     return f"the SQL could not be parsed as {dialect}{where}"
 
 
-def _check_tree(statement: exp.Expr, guard: GuardPolicy) -> None:
+def valid_function_name(name: str) -> bool:
+    """Whether `name` may be listed among a datasource's allowed functions."""
+    return len(name) <= MAX_FUNCTION_NAME and FUNCTION_NAME.fullmatch(name) is not None
+
+
+def _check_tree(statement: exp.Expr, guard: GuardPolicy, allowed_functions: frozenset[str]) -> None:
     if not isinstance(statement, exp.Query | exp.Values):
         raise SqlNotAllowed(f"{_statement_name(statement)} is not allowed: only a read-only query may run")
     for node in statement.walk():
         if isinstance(node, FORBIDDEN_NODES):
             raise SqlNotAllowed(_forbidden_reason(node))
         if isinstance(node, exp.Func):
-            _check_function(node, guard)
+            _check_function(node, guard, allowed_functions)
         elif isinstance(node, exp.Table):
             _check_table(node, guard)
 
@@ -235,8 +246,10 @@ def _function_names(node: exp.Func) -> set[str]:
     return {name.lower() for name in type(node).sql_names()} | {node.key.lower()}
 
 
-def _check_function(node: exp.Func, guard: GuardPolicy) -> None:
+def _check_function(node: exp.Func, guard: GuardPolicy, allowed_functions: frozenset[str]) -> None:
     for name in _function_names(node):
+        if name in allowed_functions:
+            continue
         if name in guard.denied_functions or name.startswith(guard.denied_function_prefixes):
             raise SqlNotAllowed(f"the function {name} is not allowed")
 
