@@ -21,12 +21,14 @@ from loupe.connectors import (
     EngineSpec,
     GuardPolicy,
     Limits,
+    LoginFinding,
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
     RowStream,
     Table,
     fetched_batches,
+    finding,
     scrubbed,
     tables_from_rows,
 )
@@ -95,6 +97,16 @@ ORDER BY table_schema, table_name, ordinal_position
 LIMIT $limit
 """
 
+# The database's own macros (DuckDB's built-ins are `internal`).
+MACROS_SQL = """
+SELECT DISTINCT format('macro {}.{}', schema_name, function_name)
+FROM duckdb_functions()
+WHERE NOT internal AND database_name = current_database()
+ORDER BY 1
+LIMIT $limit
+"""
+INSPECTED_OBJECTS = 200
+
 
 class DuckDbSession:
     def __init__(self, conn: duckdb.DuckDBPyConnection, spec: ConnectionSpec, limits: Limits) -> None:
@@ -148,6 +160,18 @@ class DuckDbSession:
         except duckdb.Error as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
         return tables_from_rows(rows)
+
+    def inspect_login(self) -> list[LoginFinding]:
+        """There is no login: the file is opened read-only with LOCKED_CONFIG (no writes, files,
+        network or extensions). What remains is the file's own macros, which the SQL guard cannot see
+        into."""
+        import duckdb
+
+        try:
+            rows = self._conn.execute(MACROS_SQL, {"limit": INSPECTED_OBJECTS}).fetchall()
+        except duckdb.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        return [finding("executables_outside_catalog", [str(row[0]) for row in rows])] if rows else []
 
     def ping(self) -> None:
         import duckdb
