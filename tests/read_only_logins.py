@@ -14,7 +14,10 @@ import psycopg
 import pymysql
 from psycopg import sql
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "datasource-logins.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "datasource-logins.md"
+# The README shows the same statements; a test keeps the two equal.
+README = ROOT / "README.md"
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/{database}"
 MARIADB = ("127.0.0.1", 3306)
 # The names the doc's statements use, replaced by each test's own.
@@ -35,14 +38,20 @@ def mariadb_reader_url(database: str) -> str:
     return f"mysql://{reader_name(database)}:{READER_PASSWORD}@127.0.0.1:3306/{database}"
 
 
+def statements_block(engine: Literal["postgres", "mysql"], document: Path = DOC) -> str:
+    """The SQL block a document marks with `<!-- statements: engine -->`."""
+    found = re.search(
+        rf"<!-- statements: {engine} -->\n```sql\n(.*?)```", document.read_text(encoding="utf-8"), re.DOTALL
+    )
+    assert found, f"{document.name} has no statements for {engine}"
+    return found.group(1)
+
+
 def documented_statements(
     engine: Literal["postgres", "mysql"], *, role: str, database: str, password: str
 ) -> list[str]:
     """The doc's statements for `engine`, in order, with its names replaced."""
-    text = DOC.read_text(encoding="utf-8")
-    found = re.search(rf"<!-- statements: {engine} -->\n```sql\n(.*?)```", text, re.DOTALL)
-    assert found, f"{DOC.name} has no statements for {engine}"
-    block = re.sub(rf"\b{DOC_ROLE}\b", role, found.group(1))
+    block = re.sub(rf"\b{DOC_ROLE}\b", role, statements_block(engine))
     block = re.sub(rf"\b{DOC_DATABASE}\b", database, block).replace(DOC_PASSWORD, password)
     return [statement.strip() for statement in block.split(";\n") if statement.strip().rstrip(";")]
 

@@ -34,10 +34,12 @@ from tests.integration.test_datasources import (
     postgres_database,
 )
 from tests.read_only_logins import (
+    README,
     documented_statements,
     mariadb_reader_url,
     postgres_reader_url,
     reader_name,
+    statements_block,
 )
 
 DATASOURCES = "/api/v1/datasources"
@@ -50,7 +52,7 @@ def as_postgres(database: str, *statements: str) -> None:
     reader = sql.Identifier(reader_name(database))
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}", autocommit=True) as conn:
         for statement in statements:
-            conn.execute(sql.SQL(statement).format(reader=reader))  # type: ignore[arg-type]
+            conn.execute(sql.SQL(statement).format(reader=reader))
 
 
 def as_root(*statements: str) -> None:
@@ -109,6 +111,8 @@ def test_the_documented_statements_are_the_ones_run() -> None:
         "CREATE USER 'r'@'%' IDENTIFIED BY 'p'",
         "GRANT SELECT ON d.* TO 'r'@'%'",
     ]
+    for engine in ("postgres", "mysql"):
+        assert statements_block(engine, README) == statements_block(engine)
 
 
 @pytest.mark.usefixtures("datasource_policy")
