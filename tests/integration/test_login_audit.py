@@ -202,6 +202,24 @@ def test_mariadb_grants(mariadb_database: str) -> None:
     assert "process_list" in found
 
 
+@pytest.mark.usefixtures("datasource_policy")
+def test_mariadb_grants_through_roles_active_or_not(mariadb_database: str) -> None:
+    user = f"'{reader_name(mariadb_database)}'@'%'"
+    outer, inner = (f"loupe_role_{secrets.token_hex(4)}" for _ in range(2))
+    as_root(
+        f"CREATE ROLE {inner}",
+        f"GRANT FILE ON *.* TO {inner}",
+        f"CREATE ROLE {outer}",
+        f"GRANT {inner} TO {outer}",
+        f"GRANT {outer} TO {user}",
+    )
+    try:
+        found = inspected("mysql", mariadb_reader_url(mariadb_database))
+    finally:
+        as_root(f"DROP ROLE {outer}", f"DROP ROLE {inner}")
+    assert found["server_file_read"].objects == ("FILE ON *.*",)
+
+
 def test_show_grants_lines_as_mysql_and_mariadb_write_them() -> None:
     found = {
         item.code: item

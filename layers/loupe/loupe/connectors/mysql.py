@@ -78,6 +78,13 @@ GRANT_LINE = re.compile(
     r"(?P<target>.+?) TO ",
     re.IGNORECASE,
 )
+# A line of SHOW GRANTS that grants roles, each as the server quotes it (`name` or `name`@`host`).
+ROLE_LINE = re.compile(
+    r"^GRANT (?P<roles>`[^`]+`(?:@`[^`]*`)?(?:\s*,\s*`[^`]+`(?:@`[^`]*`)?)*) TO ", re.IGNORECASE
+)
+ROLE_NAME = re.compile(r"`[^`]+`(?:@`[^`]*`)?")
+# Roles granted to a login that are inspected, at most.
+MAX_ROLES = 50
 # Column lists inside a privilege (`SELECT (a, b)`), dropped before the list is split.
 COLUMN_LIST = re.compile(r"\s*\([^)]*\)")
 # Global privileges with a finding of their own; ALL on *.* is a superuser's.
@@ -143,6 +150,15 @@ def findings_from_grants(grants: list[str]) -> list[LoginFinding]:
             if privilege in WRITE_PRIVILEGES and not (target == "*.*" and "superuser" in objects):
                 objects.setdefault("write_privileges", []).append(f"{privilege} ON {target}")
     return [finding(code, objects[code]) for code in LOGIN_FINDING_CODES if code in objects]
+
+
+def _granted_roles(grants: list[str]) -> list[str]:
+    roles: list[str] = []
+    for line in grants:
+        match = ROLE_LINE.match(line.strip())
+        if match is not None:
+            roles += ROLE_NAME.findall(match["roles"])
+    return roles
 
 
 def _ssl_context(mode: str | None) -> ssl.SSLContext | None:
@@ -255,10 +271,24 @@ class MySqlSession:
         return tables_from_rows(rows)
 
     def inspect_login(self) -> list[LoginFinding]:
+        """The login's grants and those of every role granted to it, active or not (a role it may SET
+        is as much its own); MariaDB lists a role's nested roles' grants once the role is set."""
         try:
             with self._conn.cursor() as cursor:
                 cursor.execute("SHOW GRANTS")
                 grants = [str(row[0]) for row in cursor.fetchall()]
+            roles = _granted_roles(grants)[:MAX_ROLES]
+            if roles:
+                # On a connection of its own, so this session's role stays as it was.
+                other = _open(self._spec, self._address, self._limits)
+                try:
+                    with other.cursor() as cursor:
+                        for role in roles:
+                            cursor.execute(f"SET ROLE {role}")
+                            cursor.execute("SHOW GRANTS")
+                            grants += [str(row[0]) for row in cursor.fetchall()]
+                finally:
+                    other.close()
         except pymysql.err.MySQLError as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
         return findings_from_grants(grants)
