@@ -146,6 +146,8 @@ def test_demo_datasource_runs_a_saved_query_end_to_end(stack: StackProcess, clie
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     datasources = client.get("/api/v1/datasources", headers=headers).json()["items"]
     demo = next(item for item in datasources if item["name"].startswith("Demo shop"))
+    # The sample's reader is a read-only login: the audit finds nothing.
+    assert (demo["login_audit"]["status"], demo["login_audit"]["findings"]) == ("passed", [])
     assert client.post(f"/api/v1/datasources/{demo['id']}/test", headers=headers).json()["ok"] is True
     query = client.post(
         "/api/v1/queries",

@@ -4,7 +4,6 @@ for a datasource to point at."""
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +19,7 @@ from loupe.config import get_settings
 from loupe.results import store
 from loupe.security import crypto
 from tests.integration.test_connectors import throwaway_postgres
+from tests.read_only_logins import postgres_reader, postgres_reader_url
 
 QUEUE_NAME = "loupe-runs"
 BUCKET = "loupe-results-test"
@@ -56,7 +56,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
-    with throwaway_postgres() as name:
+    """A throwaway database with the documented read-only login, which setup_org's datasource uses."""
+    with throwaway_postgres() as name, postgres_reader(name):
         yield name
 
 
@@ -101,7 +102,7 @@ def setup_org(api: Any, register: Any, database: str) -> tuple[Any, str, str]:
         json_body={
             "name": "widgets",
             "type": "postgres",
-            "connection_string": f"postgresql://postgres:pw-{secrets.token_hex(4)}@127.0.0.1:5432/{database}",
+            "connection_string": postgres_reader_url(database),
         },
         token=admin.access_token,
     )

@@ -68,11 +68,6 @@ def throwaway_postgres() -> Iterator[str]:
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}", autocommit=True) as conn:
             conn.execute("CREATE TABLE widgets (id integer PRIMARY KEY, label text NOT NULL)")
             conn.execute("INSERT INTO widgets SELECT n, 'widget ' || n FROM generate_series(1, 5) AS n")
-            # A function that writes, so a plain SELECT can try to write through it.
-            conn.execute(
-                "CREATE FUNCTION add_widget() RETURNS integer LANGUAGE sql"
-                " AS $$ INSERT INTO widgets VALUES (99, 'x') RETURNING id $$"
-            )
         yield name
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
@@ -203,6 +198,12 @@ class TestPostgres:
         assert injected.rows == [(0,)]
 
     def test_writes_are_refused(self, postgres_database: str) -> None:
+        with psycopg.connect(self.url(postgres_database), autocommit=True) as conn:
+            # A function that writes, so a plain SELECT can try to write through it.
+            conn.execute(
+                "CREATE FUNCTION add_widget() RETURNS integer LANGUAGE sql"
+                " AS $$ INSERT INTO widgets VALUES (99, 'x') RETURNING id $$"
+            )
         session = open_session("postgres", self.url(postgres_database))
         try:
             # A server-side cursor takes a query only, so a bare write does not even parse as one.

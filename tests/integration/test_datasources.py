@@ -17,10 +17,20 @@ from moto import mock_aws
 
 from loupe.config import get_settings
 from loupe.security import crypto
-from tests.integration.test_connectors import READER_PASSWORD, throwaway_mariadb, throwaway_postgres
+from tests.integration.test_connectors import throwaway_mariadb, throwaway_postgres
+from tests.read_only_logins import (
+    READER_PASSWORD,
+    mariadb_reader,
+    postgres_reader,
+    postgres_reader_url,
+    reader_name,
+)
 
 DATASOURCES = "/api/v1/datasources"
-PG_PASSWORD = "pg-Secret-" + secrets.token_hex(6)
+PG_PASSWORD = READER_PASSWORD
+# Nothing listens there: such a datasource is saved without being inspected.
+UNREACHABLE_PG = "postgresql://u:p@127.0.0.1:1/d"
+UNREACHABLE_MYSQL = "mysql://u:p@127.0.0.1:1/d"
 
 
 @pytest.fixture(autouse=True)
@@ -53,23 +63,24 @@ def datasource_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
-    with throwaway_postgres() as name:
+    """A throwaway database and its documented read-only login."""
+    with throwaway_postgres() as name, postgres_reader(name):
         yield name
 
 
 @pytest.fixture
 def mariadb_database() -> Iterator[str]:
-    with throwaway_mariadb() as name:
+    with throwaway_mariadb() as name, mariadb_reader(name):
         yield name
 
 
 def pg_url(database: str) -> str:
-    # The local server trusts loopback, so any password works; it still must never be shown.
-    return f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:5432/{database}"
+    # The local server may trust loopback, so any password may work; it still must never be shown.
+    return postgres_reader_url(database)
 
 
 def mysql_url(database: str, password: str = READER_PASSWORD) -> str:
-    return f"mysql://{database}:{password}@127.0.0.1:3306/{database}"
+    return f"mysql://{reader_name(database)}:{password}@127.0.0.1:3306/{database}"
 
 
 def create(api: Any, token: str, **body: Any) -> Any:
@@ -118,7 +129,7 @@ def test_the_password_is_masked_everywhere_and_encrypted_at_rest(
     admin = register()
     response = create(api, admin.access_token, type="postgres", connection_string=pg_url(postgres_database))
     datasource_id = created_id(response)
-    masked = f"postgresql://postgres:****@127.0.0.1:5432/{postgres_database}"
+    masked = f"postgresql://{reader_name(postgres_database)}:****@127.0.0.1:5432/{postgres_database}"
     body = response.json()
     assert body["connection_string"] == masked
     assert body["type"] == "postgres"
@@ -184,7 +195,7 @@ def test_connection_test_and_schema_against_mariadb(api: Any, register: Any, mar
     )
     assert api.get(f"{DATASOURCES}/{datasource_id}", token=admin.access_token).json()[
         "connection_string"
-    ] == (f"mysql://{mariadb_database}:****@127.0.0.1:3306/{mariadb_database}")
+    ] == (f"mysql://{reader_name(mariadb_database)}:****@127.0.0.1:3306/{mariadb_database}")
     tested = api.post(f"{DATASOURCES}/{datasource_id}/test", token=admin.access_token)
     assert tested.status == 200, tested.body
     assert tested.json()["ok"] is True
@@ -290,7 +301,7 @@ def test_loopback_is_refused_unless_the_settings_allow_it(
 
 def test_body_validation(api: Any, register: Any) -> None:
     admin = register()
-    url = "postgresql://u:p@8.8.8.8/d"
+    url = UNREACHABLE_PG
     unknown_option = create(api, admin.access_token, type="postgres", connection_string=url, options={"x": 1})
     assert assert_error(unknown_option, 422, "validation_error")["details"][0]["field"] == "body.options.x"
     bad_type = create(api, admin.access_token, type="oracle", connection_string=url)
@@ -318,7 +329,9 @@ def test_patch_reencrypts_and_keeps_the_type(
 ) -> None:
     admin = register()
     datasource_id = created_id(
-        create(api, admin.access_token, type="postgres", connection_string="postgresql://u:old-pw@8.8.8.8/d")
+        create(
+            api, admin.access_token, type="postgres", connection_string="postgresql://u:old-pw@127.0.0.1:1/d"
+        )
     )
     before = stored_row(clean_db, datasource_id)
     item = f"{DATASOURCES}/{datasource_id}"
@@ -334,7 +347,7 @@ def test_patch_reencrypts_and_keeps_the_type(
     assert patched.status == 200, patched.body
     assert (
         patched.json()["connection_string"]
-        == f"postgresql://postgres:****@127.0.0.1:5432/{postgres_database}"
+        == f"postgresql://{reader_name(postgres_database)}:****@127.0.0.1:5432/{postgres_database}"
     )
     assert patched.json()["options"]["statement_timeout_seconds"] == 5
     after = stored_row(clean_db, datasource_id)
@@ -389,7 +402,7 @@ def test_every_role_reads_only_admins_write(
 def test_another_organization_sees_nothing(api: Any, register: Any, clean_db: str) -> None:
     owner, stranger = register(), register()
     datasource_id = created_id(
-        create(api, owner.access_token, type="postgres", connection_string="postgresql://u:p@8.8.8.8/d")
+        create(api, owner.access_token, type="postgres", connection_string=UNREACHABLE_PG)
     )
     item = f"{DATASOURCES}/{datasource_id}"
     assert api.get(DATASOURCES, token=stranger.access_token).json()["total"] == 0
@@ -410,9 +423,7 @@ def test_credentials_copied_to_another_organization_do_not_decrypt(
     stolen = created_id(
         create(api, owner.access_token, type="postgres", connection_string=pg_url(postgres_database))
     )
-    target = created_id(
-        create(api, thief.access_token, type="postgres", connection_string="postgresql://u:p@8.8.8.8/d")
-    )
+    target = created_id(create(api, thief.access_token, type="postgres", connection_string=UNREACHABLE_PG))
     with psycopg.connect(clean_db) as conn:
         conn.execute(
             "UPDATE datasources SET connection_ciphertext = (SELECT connection_ciphertext FROM datasources"
@@ -424,14 +435,15 @@ def test_credentials_copied_to_another_organization_do_not_decrypt(
         "ok": False,
         "latency_ms": tested.json()["latency_ms"],
         "error": tested.json()["error"],
+        "login_audit": {"status": "not_inspected", "findings": [], "inspected_at": None},
     }
     assert "cannot be decrypted" in tested.json()["error"]
 
 
 def test_list_filters_by_type(api: Any, register: Any) -> None:
     admin = register()
-    create(api, admin.access_token, type="postgres", connection_string="postgresql://u:p@8.8.8.8/d")
-    create(api, admin.access_token, type="mysql", connection_string="mysql://u:p@8.8.8.8/d")
+    create(api, admin.access_token, type="postgres", connection_string=UNREACHABLE_PG)
+    create(api, admin.access_token, type="mysql", connection_string=UNREACHABLE_MYSQL)
     listed = api.get(DATASOURCES, token=admin.access_token, query={"type": "mysql"})
     assert listed.status == 200, listed.body
     assert [item["type"] for item in listed.json()["items"]] == ["mysql"]
@@ -444,8 +456,6 @@ def test_without_kms_nothing_is_stored(api: Any, register: Any, monkeypatch: pyt
     admin = register()
     monkeypatch.delenv("LOUPE_KMS_KEY_ID")
     get_settings.cache_clear()
-    response = create(
-        api, admin.access_token, type="postgres", connection_string="postgresql://u:p@8.8.8.8/d"
-    )
+    response = create(api, admin.access_token, type="postgres", connection_string=UNREACHABLE_PG)
     assert_error(response, 503, "service_unavailable")
     assert api.get(DATASOURCES, token=admin.access_token).json()["total"] == 0

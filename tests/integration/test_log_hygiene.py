@@ -15,6 +15,7 @@ from loupe.observability import logger
 from loupe.security.redaction import mask_handlers
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, run_query, setup_org
+from tests.read_only_logins import READER_PASSWORD, postgres_reader_url
 
 aws = runs_support.aws
 postgres_database = runs_support.postgres_database
@@ -128,16 +129,14 @@ def drive_every_flow(api: Any, register: Any, aws: str, postgres_database: str) 
     assert api.get("/api/v1/queries", headers={"X-Api-Key": key["key"]}).status == 200
     assert api.get("/api/v1/queries", headers={"X-Api-Key": key["key"] + "x"}).status == 401
 
-    datasource_password = secret("ds-pw")
+    datasource_password = READER_PASSWORD
     unreachable_password = secret("ds-pw-down")
     remember(datasource_password, unreachable_password)
     etag = api.get(f"/api/v1/datasources/{datasource_id}", token=admin_token).headers["ETag"]
     patched = api.request(
         "PATCH",
         f"/api/v1/datasources/{datasource_id}",
-        json_body={
-            "connection_string": f"postgresql://postgres:{datasource_password}@127.0.0.1:5432/{postgres_database}"
-        },
+        json_body={"connection_string": postgres_reader_url(postgres_database)},
         token=admin_token,
         headers={"If-Match": etag},
     )

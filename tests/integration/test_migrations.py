@@ -35,6 +35,7 @@ ALL_MIGRATIONS = [
     "0004_run_cancellation",
     "0005_alerts",
     "0006_rate_limits",
+    "0007_datasource_login_audit",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -179,7 +180,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=4) == [
+    assert migrations.rollback(migrated_url, count=5) == [
+        "0007_datasource_login_audit",
         "0006_rate_limits",
         "0005_alerts",
         "0004_run_cancellation",
@@ -190,6 +192,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0004_run_cancellation",
         "0005_alerts",
         "0006_rate_limits",
+        "0007_datasource_login_audit",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -199,6 +202,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0004_run_cancellation",
         "0005_alerts",
         "0006_rate_limits",
+        "0007_datasource_login_audit",
     ]
 
 
@@ -389,6 +393,10 @@ def test_delete_rules(migrated_url: str) -> None:
             "VALUES (%(org)s, %(session)s, '\\x0102', now())",
             "refresh_tokens_token_hash_check",
         ),
+        (
+            "UPDATE datasources SET login_audit_status = 'fine' WHERE id = %(datasource)s",
+            "datasources_login_audit_status_check",
+        ),
     ],
 )
 def test_check_constraints_reject_bad_rows(migrated_url: str, statement: str, constraint: str) -> None:
@@ -461,6 +469,21 @@ def _url_with_password(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}")), password
 
 
+def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
+    migrations.apply(database_url)
+    migrations.rollback(database_url, count=1)
+    with psycopg.connect(database_url) as conn:
+        a = _seed_organization(conn, "a")
+    assert migrations.apply(database_url) == ["0007_datasource_login_audit"]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT login_audit_status, login_findings, login_inspected_at, allowed_functions, accepted_risks"
+            " FROM datasources WHERE id = %s",
+            (a["datasource"],),
+        ).fetchone()
+    assert row == ("not_inspected", [], None, [], [])
+
+
 def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     url, password = _url_with_password(database_url)
     monkeypatch.setenv("DATABASE_URL", url)
@@ -474,8 +497,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0007_datasource_login_audit",
         "rolled back: 0006_rate_limits",
-        "rolled back: 0005_alerts",
     ]
     assert password not in out + err + out2 + err2
 

@@ -18,7 +18,8 @@ from loupe.config import get_settings
 from tests import factories
 from tests.integration import runs_support
 from tests.integration.runs_support import BUCKET, deliver, receive, run_row, run_runner, setup_org
-from tests.integration.test_connectors import LOCAL_MARIADB, READER_PASSWORD, throwaway_mariadb
+from tests.integration.test_connectors import LOCAL_MARIADB, throwaway_mariadb
+from tests.read_only_logins import mariadb_reader, mariadb_reader_url, postgres_reader_url
 
 aws = runs_support.aws
 postgres_database = runs_support.postgres_database
@@ -34,7 +35,8 @@ SLOW_MARIADB_SQL = (
 
 @pytest.fixture
 def mariadb_database() -> Iterator[str]:
-    with throwaway_mariadb() as name:
+    """A throwaway database and its documented read-only login."""
+    with throwaway_mariadb() as name, mariadb_reader(name):
         yield name
 
 
@@ -169,9 +171,7 @@ def test_cancel_stops_a_running_mariadb_statement_with_kill_query(
         json_body={
             "name": "widgets on mariadb",
             "type": "mysql",
-            "connection_string": (
-                f"mysql://{mariadb_database}:{READER_PASSWORD}@127.0.0.1:3306/{mariadb_database}"
-            ),
+            "connection_string": mariadb_reader_url(mariadb_database),
         },
         token=admin.access_token,
     )
@@ -252,12 +252,12 @@ def test_the_cost_guard_rejects_an_expensive_plan_before_it_runs(
     admin = register()
     if database == "postgres":
         name = request.getfixturevalue("postgres_database")
-        connection_string = f"postgresql://postgres:unused@127.0.0.1:5432/{name}"
+        connection_string = postgres_reader_url(name)
         expensive, cheap = SLOW_POSTGRES_SQL, "SELECT id FROM widgets WHERE id = 1"
         kind = "postgres"
     else:
         name = request.getfixturevalue("mariadb_database")
-        connection_string = f"mysql://{name}:{READER_PASSWORD}@127.0.0.1:3306/{name}"
+        connection_string = mariadb_reader_url(name)
         # Eleven copies of a three-row table: MariaDB expects 3^11 = 177,147 row combinations.
         joined = ", ".join(f"widgets w{copy}" for copy in range(11))
         expensive, cheap = f"SELECT COUNT(*) FROM {joined}", "SELECT id FROM widgets WHERE id = 1"

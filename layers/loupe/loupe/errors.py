@@ -95,6 +95,13 @@ class InvalidInput(DomainError):
     default_message = "Request validation failed"
 
 
+class LoginRefused(InvalidInput):
+    """A datasource's login may reach beyond its data (a superuser, the server's files or programs, code
+    the SQL guard cannot see into), and the admin has not accepted that risk; `issues` name each."""
+
+    default_message = "The datasource's login may do more than read"
+
+
 class InvalidListQuery(InvalidInput):
     """A listing or reading option (sort, filter, format) is not one the resource offers."""
 

@@ -18,6 +18,37 @@ ENGINE_NAMES: tuple[DatasourceType, ...] = get_args(DatasourceType)
 # A schema listing stops here; a warehouse with more columns than this is shown in part.
 SCHEMA_COLUMN_LIMIT = 50_000
 MAX_ERROR_CHARS = 300
+# What inspecting a datasource's login can find; every engine reports from this one set.
+LoginFindingCode = Literal[
+    "superuser",
+    "server_file_read",
+    "server_file_write",
+    "server_program_execution",
+    "executables_outside_catalog",
+    "create_role",
+    "create_database",
+    "replication",
+    "bypass_row_security",
+    "grant_option",
+    "server_administration",
+    "process_list",
+    "write_privileges",
+    "object_ownership",
+]
+LOGIN_FINDING_CODES: tuple[LoginFindingCode, ...] = get_args(LoginFindingCode)
+# A login with one of these reaches beyond reading the database's data (the server's files, its
+# programs, code the guard cannot see into): its datasource is refused unless the risk is accepted.
+REFUSED_FINDINGS: frozenset[LoginFindingCode] = frozenset(
+    {
+        "superuser",
+        "server_file_read",
+        "server_file_write",
+        "server_program_execution",
+        "executables_outside_catalog",
+    }
+)
+# A finding names at most this many objects and counts the rest.
+MAX_FINDING_OBJECTS = 20
 # Rows per round trip while streaming: large enough that the round trips cost little, small enough
 # that a batch of wide rows stays a few MB.
 FETCH_ROWS = 5_000
@@ -88,6 +119,22 @@ class RowStream:
     batches: Iterator[list[tuple[Any, ...]]]
 
 
+@dataclass(frozen=True)
+class LoginFinding:
+    """Something the login may do beyond reading: the objects concerned (tables, functions, grants) as
+    the engine names them, at most MAX_FINDING_OBJECTS, and how many more there are."""
+
+    code: LoginFindingCode
+    objects: tuple[str, ...] = ()
+    more: int = 0
+
+
+def finding(code: LoginFindingCode, objects: Sequence[str] = ()) -> LoginFinding:
+    """A finding naming the first MAX_FINDING_OBJECTS of `objects`, in order, and counting the rest."""
+    unique = list(dict.fromkeys(objects))
+    return LoginFinding(code, tuple(unique[:MAX_FINDING_OBJECTS]), max(0, len(unique) - MAX_FINDING_OBJECTS))
+
+
 class ConnectorError(Exception):
     """A datasource failed; the message is the driver's first line, without the password."""
 
@@ -128,6 +175,11 @@ class Session(Protocol):
 
     def ping(self) -> None:
         """A trivial round trip, to prove the session works."""
+        ...
+
+    def inspect_login(self) -> list[LoginFinding]:
+        """What the session's login may do beyond reading the data it is meant to: its privileges, what
+        it owns, and code the SQL guard could run unknowingly. Empty for a read-only login."""
         ...
 
     def cancel(self) -> None:

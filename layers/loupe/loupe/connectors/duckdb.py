@@ -21,6 +21,7 @@ from loupe.connectors import (
     EngineSpec,
     GuardPolicy,
     Limits,
+    LoginFinding,
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
@@ -28,6 +29,7 @@ from loupe.connectors import (
     Table,
     duckdb_catalogue,
     fetched_batches,
+    finding,
     scrubbed,
     tables_from_rows,
 )
@@ -51,6 +53,16 @@ WHERE table_catalog = current_database()
 ORDER BY table_schema, table_name, ordinal_position
 LIMIT $limit
 """
+
+# The database's own macros (DuckDB's built-ins are `internal`).
+MACROS_SQL = """
+SELECT DISTINCT format('macro {}.{}', schema_name, function_name)
+FROM duckdb_functions()
+WHERE NOT internal AND database_name = current_database()
+ORDER BY 1
+LIMIT $limit
+"""
+INSPECTED_OBJECTS = 200
 
 
 class DuckDbSession:
@@ -105,6 +117,18 @@ class DuckDbSession:
         except duckdb.Error as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
         return tables_from_rows(rows)
+
+    def inspect_login(self) -> list[LoginFinding]:
+        """There is no login: the file is opened read-only with LOCKED_CONFIG (no writes, files,
+        network or extensions). What remains is the file's own macros, which the SQL guard cannot see
+        into."""
+        import duckdb
+
+        try:
+            rows = self._conn.execute(MACROS_SQL, {"limit": INSPECTED_OBJECTS}).fetchall()
+        except duckdb.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        return [finding("executables_outside_catalog", [str(row[0]) for row in rows])] if rows else []
 
     def ping(self) -> None:
         import duckdb

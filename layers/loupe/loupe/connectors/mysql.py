@@ -5,6 +5,7 @@ MySQL rules."""
 from __future__ import annotations
 
 import math
+import re
 import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -16,6 +17,7 @@ import pymysql.err
 from pymysql.constants import FIELD_TYPE
 
 from loupe.connectors import (
+    LOGIN_FINDING_CODES,
     PYFORMAT,
     SCHEMA_COLUMN_LIMIT,
     Column,
@@ -24,12 +26,15 @@ from loupe.connectors import (
     EngineSpec,
     GuardPolicy,
     Limits,
+    LoginFinding,
+    LoginFindingCode,
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
     RowStream,
     Table,
     fetched_batches,
+    finding,
     is_explain,
     mysql_catalogue,
     pyformat,
@@ -49,6 +54,53 @@ LIMIT %s
 # MariaDB's ER_STATEMENT_TIMEOUT, MySQL's ER_QUERY_TIMEOUT; ER_QUERY_INTERRUPTED after KILL QUERY.
 TIMEOUT_ERRORS = frozenset({1969, 3024})
 INTERRUPTED = 1317
+# A line of SHOW GRANTS that grants privileges (not a role): what, and on which object.
+GRANT_LINE = re.compile(
+    r"^GRANT (?P<privileges>.+?) ON (?:(?:TABLE|FUNCTION|PROCEDURE|PACKAGE BODY|PACKAGE) )?"
+    r"(?P<target>.+?) TO ",
+    re.IGNORECASE,
+)
+# A line of SHOW GRANTS that grants roles, each as the server quotes it (`name` or `name`@`host`).
+ROLE_LINE = re.compile(
+    r"^GRANT (?P<roles>`[^`]+`(?:@`[^`]*`)?(?:\s*,\s*`[^`]+`(?:@`[^`]*`)?)*) TO ", re.IGNORECASE
+)
+ROLE_NAME = re.compile(r"`[^`]+`(?:@`[^`]*`)?")
+# Roles granted to a login that are inspected, at most.
+MAX_ROLES = 50
+# Column lists inside a privilege (`SELECT (a, b)`), dropped before the list is split.
+COLUMN_LIST = re.compile(r"\s*\([^)]*\)")
+# Global privileges with a finding of their own; ALL on *.* is a superuser's.
+GLOBAL_FINDINGS: dict[str, tuple[LoginFindingCode, ...]] = {
+    "SUPER": ("superuser",),
+    "FILE": ("server_file_read", "server_file_write"),
+    "PROCESS": ("process_list",),
+    "SHUTDOWN": ("server_administration",),
+    "RELOAD": ("server_administration",),
+    "CREATE USER": ("create_role",),
+}
+# Privileges that change data, schema or routines, or run routines (which may write).
+WRITE_PRIVILEGES = frozenset(
+    {
+        "ALL",
+        "ALL PRIVILEGES",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "DELETE HISTORY",
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "INDEX",
+        "CREATE VIEW",
+        "CREATE ROUTINE",
+        "ALTER ROUTINE",
+        "CREATE TEMPORARY TABLES",
+        "LOCK TABLES",
+        "EXECUTE",
+        "TRIGGER",
+        "EVENT",
+    }
+)
 TYPE_NAMES = {
     value: name for name, value in vars(FIELD_TYPE).items() if name.isupper() and isinstance(value, int)
 }
@@ -56,6 +108,39 @@ TYPE_NAMES = {
 
 def _type_name(code: Any) -> str:
     return TYPE_NAMES.get(code, str(code)) if isinstance(code, int) else str(code)
+
+
+def findings_from_grants(grants: list[str]) -> list[LoginFinding]:
+    """The findings of a login's SHOW GRANTS lines, in the order of LOGIN_FINDING_CODES."""
+    objects: dict[LoginFindingCode, list[str]] = {}
+    for line in grants:
+        match = GRANT_LINE.match(line.strip())
+        if match is None:
+            continue
+        target = match["target"]
+        privileges = [
+            " ".join(name.split()).upper() for name in COLUMN_LIST.sub("", match["privileges"]).split(",")
+        ]
+        if "WITH GRANT OPTION" in line.upper():
+            objects.setdefault("grant_option", []).append(target)
+        for privilege in privileges:
+            if target == "*.*" and privilege in ("ALL", "ALL PRIVILEGES"):
+                objects.setdefault("superuser", []).append(f"{privilege} ON *.*")
+            elif target == "*.*" and privilege in GLOBAL_FINDINGS:
+                for code in GLOBAL_FINDINGS[privilege]:
+                    objects.setdefault(code, []).append(f"{privilege} ON *.*")
+            if privilege in WRITE_PRIVILEGES and not (target == "*.*" and "superuser" in objects):
+                objects.setdefault("write_privileges", []).append(f"{privilege} ON {target}")
+    return [finding(code, objects[code]) for code in LOGIN_FINDING_CODES if code in objects]
+
+
+def _granted_roles(grants: list[str]) -> list[str]:
+    roles: list[str] = []
+    for line in grants:
+        match = ROLE_LINE.match(line.strip())
+        if match is not None:
+            roles += ROLE_NAME.findall(match["roles"])
+    return roles
 
 
 def _ssl_context(mode: str | None) -> ssl.SSLContext | None:
@@ -168,6 +253,29 @@ class MySqlSession:
         except pymysql.err.MySQLError as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
         return tables_from_rows(rows)
+
+    def inspect_login(self) -> list[LoginFinding]:
+        """The login's grants and those of every role granted to it, active or not (a role it may SET
+        is as much its own); MariaDB lists a role's nested roles' grants once the role is set."""
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute("SHOW GRANTS")
+                grants = [str(row[0]) for row in cursor.fetchall()]
+            roles = _granted_roles(grants)[:MAX_ROLES]
+            if roles:
+                # On a connection of its own, so this session's role stays as it was.
+                other = _open(self._spec, self._address, self._limits)
+                try:
+                    with other.cursor() as cursor:
+                        for role in roles:
+                            cursor.execute(f"SET ROLE {role}")
+                            cursor.execute("SHOW GRANTS")
+                            grants += [str(row[0]) for row in cursor.fetchall()]
+                finally:
+                    other.close()
+        except pymysql.err.MySQLError as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        return findings_from_grants(grants)
 
     def ping(self) -> None:
         try:

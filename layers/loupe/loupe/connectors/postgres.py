@@ -21,12 +21,15 @@ from loupe.connectors import (
     EngineSpec,
     GuardPolicy,
     Limits,
+    LoginFinding,
+    LoginFindingCode,
     QueryCancelled,
     QueryFailed,
     QueryTimedOut,
     RowStream,
     Table,
     fetched_batches,
+    finding,
     is_explain,
     postgres_catalogue,
     pyformat,
@@ -46,6 +49,93 @@ WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_schema 
 ORDER BY table_schema, table_name, ordinal_position
 LIMIT %s
 """
+
+# The login inspection's queries. Each lists at most INSPECTED_OBJECTS rows; a finding shows fewer.
+INSPECTED_OBJECTS = 200
+ROLE_ATTRIBUTES_SQL = """
+SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls
+FROM pg_roles WHERE rolname = current_user
+"""
+# Predefined roles that read or write the server's files, run programs on it, or write every table;
+# membership counts whether it is direct or inherited.
+PRIVILEGED_ROLES_SQL = """
+SELECT rolname FROM pg_roles
+WHERE rolname IN ('pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program',
+                  'pg_write_all_data')
+  AND pg_has_role(current_user, oid, 'MEMBER')
+"""
+# Every query below leaves out PostgreSQL's own schemas (pg_catalog, information_schema, TOAST, temporary).
+WRITABLE_TABLES_SQL = """
+SELECT format('%%s on %%I.%%I', string_agg(p.privilege, ', ' ORDER BY p.position), n.nspname, c.relname)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) WITH ORDINALITY AS p(privilege, position)
+WHERE c.relkind IN ('r', 'p', 'v', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+  AND has_schema_privilege(n.oid, 'USAGE')
+  AND CASE WHEN p.privilege IN ('INSERT', 'UPDATE') THEN has_any_column_privilege(c.oid, p.privilege)
+           ELSE has_table_privilege(c.oid, p.privilege) END
+GROUP BY n.nspname, c.relname
+ORDER BY n.nspname, c.relname
+LIMIT %s
+"""
+CREATABLE_SCHEMAS_SQL = """
+SELECT format('CREATE on schema %%I', n.nspname) FROM pg_namespace n
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+  AND has_schema_privilege(n.oid, 'CREATE')
+ORDER BY n.nspname
+LIMIT %s
+"""
+OWNED_OBJECTS_SQL = """
+SELECT * FROM (
+    SELECT format('table %%I.%%I', n.nspname, c.relname) AS owned
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND pg_has_role(c.relowner, 'USAGE')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+    UNION ALL
+    SELECT format('function %%I.%%I(%%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE pg_has_role(p.proowner, 'USAGE')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+) AS owned
+ORDER BY owned
+LIMIT %s
+"""
+# Functions, operators and casts the login can execute that are not PostgreSQL's own: overload
+# resolution can pick one in a schema on the search path over the built-in a query meant
+# (`public.upper(varchar)` over `pg_catalog.upper(text)` for a varchar argument).
+EXECUTABLES_SQL = """
+WITH path AS (
+    SELECT n.oid FROM pg_namespace n
+    WHERE n.nspname = ANY (current_schemas(false))
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+)
+SELECT * FROM (
+    SELECT format('function %%I.%%I(%%s)', n.nspname, p.proname, pg_get_function_identity_arguments(p.oid))
+        AS executable
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE p.pronamespace IN (SELECT oid FROM path) AND p.prokind <> 'p'
+      AND has_function_privilege(p.oid, 'EXECUTE')
+    UNION ALL
+    SELECT format('operator %%I.%%s(%%s, %%s)', n.nspname, o.oprname,
+                  coalesce(format_type(o.oprleft, NULL), 'NONE'),
+                  coalesce(format_type(o.oprright, NULL), 'NONE'))
+    FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+    WHERE o.oprnamespace IN (SELECT oid FROM path) AND has_function_privilege(o.oprcode, 'EXECUTE')
+    UNION ALL
+    SELECT format('cast (%%s AS %%s) by function %%I.%%I', format_type(c.castsource, NULL),
+                  format_type(c.casttarget, NULL), n.nspname, p.proname)
+    FROM pg_cast c JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname <> 'pg_catalog' AND has_function_privilege(p.oid, 'EXECUTE')
+) AS executables
+ORDER BY executable
+LIMIT %s
+"""
+ROLE_FINDINGS: dict[str, LoginFindingCode] = {
+    "pg_read_server_files": "server_file_read",
+    "pg_write_server_files": "server_file_write",
+    "pg_execute_server_program": "server_program_execution",
+}
 
 
 # Types whose text form is already the one a result stores (ISO dates and times, ISO 8601 intervals with
@@ -130,6 +220,44 @@ class PostgresSession:
         finally:
             self._end_transaction()
         return tables_from_rows(rows)
+
+    def inspect_login(self) -> list[LoginFinding]:
+        try:
+            attributes = self._conn.execute(ROLE_ATTRIBUTES_SQL).fetchone()
+            roles = [row[0] for row in self._conn.execute(PRIVILEGED_ROLES_SQL).fetchall()]
+            listed = {
+                query: [str(row[0]) for row in self._conn.execute(query, (INSPECTED_OBJECTS,)).fetchall()]
+                for query in (WRITABLE_TABLES_SQL, CREATABLE_SCHEMAS_SQL, OWNED_OBJECTS_SQL, EXECUTABLES_SQL)
+            }
+        except psycopg.Error as error:
+            raise QueryFailed(scrubbed(error, self._spec)) from None
+        finally:
+            self._end_transaction()
+        found: list[LoginFinding] = []
+        superuser, create_role, create_database, replication, bypass_rls = attributes or (False,) * 5
+        if superuser:
+            # A superuser holds every predefined role too; accepting the one finding covers them.
+            found.append(finding("superuser", [self._spec.user]))
+            roles = []
+        found.extend(finding(code, [role]) for role, code in ROLE_FINDINGS.items() if role in roles)
+        if listed[EXECUTABLES_SQL]:
+            found.append(finding("executables_outside_catalog", listed[EXECUTABLES_SQL]))
+        flags: tuple[tuple[bool, LoginFindingCode], ...] = (
+            (create_role, "create_role"),
+            (create_database, "create_database"),
+            (replication, "replication"),
+            (bypass_rls, "bypass_row_security"),
+        )
+        for flag, code in flags:
+            if flag:
+                found.append(finding(code))
+        writes = [f"member of {role}" for role in roles if role == "pg_write_all_data"]
+        writes += listed[WRITABLE_TABLES_SQL] + listed[CREATABLE_SCHEMAS_SQL]
+        if writes:
+            found.append(finding("write_privileges", writes))
+        if listed[OWNED_OBJECTS_SQL]:
+            found.append(finding("object_ownership", listed[OWNED_OBJECTS_SQL]))
+        return found
 
     def ping(self) -> None:
         try:

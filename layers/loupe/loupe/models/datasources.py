@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
-from loupe.connectors import DatasourceType
+from loupe.connectors import LOGIN_FINDING_CODES, MAX_FINDING_OBJECTS, DatasourceType, LoginFindingCode
 from loupe.models.common import ResourceListQuery
 from loupe.security.connection_policy import MAX_CONNECTION_STRING
+from loupe.security.sql_guard import valid_function_name
 
 DatasourceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ConnectionString = Annotated[
@@ -22,6 +23,73 @@ ConnectionString = Annotated[
         examples=["postgresql://reader:secret@db.example.com:5432/shop?sslmode=require"],
     ),
 ]
+
+MAX_ALLOWED_FUNCTIONS = 100
+
+
+def _function_names(names: list[str]) -> list[str]:
+    lowered = list(dict.fromkeys(name.strip().lower() for name in names))
+    invalid = [name for name in lowered if not valid_function_name(name)]
+    if invalid:
+        raise ValueError(
+            f"{invalid[0]!r} is not a function name (letters, digits and _, optionally schema.name,"
+            " at most 128 characters)"
+        )
+    return lowered
+
+
+def _distinct(codes: list[LoginFindingCode]) -> list[LoginFindingCode]:
+    return list(dict.fromkeys(codes))
+
+
+AllowedFunctions = Annotated[
+    list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
+    Field(
+        max_length=MAX_ALLOWED_FUNCTIONS,
+        description="Functions the SQL guard allows on this datasource beyond its own catalogue, by name"
+        " (`name` or `schema.name`); compared in lower case, duplicates dropped",
+        examples=[["public.fiscal_quarter"]],
+    ),
+    AfterValidator(_function_names),
+]
+AcceptedRisks = Annotated[
+    list[LoginFindingCode],
+    Field(
+        max_length=len(LOGIN_FINDING_CODES),
+        description="Login findings the admin accepts: a login with a `refused` finding is refused"
+        " unless its code is listed here",
+        examples=[["superuser"]],
+    ),
+    AfterValidator(_distinct),
+]
+LoginAuditStatus = Literal["passed", "accepted", "refused", "not_inspected"]
+FindingSeverity = Literal["refused", "warning"]
+
+
+class LoginFindingOut(BaseModel):
+    """Something the datasource's login may do beyond reading."""
+
+    code: LoginFindingCode
+    severity: FindingSeverity = Field(
+        description="`refused`: the datasource is refused unless the code is in accepted_risks;"
+        " `warning`: shown, never refused"
+    )
+    accepted: bool = Field(description="The code is in the datasource's accepted_risks")
+    detail: str = Field(description="What the login may do, naming the objects concerned")
+    objects: list[str] = Field(max_length=MAX_FINDING_OBJECTS, description="The first objects concerned")
+    more_objects: int = Field(ge=0, description="How many more objects are concerned than listed")
+
+
+class LoginAudit(BaseModel):
+    """The latest inspection of the datasource's login."""
+
+    status: LoginAuditStatus = Field(
+        description="`passed`: no refused finding; `accepted`: refused findings, each accepted;"
+        " `refused`: a refused finding not accepted (runs fail); `not_inspected`: the datasource could"
+        " not be reached yet (the runner inspects before the next run)"
+    )
+    findings: list[LoginFindingOut]
+    inspected_at: datetime | None
 
 
 class DatasourceOptions(BaseModel):
@@ -43,6 +111,8 @@ class DatasourceCreate(BaseModel):
                     "type": "postgres",
                     "connection_string": "postgresql://reader:REDACTED@db.internal:5432/shop",
                     "options": {"connect_timeout_seconds": 5, "statement_timeout_seconds": 60},
+                    "allowed_functions": [],
+                    "accepted_risks": [],
                 }
             ]
         },
@@ -52,6 +122,8 @@ class DatasourceCreate(BaseModel):
     type: DatasourceType
     connection_string: ConnectionString
     options: DatasourceOptions = Field(default_factory=DatasourceOptions)
+    allowed_functions: AllowedFunctions = Field(default_factory=list)
+    accepted_risks: AcceptedRisks = Field(default_factory=list)
 
 
 class DatasourceUpdate(BaseModel):
@@ -72,6 +144,8 @@ class DatasourceUpdate(BaseModel):
     name: DatasourceName | None = None
     connection_string: ConnectionString | None = None
     options: DatasourceOptions | None = None
+    allowed_functions: AllowedFunctions | None = None
+    accepted_risks: AcceptedRisks | None = None
 
 
 class DatasourceOut(BaseModel):
@@ -84,6 +158,22 @@ class DatasourceOut(BaseModel):
                     "type": "postgres",
                     "connection_string": "postgresql://reader:****@db.internal:5432/shop",
                     "options": {"connect_timeout_seconds": 5, "statement_timeout_seconds": 60},
+                    "allowed_functions": [],
+                    "accepted_risks": [],
+                    "login_audit": {
+                        "status": "passed",
+                        "findings": [
+                            {
+                                "code": "write_privileges",
+                                "severity": "warning",
+                                "accepted": False,
+                                "detail": "The login may change data or schema: INSERT on public.orders",
+                                "objects": ["INSERT on public.orders"],
+                                "more_objects": 0,
+                            }
+                        ],
+                        "inspected_at": "2026-11-01T08:00:00Z",
+                    },
                     "created_at": "2026-11-01T08:00:00Z",
                     "updated_at": "2026-11-01T08:00:00Z",
                 }
@@ -96,6 +186,9 @@ class DatasourceOut(BaseModel):
     type: DatasourceType
     connection_string: str = Field(description="With the password masked as ****")
     options: DatasourceOptions
+    allowed_functions: list[str]
+    accepted_risks: list[LoginFindingCode]
+    login_audit: LoginAudit
     created_at: datetime
     updated_at: datetime
 
@@ -106,12 +199,26 @@ class DatasourceListQuery(ResourceListQuery):
 
 class ConnectionTestOut(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"ok": True, "latency_ms": 42.7, "error": None}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "latency_ms": 42.7,
+                    "error": None,
+                    "login_audit": {
+                        "status": "passed",
+                        "findings": [],
+                        "inspected_at": "2026-11-01T08:00:00Z",
+                    },
+                }
+            ]
+        }
     )
 
-    ok: bool
-    latency_ms: float = Field(description="Time to connect and answer a trivial query")
+    ok: bool = Field(description="Connected, answered, and the login is not refused")
+    latency_ms: float = Field(description="Time to connect, answer a trivial query and inspect the login")
     error: str | None = None
+    login_audit: LoginAudit = Field(description="The inspection just made (`not_inspected` when unreachable)")
 
 
 class SchemaColumn(BaseModel):

@@ -13,23 +13,40 @@ DATASOURCES = Collection(
         "type",
         "connection_display",
         "options",
+        "allowed_functions",
+        "accepted_risks",
+        "login_audit_status",
+        "login_findings",
+        "login_inspected_at",
         "created_at",
         "updated_at",
     ),
     sortable=frozenset({"name", "type", "created_at", "updated_at"}),
     writable=frozenset(
-        {"name", "type", "connection_ciphertext", "connection_display", "options", "created_by"}
+        {
+            "name",
+            "type",
+            "connection_ciphertext",
+            "connection_display",
+            "options",
+            "created_by",
+            "allowed_functions",
+            "accepted_risks",
+            "login_audit_status",
+            "login_findings",
+            "login_inspected_at",
+        }
     ),
     tagged=False,
     filters=frozenset({"type"}),
-    json_columns=frozenset({"options"}),
+    json_columns=frozenset({"options", "login_findings"}),
 )
 
 
 # The encrypted credentials, read only where a connection is about to be opened.
 CREDENTIALS = Collection(
     table="datasources",
-    columns=("id", "type", "connection_ciphertext", "options"),
+    columns=("id", "type", "connection_ciphertext", "options", "accepted_risks", "login_audit_status"),
     sortable=frozenset(),
     tagged=False,
 )

@@ -109,6 +109,8 @@ class ClaimedRun:
     enqueued_at: datetime | None
     started_at: datetime
     datasource_type: DatasourceType
+    # The functions the datasource's admin allows beyond the SQL guard's own.
+    allowed_functions: list[str]
     organization_settings: dict[str, Any]
 
 
@@ -176,7 +178,8 @@ def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
         " AND runs.lease_expires_at < now() AND runs.cancel_requested_at IS NULL))"
         " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.schedule_id,"
         " runs.sql, runs.parameters, runs.attempts, runs.enqueued_at, runs.started_at,"
-        " datasources.type AS datasource_type, organizations.settings AS organization_settings",
+        " datasources.type AS datasource_type, datasources.allowed_functions,"
+        " organizations.settings AS organization_settings",
         (lease_seconds, run_id),
     )
     return ClaimedRun(**row) if row is not None else None

@@ -54,11 +54,13 @@ SCHEDULES = Collection(
 )
 
 # Enabled schedules whose next firing is not after now, oldest first, with their query and its
-# datasource's type; locked, and rows another tick holds are skipped (schedules_due_idx).
+# datasource's type and allowed functions; locked, and rows another tick holds are skipped
+# (schedules_due_idx).
 DUE_SQL = (
     "SELECT schedules.id, schedules.organization_id, schedules.query_id, schedules.cron,"
     " schedules.timezone, schedules.parameters, schedules.consecutive_failures, schedules.created_by,"
-    " queries.sql, queries.datasource_id, queries.parameters AS declared, datasources.type AS kind"
+    " queries.sql, queries.datasource_id, queries.parameters AS declared, datasources.type AS kind,"
+    " datasources.allowed_functions"
     " FROM schedules"
     " JOIN queries ON queries.organization_id = schedules.organization_id"
     " AND queries.id = schedules.query_id"

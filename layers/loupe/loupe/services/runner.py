@@ -29,7 +29,7 @@ from loupe.results.store import Manifest, ResultTooLarge, ResultWriter, json_row
 from loupe.security import sql_guard
 from loupe.services import alerts, scheduler
 from loupe.services.alerts import Observation
-from loupe.services.datasources import DatasourceUnreachable, session
+from loupe.services.datasources import DatasourceUnreachable, LoginNotAdmitted, admit_run, session
 from loupe.services.run_watchdog import RunWatchdog
 from loupe.services.runs import CANCELLED, compiled, run_settings
 
@@ -155,7 +155,7 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
 
 def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observation]:
     kind = claimed.datasource_type
-    statement = sql_guard.check(compiled(claimed.sql, kind), kind)
+    statement = sql_guard.check(compiled(claimed.sql, kind), kind, frozenset(claimed.allowed_functions))
     values = {name: claimed.parameters.get(name) for name in statement.parameters}
     limits = Limits(
         connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
@@ -163,6 +163,10 @@ def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observat
     )
     deadline = time.monotonic() + bounds.statement_seconds
     with session(claimed.organization_id, claimed.datasource_id, at_most=limits) as opened:
+        try:
+            admit_run(claimed.organization_id, claimed.datasource_id, opened)
+        except LoginNotAdmitted as refused:
+            raise RunEnded(RunStatus.FAILED, "login_refused", str(refused)) from None
         if bounds.max_cost is not None:
             _check_cost(opened, statement.sql, values, bounds.max_cost)
         poll_seconds = get_settings().run_cancel_poll_seconds

@@ -95,11 +95,13 @@ def run_columns(
     *,
     query_id: UUID | None,
     created_by: UUID | None,
+    allowed_functions: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], str | None]:
-    """A new run's columns, and the guard's reason to refuse its SQL (None when it may run)."""
+    """A new run's columns, and the guard's reason to refuse its SQL (None when it may run);
+    `allowed_functions` are the datasource's own."""
     refusal = None
     try:
-        normalized = sql_guard.check(compiled(sql, kind), kind).sql
+        normalized = sql_guard.check(compiled(sql, kind), kind, frozenset(allowed_functions)).sql
     except sql_guard.SqlNotAllowed as error:
         normalized, refusal = sql, error.reason
     columns = {
@@ -293,7 +295,13 @@ class RunService(ResourceReader[RunOut]):
         if datasource is None:
             raise ReferenceNotFound("No such datasource", issues=[FieldIssue("datasource_id", "not found")])
         columns, refusal = run_columns(
-            datasource["type"], datasource_id, sql, values, query_id=query_id, created_by=principal.user_id
+            datasource["type"],
+            datasource_id,
+            sql,
+            values,
+            query_id=query_id,
+            created_by=principal.user_id,
+            allowed_functions=frozenset(datasource["allowed_functions"]),
         )
         cache_key = columns["cache_key"]
         if refusal is not None:

@@ -107,6 +107,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
         values,
         query_id=schedule["query_id"],
         created_by=schedule["created_by"],
+        allowed_functions=frozenset(schedule["allowed_functions"]),
     )
     columns["schedule_id"] = schedule["id"]
     if refusal is not None:
