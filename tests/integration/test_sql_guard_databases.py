@@ -4,7 +4,6 @@ read-only transaction alone stops the writes, and a canary table proves nothing 
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 import time
@@ -24,6 +23,7 @@ from loupe.config import get_settings
 from loupe.connectors import ConnectorError, DatasourceType, Limits, Session
 from loupe.security.connection_policy import connect, parse
 from loupe.security.sql_guard import SqlNotAllowed, check
+from tests.integration.test_connectors import DUCKDB_ORGANIZATION
 from tests.streams import collect
 from tests.unit.test_sql_guard import (
     ATTACKS,
@@ -267,10 +267,10 @@ def mariadb() -> Iterator[Target]:
 def duck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
     """A DuckDB file under the allowed folder; the connector opens it read-only, locked down."""
     root = tmp_path / "duckdb-root"
-    root.mkdir()
+    (root / str(DUCKDB_ORGANIZATION)).mkdir(parents=True)
     monkeypatch.setenv("LOUPE_DUCKDB_ROOT", str(root))
     get_settings.cache_clear()
-    path = root / "shop.duckdb"
+    path = root / str(DUCKDB_ORGANIZATION) / "shop.duckdb"
     with duckdb.connect(str(path)) as conn:
         for statement in DUCKDB_SCHEMA:
             conn.execute(statement)
@@ -283,14 +283,14 @@ def duck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
                     "SELECT table_name FROM information_schema.tables ORDER BY 1"
                 ).fetchall(),
                 "files": files_written(),
-                "folder": sorted(os.listdir(root)),
+                "folder": sorted(str(item.relative_to(root)) for item in root.rglob("*")),
             }
 
     return Target("duckdb", f"duckdb://{path}", snapshot)
 
 
 def open_session(target: Target) -> Session:
-    return connect(parse(target.dialect, target.url), LIMITS)
+    return connect(parse(target.dialect, target.url, organization_id=DUCKDB_ORGANIZATION), LIMITS)
 
 
 def run_directly(target: Target, sqls: list[str]) -> list[Outcome]:

@@ -18,7 +18,10 @@ ConnectionString = Annotated[
     Field(
         min_length=1,
         max_length=MAX_CONNECTION_STRING,
-        description="postgresql://user:password@host:5432/db, mysql://..., or duckdb:///file.duckdb",
+        description=(
+            "postgresql://user:password@host:5432/db, mysql://..., or duckdb:file.duckdb"
+            " (a file in the organization's folder)"
+        ),
         examples=["postgresql://reader:secret@db.example.com:5432/shop?sslmode=require"],
     ),
 ]

@@ -37,10 +37,12 @@ from loupe.versions import ExpectedVersions
 INTERACTIVE = Limits(connect_timeout_seconds=10, statement_timeout_seconds=15)
 
 
-def _validated_spec(kind: DatasourceType, connection_string: SecretStr) -> ConnectionSpec:
+def _validated_spec(
+    kind: DatasourceType, connection_string: SecretStr, organization_id: UUID
+) -> ConnectionSpec:
     """Parse against the type's allowlist and check where the host resolves, as a 422 on refusal."""
     try:
-        spec = parse(kind, connection_string.get_secret_value())
+        spec = parse(kind, connection_string.get_secret_value(), organization_id=organization_id)
         if spec.host:
             check_host(spec.host)
     except ConnectionPolicyError as error:
@@ -68,7 +70,7 @@ class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, Data
         )
 
     def values_for_create(self, principal: Principal, body: DatasourceCreate) -> dict[str, Any]:
-        spec = _validated_spec(body.type, body.connection_string)
+        spec = _validated_spec(body.type, body.connection_string, principal.organization_id)
         return {
             "name": body.name,
             "type": body.type,
@@ -89,7 +91,7 @@ class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, Data
         if body.options is not None:
             values["options"] = body.options.model_dump()
         if body.connection_string is not None:
-            spec = _validated_spec(current["type"], body.connection_string)
+            spec = _validated_spec(current["type"], body.connection_string, principal.organization_id)
             values["connection_ciphertext"] = _encrypted(body.connection_string, principal.organization_id)
             values["connection_display"] = spec.display()
         return values
@@ -190,7 +192,7 @@ def session(
     except crypto.CryptoUnavailable:
         raise DependencyUnavailable("Credentials cannot be decrypted right now; try again shortly") from None
     try:
-        opened = connect(parse(row["type"], plaintext.decode()), limits)
+        opened = connect(parse(row["type"], plaintext.decode(), organization_id=organization_id), limits)
     except ConnectionPolicyError as error:
         raise DatasourceUnreachable(f"the connection is refused by policy: {error}") from None
     except ConnectorError as error:
