@@ -1,5 +1,5 @@
-"""Runs in the metadata database: listing, the per-user count of active runs, the cache lookup, and the
-runner's state transitions (claim with a lease, release for a retry, finish once)."""
+"""Runs in the metadata database: listing, the count of active runs per user and per API key, the cache
+lookup, and the runner's state transitions (claim with a lease, release for a retry, finish once)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ RUNS = Collection(
             "enqueued_at",
             "finished_at",
             "created_by",
+            "api_key_id",
         }
     ),
     json_columns=frozenset({"parameters", "error"}),
@@ -141,6 +142,21 @@ def active_count(organization_id: UUID, user_id: UUID) -> int:
         "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND created_by = %s"
         " AND status = ANY(%s)",
         (organization_id, user_id, list(ACTIVE_STATUSES)),
+    )
+    assert row is not None
+    return int(row["active"])
+
+
+def lock_api_key_runs(api_key_id: UUID) -> None:
+    """As lock_user_runs, for the runs an API key starts."""
+    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs-api-key:{api_key_id}",))
+
+
+def active_count_of_api_key(organization_id: UUID, api_key_id: UUID) -> int:
+    row = fetch_one(
+        "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND api_key_id = %s"
+        " AND status = ANY(%s)",
+        (organization_id, api_key_id, list(ACTIVE_STATUSES)),
     )
     assert row is not None
     return int(row["active"])

@@ -1,6 +1,6 @@
 """Runs: a saved query's or an editor's SQL queued for the runner, with values validated against the
-declared types and bound as driver parameters; cached results by age; a per-user limit on active runs;
-the stored results, page by page."""
+declared types and bound as driver parameters; cached results by age; a limit on active runs per user
+and per API key; the stored results, page by page."""
 
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ def run_columns(
     *,
     query_id: UUID | None,
     created_by: UUID | None,
+    api_key_id: UUID | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """A new run's columns, and the guard's reason to refuse its SQL (None when it may run)."""
     refusal = None
@@ -109,6 +110,7 @@ def run_columns(
         "parameters": dict(values),
         "cache_key": _cache_key(datasource_id, normalized, values),
         "created_by": created_by,
+        "api_key_id": api_key_id,
     }
     return columns, refusal
 
@@ -266,12 +268,19 @@ class RunService(ResourceReader[RunOut]):
         return run
 
     def _check_active_limit(self, principal: Principal) -> None:
-        if principal.user_id is None:
-            return
-        rate_limits.runs_user(principal.user_id)
+        """LOUPE_MAX_ACTIVE_RUNS_PER_USER queued or running runs at most: a user's, or an API key's."""
         limit = run_settings().max_active_per_user
-        runs_repository.lock_user_runs(principal.user_id)
-        if runs_repository.active_count(principal.organization_id, principal.user_id) >= limit:
+        if principal.user_id is not None:
+            rate_limits.runs_user(principal.user_id)
+            runs_repository.lock_user_runs(principal.user_id)
+            active = runs_repository.active_count(principal.organization_id, principal.user_id)
+        elif principal.api_key_id is not None:
+            rate_limits.runs_api_key(principal.api_key_id)
+            runs_repository.lock_api_key_runs(principal.api_key_id)
+            active = runs_repository.active_count_of_api_key(principal.organization_id, principal.api_key_id)
+        else:
+            return
+        if active >= limit:
             raise RateLimited(
                 f"At most {limit} of your runs may be queued or running at once",
                 retry_after_seconds=RETRY_AFTER_SECONDS,
@@ -293,7 +302,13 @@ class RunService(ResourceReader[RunOut]):
         if datasource is None:
             raise ReferenceNotFound("No such datasource", issues=[FieldIssue("datasource_id", "not found")])
         columns, refusal = run_columns(
-            datasource["type"], datasource_id, sql, values, query_id=query_id, created_by=principal.user_id
+            datasource["type"],
+            datasource_id,
+            sql,
+            values,
+            query_id=query_id,
+            created_by=principal.user_id,
+            api_key_id=principal.api_key_id,
         )
         cache_key = columns["cache_key"]
         if refusal is not None:
