@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from loupe.connectors import DatasourceType
@@ -131,32 +132,22 @@ class LapsedRun:
     cancel_requested_at: datetime | None
 
 
-def lock_user_runs(user_id: UUID) -> None:
-    """Serialize run creation per user until the transaction ends, so two requests cannot both pass
-    the active-run limit."""
-    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs:{user_id}",))
+# Whom a run counts against in the active-run limit: the user who started it, or the API key.
+RunStarter = Literal["created_by", "api_key_id"]
 
 
-def active_count(organization_id: UUID, user_id: UUID) -> int:
+def lock_runs_of(starter: RunStarter, starter_id: UUID) -> None:
+    """Serialize run creation per user or per API key until the transaction ends, so two requests
+    cannot both pass the active-run limit."""
+    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs:{starter}:{starter_id}",))
+
+
+def active_count(organization_id: UUID, starter: RunStarter, starter_id: UUID) -> int:
     row = fetch_one(
-        "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND created_by = %s"
-        " AND status = ANY(%s)",
-        (organization_id, user_id, list(ACTIVE_STATUSES)),
-    )
-    assert row is not None
-    return int(row["active"])
-
-
-def lock_api_key_runs(api_key_id: UUID) -> None:
-    """As lock_user_runs, for the runs an API key starts."""
-    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs-api-key:{api_key_id}",))
-
-
-def active_count_of_api_key(organization_id: UUID, api_key_id: UUID) -> int:
-    row = fetch_one(
-        "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND api_key_id = %s"
-        " AND status = ANY(%s)",
-        (organization_id, api_key_id, list(ACTIVE_STATUSES)),
+        sql.SQL(
+            "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND {} = %s AND status = ANY(%s)"
+        ).format(sql.Identifier(starter)),
+        (organization_id, starter_id, list(ACTIVE_STATUSES)),
     )
     assert row is not None
     return int(row["active"])

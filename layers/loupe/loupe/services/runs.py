@@ -39,7 +39,7 @@ from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.repositories.runs import RUNS, RunRecord
+from loupe.repositories.runs import RUNS, RunRecord, RunStarter
 from loupe.results.exports import ExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
@@ -269,18 +269,18 @@ class RunService(ResourceReader[RunOut]):
 
     def _check_active_limit(self, principal: Principal) -> None:
         """LOUPE_MAX_ACTIVE_RUNS_PER_USER queued or running runs at most: a user's, or an API key's."""
-        limit = run_settings().max_active_per_user
+        starter: RunStarter
         if principal.user_id is not None:
             rate_limits.runs_user(principal.user_id)
-            runs_repository.lock_user_runs(principal.user_id)
-            active = runs_repository.active_count(principal.organization_id, principal.user_id)
+            starter, starter_id = "created_by", principal.user_id
         elif principal.api_key_id is not None:
             rate_limits.runs_api_key(principal.api_key_id)
-            runs_repository.lock_api_key_runs(principal.api_key_id)
-            active = runs_repository.active_count_of_api_key(principal.organization_id, principal.api_key_id)
+            starter, starter_id = "api_key_id", principal.api_key_id
         else:
             return
-        if active >= limit:
+        limit = run_settings().max_active_per_user
+        runs_repository.lock_runs_of(starter, starter_id)
+        if runs_repository.active_count(principal.organization_id, starter, starter_id) >= limit:
             raise RateLimited(
                 f"At most {limit} of your runs may be queued or running at once",
                 retry_after_seconds=RETRY_AFTER_SECONDS,
