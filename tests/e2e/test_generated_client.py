@@ -104,9 +104,11 @@ def expect(response: Any, status: int, model: str | None = None) -> Any:
     return response.parsed
 
 
-def shop_file(stack: StackProcess) -> Path:
-    """A DuckDB file of 25 orders in the stack's DuckDB folder, for a datasource of the journey's own."""
-    path = stack.home / "duckdb" / "journey.duckdb"
+def shop_file(stack: StackProcess, organization_id: str) -> Path:
+    """A DuckDB file of 25 orders in the organization's folder of the stack's DuckDB root, for a
+    datasource of the journey's own."""
+    path = stack.home / "duckdb" / organization_id / "journey.duckdb"
+    path.parent.mkdir(exist_ok=True)
     with duckdb.connect(str(path)) as database:
         database.execute(
             "CREATE OR REPLACE TABLE orders AS SELECT range + 1 AS id,"
@@ -143,7 +145,11 @@ def test_a_generated_client_drives_the_whole_journey(generated: ModuleType, stac
     # A datasource.
     source = model(
         "DatasourceCreate",
-        {"name": "Journey shop", "type": "duckdb", "connection_string": f"duckdb://{shop_file(stack)}"},
+        {
+            "name": "Journey shop",
+            "type": "duckdb",
+            "connection_string": f"duckdb://{shop_file(stack, str(tokens.user.organization_id))}",
+        },
     )
     made = call("datasources", "create_datasource", admin, body=source)
     datasource = expect(made, 201, "DatasourceOut")

@@ -203,3 +203,131 @@ class TestList:
             api.get(KEYS, token=admin.access_token, query={"sort": "key_hash"}), 422, "validation_error"
         )
         assert_error(api.get(KEYS, token=admin.access_token, query={"tag": "x"}), 422, "validation_error")
+
+
+INVITATIONS = "/api/v1/organizations/invitations"
+ACCEPT = "/api/v1/auth/accept-invitation"
+
+
+def invite(api: Any, email: str, **credential: Any) -> str:
+    response = api.post(INVITATIONS, json_body={"email": email, "role": "admin"}, **credential)
+    assert response.status == 201, response.body
+    token: str = response.json()["token"]
+    return token
+
+
+def accept(api: Any, token: str) -> Any:
+    return api.post(ACCEPT, json_body={"token": token, "name": "Invited", "password": "invited password"})
+
+
+class TestServiceKeys:
+    def test_service_keys_are_created_listed_apart_and_shown_with_their_creator(
+        self, api: Any, register: Any, clean_db: str
+    ) -> None:
+        admin = register()
+        personal = create_key(api, admin.access_token)
+        made = api.post(
+            KEYS, json_body={"name": "sync", "role": "editor", "kind": "service"}, token=admin.access_token
+        )
+        assert made.status == 201, made.body
+        service = made.json()
+        assert (service["kind"], service["created_by"], personal["kind"]) == (
+            "service",
+            admin.user_id,
+            "personal",
+        )
+        listed = {
+            kind: api.get(KEYS, token=admin.access_token, query={"kind": kind}).json()
+            for kind in ("service", "personal")
+        }
+        assert [item["id"] for item in listed["service"]["items"]] == [service["id"]]
+        assert [item["id"] for item in listed["personal"]["items"]] == [personal["id"]]
+        assert api.get(KEYS, token=admin.access_token).json()["total"] == 2
+        [*_, (_, _, target_id, metadata)] = audit_rows(clean_db, "api_key.created")
+        assert (target_id, metadata) == (service["id"], {"name": "sync", "role": "editor", "kind": "service"})
+
+    @pytest.mark.parametrize("query", [{"kind": "shared"}, {"kind": ""}])
+    def test_an_unknown_kind_is_422(self, api: Any, register: Any, query: dict[str, str]) -> None:
+        admin = register()
+        error = assert_error(api.get(KEYS, token=admin.access_token, query=query), 422, "validation_error")
+        assert error["details"][0]["field"] == "query.kind"
+        made = api.post(KEYS, json_body={"name": "k", "role": "viewer", **query}, token=admin.access_token)
+        assert assert_error(made, 422, "validation_error")["details"][0]["field"] == "body.kind"
+
+    def test_a_service_key_creates_service_keys_only(self, api: Any, register: Any) -> None:
+        admin = register()
+        service = api.post(
+            KEYS, json_body={"name": "sync", "role": "admin", "kind": "service"}, token=admin.access_token
+        ).json()
+        as_service = with_key(service["key"])
+        refused = api.post(KEYS, json_body={"name": "mine", "role": "viewer"}, headers=as_service)
+        assert "service keys only" in assert_error(refused, 403, "forbidden")["message"]
+        made = api.post(
+            KEYS, json_body={"name": "more", "role": "viewer", "kind": "service"}, headers=as_service
+        )
+        assert made.status == 201, made.body
+        assert (made.json()["created_by"], made.json()["created_by_api_key_id"]) == (None, service["id"])
+
+
+class TestMemberRemoval:
+    def test_a_removed_admin_leaves_no_working_key_or_invitation_behind(
+        self, api: Any, register: Any, clean_db: str
+    ) -> None:
+        owner = register()
+        leaver_id, leaver = factories.member(api, clean_db, owner.organization_id, "admin")
+        as_leaver = {"token": leaver["access_token"]}
+        personal = api.post(KEYS, json_body={"name": "mine", "role": "admin"}, **as_leaver).json()
+        service = api.post(
+            KEYS, json_body={"name": "etl", "role": "editor", "kind": "service"}, **as_leaver
+        ).json()
+        # What the personal key creates is the member's too.
+        minted = api.post(
+            KEYS, json_body={"name": "minted", "role": "admin"}, headers=with_key(personal["key"])
+        )
+        assert minted.json()["created_by_api_key_id"] == personal["id"]
+        invited = invite(api, "friend@example.com", **as_leaver)
+        invited_by_key = invite(api, "other@example.com", headers=with_key(minted.json()["key"]))
+        owners_key = create_key(api, owner.access_token, "admin")
+        owners_invitation = invite(api, "kept@example.com", token=owner.access_token)
+        for key in (personal["key"], minted.json()["key"], service["key"]):
+            assert api.get(CURRENT, headers=with_key(key)).status == 200
+
+        removed = api.delete(f"/api/v1/organizations/users/{leaver_id}", token=owner.access_token)
+        assert removed.status == 204, removed.body
+
+        for key in (personal["key"], minted.json()["key"]):
+            assert_error(api.get(CURRENT, headers=with_key(key)), 401, "unauthorized")
+        for token in (invited, invited_by_key):
+            assert_error(accept(api, token), 401, "unauthorized")
+        # The organization's own credentials stay: the service key, the owner's key and invitation.
+        assert api.get(CURRENT, headers=with_key(service["key"])).status == 200
+        assert api.get(CURRENT, headers=with_key(owners_key["key"])).status == 200
+        assert accept(api, owners_invitation).status == 201
+        listed = {item["id"]: item for item in api.get(KEYS, token=owner.access_token).json()["items"]}
+        assert listed[service["id"]]["created_by"] == leaver_id
+        assert listed[service["id"]]["revoked_at"] is None
+        assert listed[personal["id"]]["revoked_at"] is not None
+
+        revoked_ids = {personal["id"], minted.json()["id"]}
+        revocations = audit_rows(clean_db, "api_key.revoked")
+        assert {target for _, _, target, _ in revocations} == revoked_ids
+        assert all(metadata["reason"] == "member_removed" for *_, metadata in revocations)
+        withdrawn = audit_rows(clean_db, "invitation.revoked")
+        assert sorted(metadata["email"] for *_, metadata in withdrawn) == [
+            "friend@example.com",
+            "other@example.com",
+        ]
+        [(_, actor_id, target_id, metadata)] = audit_rows(clean_db, "member.removed")
+        assert (actor_id, target_id) == (owner.user_id, leaver_id)
+        assert set(metadata["revoked_api_keys"]) == revoked_ids
+        assert set(metadata["revoked_invitations"]) == {target for _, _, target, _ in withdrawn}
+
+    def test_removing_a_member_with_nothing_to_revoke_records_empty_lists(
+        self, api: Any, register: Any, clean_db: str
+    ) -> None:
+        owner = register()
+        viewer_id, _ = factories.member(api, clean_db, owner.organization_id, "viewer")
+        assert api.delete(f"/api/v1/organizations/users/{viewer_id}", token=owner.access_token).status == 204
+        [(*_, metadata)] = audit_rows(clean_db, "member.removed")
+        assert (metadata["revoked_api_keys"], metadata["revoked_invitations"]) == ([], [])
+        assert audit_rows(clean_db, "api_key.revoked") == []

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
+import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
 import psycopg
 import pytest
 
+from loupe import db
 from loupe.config import get_settings
+from loupe.models.auth import TokenPair
+from loupe.security import tokens
+from loupe.services import auth
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -190,9 +197,10 @@ class TestRefresh:
         second = api.post(REFRESH, json_body={"refresh_token": rotated["refresh_token"]})
         assert second.status == 200
 
-    def test_reuse_of_a_spent_token_revokes_the_session(self, api: Any, register: Any) -> None:
+    def test_reuse_of_a_spent_token_revokes_the_session(self, api: Any, register: Any, clean_db: str) -> None:
         account = register()
         rotated = api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).json()
+        spent_long_ago(clean_db, account.refresh_token)
         reuse = api.post(REFRESH, json_body={"refresh_token": account.refresh_token})
         assert_error(reuse, 401, "unauthorized")
         # The thief's copy and the legitimate successor are both dead now.
@@ -210,6 +218,139 @@ class TestRefresh:
         with psycopg.connect(clean_db) as conn:
             conn.execute("UPDATE sessions SET expires_at = now() - interval '1 second'")
         assert api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).status == 401
+
+
+def spent_long_ago(database_url: str, refresh_token: str) -> None:
+    """Move a spent token's rotation back past the grace window, rather than wait for it to pass."""
+    with psycopg.connect(database_url) as conn:
+        moved = conn.execute(
+            "UPDATE refresh_tokens SET spent_at = spent_at - make_interval(secs => %s)"
+            " WHERE token_hash = %s AND spent_at IS NOT NULL",
+            (get_settings().refresh_reuse_grace_seconds + 1, tokens.digest(refresh_token)),
+        ).rowcount
+    assert moved == 1
+
+
+def session_is_live(api: Any, pair: dict[str, Any]) -> bool:
+    return bool(api.get(ME, token=pair["access_token"]).status == 200)
+
+
+class TestRefreshGrace:
+    """Two tabs refreshing with the same token: the second, within LOUPE_REFRESH_REUSE_GRACE_SECONDS,
+    gets the successor the first got; after it, the same presentation is a copy and ends the session."""
+
+    def test_a_second_tab_gets_the_same_successor(self, api: Any, register: Any, clean_db: str) -> None:
+        account = register()
+        first = api.post(REFRESH, json_body={"refresh_token": account.refresh_token})
+        second = api.post(REFRESH, json_body={"refresh_token": account.refresh_token})
+        assert first.status == second.status == 200, second.body
+        assert first.json()["refresh_token"] == second.json()["refresh_token"] != account.refresh_token
+        assert session_is_live(api, first.json())
+        assert session_is_live(api, second.json())
+        # Nothing new was stored for the second tab, and only digests are stored at all.
+        with psycopg.connect(clean_db) as conn:
+            stored = [bytes(row[0]) for row in conn.execute("SELECT token_hash FROM refresh_tokens")]
+        assert sorted(stored) == sorted(
+            tokens.digest(token) for token in (account.refresh_token, first.json()["refresh_token"])
+        )
+        third = api.post(REFRESH, json_body={"refresh_token": second.json()["refresh_token"]})
+        assert third.status == 200
+        assert session_is_live(api, third.json())
+
+    def test_concurrent_refreshes_both_succeed_with_one_successor(
+        self, api: Any, register: Any, clean_db: str
+    ) -> None:
+        """Both requests reach the token's row lock together (held here until both wait on it)."""
+        account = register()
+        results: dict[str, Any] = {}
+
+        def tab(name: str) -> None:
+            with db.own_connection(f"tab-{name}"):
+                try:
+                    results[name] = auth.refresh(account.refresh_token)
+                except Exception as error:  # reported by the assertions below
+                    results[name] = error
+
+        with psycopg.connect(clean_db) as holder:
+            holder.execute(
+                "SELECT 1 FROM refresh_tokens WHERE token_hash = %s FOR UPDATE",
+                (tokens.digest(account.refresh_token),),
+            )
+            threads = [threading.Thread(target=tab, args=(name,)) for name in ("a", "b")]
+            for thread in threads:
+                thread.start()
+            with psycopg.connect(clean_db, autocommit=True) as watcher:
+                for _ in range(600):
+                    waiting = watcher.execute(
+                        "SELECT count(*) FROM pg_locks"
+                        " WHERE NOT granted AND locktype IN ('tuple', 'transactionid')"
+                    ).fetchone()
+                    if waiting and waiting[0] >= 2:
+                        break
+                    time.sleep(0.05)
+                else:
+                    pytest.fail("the two refreshes never waited on the token together")
+        for thread in threads:
+            thread.join(timeout=30)
+        assert all(isinstance(results[name], TokenPair) for name in ("a", "b")), results
+        assert results["a"].refresh_token == results["b"].refresh_token != account.refresh_token
+        pair = results["a"].model_dump()
+        assert session_is_live(api, pair)
+        assert session_is_live(api, results["b"].model_dump())
+        assert api.post(REFRESH, json_body={"refresh_token": pair["refresh_token"]}).status == 200
+
+    def test_reuse_after_the_window_still_ends_the_session(
+        self, api: Any, register: Any, clean_db: str
+    ) -> None:
+        account = register()
+        successor = api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).json()
+        spent_long_ago(clean_db, account.refresh_token)
+        assert_error(
+            api.post(REFRESH, json_body={"refresh_token": account.refresh_token}), 401, "unauthorized"
+        )
+        assert not session_is_live(api, successor)
+        assert api.post(REFRESH, json_body={"refresh_token": successor["refresh_token"]}).status == 401
+
+    def test_a_third_generation_chain_keeps_its_grace(self, api: Any, register: Any, clean_db: str) -> None:
+        account = register()
+        token, seen = account.refresh_token, [account.refresh_token]
+        for _ in range(3):
+            first = api.post(REFRESH, json_body={"refresh_token": token}).json()
+            again = api.post(REFRESH, json_body={"refresh_token": token}).json()
+            assert first["refresh_token"] == again["refresh_token"] not in seen
+            token = first["refresh_token"]
+            seen.append(token)
+            assert session_is_live(api, first)
+        # The first generation's window has passed: presenting it now is a copy.
+        spent_long_ago(clean_db, seen[0])
+        assert api.post(REFRESH, json_body={"refresh_token": seen[0]}).status == 401
+        assert api.post(REFRESH, json_body={"refresh_token": seen[-1]}).status == 401
+
+    def test_no_grace_when_the_window_is_zero(
+        self, api: Any, register: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("LOUPE_REFRESH_REUSE_GRACE_SECONDS", "0")
+        get_settings.cache_clear()
+        account = register()
+        successor = api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).json()
+        assert api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).status == 401
+        assert not session_is_live(api, successor)
+
+    def test_a_signing_key_rotated_inside_the_window_keeps_the_successor(
+        self, api: Any, register: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        account = register()
+        first = api.post(REFRESH, json_body={"refresh_token": account.refresh_token}).json()
+        old_key = get_settings().signing_secret.decode()
+        rotated = {
+            "current": secrets.token_urlsafe(48),
+            "previous": [{"secret": old_key, "retired_at": datetime.now(UTC).isoformat()}],
+        }
+        monkeypatch.setenv("LOUPE_JWT_SECRET", json.dumps(rotated))
+        get_settings.cache_clear()
+        again = api.post(REFRESH, json_body={"refresh_token": account.refresh_token})
+        assert again.status == 200, again.body
+        assert again.json()["refresh_token"] == first["refresh_token"]
 
 
 class TestLogout:

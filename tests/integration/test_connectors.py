@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 import psycopg
@@ -34,6 +35,8 @@ from tests.streams import collect
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
 LOCAL_MARIADB = ("127.0.0.1", 3306)
 READER_PASSWORD = "reader-Pw-" + secrets.token_hex(6)
+# The organization whose folder under LOUPE_DUCKDB_ROOT the DuckDB files of these tests live in.
+DUCKDB_ORGANIZATION = UUID("5d0c4b1e-7d1a-4c3e-9a7b-2f6e8d9c0b1a")
 FAST = Limits(connect_timeout_seconds=5, statement_timeout_seconds=1)
 HEAVY_MARIADB_SQL = (
     "SELECT COUNT(*) FROM information_schema.columns a, information_schema.columns b,"
@@ -112,12 +115,12 @@ def mariadb_database() -> Iterator[str]:
 
 @pytest.fixture
 def duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A DuckDB file under a folder named as the allowed root."""
+    """A DuckDB file in DUCKDB_ORGANIZATION's folder under the allowed root."""
     root = tmp_path / "duckdb-root"
-    root.mkdir()
+    (root / str(DUCKDB_ORGANIZATION)).mkdir(parents=True)
     monkeypatch.setenv("LOUPE_DUCKDB_ROOT", str(root))
     get_settings.cache_clear()
-    path = root / "shop.duckdb"
+    path = root / str(DUCKDB_ORGANIZATION) / "shop.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE SCHEMA sales")
         conn.execute("CREATE TABLE sales.widgets (id INTEGER, label VARCHAR)")
@@ -126,7 +129,7 @@ def duckdb_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def open_session(kind: DatasourceType, url: str, limits: Limits = FAST) -> Session:
-    return connect(parse(kind, url), limits)
+    return connect(parse(kind, url, organization_id=DUCKDB_ORGANIZATION), limits)
 
 
 def cancel_soon(session: Session, delay: float = 0.5) -> threading.Thread:

@@ -233,11 +233,18 @@ def test_a_failed_connection_is_an_answer_without_the_password(
     assert wrong not in schema.body
 
 
-def test_duckdb_file_under_the_allowed_folder(api: Any, register: Any, datasource_policy: Path) -> None:
-    path = datasource_policy / "shop.duckdb"
+def duckdb_file_of(root: Path, organization_id: str, name: str = "shop.duckdb") -> Path:
+    """A DuckDB file with one table in the organization's folder under the allowed root."""
+    path = root / organization_id / name
+    path.parent.mkdir(exist_ok=True)
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE TABLE orders (id INTEGER, total DECIMAL(10, 2))")
+    return path
+
+
+def test_duckdb_file_under_the_allowed_folder(api: Any, register: Any, datasource_policy: Path) -> None:
     admin = register()
+    path = duckdb_file_of(datasource_policy, admin.organization_id)
     response = create(api, admin.access_token, type="duckdb", connection_string=f"duckdb://{path}")
     datasource_id = created_id(response)
     assert response.json()["connection_string"] == f"duckdb://{path}"
@@ -250,6 +257,40 @@ def test_duckdb_file_under_the_allowed_folder(api: Any, register: Any, datasourc
             "columns": [{"name": "id", "type": "INTEGER"}, {"name": "total", "type": "DECIMAL(10,2)"}],
         }
     ]
+
+
+def test_an_organization_cannot_open_anothers_duckdb_file(
+    api: Any, register: Any, datasource_policy: Path, clean_db: str
+) -> None:
+    owner, other = register(), register()
+    path = duckdb_file_of(datasource_policy, owner.organization_id)
+    (datasource_policy / other.organization_id).mkdir()
+    (datasource_policy / other.organization_id / "link.duckdb").symlink_to(path)
+    for spelling in (
+        f"duckdb://{path}",
+        f"duckdb:../{owner.organization_id}/shop.duckdb",
+        f"duckdb://{datasource_policy / other.organization_id}/../{owner.organization_id}/shop.duckdb",
+        "duckdb:link.duckdb",
+    ):
+        response = create(api, other.access_token, type="duckdb", connection_string=spelling)
+        error = assert_error(response, 422, "validation_error")
+        assert "inside the organization's datasource folder" in error["details"][0]["issue"]
+    # A connection string stored before the folders existed is refused when it is used.
+    own = duckdb_file_of(datasource_policy, other.organization_id, "own.duckdb")
+    datasource_id = created_id(
+        create(api, other.access_token, type="duckdb", connection_string=f"duckdb://{own}")
+    )
+    with psycopg.connect(clean_db) as conn:
+        conn.execute(
+            "UPDATE datasources SET connection_ciphertext = %s WHERE id = %s",
+            (crypto.encrypt(f"duckdb://{path}".encode(), UUID(other.organization_id)), datasource_id),
+        )
+    tested = api.post(f"{DATASOURCES}/{datasource_id}/test", token=other.access_token)
+    assert tested.status == 200, tested.body
+    assert tested.json()["ok"] is False
+    assert "inside the organization's datasource folder" in tested.json()["error"]
+    schema = api.get(f"{DATASOURCES}/{datasource_id}/schema", token=other.access_token)
+    assert_error(schema, 503, "service_unavailable")
 
 
 @pytest.mark.parametrize(
@@ -265,7 +306,7 @@ def test_duckdb_file_under_the_allowed_folder(api: Any, register: Any, datasourc
             "postgresql://u:Hunter2pw@db.example.com/d?sslkey=/etc/ssl/private/key.pem",
             "opens files",
         ),
-        ("duckdb", "duckdb:///etc/passwd", "inside the allowed"),
+        ("duckdb", "duckdb:///etc/passwd", "inside the organization's"),
         ("duckdb", "duckdb:shop.duckdb?allow_unsigned_extensions=true", "loads code"),
         ("mysql", "postgresql://u:Hunter2pw@db.example.com/d", "starts with"),
         ("postgres", "postgresql://u:Hunter2pw@no-such-host.invalid/d", "does not resolve"),

@@ -15,6 +15,7 @@ from loupe.observability import logger
 from loupe.security.redaction import mask_handlers
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, run_query, setup_org
+from tests.integration.test_auth import spent_long_ago
 from tests.read_only_logins import READER_PASSWORD, postgres_reader_url
 
 aws = runs_support.aws
@@ -40,7 +41,7 @@ def test_no_secret_of_any_flow_reaches_the_logs(
     mask_handlers([root_handler])
     logging.getLogger().addHandler(root_handler)
     try:
-        used = drive_every_flow(api, register, aws, postgres_database)
+        used = drive_every_flow(api, register, clean_db, aws, postgres_database)
     finally:
         logging.getLogger().removeHandler(root_handler)
         logger.registered_handler.setStream(previous_stream)  # type: ignore[attr-defined]
@@ -51,7 +52,9 @@ def test_no_secret_of_any_flow_reaches_the_logs(
     assert leaked == []
 
 
-def drive_every_flow(api: Any, register: Any, aws: str, postgres_database: str) -> list[str]:
+def drive_every_flow(
+    api: Any, register: Any, database_url: str, aws: str, postgres_database: str
+) -> list[str]:
     """Every auth and datasource flow, with secrets it can recognise; returns those secrets."""
     used: list[str] = []
 
@@ -76,7 +79,12 @@ def drive_every_flow(api: Any, register: Any, aws: str, postgres_database: str) 
         "/api/v1/auth/refresh", json_body={"refresh_token": logged_in["refresh_token"]}
     ).json()
     remember(refreshed["access_token"], refreshed["refresh_token"])
-    # A spent refresh token presented again: the session is revoked, and logged.
+    # A spent refresh token presented again within the grace window (a second tab), then after it: the
+    # session is revoked, and logged.
+    second_tab = api.post("/api/v1/auth/refresh", json_body={"refresh_token": logged_in["refresh_token"]})
+    assert second_tab.json()["refresh_token"] == refreshed["refresh_token"]
+    remember(second_tab.json()["access_token"])
+    spent_long_ago(database_url, logged_in["refresh_token"])
     assert (
         api.post("/api/v1/auth/refresh", json_body={"refresh_token": logged_in["refresh_token"]}).status
         == 401

@@ -21,7 +21,7 @@ from loupe.connectors import LOGIN_FINDING_CODES, REFUSED_FINDINGS, LoginFinding
 from loupe.connectors.mysql import findings_from_grants
 from loupe.security.connection_policy import connect, parse
 from loupe.services.datasources import FINDING_DETAILS, INTERACTIVE
-from tests.integration.test_connectors import LOCAL_MARIADB
+from tests.integration.test_connectors import DUCKDB_ORGANIZATION, LOCAL_MARIADB
 from tests.integration.test_datasources import (
     UNREACHABLE_PG,
     assert_error,
@@ -79,7 +79,7 @@ def postgres_role() -> Iterator[str]:
 
 
 def inspected(kind: Any, url: str) -> dict[str, LoginFinding]:
-    session = connect(parse(kind, url), INTERACTIVE)
+    session = connect(parse(kind, url, organization_id=DUCKDB_ORGANIZATION), INTERACTIVE)
     try:
         return {item.code: item for item in session.inspect_login()}
     finally:
@@ -248,7 +248,9 @@ def test_show_grants_lines_as_mysql_and_mariadb_write_them() -> None:
 
 
 def test_duckdb_macros_are_found(datasource_policy: Any) -> None:
-    path = datasource_policy / "macros.duckdb"
+    folder = datasource_policy / str(DUCKDB_ORGANIZATION)
+    folder.mkdir()
+    path = folder / "macros.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE TABLE t (x INTEGER)")
     assert inspected("duckdb", f"duckdb://{path}") == {}

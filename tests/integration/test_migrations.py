@@ -36,6 +36,7 @@ ALL_MIGRATIONS = [
     "0005_alerts",
     "0006_rate_limits",
     "0007_datasource_login_audit",
+    "0008_service_keys_and_key_runs",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -180,7 +181,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=5) == [
+    assert migrations.rollback(migrated_url, count=6) == [
+        "0008_service_keys_and_key_runs",
         "0007_datasource_login_audit",
         "0006_rate_limits",
         "0005_alerts",
@@ -193,6 +195,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0005_alerts",
         "0006_rate_limits",
         "0007_datasource_login_audit",
+        "0008_service_keys_and_key_runs",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -203,6 +206,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0005_alerts",
         "0006_rate_limits",
         "0007_datasource_login_audit",
+        "0008_service_keys_and_key_runs",
     ]
 
 
@@ -297,6 +301,40 @@ def test_references_stay_inside_one_organization(migrated_url: str) -> None:
             "INSERT INTO queries (organization_id, name, datasource_id, sql) "
             "VALUES (%s, 'q', %s, 'SELECT 1')",
             (b["org"], a["datasource"]),
+        )
+
+
+def test_a_run_records_an_api_key_of_its_own_organization_only(migrated_url: str) -> None:
+    with psycopg.connect(migrated_url) as conn:
+        a = _seed_organization(conn, "a")
+        b = _seed_organization(conn, "b")
+        key = _scalar(
+            conn,
+            "INSERT INTO api_keys (organization_id, name, role, prefix, key_hash, kind)"
+            " VALUES (%s, 'k', 'viewer', 'lk_', %s, 'service') RETURNING id",
+            (a["org"], b"\x01" * 32),
+        )
+        run = _scalar(
+            conn,
+            "INSERT INTO runs (organization_id, datasource_id, sql, cache_key, api_key_id)"
+            " VALUES (%s, %s, 'SELECT 1', 'k', %s) RETURNING id",
+            (a["org"], a["datasource"], key),
+        )
+        assert _scalar(conn, "SELECT kind FROM api_keys WHERE id = %s", (key,)) == "service"
+    with psycopg.connect(migrated_url) as conn, pytest.raises(errors.ForeignKeyViolation):
+        conn.execute(
+            "INSERT INTO runs (organization_id, datasource_id, sql, cache_key, api_key_id)"
+            " VALUES (%s, %s, 'SELECT 1', 'k', %s)",
+            (b["org"], b["datasource"], key),
+        )
+    with psycopg.connect(migrated_url) as conn:
+        conn.execute("DELETE FROM api_keys WHERE id = %s", (key,))
+        assert _scalar(conn, "SELECT api_key_id IS NULL FROM runs WHERE id = %s", (run,))
+    with psycopg.connect(migrated_url) as conn, pytest.raises(errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO api_keys (organization_id, name, role, prefix, key_hash, kind)"
+            " VALUES (%s, 'k', 'viewer', 'lk_', %s, 'shared')",
+            (a["org"], b"\x02" * 32),
         )
 
 
@@ -471,10 +509,10 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=1)
+    migrations.rollback(database_url, count=2)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
-    assert migrations.apply(database_url) == ["0007_datasource_login_audit"]
+    assert migrations.apply(database_url) == ["0007_datasource_login_audit", "0008_service_keys_and_key_runs"]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT login_audit_status, login_findings, login_inspected_at, allowed_functions, accepted_risks"
@@ -497,8 +535,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0008_service_keys_and_key_runs",
         "rolled back: 0007_datasource_login_audit",
-        "rolled back: 0006_rate_limits",
     ]
     assert password not in out + err + out2 + err2
 

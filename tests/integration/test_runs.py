@@ -245,6 +245,41 @@ def test_active_runs_per_user_are_limited(
     assert run_query(api, admin.access_token, query_id, parameters={"minimum": 3}).status == 202
 
 
+def test_active_runs_per_api_key_are_limited_as_per_user(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each key has the limit a user has; a second key, and the key's creator, have their own."""
+    monkeypatch.setenv("LOUPE_MAX_ACTIVE_RUNS_PER_USER", "2")
+    get_settings.cache_clear()
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    keys = [
+        api.post("/api/v1/api-keys", json_body={"name": name, "role": "editor"}, token=admin.access_token)
+        for name in ("first", "second")
+    ]
+    first, second = ({"X-API-Key": key.json()["key"]} for key in keys)
+
+    def by_key(headers: dict[str, str], minimum: int) -> Any:
+        return api.post(
+            f"/api/v1/queries/{query_id}/runs",
+            json_body={"parameters": {"minimum": minimum}},
+            headers=headers,
+        )
+
+    assert [by_key(first, n).status for n in (1, 2)] == [202, 202]
+    refused = by_key(first, 3)
+    assert refused.status == 429, refused.body
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused.header("Retry-After") == "5"
+    assert by_key(second, 3).status == 202
+    assert run_query(api, admin.access_token, query_id, parameters={"minimum": 3}).status == 202
+    with psycopg.connect(clean_db) as conn:
+        counted = conn.execute("SELECT api_key_id::text, count(*) FROM runs GROUP BY api_key_id").fetchall()
+    assert dict(counted) == {keys[0].json()["id"]: 2, keys[1].json()["id"]: 1, None: 1}
+
+    deliver(aws)  # they finish: the key may run again
+    assert by_key(first, 3).status == 202
+
+
 def test_an_unreachable_datasource_goes_back_to_the_queue(
     api: Any, register: Any, clean_db: str, aws: str
 ) -> None:

@@ -5,7 +5,6 @@ a canary table proves nothing changed; and every catalogued function runs as a r
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 import time
@@ -25,6 +24,7 @@ from loupe.config import get_settings
 from loupe.connectors import ConnectorError, DatasourceType, Limits, Session, engine
 from loupe.security.connection_policy import connect, parse
 from loupe.security.sql_guard import SqlNotAllowed, check
+from tests.integration.test_connectors import DUCKDB_ORGANIZATION
 from tests.streams import collect
 from tests.unit.test_sql_guard import (
     ATTACKS,
@@ -326,10 +326,10 @@ def mariadb() -> Iterator[Target]:
 def duck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
     """A DuckDB file under the allowed folder; the connector opens it read-only, locked down."""
     root = tmp_path / "duckdb-root"
-    root.mkdir()
+    (root / str(DUCKDB_ORGANIZATION)).mkdir(parents=True)
     monkeypatch.setenv("LOUPE_DUCKDB_ROOT", str(root))
     get_settings.cache_clear()
-    path = root / "shop.duckdb"
+    path = root / str(DUCKDB_ORGANIZATION) / "shop.duckdb"
     with duckdb.connect(str(path)) as conn:
         for statement in DUCKDB_SCHEMA:
             conn.execute(statement)
@@ -342,7 +342,7 @@ def duck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
                     "SELECT table_name FROM information_schema.tables ORDER BY 1"
                 ).fetchall(),
                 "files": files_written(),
-                "folder": sorted(os.listdir(root)),
+                "folder": sorted(str(item.relative_to(root)) for item in root.rglob("*")),
             }
 
     # The connector opens DuckDB files read-only, so the one URL is also the read-only login.
@@ -350,7 +350,7 @@ def duck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
 
 
 def open_session(target: Target, url: str | None = None) -> Session:
-    return connect(parse(target.dialect, url or target.url), LIMITS)
+    return connect(parse(target.dialect, url or target.url, organization_id=DUCKDB_ORGANIZATION), LIMITS)
 
 
 def run_directly(target: Target, sqls: list[str]) -> list[Outcome]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 from urllib.parse import quote
+from uuid import UUID
 
 import pytest
 from hypothesis import assume, given
@@ -22,6 +23,8 @@ from loupe.security.connection_policy import (
 )
 
 STRICT = PolicySettings(allow_private_hosts=False)
+ORG_A = UUID("0a0a0a0a-0000-4000-8000-00000000000a")
+ORG_B = UUID("0b0b0b0b-0000-4000-8000-00000000000b")
 LENIENT = PolicySettings(allow_private_hosts=True)
 
 
@@ -104,12 +107,15 @@ class TestParse:
 
 
 class TestDuckDb:
-    def test_file_inside_the_root(self, tmp_path: Path) -> None:
+    def test_file_inside_the_organizations_folder(self, tmp_path: Path) -> None:
         settings = PolicySettings(duckdb_root=tmp_path)
-        absolute = parse("duckdb", f"duckdb://{tmp_path}/shop.duckdb", settings)
-        relative = parse("duckdb", "duckdb:shop.duckdb", settings)
-        assert absolute.path == relative.path == tmp_path / "shop.duckdb"
-        assert absolute.display() == f"duckdb://{tmp_path}/shop.duckdb"
+        folder = tmp_path / str(ORG_A)
+        absolute = parse("duckdb", f"duckdb://{folder}/shop.duckdb", settings, organization_id=ORG_A)
+        relative = parse("duckdb", "duckdb:shop.duckdb", settings, organization_id=ORG_A)
+        nested = parse("duckdb", "duckdb:sales/2026/shop.duckdb", settings, organization_id=ORG_A)
+        assert absolute.path == relative.path == folder / "shop.duckdb"
+        assert nested.path == folder / "sales" / "2026" / "shop.duckdb"
+        assert absolute.display() == f"duckdb://{folder}/shop.duckdb"
 
     @pytest.mark.parametrize(
         "url",
@@ -117,16 +123,64 @@ class TestDuckDb:
             "duckdb:///etc/passwd",
             "duckdb:../outside.duckdb",
             "duckdb://{root}/../outside.duckdb",
-            "duckdb://{root}/link/secret.duckdb",
+            "duckdb://{folder}/link/secret.duckdb",
+            "duckdb://{root}/shared.duckdb",
+            "duckdb:///shop.duckdb",
         ],
     )
-    def test_paths_outside_the_root_are_refused(self, tmp_path: Path, url: str) -> None:
+    def test_paths_outside_the_folder_are_refused(self, tmp_path: Path, url: str) -> None:
         root = tmp_path / "root"
-        root.mkdir()
+        folder = root / str(ORG_A)
+        folder.mkdir(parents=True)
         (tmp_path / "elsewhere").mkdir()
-        (root / "link").symlink_to(tmp_path / "elsewhere")
-        with pytest.raises(ConnectionPolicyError, match="inside the allowed"):
-            parse("duckdb", url.format(root=root), PolicySettings(duckdb_root=root.resolve()))
+        (folder / "link").symlink_to(tmp_path / "elsewhere")
+        with pytest.raises(ConnectionPolicyError, match="inside the organization's"):
+            parse(
+                "duckdb",
+                url.format(root=root, folder=folder),
+                PolicySettings(duckdb_root=root.resolve()),
+                organization_id=ORG_A,
+            )
+
+    @pytest.mark.parametrize(
+        "spelling",
+        [
+            "duckdb://{b}/shop.duckdb",
+            "duckdb://{a}/../{org_b}/shop.duckdb",
+            "duckdb:../{org_b}/shop.duckdb",
+            "duckdb:./../{org_b}/shop.duckdb",
+            "duckdb:sub/../../{org_b}/shop.duckdb",
+            "duckdb://{a}/%2E%2E/{org_b}/shop.duckdb",
+            "duckdb:%2e%2e%2f{org_b}%2fshop.duckdb",
+            "duckdb://{root}//{org_b}/shop.duckdb",
+            "duckdb://{root}/./{org_b}/./shop.duckdb",
+            "duckdb://{a}/to-b/shop.duckdb",
+            "duckdb:to-b/shop.duckdb",
+            "duckdb:b-file.duckdb",
+            "duckdb:..%5C{org_b}%5Cshop.duckdb",
+            "duckdb://{root}/{org_b_upper}/shop.duckdb",
+        ],
+    )
+    def test_an_organization_cannot_open_anothers_file_by_any_spelling(
+        self, tmp_path: Path, spelling: str
+    ) -> None:
+        root = (tmp_path / "root").resolve()
+        folder_a, folder_b = root / str(ORG_A), root / str(ORG_B)
+        folder_a.mkdir(parents=True)
+        folder_b.mkdir()
+        (folder_b / "shop.duckdb").touch()
+        # Links inside A's folder to B's folder and to B's file: resolved, they lead out.
+        (folder_a / "to-b").symlink_to(folder_b)
+        (folder_a / "b-file.duckdb").symlink_to(folder_b / "shop.duckdb")
+        settings = PolicySettings(duckdb_root=root)
+        url = spelling.format(root=root, a=folder_a, b=folder_b, org_b=ORG_B, org_b_upper=str(ORG_B).upper())
+        assert parse("duckdb", f"duckdb://{folder_b}/shop.duckdb", settings, organization_id=ORG_B)
+        with pytest.raises(ConnectionPolicyError, match="inside the organization's"):
+            parse("duckdb", url, settings, organization_id=ORG_A)
+
+    def test_parsing_a_file_database_needs_the_organization(self, tmp_path: Path) -> None:
+        with pytest.raises(TypeError, match="for an organization"):
+            parse("duckdb", "duckdb:shop.duckdb", PolicySettings(duckdb_root=tmp_path))
 
     @pytest.mark.parametrize(
         "query",
@@ -134,16 +188,23 @@ class TestDuckDb:
     )
     def test_extension_options_are_refused(self, tmp_path: Path, query: str) -> None:
         with pytest.raises(ConnectionPolicyError, match="loads code"):
-            parse("duckdb", f"duckdb:shop.duckdb?{query}", PolicySettings(duckdb_root=tmp_path))
+            parse(
+                "duckdb",
+                f"duckdb:shop.duckdb?{query}",
+                PolicySettings(duckdb_root=tmp_path),
+                organization_id=ORG_A,
+            )
 
-    @pytest.mark.parametrize("url", ["duckdb:///:memory:", "duckdb://", "duckdb://host/shop.duckdb"])
+    @pytest.mark.parametrize(
+        "url", ["duckdb:///:memory:", "duckdb://", "duckdb://host/shop.duckdb", "duckdb:", "duckdb:."]
+    )
     def test_memory_empty_and_hosts_are_refused(self, tmp_path: Path, url: str) -> None:
         with pytest.raises(ConnectionPolicyError):
-            parse("duckdb", url, PolicySettings(duckdb_root=tmp_path))
+            parse("duckdb", url, PolicySettings(duckdb_root=tmp_path), organization_id=ORG_A)
 
     def test_disabled_without_a_root(self) -> None:
         with pytest.raises(ConnectionPolicyError, match="LOUPE_DUCKDB_ROOT"):
-            parse("duckdb", "duckdb:shop.duckdb", PolicySettings())
+            parse("duckdb", "duckdb:shop.duckdb", PolicySettings(), organization_id=ORG_A)
 
 
 class TestHosts:
@@ -257,10 +318,12 @@ def test_encoded_urls_round_trip_and_display_hides_the_password(
 def test_any_text_is_parsed_or_refused_with_a_policy_error(kind: DatasourceType, text: str) -> None:
     settings = PolicySettings(duckdb_root=Path("/srv/loupe-duckdb"))
     try:
-        spec = parse(kind, text, settings)
+        spec = parse(kind, text, settings, organization_id=ORG_A)
     except ConnectionPolicyError:
         return
     assert spec.type == kind
+    if spec.path is not None:
+        assert spec.path.is_relative_to(Path("/srv/loupe-duckdb") / str(ORG_A))
 
 
 @given(

@@ -30,12 +30,14 @@ from loupe.connectors import engine
 from loupe.security import sql_guard
 from loupe.security.connection_policy import ConnectionPolicyError, PolicySettings, parse
 
+from uuid import uuid4
 root = Path(sys.argv[1])
-(root / "shop.duckdb").touch()
-spec = parse("duckdb", "duckdb:shop.duckdb", PolicySettings(duckdb_root=root))
-assert spec.display() == f"duckdb://{root}/shop.duckdb"
+organization_id = uuid4()
+settings = PolicySettings(duckdb_root=root)
+spec = parse("duckdb", "duckdb:shop.duckdb", settings, organization_id=organization_id)
+assert spec.display() == f"duckdb://{root}/{organization_id}/shop.duckdb"
 try:
-    parse("duckdb", "duckdb:shop.duckdb", PolicySettings())
+    parse("duckdb", "duckdb:shop.duckdb", PolicySettings(), organization_id=organization_id)
 except ConnectionPolicyError as error:
     assert "LOUPE_DUCKDB_ROOT" in str(error)
 assert sql_guard.check("SELECT $a", "duckdb").parameters == ("a",)

@@ -55,3 +55,15 @@ def test_asymmetric_looking_secrets_are_still_refused_as_hmac_keys() -> None:
     pem = b"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----"
     with pytest.raises(jwt.InvalidKeyError):
         jwt.encode({"a": 1}, pem, algorithm="HS256")
+
+
+def test_a_refresh_tokens_successor_is_keyed_and_fixed_by_its_predecessor() -> None:
+    key, other_key = secrets.token_bytes(32), secrets.token_bytes(32)
+    predecessor = tokens.new_secret_token(tokens.REFRESH_TOKEN_PREFIX)
+    successor = tokens.refresh_successor(key, predecessor)
+    assert successor == tokens.refresh_successor(key, predecessor)
+    assert successor.startswith(tokens.REFRESH_TOKEN_PREFIX)
+    assert len(successor) == len(predecessor)  # 256 bits, like a random one
+    assert successor != tokens.refresh_successor(other_key, predecessor)
+    assert successor != tokens.refresh_successor(key, predecessor + "x")
+    assert tokens.refresh_successor(key, successor) not in (predecessor, successor)

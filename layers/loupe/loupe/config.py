@@ -90,6 +90,9 @@ class Settings(BaseModel):
     refresh_token_ttl_seconds: int = Field(
         30 * 86_400, ge=3_600, le=365 * 86_400, alias="LOUPE_REFRESH_TOKEN_TTL_SECONDS"
     )
+    # A spent refresh token presented again this soon (two tabs refreshing at once) gets the successor
+    # it was rotated to; later, it ends the session. 0 turns the grace off.
+    refresh_reuse_grace_seconds: int = Field(30, ge=0, le=300, alias="LOUPE_REFRESH_REUSE_GRACE_SECONDS")
 
     login_max_failures: int = Field(5, ge=1, le=1_000, alias="LOUPE_LOGIN_MAX_FAILURES")
     login_failure_window_seconds: int = Field(

@@ -49,6 +49,19 @@ REFUSED_FINDINGS: frozenset[LoginFindingCode] = frozenset(
 )
 # A finding names at most this many objects and counts the rest.
 MAX_FINDING_OBJECTS = 20
+MASK = "****"
+# A quoted value as libpq and drivers write one: '...' or "..." with backslash escapes.
+_QUOTED = r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"'
+# Key names that hold a password (`db_password` too, `passwords` not).
+_CREDENTIAL_FIELD = r"(?<![A-Za-z])(?:password|passwd|pwd)(?![A-Za-z])"
+CREDENTIAL_PATTERNS = (
+    # password=secret, password = 'a b', PWD="x": a connection string's field.
+    re.compile(rf"(?P<lead>{_CREDENTIAL_FIELD}\s*=\s*)(?:{_QUOTED}|[^\s&;]+)", re.IGNORECASE),
+    # password: 'secret' (quoted only: MySQL's "using password: YES" says no more than that).
+    re.compile(rf"(?P<lead>{_CREDENTIAL_FIELD}\s*:\s*)(?:{_QUOTED})", re.IGNORECASE),
+    # scheme://user:password@host, up to the last @ before the host's path (a raw @ in a password too).
+    re.compile(r"(?P<lead>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^\s/]+(?=@)", re.IGNORECASE),
+)
 # Rows per round trip while streaming: large enough that the round trips cost little, small enough
 # that a batch of wide rows stays a few MB.
 FETCH_ROWS = 5_000
@@ -274,12 +287,27 @@ def is_explain(sql: str) -> bool:
 
 
 def scrubbed(error: BaseException, spec: ConnectionSpec) -> str:
-    """A driver's message fit for a client: its first line, without the password, and short."""
+    """A driver's message fit for a client: its first line, with every credential masked, and short."""
     lines = str(error).strip().splitlines()
     message = lines[0] if lines else type(error).__name__
-    if spec.password:
-        message = message.replace(spec.password, "****")
-    return message[:MAX_ERROR_CHARS]
+    return masked_credentials(message, spec.user)[:MAX_ERROR_CHARS]
+
+
+def masked_credentials(text: str, user: str = "") -> str:
+    """`text` with whatever stands where a credential goes masked: a `password=` pair's value, a quoted
+    `password:` value, a URL's password and the password after `user:` in `user:password@host`.
+
+    The value is masked whatever it is, and nothing else is: masking the password wherever it occurs
+    would rewrite ordinary words ("does not e****ist") and tell anyone who can make the datasource
+    answer with chosen text (an editor's SQL) which letters the password holds, or that a guess is it.
+    """
+    for pattern in CREDENTIAL_PATTERNS:
+        text = pattern.sub(rf"\g<lead>{MASK}", text)
+    if user:
+        # Only where the user name stands as a whole word, so that no other text decides what is masked.
+        user_password = rf"(?<![\w.%+-])(?P<lead>{re.escape(user)}:)[^\s/@]+(?=@)"
+        text = re.sub(user_password, rf"\g<lead>{MASK}", text)
+    return text
 
 
 def fetched_batches(

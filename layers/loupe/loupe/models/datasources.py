@@ -19,7 +19,10 @@ ConnectionString = Annotated[
     Field(
         min_length=1,
         max_length=MAX_CONNECTION_STRING,
-        description="postgresql://user:password@host:5432/db, mysql://..., or duckdb:///file.duckdb",
+        description=(
+            "postgresql://user:password@host:5432/db, mysql://..., or duckdb:file.duckdb"
+            " (a file in the organization's folder)"
+        ),
         examples=["postgresql://reader:secret@db.example.com:5432/shop?sslmode=require"],
     ),
 ]
@@ -32,8 +35,8 @@ def _function_names(names: list[str]) -> list[str]:
     invalid = [name for name in lowered if not valid_function_name(name)]
     if invalid:
         raise ValueError(
-            f"{invalid[0]!r} is not a function name (letters, digits and _, optionally schema.name,"
-            " at most 128 characters)"
+            f"{invalid[0]!r} is not a function name (letters, digits, _ and $, optionally schema.name,"
+            " at most 63 characters a part)"
         )
     return lowered
 

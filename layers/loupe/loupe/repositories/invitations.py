@@ -38,14 +38,16 @@ def create(
     role: RoleName,
     token_digest: bytes,
     invited_by: UUID | None,
+    invited_by_api_key_id: UUID | None,
     expires_at: datetime,
 ) -> InvitationRecord:
     row = fetch_one(
         sql.SQL(
-            "INSERT INTO invitations (organization_id, email, role, token_hash, invited_by, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING {}"
+            "INSERT INTO invitations"
+            " (organization_id, email, role, token_hash, invited_by, invited_by_api_key_id, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {}"
         ).format(_COLUMNS),
-        (organization_id, email, role, token_digest, invited_by, expires_at),
+        (organization_id, email, role, token_digest, invited_by, invited_by_api_key_id, expires_at),
     )
     return InvitationRecord.model_validate(row)
 
@@ -97,6 +99,20 @@ def delete_pending(organization_id: UUID, invitation_id: UUID) -> InvitationReco
             (organization_id, invitation_id),
         )
     )
+
+
+def delete_pending_of(
+    organization_id: UUID, user_id: UUID, api_key_ids: list[UUID]
+) -> list[InvitationRecord]:
+    """Delete the pending invitations the member created, themselves or with one of these keys."""
+    rows = fetch_all(
+        sql.SQL(
+            "DELETE FROM invitations WHERE organization_id = %s"
+            " AND (invited_by = %s OR invited_by_api_key_id = ANY(%s)) AND {} RETURNING {}"
+        ).format(_PENDING, _COLUMNS),
+        (organization_id, user_id, api_key_ids),
+    )
+    return [InvitationRecord.model_validate(row) for row in rows]
 
 
 def claim(token_digest: bytes) -> InvitationRecord | None:

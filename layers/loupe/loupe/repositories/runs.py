@@ -1,14 +1,15 @@
-"""Runs in the metadata database: listing, the per-user count of active runs, the cache lookup, and the
-runner's state transitions (claim with a lease, release for a retry, finish once)."""
+"""Runs in the metadata database: listing, the count of active runs per user and per API key, the cache
+lookup, and the runner's state transitions (claim with a lease, release for a retry, finish once)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from loupe.connectors import DatasourceType
@@ -48,6 +49,7 @@ RUNS = Collection(
             "enqueued_at",
             "finished_at",
             "created_by",
+            "api_key_id",
         }
     ),
     json_columns=frozenset({"parameters", "error"}),
@@ -132,17 +134,22 @@ class LapsedRun:
     cancel_requested_at: datetime | None
 
 
-def lock_user_runs(user_id: UUID) -> None:
-    """Serialize run creation per user until the transaction ends, so two requests cannot both pass
-    the active-run limit."""
-    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs:{user_id}",))
+# Whom a run counts against in the active-run limit: the user who started it, or the API key.
+RunStarter = Literal["created_by", "api_key_id"]
 
 
-def active_count(organization_id: UUID, user_id: UUID) -> int:
+def lock_runs_of(starter: RunStarter, starter_id: UUID) -> None:
+    """Serialize run creation per user or per API key until the transaction ends, so two requests
+    cannot both pass the active-run limit."""
+    execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"runs:{starter}:{starter_id}",))
+
+
+def active_count(organization_id: UUID, starter: RunStarter, starter_id: UUID) -> int:
     row = fetch_one(
-        "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND created_by = %s"
-        " AND status = ANY(%s)",
-        (organization_id, user_id, list(ACTIVE_STATUSES)),
+        sql.SQL(
+            "SELECT count(*) AS active FROM runs WHERE organization_id = %s AND {} = %s AND status = ANY(%s)"
+        ).format(sql.Identifier(starter)),
+        (organization_id, starter_id, list(ACTIVE_STATUSES)),
     )
     assert row is not None
     return int(row["active"])

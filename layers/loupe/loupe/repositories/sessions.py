@@ -31,6 +31,8 @@ class RefreshTokenUse(BaseModel):
     organization_id: UUID
     user_id: UUID
     already_spent: bool
+    # Spent within the grace window: presented again by a second tab, not by a copy.
+    spent_within_grace: bool
     token_expired: bool
     session_live: bool
 
@@ -85,22 +87,34 @@ def add_refresh_token(
     )
 
 
-def spend_refresh_token(token_digest: bytes) -> RefreshTokenUse | None:
-    """Mark the token spent atomically; a second presentation sees `already_spent`."""
+def spend_refresh_token(token_digest: bytes, grace_seconds: int) -> RefreshTokenUse | None:
+    """Mark the token spent atomically; a second presentation sees `already_spent`, and whether the
+    first was less than `grace_seconds` ago. A presentation waits for one in progress to end."""
     row = fetch_one(
         "WITH presented AS ("
-        "   SELECT t.id, t.spent_at IS NOT NULL AS already_spent, t.expires_at <= now() AS token_expired"
+        "   SELECT t.id, t.spent_at IS NOT NULL AS already_spent, t.expires_at <= now() AS token_expired,"
+        "     coalesce(t.spent_at > now() - make_interval(secs => %s), false) AS spent_within_grace"
         "   FROM refresh_tokens t WHERE t.token_hash = %s FOR UPDATE"
         " ), spent AS ("
         "   UPDATE refresh_tokens t SET spent_at = now() FROM presented p"
         "   WHERE t.id = p.id AND NOT p.already_spent RETURNING t.id"
         " )"
-        " SELECT s.id AS session_id, s.organization_id, s.user_id, p.already_spent, p.token_expired,"
-        "   (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live"
+        " SELECT s.id AS session_id, s.organization_id, s.user_id, p.already_spent, p.spent_within_grace,"
+        "   p.token_expired, (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live"
         " FROM presented p JOIN refresh_tokens t ON t.id = p.id JOIN sessions s ON s.id = t.session_id",
-        (token_digest,),
+        (grace_seconds, token_digest),
     )
     return RefreshTokenUse.model_validate(row) if row else None
+
+
+def live_refresh_token(session_id: UUID, token_digests: list[bytes]) -> bytes | None:
+    """Which of these digests is an unexpired refresh token of the session, if any."""
+    row = fetch_one(
+        "SELECT token_hash FROM refresh_tokens"
+        " WHERE session_id = %s AND token_hash = ANY(%s) AND expires_at > now() LIMIT 1",
+        (session_id, token_digests),
+    )
+    return bytes(row["token_hash"]) if row else None
 
 
 def session_of_refresh_token(token_digest: bytes) -> SessionRecord | None:

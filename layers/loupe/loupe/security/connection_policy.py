@@ -7,8 +7,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qsl, unquote, urlsplit
+from uuid import UUID
 
 from loupe.config import get_settings
 from loupe.connectors import ConnectionSpec, DatasourceType, Limits, Session, engine
@@ -92,9 +93,14 @@ def policy_settings() -> PolicySettings:
 
 
 def parse(
-    kind: DatasourceType, connection_string: str, settings: PolicySettings | None = None
+    kind: DatasourceType,
+    connection_string: str,
+    settings: PolicySettings | None = None,
+    *,
+    organization_id: UUID | None = None,
 ) -> ConnectionSpec:
-    """Parse and validate a connection string of `kind`; no network access (see `check_host`)."""
+    """Parse and validate a connection string of `kind`; no network access (see `check_host`). A file
+    database resolves inside its organization's folder, so parsing one needs `organization_id`."""
     settings = settings or policy_settings()
     if len(connection_string) > MAX_CONNECTION_STRING:
         raise ConnectionPolicyError(f"a connection string has at most {MAX_CONNECTION_STRING} characters")
@@ -118,7 +124,10 @@ def parse(
             raise ConnectionPolicyError(
                 f"a {kind} connection string names a file: {engine_spec.schemes[0]}:///path/to/file.{kind}"
             )
-        return ConnectionSpec(type=kind, path=_database_file(kind, unquote(parts.path), settings))
+        if organization_id is None:
+            raise TypeError(f"a {kind} connection string is parsed for an organization")
+        path = _database_file(kind, unquote(parts.path), organization_folder(settings, kind, organization_id))
+        return ConnectionSpec(type=kind, path=path)
     host = parts.hostname or ""
     if not host:
         raise ConnectionPolicyError("the connection string must name a host")
@@ -185,20 +194,29 @@ def check_hostname_syntax(host: str) -> None:
         raise ConnectionPolicyError("the host is not a valid hostname or IP address")
 
 
-def _database_file(kind: DatasourceType, raw: str, settings: PolicySettings) -> Path:
-    """The database file a file engine's connection string names, inside LOUPE_DUCKDB_ROOT."""
-    root = settings.duckdb_root
-    if root is None:
+def organization_folder(settings: PolicySettings, kind: DatasourceType, organization_id: UUID) -> Path:
+    """The folder an organization's database files live in: `<LOUPE_DUCKDB_ROOT>/<organization id>`."""
+    if settings.duckdb_root is None:
         raise ConnectionPolicyError(f"{kind} datasources are disabled: no LOUPE_DUCKDB_ROOT is configured")
+    return settings.duckdb_root / str(organization_id)
+
+
+def _database_file(kind: DatasourceType, raw: str, folder: Path) -> Path:
+    """The database file a file engine's connection string names: a path relative to the
+    organization's folder, or an absolute one inside it; never another organization's file."""
     if not raw or raw in ("/", ":memory:") or "\x00" in raw:
         raise ConnectionPolicyError(
-            f"a {kind} connection string names a database file under the allowed folder"
+            f"a {kind} connection string names a database file in the organization's folder"
         )
-    candidate = Path(raw) if raw.startswith("/") else root / raw
-    # resolve() follows symlinks, so a link inside the folder cannot point outside it.
+    outside = f"the {kind} file must be inside the organization's datasource folder"
+    if ".." in PurePosixPath(raw).parts or "\\" in raw:
+        raise ConnectionPolicyError(outside)
+    candidate = Path(raw) if raw.startswith("/") else folder / raw
+    # resolve() follows symlinks, so a link inside the folder (or the folder itself, if it is one)
+    # cannot point at another organization's files; the folder is compared as it is named.
     resolved = candidate.resolve()
-    if not resolved.is_relative_to(root) or resolved == root:
-        raise ConnectionPolicyError(f"the {kind} file must be inside the allowed datasource folder")
+    if not resolved.is_relative_to(folder) or resolved == folder:
+        raise ConnectionPolicyError(outside)
     return resolved
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import hmac
 import secrets
 import sys
 import time
@@ -146,6 +148,13 @@ def _verified(
 def new_secret_token(prefix: str) -> str:
     """A random bearer secret (256 bits) with a short prefix saying what it is."""
     return prefix + secrets.token_urlsafe(32)
+
+
+def refresh_successor(key: bytes, predecessor: str) -> str:
+    """The refresh token a session's `predecessor` rotates to: an HMAC of it under a server key, so the
+    same token presented twice yields the same successor without the successor being stored."""
+    mac = hmac.new(key, b"loupe refresh successor\x00" + predecessor.encode(), hashlib.sha256).digest()
+    return REFRESH_TOKEN_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def digest(token: str) -> bytes:

@@ -58,15 +58,15 @@ def _open_session(user: UserOut, client: Client) -> TokenPair:
     now = datetime.now(UTC)
     session_expires = now + timedelta(seconds=settings.refresh_token_ttl_seconds)
     session_id = sessions.create(user.organization_id, user.id, session_expires, client.user_agent, client.ip)
-    return _issue_tokens(user, session_id, session_expires)
-
-
-def _issue_tokens(user: UserOut, session_id: UUID, session_expires: datetime) -> TokenPair:
-    settings = get_settings()
     refresh_token = tokens.new_secret_token(tokens.REFRESH_TOKEN_PREFIX)
     sessions.add_refresh_token(
         session_id, user.organization_id, tokens.digest(refresh_token), session_expires
     )
+    return _token_pair(user, session_id, refresh_token)
+
+
+def _token_pair(user: UserOut, session_id: UUID, refresh_token: str) -> TokenPair:
+    settings = get_settings()
     access_token = tokens.issue_access_token(
         settings,
         tokens.AccessClaims(user_id=user.id, session_id=session_id, organization_id=user.organization_id),
@@ -196,11 +196,15 @@ def accept_invitation(request: AcceptInvitationRequest, client: Client) -> Token
 
 
 def refresh(refresh_token: str) -> TokenPair:
+    """Rotate the refresh token to its successor. A spent token presented again within
+    LOUPE_REFRESH_REUSE_GRACE_SECONDS (a second tab) gets the same successor; later, it was copied."""
+    settings = get_settings()
     with db.transaction():
-        use = sessions.spend_refresh_token(tokens.digest(refresh_token))
+        use = sessions.spend_refresh_token(tokens.digest(refresh_token), settings.refresh_reuse_grace_seconds)
         if use is None or use.token_expired or not use.session_live:
             raise Unauthenticated(INVALID_REFRESH)
-        if use.already_spent:
+        issued = _issued_successor(use.session_id, refresh_token) if use.spent_within_grace else None
+        if use.already_spent and issued is None:
             # A spent token presented again means it was copied: end the whole session.
             sessions.revoke(use.session_id)
             raise Unauthenticated(INVALID_REFRESH, keep_changes=True)
@@ -208,9 +212,29 @@ def refresh(refresh_token: str) -> TokenPair:
         session = sessions.get(use.session_id)
         if profile is None or session is None:
             raise Unauthenticated(INVALID_REFRESH)
+        successor = issued or tokens.refresh_successor(settings.signing_secret, refresh_token)
+        if issued is None:
+            sessions.add_refresh_token(
+                use.session_id, use.organization_id, tokens.digest(successor), session.expires_at
+            )
         sessions.touch(use.session_id)
         out = UserOut.model_validate(profile, from_attributes=True)
-        return _issue_tokens(out, use.session_id, session.expires_at)
+        return _token_pair(out, use.session_id, successor)
+
+
+def _issued_successor(session_id: UUID, refresh_token: str) -> str | None:
+    """The successor the token was rotated to, if the session still holds it. Derived under each
+    signing key, the current and the retired ones, since a key may have rotated in between."""
+    keys = get_settings().signing_keys
+    candidates = {
+        tokens.digest(successor): successor
+        for successor in (
+            tokens.refresh_successor(key, refresh_token)
+            for key in (keys.current, *(retired.secret for retired in keys.previous))
+        )
+    }
+    found = sessions.live_refresh_token(session_id, list(candidates))
+    return candidates[found] if found is not None else None
 
 
 def logout(principal: Principal, refresh_token: str) -> None:

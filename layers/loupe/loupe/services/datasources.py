@@ -200,10 +200,12 @@ def _inspected(spec: ConnectionSpec, options: DatasourceOptions) -> list[LoginFi
         opened.close()
 
 
-def _validated_spec(kind: DatasourceType, connection_string: SecretStr) -> ConnectionSpec:
+def _validated_spec(
+    kind: DatasourceType, connection_string: SecretStr, organization_id: UUID
+) -> ConnectionSpec:
     """Parse against the type's allowlist and check where the host resolves, as a 422 on refusal."""
     try:
-        spec = parse(kind, connection_string.get_secret_value())
+        spec = parse(kind, connection_string.get_secret_value(), organization_id=organization_id)
         if spec.host:
             check_host(spec.host)
     except ConnectionPolicyError as error:
@@ -234,7 +236,7 @@ class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, Data
         )
 
     def values_for_create(self, principal: Principal, body: DatasourceCreate) -> dict[str, Any]:
-        spec = _validated_spec(body.type, body.connection_string)
+        spec = _validated_spec(body.type, body.connection_string, principal.organization_id)
         inspection = _audit_columns(_inspected(spec, body.options), body.accepted_risks)
         audit = login_audit({**inspection, "accepted_risks": body.accepted_risks})
         if audit.status == "refused":
@@ -264,7 +266,7 @@ class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, Data
             values["options"] = body.options.model_dump()
         spec = None
         if body.connection_string is not None:
-            spec = _validated_spec(current["type"], body.connection_string)
+            spec = _validated_spec(current["type"], body.connection_string, principal.organization_id)
             values["connection_ciphertext"] = _encrypted(body.connection_string, principal.organization_id)
             values["connection_display"] = spec.display()
         # The settings' changes are audited once the update is known to go through.
@@ -404,7 +406,7 @@ def _stored_spec(organization_id: UUID, datasource_id: UUID) -> ConnectionSpec |
         raise NotFound("No such datasource")
     try:
         plaintext = crypto.decrypt(bytes(row["connection_ciphertext"]), organization_id)
-        return parse(row["type"], plaintext.decode())
+        return parse(row["type"], plaintext.decode(), organization_id=organization_id)
     except (crypto.DecryptionFailed, ConnectionPolicyError):
         return None
     except crypto.CryptoUnavailable:
@@ -472,7 +474,7 @@ def session(
     except crypto.CryptoUnavailable:
         raise DependencyUnavailable("Credentials cannot be decrypted right now; try again shortly") from None
     try:
-        opened = connect(parse(row["type"], plaintext.decode()), limits)
+        opened = connect(parse(row["type"], plaintext.decode(), organization_id=organization_id), limits)
     except ConnectionPolicyError as error:
         raise DatasourceUnreachable(f"the connection is refused by policy: {error}") from None
     except ConnectorError as error:

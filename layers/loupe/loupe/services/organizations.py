@@ -24,7 +24,7 @@ from loupe.models.organizations import (
     PageQuery,
     UsageOut,
 )
-from loupe.repositories import invitations, organizations
+from loupe.repositories import api_keys, invitations, organizations
 from loupe.repositories.invitations import InvitationRecord
 from loupe.repositories.organizations import OrganizationRecord
 from loupe.security import tokens
@@ -118,19 +118,45 @@ def change_role(principal: Principal, user_id: UUID, role: RoleName) -> MemberOu
 
 
 def remove_member(principal: Principal, user_id: UUID) -> None:
-    """The member's sessions in this organization end with the membership; the account stays."""
+    """The member's sessions in this organization end with the membership, their personal API keys
+    (and the personal keys those created) are revoked, and the invitations they sent, themselves or
+    with those keys, are withdrawn; service keys stay. The account stays."""
     with db.transaction():
         admins = organizations.lock_admins(principal.organization_id)
         member = _member(principal, user_id)
         if admins == [user_id]:
             raise Conflict(LAST_ADMIN)
         organizations.remove_member(principal.organization_id, user_id)
+        owned_keys = api_keys.personal_keys_of(principal.organization_id, user_id)
+        revoked_keys = api_keys.revoke_many(principal.organization_id, owned_keys)
+        withdrawn = invitations.delete_pending_of(principal.organization_id, user_id, owned_keys)
+        for key in revoked_keys:
+            audit.record_by(
+                principal,
+                "api_key.revoked",
+                target_type="api_key",
+                target_id=key["id"],
+                metadata={"name": key["name"], "role": key["role"], "reason": "member_removed"},
+            )
+        for invitation in withdrawn:
+            audit.record_by(
+                principal,
+                "invitation.revoked",
+                target_type="invitation",
+                target_id=invitation.id,
+                metadata={"email": invitation.email, "role": invitation.role, "reason": "member_removed"},
+            )
         audit.record_by(
             principal,
             "member.removed",
             target_type="user",
             target_id=user_id,
-            metadata={"email": member.email, "role": member.role},
+            metadata={
+                "email": member.email,
+                "role": member.role,
+                "revoked_api_keys": [str(key["id"]) for key in revoked_keys],
+                "revoked_invitations": [str(invitation.id) for invitation in withdrawn],
+            },
         )
 
 
@@ -155,6 +181,7 @@ def invite(principal: Principal, request: InvitationCreate) -> InvitationCreated
             request.role,
             tokens.digest(token),
             principal.user_id,
+            principal.api_key_id,
             datetime.now(UTC) + INVITATION_TTL,
         )
         audit.record_by(

@@ -33,7 +33,7 @@ def _limit(name: str, settings: Settings) -> Limit:
         )
     if name == "reset-email":
         return Limit(name, settings.rate_limit_reset_per_email, HOUR, "Too many password reset requests")
-    if name == "runs-user":
+    if name in ("runs-user", "runs-api-key"):
         return Limit(
             name, settings.rate_limit_runs_per_user, MINUTE, "Too many runs started in the last minute"
         )
@@ -69,6 +69,11 @@ def reset_email(email: str) -> None:
 
 def runs_user(user_id: UUID) -> None:
     check("runs-user", str(user_id))
+
+
+def runs_api_key(key_id: UUID) -> None:
+    """Run creation per API key, counted as run creation per user is."""
+    check("runs-api-key", str(key_id))
 
 
 def api_key(key_id: UUID) -> None:

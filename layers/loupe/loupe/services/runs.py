@@ -1,6 +1,6 @@
 """Runs: a saved query's or an editor's SQL queued for the runner, with values validated against the
-declared types and bound as driver parameters; cached results by age; a per-user limit on active runs;
-the stored results, page by page."""
+declared types and bound as driver parameters; cached results by age; a limit on active runs per user
+and per API key; the stored results, page by page."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.repositories.runs import RUNS, RunRecord
+from loupe.repositories.runs import RUNS, RunRecord, RunStarter
 from loupe.results.exports import ExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
@@ -96,6 +96,7 @@ def run_columns(
     query_id: UUID | None,
     created_by: UUID | None,
     allowed_functions: frozenset[str] = frozenset(),
+    api_key_id: UUID | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """A new run's columns, and the guard's reason to refuse its SQL (None when it may run);
     `allowed_functions` are the datasource's own."""
@@ -111,6 +112,7 @@ def run_columns(
         "parameters": dict(values),
         "cache_key": _cache_key(datasource_id, normalized, values),
         "created_by": created_by,
+        "api_key_id": api_key_id,
     }
     return columns, refusal
 
@@ -268,12 +270,19 @@ class RunService(ResourceReader[RunOut]):
         return run
 
     def _check_active_limit(self, principal: Principal) -> None:
-        if principal.user_id is None:
+        """LOUPE_MAX_ACTIVE_RUNS_PER_USER queued or running runs at most: a user's, or an API key's."""
+        starter: RunStarter
+        if principal.user_id is not None:
+            rate_limits.runs_user(principal.user_id)
+            starter, starter_id = "created_by", principal.user_id
+        elif principal.api_key_id is not None:
+            rate_limits.runs_api_key(principal.api_key_id)
+            starter, starter_id = "api_key_id", principal.api_key_id
+        else:
             return
-        rate_limits.runs_user(principal.user_id)
         limit = run_settings().max_active_per_user
-        runs_repository.lock_user_runs(principal.user_id)
-        if runs_repository.active_count(principal.organization_id, principal.user_id) >= limit:
+        runs_repository.lock_runs_of(starter, starter_id)
+        if runs_repository.active_count(principal.organization_id, starter, starter_id) >= limit:
             raise RateLimited(
                 f"At most {limit} of your runs may be queued or running at once",
                 retry_after_seconds=RETRY_AFTER_SECONDS,
@@ -302,6 +311,7 @@ class RunService(ResourceReader[RunOut]):
             query_id=query_id,
             created_by=principal.user_id,
             allowed_functions=frozenset(datasource["allowed_functions"]),
+            api_key_id=principal.api_key_id,
         )
         cache_key = columns["cache_key"]
         if refusal is not None:

@@ -10,8 +10,8 @@ from loupe.api.auth import Admin
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, if_match, no_content
-from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from loupe.models.common import Page, ResourceListQuery
+from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyListQuery, ApiKeyOut
+from loupe.models.common import Page
 from loupe.services import api_keys
 
 router = LoupeRouter()
@@ -23,7 +23,7 @@ TAGS = ["api-keys"]
     operation_id="createApiKey",
     status_code=201,
     tags=TAGS,
-    summary="Create an API key with a role no higher than yours; the key is shown only here",
+    summary="Create a personal or service API key with a role up to yours; the key is shown only here",
 )
 def create_key(body: ApiKeyCreate, caller: Admin) -> Response[ApiKeyCreated]:
     # The key's URL is where it is revoked: there is no reading it back (the key is shown once).
@@ -35,9 +35,9 @@ def create_key(body: ApiKeyCreate, caller: Admin) -> Response[ApiKeyCreated]:
     "/api-keys",
     operation_id="listApiKeys",
     tags=TAGS,
-    summary="The organization's API keys, live and revoked",
+    summary="The organization's API keys, live and revoked; `kind` lists personal or service keys apart",
 )
-def list_keys(caller: Admin, query: Annotated[ResourceListQuery, Query()]) -> Page[ApiKeyOut]:
+def list_keys(caller: Admin, query: Annotated[ApiKeyListQuery, Query()]) -> Page[ApiKeyOut]:
     return api_keys.list_keys(caller, query)
 
 

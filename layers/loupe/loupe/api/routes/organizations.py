@@ -80,7 +80,8 @@ def change_role(user_id: UUID, body: RoleChange, caller: Admin) -> MemberOut:
     errors=(404, 409),
     status_code=204,
     tags=TAGS,
-    summary="Remove a member and end their sessions here (the last admin cannot be removed)",
+    summary="Remove a member: their sessions here end, their personal API keys and pending invitations are"
+    " revoked (the last admin cannot be removed)",
 )
 def remove_member(user_id: UUID, caller: Admin) -> Response[None]:
     organizations.remove_member(caller, user_id)
