@@ -38,7 +38,7 @@ def test_function_calls_go_through_parse_function_call() -> None:
         seen.append(parser._index)
         return read_call(*args, **kwargs)
 
-    parser._parse_function_call = counting  # type: ignore[method-assign, assignment]
+    parser._parse_function_call = counting  # type: ignore[method-assign]
     sql = "SELECT upper(a), lower(b) FROM t"
     parser.parse(sqlglot.Dialect.get_or_raise("postgres").tokenize(sql), sql)
     names = {parser._tokens[index].text for index in seen if index < len(parser._tokens)}
