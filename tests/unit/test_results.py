@@ -284,9 +284,57 @@ def test_csv_export_matches_the_rows(exported: ResultReader) -> None:
         ["id", "name", "amount", "active", "at", "extra"],
         ["1", "plain", "10.50", "true", "2026-01-02T03:04:05+00:00", '{"k":[1,2]}'],
         ["2", 'comma, "quote"\nnewline', "-0.001", "false", "", ""],
-        ["3", '=HYPERLINK("http://x")', "", "", "2026-06-01T00:00:00+00:00", "[true]"],
+        ["3", '\'=HYPERLINK("http://x")', "", "", "2026-06-01T00:00:00+00:00", "[true]"],
         [str(2**60), "https://example.com", "1E+3", "true", "", "text"],
     ]
+
+
+FORMULA_COLUMNS = [
+    Column("=cmd|' /C calc'!A0", "text"),
+    Column("amount", "numeric"),
+    Column("price", "money"),
+    Column("mysql_amount", "NEWDECIMAL"),
+    Column("duck_amount", "DECIMAL(12,2)"),
+    Column("n", "int4"),
+    Column("doc", "jsonb"),
+]
+FORMULA_ROWS = [
+    ("=1+1", "-1234.50", "-$1,234.50", "+3", "-0.5", -7, "=SUM(A1)"),
+    ("+1", "1E+3", "$0.00", "-2", ".25", 0, {"k": "=x"}),
+    ("-2", "-Infinity", "=1", "-", "@A1", 1, "plain"),
+    ("@SUM(A1)", "NaN", None, "1e-3", "-1,000", 2, None),
+    ("\tleading tab", None, None, None, None, None, None),
+    ("\rleading return", None, None, None, None, None, None),
+    ("a=b, not a formula", None, None, None, None, None, None),
+]
+
+
+def test_csv_export_neutralizes_formulas_in_text_but_not_numbers(bucket: str) -> None:
+    """OWASP's CSV injection advice: a text cell or header that a spreadsheet would evaluate starts with
+    a quote; exact decimals, whatever engine names their type, stay numbers."""
+    reader = reader_for(write(FORMULA_ROWS, FORMULA_COLUMNS))
+    text = b"".join(exports.stream_csv(reader)).decode()
+
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["'=cmd|' /C calc'!A0", "amount", "price", "mysql_amount", "duck_amount", "n", "doc"],
+        ["'=1+1", "-1234.50", "-$1,234.50", "+3", "-0.5", "-7", "'=SUM(A1)"],
+        ["'+1", "1E+3", "$0.00", "-2", ".25", "0", '{"k":"=x"}'],
+        ["'-2", "'-Infinity", "'=1", "'-", "'@A1", "1", "plain"],
+        ["'@SUM(A1)", "NaN", "", "1e-3", "-1,000", "2", ""],
+        ["'\tleading tab", "", "", "", "", "", ""],
+        ["'\rleading return", "", "", "", "", "", ""],
+        ["a=b, not a formula", "", "", "", "", "", ""],
+    ]
+
+
+def test_xlsx_export_keeps_formula_text_as_text(bucket: str) -> None:
+    """XLSX writes text as strings, never formulas: its values stay as the database returned them."""
+    output = io.BytesIO()
+    exports.write_xlsx(reader_for(write(FORMULA_ROWS[:1], FORMULA_COLUMNS)), output)
+    sheet = read_sheet(output.getvalue())
+
+    assert sheet[0][0] == "=cmd|' /C calc'!A0"
+    assert sheet[1][:5] == ["=1+1", -1234.5, "-$1,234.50", 3.0, -0.5]
 
 
 def test_json_export_matches_a_whole_page(exported: ResultReader) -> None:

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,27 +39,45 @@ PART_BYTES = 8 * 1024 * 1024  # S3 wants at least 5 MiB for every part but the l
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, the header row included
 # Excel keeps 15 significant digits; integers beyond 2**53 stay exact only as text.
 XLSX_EXACT_INTEGER = 2**53
-NUMERIC_TYPES = frozenset({"numeric", "decimal", "money"})
+# Exact decimals as PostgreSQL, MySQL (NEWDECIMAL) and DuckDB (DECIMAL(p,s)) name them: values arrive as text.
+NUMERIC_TYPES = frozenset({"numeric", "decimal", "newdecimal", "money"})
 SIGNED_URL_SECONDS = 300
+# OWASP's CSV injection advice: a spreadsheet reads a cell starting with one of these as a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# A number as a numeric column's text holds it (decimals and money arrive as strings): left as it is.
+PLAIN_NUMBER = re.compile(r"[+-]?[$]?(?=[\d.])\d[\d,]*(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 
 
-def _csv_cell(value: Any) -> Any:
+def is_numeric_type(type_name: str) -> bool:
+    return type_name.split("(", 1)[0].strip().lower() in NUMERIC_TYPES
+
+
+def neutralize_formula(text: str) -> str:
+    """A leading quote makes a spreadsheet show the text instead of evaluating it."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def _csv_cell(value: Any, numeric_column: bool) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, str) and not (numeric_column and PLAIN_NUMBER.fullmatch(value)):
+        return neutralize_formula(value)
     return value
 
 
 def stream_csv(reader: ResultReader) -> Iterator[bytes]:
-    """RFC 4180 CSV with a header row, UTF-8; NULL is an empty field."""
+    """RFC 4180 CSV with a header row, UTF-8; NULL is an empty field; text never starts a formula."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([column.name for column in reader.manifest.columns])
+    columns = reader.manifest.columns
+    writer.writerow([neutralize_formula(column.name) for column in columns])
+    numeric = [is_numeric_type(column.type) for column in columns]
     for row in reader.iter_rows():
-        writer.writerow([_csv_cell(value) for value in row])
+        writer.writerow([_csv_cell(value, numeric[col]) for col, value in enumerate(row)])
         if buffer.tell() >= STREAM_PIECE_BYTES:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -109,7 +128,7 @@ def write_xlsx(reader: ResultReader, file_obj: IO[bytes]) -> None:
             "The result has too many rows for XLSX",
             issues=[FieldIssue("format", f"XLSX holds at most {XLSX_MAX_ROWS - 1} rows; use csv or json")],
         )
-    numeric = [column.type.lower() in NUMERIC_TYPES for column in manifest.columns]
+    numeric = [is_numeric_type(column.type) for column in manifest.columns]
     workbook = xlsxwriter.Workbook(file_obj, {"constant_memory": True})
     sheet = workbook.add_worksheet("Results")
     bold = workbook.add_format({"bold": True})
