@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -94,6 +95,22 @@ class TestErrorEnvelope:
         )
         assert_envelope(response, 401, "unauthorized")
 
+    def test_a_json_body_without_a_content_type_is_400(self, api: Any, register: Any) -> None:
+        body = '{"email": "nobody@example.com", "password": "wrong-password"}'
+        error = assert_envelope(api.post(LOGIN, raw_body=body), 400, "bad_request")
+        assert "application/json" in error["message"]
+        account = register()
+        assert api.post("/api/v1/canvases", raw_body="{}", token=account.access_token).status == 400
+        assert api.post("/api/v1/canvases", raw_body="{}").status == 401
+
+    def test_a_route_without_a_body_needs_no_content_type(self, api: Any, register: Any) -> None:
+        """Cancel takes no body: with or without a Content-Type it reaches the route (here, its 404)."""
+        account = register()
+        path = f"/api/v1/runs/{uuid4()}/cancel"
+        for headers in ({}, {"Content-Type": "application/json"}):
+            response = api.post(path, headers=headers, token=account.access_token)
+            assert_envelope(response, 404, "not_found")
+
     def test_a_content_type_without_a_body_route_is_ignored(self, api: Any) -> None:
         assert api.get("/api/v1/health", headers={"Content-Type": "multipart/form-data"}).status == 200
 
@@ -122,6 +139,60 @@ class TestErrorEnvelope:
         response = api.request("PUT", LOGIN, json_body={})
         assert_envelope(response, 405, "method_not_allowed")
         assert response.header("Allow") == "POST"
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            ("[" * 65 + "]" * 65, "deeper than 64"),
+            ("[" * 100_000, "deeper than 64"),
+            ('{"a":' * 5000 + "1" + "}" * 5000, "deeper than 64"),
+            ('{"email": ' + "9" * 5000 + "}", "longer than 400"),
+            ('{"email": -' + "1" * 400 + "}", "longer than 400"),
+            ('{"email": 1e' + "9" * 500 + "}", "longer than 400"),
+        ],
+    )
+    def test_a_body_too_deep_or_with_a_huge_number_is_400(self, api: Any, body: str, message: str) -> None:
+        headers = {"Content-Type": "application/json"}
+        error = assert_envelope(api.post(LOGIN, raw_body=body, headers=headers), 400, "bad_request")
+        assert message in error["message"]
+
+    def test_nesting_up_to_the_limit_and_brackets_in_strings_are_parsed(
+        self, api: Any, register: Any
+    ) -> None:
+        account = register()
+        nested: Any = 1
+        for _ in range(60):  # the body, nodes, the node and its data make four levels more: 64
+            nested = [nested]
+        node = {"id": "n1", "type": "note", "position": {"x": 0, "y": 0}}
+        data = {"deep": nested, "text": "[{" * 100 + "9" * 500, "big": 1e308, "small": -1e-300}
+        response = api.post(
+            "/api/v1/canvases",
+            json_body={"name": "brackets [[[", "time_preset": "last_7d", "nodes": [node | {"data": data}]},
+            token=account.access_token,
+        )
+        assert response.status == 201, response.body
+        stored = response.json()["nodes"][0]["data"]
+        assert stored["deep"] == nested
+        assert stored["text"] == data["text"]
+        # jsonb writes doubles in full (309 digits for 1e308): read back, the body is still accepted.
+        assert float(stored["big"]) == 1e308
+        assert float(stored["small"]) == -1e-300
+        again = api.post(
+            "/api/v1/canvases",
+            json_body={"name": "again", "time_preset": "last_7d", "nodes": [node | {"data": stored}]},
+            token=account.access_token,
+        )
+        assert again.status == 201, again.body
+        deeper = api.post(
+            "/api/v1/canvases",
+            json_body={
+                "name": "too deep",
+                "time_preset": "last_7d",
+                "nodes": [node | {"data": {"deep": [nested]}}],
+            },
+            token=account.access_token,
+        )
+        assert_envelope(deeper, 400, "bad_request")
 
     def test_a_body_that_is_not_utf8_is_400(self, api: Any, register: Any) -> None:
         # Found by schemathesis: a binary body reached the route's validation as undecodable bytes.

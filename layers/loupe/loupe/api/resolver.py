@@ -42,6 +42,7 @@ from loupe.api.errors import (
     error_headers,
     status_of,
 )
+from loupe.api.json_limits import shape_problem
 from loupe.api.openapi import AUTHENTICATED, error_responses, response_headers
 from loupe.api.prefix import API_PREFIX
 from loupe.config import get_settings
@@ -274,10 +275,21 @@ class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
         return response
 
     def _get_body(self, app: EventHandlerInstance) -> Any:
-        content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
-        if content_type and not content_type.startswith("application/json"):
+        body = app.current_event.decoded_body
+        if not body:
+            return self._parse_json_data(app)
+        # A body is JSON only when it says so: one without a Content-Type is refused, not guessed at.
+        media_type = (app.current_event.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
             raise RequestUnsupportedContentType("Unsupported content type", errors=[])
+        problem = shape_problem(body)
+        if problem is not None:
+            raise UnacceptableBody(problem)
         return self._parse_json_data(app)
+
+
+class UnacceptableBody(Exception):
+    """A JSON body whose shape is refused before parsing (see json_limits)."""
 
 
 class LoupeResolver(APIGatewayRestResolver):
@@ -301,6 +313,7 @@ class LoupeResolver(APIGatewayRestResolver):
         self.exception_handler(RequestValidationError)(self._validation_failed)
         self.exception_handler(RequestUnsupportedContentType)(self._unsupported_content_type)
         self.exception_handler(UnicodeDecodeError)(self._undecodable_body)
+        self.exception_handler(UnacceptableBody)(self._unacceptable_body)
         self.exception_handler(NotFoundError)(self._no_route)
         self.exception_handler(psycopg.DataError)(self._unstorable_value)
         self.exception_handler(db.DatabaseUnavailable)(self._database_down)
@@ -335,6 +348,9 @@ class LoupeResolver(APIGatewayRestResolver):
     def _undecodable_body(self, _: UnicodeDecodeError) -> Response[Any]:
         # A binary (base64) body that is not UTF-8 text fails in Powertools' body decoding.
         return self._access_denied() or error_response(InvalidRequest("The request body is not UTF-8 JSON"))
+
+    def _unacceptable_body(self, error: UnacceptableBody) -> Response[Any]:
+        return self._access_denied() or error_response(InvalidRequest(str(error)))
 
     def _no_route(self, _: NotFoundError) -> Response[Any]:
         method = self.current_event.http_method.upper()
