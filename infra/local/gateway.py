@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import json
 import socket
 import sys
@@ -28,12 +29,23 @@ HandlerLoader = Callable[[str], Handler]
 
 # API Gateway's own limit on a request payload (REST APIs).
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# Lambda's limits on a synchronous invocation: the event as JSON, and the proxy response as JSON.
+MAX_EVENT_BYTES = 6 * 1024 * 1024
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+# API Gateway stops waiting for a Lambda integration after 29 seconds (REST APIs' default).
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 # The status API Gateway gives each of its own error types unless the template overrides it.
-GATEWAY_STATUS = {"MISSING_AUTHENTICATION_TOKEN": 403, "REQUEST_TOO_LARGE": 413, "DEFAULT_5XX": 502}
+GATEWAY_STATUS = {
+    "MISSING_AUTHENTICATION_TOKEN": 403,
+    "REQUEST_TOO_LARGE": 413,
+    "DEFAULT_5XX": 502,
+    "INTEGRATION_TIMEOUT": 504,
+}
 GATEWAY_ERROR_TYPES = {
     "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
     "REQUEST_TOO_LARGE": "RequestTooLargeException",
     "DEFAULT_5XX": "InternalServerErrorException",
+    "INTEGRATION_TIMEOUT": "IntegrationTimeout",
 }
 # Hop-by-hop headers belong to this HTTP connection, not to the response Lambda described.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"})
@@ -63,14 +75,11 @@ def gateway_response(kind: str, message: str, request_id: str) -> HttpResponse:
     configured = responses.get(kind) or responses.get(family) or {}
     status = int(configured.get("StatusCode") or GATEWAY_STATUS[kind])
     body_template = (configured.get("ResponseTemplates") or {}).get("application/json")
-    if body_template is None:
-        body = json.dumps({"message": message})
-    else:
-        body = (
-            body_template.replace("$context.error.messageString", json.dumps(message))
-            .replace("$context.error.message", message)
-            .replace("$context.requestId", request_id)
-        )
+    body = (
+        json.dumps({"message": message})
+        if body_template is None
+        else render_template(body_template, message, request_id)
+    )
     headers = [
         ("Content-Type", "application/json"),
         ("x-amzn-RequestId", request_id),
@@ -82,6 +91,15 @@ def gateway_response(kind: str, message: str, request_id: str) -> HttpResponse:
         elif value.startswith("'") and value.endswith("'"):
             headers.append((name, value[1:-1]))
     return HttpResponse(status, headers, body.encode())
+
+
+def render_template(body_template: str, message: str, request_id: str) -> str:
+    """The `$context` variables Loupe's GatewayResponses use, substituted as API Gateway does."""
+    return (
+        body_template.replace("$context.error.messageString", json.dumps(message))
+        .replace("$context.error.message", message)
+        .replace("$context.requestId", request_id)
+    )
 
 
 def merged_headers(result: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -113,10 +131,12 @@ class Gateway:
         route: RouteFinder = find_route,
         handler_for: HandlerLoader = load_handler,
         stage: str = "local",
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
         self._route = route
         self._handler_for = handler_for
         self._stage = stage
+        self._integration_timeout = integration_timeout
         # As in Lambda, each function serves one event at a time on its own database connection; a
         # long run in the runner does not hold up the API (a cancel request, say).
         self._locks: dict[str, threading.Lock] = {}
@@ -179,11 +199,36 @@ class Gateway:
         route, parameters = found
         event = self.event(request, route, parameters)
         request_id: str = event["requestContext"]["requestId"]
+        if len(json.dumps(event).encode()) > MAX_EVENT_BYTES:
+            # Lambda refuses the invocation; API Gateway answers as for a body over its own limit.
+            return gateway_response("REQUEST_TOO_LARGE", "Request Too Long", request_id)
         timeout, memory = function_limits(route.function)
+        outcome: list[Any] = []
+
+        def invoke() -> None:
+            try:
+                handler = self._handler_for(route.function)
+                with self._resolving, self.serving(route.function):
+                    outcome.append(handler(event, LocalLambdaContext(route.function, timeout, memory)))
+            except Exception as error:
+                outcome.append(error)
+
+        # As in AWS, the gateway stops waiting at its integration timeout (a 504) while the function
+        # runs on to its end. (The API functions' own timeout is the same 29 seconds: template Globals.)
+        worker = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(invoke,),
+            name=f"invoke-{route.function}",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(self._integration_timeout)
+        if not outcome:
+            return gateway_response("INTEGRATION_TIMEOUT", "Endpoint request timed out", request_id)
+        result = outcome[0]
         try:
-            handler = self._handler_for(route.function)
-            with self._resolving, self.serving(route.function):
-                result = handler(event, LocalLambdaContext(route.function, timeout, memory))
+            if isinstance(result, Exception):
+                raise result
             response = self._to_http(result, route.function)
         except Exception:
             # What Lambda would write to the function's log; the client only learns it failed.
@@ -200,6 +245,9 @@ class Gateway:
     def _to_http(result: Any, function: str) -> HttpResponse:
         if not isinstance(result, Mapping) or "statusCode" not in result:
             raise TypeError(f"{function} returned no proxy response (statusCode missing)")
+        size = len(json.dumps(result).encode())
+        if size > MAX_RESPONSE_BYTES:
+            raise ValueError(f"{function}: response payload of {size} bytes exceeds {MAX_RESPONSE_BYTES}")
         body = result.get("body") or ""
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
         headers = [(name, value) for name, value in merged_headers(result) if name.lower() not in HOP_BY_HOP]

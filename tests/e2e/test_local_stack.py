@@ -19,8 +19,20 @@ import httpx
 import psycopg
 import pytest
 
-from infra.local.gateway import MAX_REQUEST_BYTES, Gateway, GatewayServer, serve, shutdown
+from infra.local.gateway import (
+    MAX_EVENT_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
+    Gateway,
+    GatewayServer,
+    HttpRequest,
+    serve,
+    shutdown,
+)
 from infra.local.stack_process import StackFailed, StackProcess, running_stack
+from infra.local.template_routes import find_route
+from loupe.api import resolver
+from loupe.config import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -185,12 +197,14 @@ def test_unknown_api_path_gets_the_api_404_envelope(client: httpx.Client) -> Non
     assert error["error_id"]
 
 
-def test_path_outside_every_route_gets_api_gateways_403(client: httpx.Client) -> None:
+def test_path_outside_every_route_gets_api_gateways_404(client: httpx.Client) -> None:
+    """API Gateway's MISSING_AUTHENTICATION_TOKEN (its answer for a path no route takes), rendered by the
+    template as a 404 in the API's envelope."""
     for method, path in (("GET", "/"), ("POST", "/api/v2/health"), ("GET", "/api")):
         response = client.request(method, path)
-        assert response.status_code == 403, path
+        assert response.status_code == 404, path
         assert response.headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
-        assert response.json()["error"]["message"] == "Missing Authentication Token"
+        assert response.json()["error"]["code"] == "not_found"
 
 
 def test_every_method_gets_an_answer_from_the_api_never_a_501(client: httpx.Client) -> None:
@@ -382,13 +396,13 @@ def test_gateway_answers_itself_for_unrouted_paths_crashes_and_huge_bodies(
     recorder: Recorder, gateway_url: str
 ) -> None:
     unrouted = httpx.get(f"{gateway_url}/internal/admin")
-    assert unrouted.status_code == 403
+    assert unrouted.status_code == 404
     assert recorder.events == []
 
     recorder.fail = True
     crashed = httpx.get(f"{gateway_url}/api/v1/health")
     assert crashed.status_code == 502
-    assert crashed.json()["error"]["code"] == "service_unavailable"
+    assert crashed.json()["error"]["code"] == "internal_error"
     assert "handler crashed" not in crashed.text
 
     recorder.fail = False
@@ -438,3 +452,84 @@ def test_gateway_runs_one_http_function_at_a_time() -> None:
         shutdown(server)
     assert statuses == [200] * len(paths)
     assert overlaps == []
+
+
+def request_of(body: bytes = b"") -> HttpRequest:
+    return HttpRequest("POST", "/api/v1/health", [("Content-Type", "application/json")], body)
+
+
+def test_a_response_over_lambdas_payload_limit_is_api_gateways_502(recorder: Recorder) -> None:
+    """Lambda refuses a proxy response whose JSON is over 6,291,556 bytes; API Gateway answers 502."""
+    gateway = Gateway(handler_for=lambda function: recorder)
+    overhead = len(json.dumps({"statusCode": 200, "body": ""}))
+    recorder.result = {"statusCode": 200, "body": "x" * (MAX_RESPONSE_BYTES - overhead)}
+    assert gateway.handle(request_of()).status == 200
+    recorder.result = {"statusCode": 200, "body": "x" * (MAX_RESPONSE_BYTES - overhead + 1)}
+    refused = gateway.handle(request_of())
+    assert refused.status == 502
+    assert json.loads(refused.body)["error"]["code"] == "internal_error"
+    # Escaping counts: quotes double in the serialized response.
+    recorder.result = {"statusCode": 200, "body": '"' * (MAX_RESPONSE_BYTES // 2)}
+    assert gateway.handle(request_of()).status == 502
+
+
+def test_an_event_over_lambdas_request_limit_is_413_and_never_invoked(recorder: Recorder) -> None:
+    gateway = Gateway(handler_for=lambda function: recorder)
+    route, parameters = find_route("POST", "/api/v1/health") or pytest.fail("no route")
+    probe = len(json.dumps(gateway.event(request_of(b"a" * 1000), route, parameters)))
+    fits = b"a" * (MAX_EVENT_BYTES - (probe - 1000))
+    assert gateway.handle(request_of(fits)).status == 200
+    assert len(recorder.events) == 1
+    refused = gateway.handle(request_of(fits + b"a"))
+    assert refused.status == 413
+    assert json.loads(refused.body)["error"]["code"] == "payload_too_large"
+    assert len(recorder.events) == 1
+    # A binary body travels base64-encoded: 4/3 of its size counts.
+    assert gateway.handle(request_of(b"\xff" * (MAX_EVENT_BYTES * 3 // 4))).status == 413
+
+
+def test_the_largest_body_loupe_accepts_fits_lambdas_request_limit() -> None:
+    """LOUPE_MAX_BODY_BYTES may be raised at most to a size whose worst-case event still fits: each
+    character of a JSON text escaped (doubled), or a binary body base64-encoded, and the rest of the event."""
+    ceiling = Settings.model_fields["max_body_bytes"].metadata
+    largest = next(item.le for item in ceiling if getattr(item, "le", None) is not None)
+    gateway = Gateway()
+    route, parameters = find_route("POST", "/api/v1/canvases") or pytest.fail("no route")
+    headers = [(f"X-Header-{n}", "v" * 100) for n in range(90)]  # API Gateway's 10 KiB of headers
+    event = gateway.event(HttpRequest("POST", "/api/v1/canvases", headers, b""), route, parameters)
+    rest = len(json.dumps(event))
+    assert 2 * largest + rest <= MAX_EVENT_BYTES
+    assert 4 * -(-largest // 3) + rest <= MAX_EVENT_BYTES
+
+
+def test_an_integration_over_the_timeout_is_504_and_a_quick_one_answers() -> None:
+    release = threading.Event()
+
+    def handler_for(function: str) -> Any:
+        def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            if event["path"].endswith("/slow"):
+                release.wait(10)
+            return {"statusCode": 200, "body": "{}"}
+
+        return handle
+
+    gateway = Gateway(handler_for=handler_for, integration_timeout=0.2)
+    try:
+        timed_out = gateway.handle(HttpRequest("GET", "/api/v1/health/slow"))
+        assert timed_out.status == 504
+        assert json.loads(timed_out.body)["error"]["code"] == "gateway_timeout"
+        assert ("x-amzn-ErrorType", "IntegrationTimeout") in timed_out.headers
+    finally:
+        release.set()
+    assert gateway.idle(5)
+    assert gateway.handle(HttpRequest("GET", "/api/v1/health")).status == 200
+
+
+def test_gateway_responses_carry_security_headers_and_cors(recorder: Recorder) -> None:
+    recorder.fail = True
+    crashed = Gateway(handler_for=lambda function: recorder).handle(request_of())
+    headers = dict(crashed.headers)
+    for name, value in resolver.SECURITY_HEADERS.items():
+        assert headers[name] == value, name
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert json.loads(crashed.body)["error"]["error_id"] == headers["X-Request-Id"]

@@ -3,9 +3,12 @@ rate rule attached to the API stage, and the mail sender's least privilege."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from infra.local.gateway import render_template
 from infra.local.template_routes import template
+from loupe.api.resolver import SECURITY_HEADERS
 
 
 def resources_of(kind: str) -> dict[str, dict[str, Any]]:
@@ -49,3 +52,80 @@ def test_only_the_auth_function_may_send_mail_and_only_as_the_sender() -> None:
     assert "identity/${MailFromAddress}" in str(
         template()["Resources"]["AuthFunction"]["Properties"]["Policies"]
     )
+
+
+# Every response type API Gateway (REST) can answer itself, from its GatewayResponse documentation.
+GATEWAY_RESPONSE_TYPES = {
+    "DEFAULT_4XX": None,
+    "DEFAULT_5XX": None,
+    "ACCESS_DENIED": "403",
+    "API_CONFIGURATION_ERROR": "500",
+    "AUTHORIZER_CONFIGURATION_ERROR": "500",
+    "AUTHORIZER_FAILURE": "500",
+    "BAD_REQUEST_PARAMETERS": "400",
+    "BAD_REQUEST_BODY": "400",
+    "EXPIRED_TOKEN": "401",
+    "INTEGRATION_FAILURE": "502",
+    "INTEGRATION_TIMEOUT": "504",
+    "INVALID_API_KEY": "403",
+    "INVALID_SIGNATURE": "403",
+    "MISSING_AUTHENTICATION_TOKEN": "404",
+    "QUOTA_EXCEEDED": "429",
+    "REQUEST_TOO_LARGE": "413",
+    "RESOURCE_NOT_FOUND": "404",
+    "THROTTLED": "429",
+    "UNAUTHORIZED": "401",
+    "UNSUPPORTED_MEDIA_TYPE": "415",
+    "WAF_FILTERED": "403",
+}
+CODE_OF_STATUS = {
+    "400": "bad_request",
+    "401": "unauthorized",
+    "403": "forbidden",
+    "404": "not_found",
+    "413": "payload_too_large",
+    "415": "unsupported_media_type",
+    "429": "rate_limited",
+    "500": "internal_error",
+    "502": "bad_gateway",
+    "504": "gateway_timeout",
+}
+
+
+def test_every_gateway_response_has_the_envelope_the_security_headers_and_cors() -> None:
+    [api] = resources_of("AWS::Serverless::Api").values()
+    responses = api["Properties"]["GatewayResponses"]
+    assert set(responses) == set(GATEWAY_RESPONSE_TYPES)
+    for kind, response in responses.items():
+        assert response.get("StatusCode") == GATEWAY_RESPONSE_TYPES[kind], kind
+        body = render_template(
+            response["ResponseTemplates"]["application/json"], 'a "quoted" message', "req-1"
+        )
+        error = json.loads(body)["error"]
+        expected_code = CODE_OF_STATUS.get(
+            response.get("StatusCode") or "", {"DEFAULT_4XX": "bad_request"}.get(kind)
+        )
+        assert error["code"] == (expected_code or "internal_error"), kind
+        assert error["message"], kind
+        assert error["error_id"] == "req-1", kind
+        headers = response["ResponseParameters"]["Headers"]
+        assert headers["X-Request-Id"] == "context.requestId", kind
+        for name, value in SECURITY_HEADERS.items():
+            assert headers[name] == f"'{value}'", (kind, name)
+        assert headers["Access-Control-Allow-Origin"] == "'*'", kind
+        assert "Retry-After" in headers["Access-Control-Expose-Headers"], kind
+    for kind in ("THROTTLED", "QUOTA_EXCEEDED"):
+        assert responses[kind]["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+
+
+def test_the_waf_block_carries_the_security_headers_and_cors() -> None:
+    [acl] = resources_of("AWS::WAFv2::WebACL").values()
+    [rule] = acl["Properties"]["Rules"]
+    headers = {
+        header["Name"]: header["Value"]
+        for header in rule["Action"]["Block"]["CustomResponse"]["ResponseHeaders"]
+    }
+    assert {name: headers[name] for name in SECURITY_HEADERS} == SECURITY_HEADERS
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    body = json.loads(acl["Properties"]["CustomResponseBodies"]["RateLimited"]["Content"])
+    assert body["error"]["code"] == "rate_limited"

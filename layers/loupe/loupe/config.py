@@ -147,7 +147,9 @@ class Settings(BaseModel):
     sentry_dsn: SecretStr | None = Field(None, alias="LOUPE_SENTRY_DSN")
 
     cors_origins: tuple[str, ...] = Field((), alias="LOUPE_CORS_ORIGINS")
-    max_body_bytes: int = Field(1_048_576, ge=1_024, le=10_485_760, alias="LOUPE_MAX_BODY_BYTES")
+    # At most 3 MB: the event Lambda receives holds the body JSON-escaped (up to twice its size) or
+    # base64-encoded (4/3), and must stay under Lambda's 6 MB synchronous payload with its headers.
+    max_body_bytes: int = Field(1_048_576, ge=1_024, le=3_000_000, alias="LOUPE_MAX_BODY_BYTES")
 
     @field_validator("database_url")
     @classmethod
