@@ -309,6 +309,10 @@ def test_an_organization_cannot_open_anothers_duckdb_file(
         ("duckdb", "duckdb:///etc/passwd", "inside the organization's"),
         ("duckdb", "duckdb:shop.duckdb?allow_unsigned_extensions=true", "loads code"),
         ("mysql", "postgresql://u:Hunter2pw@db.example.com/d", "starts with"),
+        ("mysql", "mysql://u:Hunter2pw@db.example.com:3306/mysql", "the server's own"),
+        ("mysql", "mariadb://u:Hunter2pw@db.example.com/Performance_Schema", "the server's own"),
+        ("mysql", "mysql://u:Hunter2pw@db.example.com/sys", "the server's own"),
+        ("mysql", "mysql://u:Hunter2pw@db.example.com/INFORMATION_SCHEMA", "the server's own"),
         ("postgres", "postgresql://u:Hunter2pw@no-such-host.invalid/d", "does not resolve"),
     ],
 )

@@ -170,7 +170,9 @@ def files_written() -> list[str]:
 
 
 @contextmanager
-def postgres_target() -> Iterator[Target]:
+def postgres_target(*, login_owns_the_definer: bool = False) -> Iterator[Target]:
+    """The writer may call the superuser's DEFINER function; with `login_owns_the_definer`, the writer
+    owns it and is a member of pg_execute_server_program, so the call runs the program as the writer."""
     require_port(POSTGRES, "PostgreSQL")
     name = f"loupe_guard_{secrets.token_hex(4)}"
     reader = f"{name}_reader"
@@ -209,6 +211,18 @@ def postgres_target() -> Iterator[Target]:
                     pgsql.Literal(f"COPY (SELECT 1) TO PROGRAM 'touch {PWNED}'"),
                 )
             )
+            if login_owns_the_definer:
+                conn.execute(pgsql.SQL("GRANT pg_execute_server_program TO {}").format(writer))
+                # The procedure the corpus calls, emptying the canary.
+                conn.execute(
+                    "CREATE PROCEDURE public.cleanup() LANGUAGE sql AS $body$ DELETE FROM canary $body$"
+                )
+                conn.execute(pgsql.SQL("ALTER PROCEDURE public.cleanup() OWNER TO {}").format(writer))
+                conn.execute(
+                    pgsql.SQL("ALTER FUNCTION public.{}() OWNER TO {}").format(
+                        pgsql.Identifier(DEFINER), writer
+                    )
+                )
             read_only = pgsql.Identifier(reader)
             conn.execute(pgsql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(writer, read_only))
             conn.execute(pgsql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(read_only))
@@ -249,7 +263,9 @@ def postgres_target() -> Iterator[Target]:
 
 
 @contextmanager
-def mariadb_target() -> Iterator[Target]:
+def mariadb_target(*, login_owns_the_definer: bool = False) -> Iterator[Target]:
+    """The writer may call the administrator's DEFINER function; with `login_owns_the_definer`, the
+    writer is its definer, holds FILE, and defines the `cleanup` procedure the corpus calls."""
     require_port(MARIADB, "MariaDB")
     name = f"loupe_guard_{secrets.token_hex(4)}"
     reader = f"{name}_r"
@@ -264,11 +280,18 @@ def mariadb_target() -> Iterator[Target]:
             cursor.execute(f"GRANT ALL ON `{name}`.* TO '{name}'@'%'")
             cursor.execute(f"CREATE USER '{reader}'@'%%' IDENTIFIED BY %s", (READER_PASSWORD,))
             cursor.execute(f"GRANT SELECT ON `{name}`.* TO '{reader}'@'%'")
-            # The administrator's SQL SECURITY DEFINER function, which the writer may call.
+            # The administrator's (or the writer's) SQL SECURITY DEFINER function, which the writer may call.
+            definer = f"'{name}'@'%'" if login_owns_the_definer else "CURRENT_USER"
             cursor.execute(
-                f"CREATE DEFINER = CURRENT_USER FUNCTION `{DEFINER}`() RETURNS INT MODIFIES SQL DATA"
+                f"CREATE DEFINER = {definer} FUNCTION `{DEFINER}`() RETURNS INT MODIFIES SQL DATA"
                 " SQL SECURITY DEFINER BEGIN UPDATE canary SET note = 'owned'; RETURN 1; END"
             )
+            if login_owns_the_definer:
+                cursor.execute(f"GRANT FILE ON *.* TO '{name}'@'%'")
+                cursor.execute(
+                    f"CREATE DEFINER = {definer} PROCEDURE cleanup() MODIFIES SQL DATA SQL SECURITY DEFINER"
+                    " DELETE FROM canary"
+                )
 
         def snapshot() -> dict[str, Any]:
             with root.cursor() as cursor:

@@ -101,6 +101,18 @@ class TestParse:
         with pytest.raises(ConnectionPolicyError, match="opens files"):
             parse(kind, f"{scheme}://u:p@db.example.com/d?{query}", STRICT)
 
+    @pytest.mark.parametrize(
+        "database", ["mysql", "MySQL", "information_schema", "performance_schema", "sys", "%6Dysql"]
+    )
+    def test_mysql_system_databases_are_refused(self, database: str) -> None:
+        for scheme in ("mysql", "mariadb"):
+            with pytest.raises(ConnectionPolicyError, match="the server's own"):
+                parse("mysql", f"{scheme}://u:p@db.example.com/{database}", STRICT)
+
+    @pytest.mark.parametrize("database", ["mysql_shop", "system", "sys2", "information"])
+    def test_databases_named_like_system_ones_pass(self, database: str) -> None:
+        assert parse("mysql", f"mysql://u:p@db.example.com/{database}", STRICT).database == database
+
     def test_too_long_is_refused(self) -> None:
         with pytest.raises(ConnectionPolicyError, match="at most"):
             parse("postgres", "postgresql://u:p@db.example.com/" + "d" * 5000, STRICT)

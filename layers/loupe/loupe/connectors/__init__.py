@@ -270,6 +270,9 @@ class EngineSpec:
     default_port: int | None
     # Query options a connection string may carry, with the values each may take (None: any short value).
     options: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    # The server's own databases (lower case), which a datasource may not name as its database: a login
+    # landing in one would browse and query accounts, settings or activity by default.
+    system_databases: frozenset[str] = frozenset()
 
 
 def engine(name: DatasourceType) -> EngineSpec:

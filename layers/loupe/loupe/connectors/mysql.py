@@ -44,6 +44,9 @@ from loupe.connectors import (
 
 # EXPLAIN's forms that only plan (MySQL's EXPLAIN ANALYZE executes the statement), and their values.
 EXPLAIN_OPTIONS = frozenset({"extended", "partitions", "format", "traditional", "json", "tree"})
+# The server's own schemas: accounts and password hashes, the FEDERATED servers' passwords, sessions,
+# settings, statistics. Never a datasource's database, and system relations for the guard.
+SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
 SCHEMA_SQL = """
 SELECT table_schema, table_name, column_name, column_type
 FROM information_schema.columns
@@ -336,12 +339,12 @@ ENGINE = EngineSpec(
         "ssl_mode": frozenset({"disabled", "required", "verify_ca"}),
         "charset": frozenset({"utf8mb4", "utf8", "latin1"}),
     },
+    system_databases=SYSTEM_DATABASES,
     placeholder=PYFORMAT,
     guard=GuardPolicy(
         functions=mysql_catalogue.FUNCTIONS,
         catalog_relations=mysql_catalogue.CATALOG_RELATIONS,
-        # Accounts and password hashes, the FEDERATED servers' passwords, sessions, settings, statistics.
-        system_schemas=frozenset({"mysql", "information_schema", "performance_schema", "sys"}),
+        system_schemas=SYSTEM_DATABASES,
         explain_options=EXPLAIN_OPTIONS,
         executable_comments=True,
     ),

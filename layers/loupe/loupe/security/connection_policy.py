@@ -137,6 +137,10 @@ def parse(
     database = unquote(parts.path.removeprefix("/"))
     if not database or "/" in database:
         raise ConnectionPolicyError("the connection string must name one database: ...@host:port/database")
+    if database.lower() in engine_spec.system_databases:
+        raise ConnectionPolicyError(
+            f"the database {database!r} is the server's own; name the database that holds your data"
+        )
     user = unquote(parts.username or "")
     if not user:
         raise ConnectionPolicyError("the connection string must name a user: scheme://user:password@host")
