@@ -87,6 +87,8 @@ def test_a_saved_query_is_queued_executed_and_paged(
         "total_rows": 4,
         "offset": 1,
         "limit": 2,
+        "next_offset": 3,
+        "truncated_by": "rows",
     }
     too_many = api.get(
         f"/api/v1/runs/{run['id']}/results", token=admin.access_token, query={"limit": "10001"}
