@@ -497,3 +497,49 @@ def test_the_run_lifecycle_is_logged_under_the_requests_correlation_id(
     assert by_message["run finished"]["status"] == "succeeded"
     assert by_message["slow query"]["duration_ms"] >= 0
     assert not any(str(secret_value) in json.dumps(line) for line in lines if line.get("run_id"))
+
+
+def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    path = f"/api/v1/queries/{query_id}"
+    assert api.get(path, token=admin.access_token).json()["revision"] == 1
+    changed = api.request(
+        "PATCH",
+        path,
+        json_body={
+            "sql": "SELECT {{ day }} AS day, id FROM widgets WHERE {{ day }} >= DATE '2026-01-01'"
+            " AND id >= {{ minimum }} ORDER BY id",
+            "parameters": [
+                {"name": "day", "type": "date", "required": True},
+                {"name": "minimum", "type": "number", "required": True},
+            ],
+        },
+        token=admin.access_token,
+        headers={"If-Match": api.get(path, token=admin.access_token).header("ETag")},
+    )
+    assert changed.status == 200, changed.body
+    assert changed.json()["revision"] == 2
+    renamed = api.request(
+        "PATCH",
+        path,
+        json_body={"name": "renamed"},
+        token=admin.access_token,
+        headers={"If-Match": changed.header("ETag")},
+    )
+    assert renamed.json()["revision"] == 2
+
+    run_id = run_query(
+        api, admin.access_token, query_id, parameters={"day": "2026-03-01", "minimum": 3}
+    ).json()["id"]
+    deliver(aws)
+    run = api.get(f"/api/v1/runs/{run_id}", token=admin.access_token).json()
+    assert (run["status"], run["error"], run["row_count"]) == ("succeeded", None, 3)
+    page = api.get(f"/api/v1/runs/{run_id}/results", token=admin.access_token).json()
+    assert page["rows"] == [["2026-03-01", 3], ["2026-03-01", 4], ["2026-03-01", 5]]
+    with psycopg.connect(clean_db) as conn:
+        recorded = conn.execute(
+            "SELECT query_revision, origin, parameter_types FROM runs WHERE id = %s", (run_id,)
+        ).fetchone()
+    assert recorded == (2, "interactive", {"day": "date", "minimum": "number"})

@@ -205,6 +205,7 @@ class QueryOut(BaseModel):
                             "required": True,
                         }
                     ],
+                    "revision": 3,
                     "tags": ["finance", "revenue"],
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-02T09:14:27Z",
@@ -220,6 +221,10 @@ class QueryOut(BaseModel):
     datasource_id: UUID
     sql: str
     parameters: list[QueryParameter]
+    revision: int = Field(
+        ge=1,
+        description="The query's version: 1 when created, one more on each change of its SQL or parameters",
+    )
     tags: list[str]
     created_by: UUID | None
     created_at: datetime

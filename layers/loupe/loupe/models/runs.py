@@ -30,6 +30,18 @@ class RunStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class RunOrigin(StrEnum):
+    """What started a run; `subscription`, `embed` and `share` are reserved for features to come."""
+
+    INTERACTIVE = "interactive"
+    SCHEDULE = "schedule"
+    DASHBOARD = "dashboard"
+    REFRESH = "refresh"
+    SUBSCRIPTION = "subscription"
+    EMBED = "embed"
+    SHARE = "share"
+
+
 # Runs that still hold a place in the queue and count against the per-user limit.
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 

@@ -50,9 +50,12 @@ RUNS = Collection(
             "finished_at",
             "created_by",
             "api_key_id",
+            "parameter_types",
+            "query_revision",
+            "origin",
         }
     ),
-    json_columns=frozenset({"parameters", "error"}),
+    json_columns=frozenset({"parameters", "parameter_types", "error"}),
     default_sort="-created_at",
     searchable=("sql",),
     tagged=False,
@@ -106,6 +109,8 @@ class ClaimedRun:
     schedule_id: UUID | None
     sql: str
     parameters: dict[str, Any]
+    # Each saved-query parameter's declared type, by name (empty for an editor's SQL).
+    parameter_types: dict[str, str]
     # The claim's number, which fences `finish` and `release`.
     attempts: int
     enqueued_at: datetime | None
@@ -184,7 +189,7 @@ def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
         " AND (runs.status = 'queued' OR (runs.status = 'running'"
         " AND runs.lease_expires_at < now() AND runs.cancel_requested_at IS NULL))"
         " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.schedule_id,"
-        " runs.sql, runs.parameters, runs.attempts, runs.enqueued_at, runs.started_at,"
+        " runs.sql, runs.parameters, runs.parameter_types, runs.attempts, runs.enqueued_at, runs.started_at,"
         " datasources.type AS datasource_type, datasources.allowed_functions,"
         " organizations.settings AS organization_settings",
         (lease_seconds, run_id),
@@ -227,7 +232,8 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
     """Queued runs with no message sent yet (the scheduler's outbox), in one pipelined statement."""
     execute_many(
         "INSERT INTO runs (organization_id, query_id, schedule_id, datasource_id, sql, parameters,"
-        " cache_key, created_by, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
+        " parameter_types, query_revision, origin, cache_key, created_by, status)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
         [
             (
                 run["organization_id"],
@@ -236,6 +242,9 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
                 run["datasource_id"],
                 run["sql"],
                 Jsonb(run["parameters"]),
+                Jsonb(run["parameter_types"]),
+                run["query_revision"],
+                run["origin"],
                 run["cache_key"],
                 run["created_by"],
             )

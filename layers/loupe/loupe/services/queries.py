@@ -38,6 +38,11 @@ class QueryService(ResourceService[QueryCreate, QueryUpdate, QueryOut]):
             query_parameters.require_match(
                 body.sql or current["sql"], [parameter.name for parameter in parameters]
             )
+        if (
+            values.get("sql", current["sql"]) != current["sql"]
+            or values.get("parameters", current["parameters"]) != current["parameters"]
+        ):
+            values["revision"] = current["revision"] + 1
         return values
 
 

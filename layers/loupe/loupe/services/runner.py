@@ -27,7 +27,7 @@ from loupe.repositories import runs as runs_repository
 from loupe.repositories.runs import ClaimedRun
 from loupe.results.store import Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
 from loupe.security import sql_guard
-from loupe.services import alerts, scheduler
+from loupe.services import alerts, query_parameters, scheduler
 from loupe.services.alerts import Observation
 from loupe.services.datasources import DatasourceUnreachable, LoginNotAdmitted, admit_run, session
 from loupe.services.run_watchdog import RunWatchdog
@@ -156,7 +156,9 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
 def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observation]:
     kind = claimed.datasource_type
     statement = sql_guard.check(compiled(claimed.sql, kind), kind, frozenset(claimed.allowed_functions))
-    values = {name: claimed.parameters.get(name) for name in statement.parameters}
+    values = query_parameters.typed_values(
+        {name: claimed.parameters.get(name) for name in statement.parameters}, claimed.parameter_types
+    )
     limits = Limits(
         connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
         statement_timeout_seconds=bounds.statement_seconds,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from loupe.models.runs import (
     QueryRunCreate,
     ResultsQuery,
     RunListQuery,
+    RunOrigin,
     RunOut,
     RunStatus,
 )
@@ -97,9 +98,12 @@ def run_columns(
     created_by: UUID | None,
     allowed_functions: frozenset[str] = frozenset(),
     api_key_id: UUID | None = None,
+    declared: Sequence[Mapping[str, Any]] = (),
+    query_revision: int | None = None,
+    origin: RunOrigin = RunOrigin.INTERACTIVE,
 ) -> tuple[dict[str, Any], str | None]:
     """A new run's columns, and the guard's reason to refuse its SQL (None when it may run);
-    `allowed_functions` are the datasource's own."""
+    `allowed_functions` are the datasource's own, `declared` the saved query's parameters."""
     refusal = None
     try:
         normalized = sql_guard.check(compiled(sql, kind), kind, frozenset(allowed_functions)).sql
@@ -113,6 +117,9 @@ def run_columns(
         "cache_key": _cache_key(datasource_id, normalized, values),
         "created_by": created_by,
         "api_key_id": api_key_id,
+        "parameter_types": {parameter["name"]: parameter["type"] for parameter in declared},
+        "query_revision": query_revision,
+        "origin": origin,
     }
     return columns, refusal
 
@@ -184,7 +191,13 @@ class RunService(ResourceReader[RunOut]):
                 raise NotFound("No such query")
             values = parameter_values(query["parameters"], body.parameters)
             return self._start(
-                principal, query["datasource_id"], query["sql"], values, query_id, body.max_age_seconds
+                principal,
+                query["datasource_id"],
+                query["sql"],
+                values,
+                query_id,
+                body.max_age_seconds,
+                query=query,
             )
 
     def run_queries(
@@ -218,6 +231,8 @@ class RunService(ResourceReader[RunOut]):
                     query_id,
                     max_age_seconds,
                     limited=False,
+                    query=query,
+                    origin=RunOrigin.REFRESH,
                 )
                 started.append(result.run)
         return started, skipped
@@ -298,7 +313,10 @@ class RunService(ResourceReader[RunOut]):
         max_age_seconds: int | None,
         *,
         limited: bool = True,
+        query: Mapping[str, Any] | None = None,
+        origin: RunOrigin = RunOrigin.INTERACTIVE,
     ) -> Started:
+        """Queue a run; `query` is the saved query it runs (None for an editor's SQL)."""
         organization_id = principal.organization_id
         datasource = crud.get(DATASOURCES, organization_id, datasource_id)
         if datasource is None:
@@ -312,6 +330,9 @@ class RunService(ResourceReader[RunOut]):
             created_by=principal.user_id,
             allowed_functions=frozenset(datasource["allowed_functions"]),
             api_key_id=principal.api_key_id,
+            declared=query["parameters"] if query else (),
+            query_revision=query["revision"] if query else None,
+            origin=origin,
         )
         cache_key = columns["cache_key"]
         if refusal is not None:
