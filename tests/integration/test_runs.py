@@ -448,6 +448,9 @@ def test_a_dashboard_refresh_runs_each_query_of_its_tiles_once(
     assert refreshed.status == 202, refreshed.body
     body = refreshed.json()
     assert [(run["query_id"], run["status"]) for run in body["runs"]] == [(with_default, "queued")]
+    assert [(run["origin"], run["parameters"], run["query_revision"]) for run in body["runs"]] == [
+        ("refresh", {"minimum": 2}, 1)
+    ]
     assert [item["query_id"] for item in body["skipped"]] == [without_default]
     assert "minimum" in body["skipped"][0]["reason"]
     deliver(aws)
@@ -536,6 +539,13 @@ def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
     deliver(aws)
     run = api.get(f"/api/v1/runs/{run_id}", token=admin.access_token).json()
     assert (run["status"], run["error"], run["row_count"]) == ("succeeded", None, 3)
+    assert (run["parameters"], run["query_revision"], run["origin"], run["schedule_id"]) == (
+        {"day": "2026-03-01", "minimum": 3},
+        2,
+        "interactive",
+        None,
+    )
+    assert run["principal"] == {"kind": "user", "id": admin.user_id}
     page = api.get(f"/api/v1/runs/{run_id}/results", token=admin.access_token).json()
     assert page["rows"] == [["2026-03-01", 3], ["2026-03-01", 4], ["2026-03-01", 5]]
     with psycopg.connect(clean_db) as conn:

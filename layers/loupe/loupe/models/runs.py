@@ -42,6 +42,19 @@ class RunOrigin(StrEnum):
     SHARE = "share"
 
 
+class PrincipalKind(StrEnum):
+    """Who a run ran for: a member, an API key, or (reserved) a guest of a shared link."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    GUEST = "guest"
+
+
+class RunPrincipal(BaseModel):
+    kind: PrincipalKind
+    id: UUID
+
+
 # Runs that still hold a place in the queue and count against the per-user limit.
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
@@ -71,6 +84,11 @@ class ScheduleRunOut(BaseModel):
                     "finished_at": "2026-11-26T06:00:01.412Z",
                     "duration_ms": 412,
                     "created_by": None,
+                    "schedule_id": "2b4d6f8a-0c1e-4a3b-9d5f-7e9a1c3b5d7f",
+                    "parameters": {"start": "2026-11-01"},
+                    "query_revision": 3,
+                    "origin": "schedule",
+                    "principal": None,
                 }
             ]
         }
@@ -89,6 +107,16 @@ class ScheduleRunOut(BaseModel):
     finished_at: datetime | None
     duration_ms: int | None
     created_by: UUID | None
+    schedule_id: UUID | None = Field(description="The schedule that started it (origin `schedule`)")
+    parameters: dict[str, ParameterValue] = Field(description="The values it ran with")
+    query_revision: int | None = Field(
+        description="The saved query's `revision` it ran; null for an editor's SQL and runs from before"
+    )
+    origin: RunOrigin = Field(description="What started it")
+    principal: RunPrincipal | None = Field(
+        description="Who it ran for: the user, or the API key that started it; null for a schedule whose"
+        " creator is gone"
+    )
     results_expired: bool = Field(
         False, description="The run succeeded, but its stored result is gone (organization retention)"
     )
@@ -196,6 +224,11 @@ class RefreshOut(BaseModel):
                             "finished_at": None,
                             "duration_ms": None,
                             "created_by": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+                            "schedule_id": None,
+                            "parameters": {},
+                            "query_revision": 1,
+                            "origin": "refresh",
+                            "principal": {"kind": "user", "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"},
                         }
                     ],
                     "skipped": [

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from loupe.connectors import DatasourceType
 from loupe.db import execute, execute_many, fetch_all, fetch_one
-from loupe.models.runs import ACTIVE_STATUSES, RunStatus
+from loupe.models.runs import ACTIVE_STATUSES, PrincipalKind, RunOrigin, RunPrincipal, RunStatus
 from loupe.repositories import crud
 from loupe.repositories.listing import Collection
 
@@ -34,6 +34,11 @@ RUNS = Collection(
         "finished_at",
         "created_by",
         "result_location",
+        "schedule_id",
+        "parameters",
+        "query_revision",
+        "origin",
+        "api_key_id",
     ),
     sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
     writable=frozenset(
@@ -80,17 +85,31 @@ class RunRecord:
     finished_at: datetime | None
     created_by: UUID | None
     result_location: str | None
+    schedule_id: UUID | None
+    parameters: dict[str, Any]
+    query_revision: int | None
+    origin: RunOrigin
+    api_key_id: UUID | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
         values = {field.name: row[field.name] for field in fields(cls)}
-        return cls(**{**values, "status": RunStatus(row["status"])})
+        return cls(**{**values, "status": RunStatus(row["status"]), "origin": RunOrigin(row["origin"])})
 
     @property
     def duration_ms(self) -> int | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def principal(self) -> RunPrincipal | None:
+        """Who started it: the API key when one did, else the user; None once that user is deleted."""
+        if self.api_key_id is not None:
+            return RunPrincipal(kind=PrincipalKind.API_KEY, id=self.api_key_id)
+        if self.created_by is not None:
+            return RunPrincipal(kind=PrincipalKind.USER, id=self.created_by)
+        return None
 
     @property
     def results_expired(self) -> bool:
