@@ -546,6 +546,20 @@ def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
         None,
     )
     assert run["principal"] == {"kind": "user", "id": admin.user_id}
+    read = api.get(path, token=admin.access_token)
+    assert read.json()["latest_run"] == {"id": run_id, "finished_at": run["finished_at"], "row_count": 3}
+    assert read.header("ETag") != renamed.header("ETag")
+    assert renamed.json()["latest_run"] is None
+    stale = {"If-Match": renamed.header("ETag")}
+    assert (
+        api.request("PATCH", path, json_body={"name": "x"}, token=admin.access_token, headers=stale).status
+        == 412
+    )
+    fresh = {"If-Match": read.header("ETag")}
+    assert (
+        api.request("PATCH", path, json_body={"name": "x"}, token=admin.access_token, headers=fresh).status
+        == 200
+    )
     page = api.get(f"/api/v1/runs/{run_id}/results", token=admin.access_token).json()
     assert page["rows"] == [["2026-03-01", 3], ["2026-03-01", 4], ["2026-03-01", 5]]
     with psycopg.connect(clean_db) as conn:

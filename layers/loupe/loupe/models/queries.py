@@ -186,6 +186,14 @@ class QueryUpdate(StrictModel):
     _present = field_validator("name", "datasource_id", "sql", "parameters", "tags")(refuse_null)
 
 
+class LatestRun(BaseModel):
+    """The query's newest succeeded run, in brief (GET /runs/{id} has the rest)."""
+
+    id: UUID
+    finished_at: datetime
+    row_count: int
+
+
 class QueryOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -210,6 +218,11 @@ class QueryOut(BaseModel):
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-02T09:14:27Z",
                     "updated_at": "2026-11-18T16:03:51Z",
+                    "latest_run": {
+                        "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                        "finished_at": "2026-11-26T06:00:01.412Z",
+                        "row_count": 48,
+                    },
                 }
             ]
         }
@@ -229,6 +242,11 @@ class QueryOut(BaseModel):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    latest_run: LatestRun | None = Field(
+        None,
+        description="The newest succeeded run, on GET /queries/{id} and after a write (null in lists, and"
+        " before any run succeeds); the ETag changes when it does",
+    )
 
 
 class QueryListQuery(ResourceListQuery):

@@ -194,6 +194,16 @@ def newest_succeeded(organization_id: UUID, cache_key: str, finished_after: date
     return row["id"] if row is not None else None
 
 
+def latest_succeeded(query_id: UUID) -> dict[str, Any] | None:
+    """The id, finish time and row count of the query's newest succeeded run, if any (the query's
+    own tenancy has been checked: ids are unique across organizations)."""
+    return fetch_one(
+        "SELECT id, finished_at, row_count FROM runs WHERE query_id = %s AND status = 'succeeded'"
+        " ORDER BY finished_at DESC, id LIMIT 1",
+        (query_id,),
+    )
+
+
 def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
     """queued → running, or take over a running run whose lease lapsed (unless its cancel was asked
     for); None when neither applies (another delivery has it or it is finished). The row's `attempts`
