@@ -567,3 +567,29 @@ def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
             "SELECT query_revision, origin, parameter_types FROM runs WHERE id = %s", (run_id,)
         ).fetchone()
     assert recorded == (2, "interactive", {"day": "date", "minimum": "number"})
+
+
+def test_viewers_neither_see_nor_search_an_editors_adhoc_sql(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    viewer = factories.member(api, clean_db, admin.organization_id, "viewer")[1]["access_token"]
+    adhoc = api.post(
+        "/api/v1/runs",
+        json_body={"datasource_id": datasource_id, "sql": "SELECT 'secret_marker' AS label"},
+        token=admin.access_token,
+    ).json()
+    saved = run_query(api, viewer, query_id, parameters={"minimum": 1}).json()
+    assert adhoc["sql"] == "SELECT 'secret_marker' AS label"
+    assert saved["sql"] == WIDGETS_SQL
+
+    as_viewer = api.get(f"/api/v1/runs/{adhoc['id']}", token=viewer).json()
+    assert (as_viewer["id"], as_viewer["sql"]) == (adhoc["id"], None)
+    assert api.get(f"/api/v1/runs/{saved['id']}", token=viewer).json()["sql"] == WIDGETS_SQL
+    listed = api.get("/api/v1/runs", token=viewer).json()["items"]
+    assert {run["id"]: run["sql"] for run in listed} == {adhoc["id"]: None, saved["id"]: WIDGETS_SQL}
+
+    assert api.get("/api/v1/runs", token=viewer, query={"q": "secret_marker"}).json()["total"] == 0
+    assert api.get("/api/v1/runs", token=viewer, query={"q": "widgets"}).json()["total"] == 1
+    found = api.get("/api/v1/runs", token=admin.access_token, query={"q": "secret_marker"}).json()
+    assert [(run["id"], run["sql"]) for run in found["items"]] == [(adhoc["id"], adhoc["sql"])]

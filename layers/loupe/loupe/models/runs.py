@@ -89,6 +89,7 @@ class ScheduleRunOut(BaseModel):
                     "query_revision": 3,
                     "origin": "schedule",
                     "principal": None,
+                    "sql": "SELECT region, sum(amount) FROM orders WHERE day >= {{ start }} GROUP BY region",
                 }
             ]
         }
@@ -116,6 +117,10 @@ class ScheduleRunOut(BaseModel):
     principal: RunPrincipal | None = Field(
         description="Who it ran for: the user, or the API key that started it; null for a schedule whose"
         " creator is gone"
+    )
+    sql: str | None = Field(
+        description="The SQL it ran, `{{ name }}` placeholders and all: a saved query's for every role, an"
+        " editor's ad-hoc SQL for editors and admins only (null for viewers)"
     )
     results_expired: bool = Field(
         False, description="The run succeeded, but its stored result is gone (organization retention)"
@@ -228,6 +233,7 @@ class RefreshOut(BaseModel):
                             "parameters": {},
                             "query_revision": 1,
                             "origin": "refresh",
+                            "sql": "SELECT count(*) FROM orders",
                             "principal": {"kind": "user", "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"},
                         }
                     ],

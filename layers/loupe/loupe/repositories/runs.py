@@ -14,9 +14,10 @@ from psycopg.types.json import Jsonb
 
 from loupe.connectors import DatasourceType
 from loupe.db import execute, execute_many, fetch_all, fetch_one
+from loupe.models.common import ListQuery
 from loupe.models.runs import ACTIVE_STATUSES, PrincipalKind, RunOrigin, RunPrincipal, RunStatus
 from loupe.repositories import crud
-from loupe.repositories.listing import Collection
+from loupe.repositories.listing import Collection, list_page
 
 RUNS = Collection(
     table="runs",
@@ -39,6 +40,7 @@ RUNS = Collection(
         "query_revision",
         "origin",
         "api_key_id",
+        "sql",
     ),
     sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
     writable=frozenset(
@@ -90,6 +92,7 @@ class RunRecord:
     query_revision: int | None
     origin: RunOrigin
     api_key_id: UUID | None
+    sql: str
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -192,6 +195,15 @@ def newest_succeeded(organization_id: UUID, cache_key: str, finished_after: date
         (organization_id, cache_key, finished_after),
     )
     return row["id"] if row is not None else None
+
+
+def list_runs(
+    organization_id: UUID, query: ListQuery, *, search_adhoc: bool, **equals: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of runs; without `search_adhoc`, a text search matches saved queries' runs only (the
+    reader may not see an editor's ad-hoc SQL, so may not search it either)."""
+    narrowed = None if search_adhoc else sql.SQL("query_id IS NOT NULL")
+    return list_page(RUNS, organization_id, query, search_only_where=narrowed, **equals)
 
 
 def latest_succeeded(query_id: UUID) -> dict[str, Any] | None:

@@ -25,8 +25,8 @@ from loupe.errors import (
     ReferenceNotFound,
     ResultExpired,
 )
-from loupe.models.common import Page
-from loupe.models.identity import Principal
+from loupe.models.common import ListQuery, Page
+from loupe.models.identity import Principal, Role
 from loupe.models.runs import (
     AdhocRunCreate,
     QueryRunCreate,
@@ -151,8 +151,13 @@ def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, An
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _run_out(run: RunRecord) -> RunOut:
-    return RunOut.model_validate(run, from_attributes=True)
+def _run_out(run: RunRecord, principal: Principal | None) -> RunOut:
+    """The run as `principal` may see it: an editor's ad-hoc SQL only for editors and admins (a saved
+    query's SQL every role reads anyway); None stands for a reader whose role is not known."""
+    out = RunOut.model_validate(run, from_attributes=True)
+    if run.query_id is None and (principal is None or principal.role < Role.EDITOR):
+        return out.model_copy(update={"sql": None})
+    return out
 
 
 def _run_version(run: RunRecord) -> str:
@@ -176,12 +181,12 @@ class Started:
 
 class RunService(ResourceReader[RunOut]):
     def to_out(self, row: dict[str, Any]) -> RunOut:
-        return _run_out(RunRecord.from_row(row))
+        return _run_out(RunRecord.from_row(row), None)
 
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[RunOut]:
         with db.transaction():
             run = self._run(principal, resource_id)
-        return Versioned(_run_out(run), _run_version(run))
+        return Versioned(_run_out(run, principal), _run_version(run))
 
     def run_query(self, principal: Principal, query_id: UUID, body: QueryRunCreate) -> Started:
         """Run a saved query with values for its declared parameters (defaults fill the rest)."""
@@ -243,6 +248,20 @@ class RunService(ResourceReader[RunOut]):
         with db.transaction():
             return self._start(principal, body.datasource_id, body.sql, body.parameters, None, None)
 
+    def list(self, principal: Principal, query: ListQuery) -> Page[RunOut]:
+        """Runs of the organization; a reader who may not see ad-hoc SQL searches saved queries' only."""
+        filters = {name: getattr(query, name, None) for name in self.collection.filters}
+        with db.transaction():
+            rows, total = runs_repository.list_runs(
+                principal.organization_id, query, search_adhoc=principal.role >= Role.EDITOR, **filters
+            )
+        return Page[RunOut](
+            items=[_run_out(RunRecord.from_row(row), principal) for row in rows],
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
+        )
+
     def query_runs(self, principal: Principal, query_id: UUID, query: RunListQuery) -> Page[RunOut]:
         with db.transaction():
             if crud.get(QUERIES, principal.organization_id, query_id) is None:
@@ -259,7 +278,7 @@ class RunService(ResourceReader[RunOut]):
             run = self._run(principal, run_id)
             if not runs_repository.request_cancel(run_id, CANCELLED):
                 raise Conflict(f"The run has already finished: it is {run.status}")
-            return _run_out(self._run(principal, run_id))
+            return _run_out(self._run(principal, run_id), principal)
 
     def export(self, principal: Principal, run_id: UUID, fmt: ExportFormat) -> str:
         """Write the run's rows as a file beside its result; returns a short-lived signed URL of it."""
@@ -338,12 +357,12 @@ class RunService(ResourceReader[RunOut]):
         if refusal is not None:
             # It could never run: it ends at once, and takes no place in the queue or the limit.
             row = crud.insert(RUNS, organization_id, refused_run(columns, refusal))
-            return Started(self.to_out(row), new=True)
+            return Started(_run_out(RunRecord.from_row(row), principal), new=True)
         if max_age_seconds is not None:
             since = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
             cached = runs_repository.newest_succeeded(organization_id, cache_key, since)
             if cached is not None:
-                return Started(_run_out(self._run(principal, cached)), new=False)
+                return Started(_run_out(self._run(principal, cached), principal), new=False)
         settings = run_settings()
         if limited:
             self._check_active_limit(principal)
@@ -357,7 +376,7 @@ class RunService(ResourceReader[RunOut]):
         # Sent inside the transaction: a queue that refuses rolls the run back. The runner retries a
         # message whose run it cannot see yet (this transaction has not committed).
         queue.send_run(settings.queue_url, run.id)
-        return Started(_run_out(run), new=True)
+        return Started(_run_out(run, principal), new=True)
 
 
 runs = RunService(RUNS, RunOut, "run")
