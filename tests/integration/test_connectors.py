@@ -20,6 +20,8 @@ from psycopg import sql
 
 from loupe.config import get_settings
 from loupe.connectors import (
+    MAX_NOTICE_CHARS,
+    MAX_NOTICES,
     ConnectorError,
     DatasourceType,
     Limits,
@@ -270,6 +272,28 @@ class TestPostgres:
             open_session("postgres", "postgresql://postgres:Sup3rSecret@127.0.0.1:5432/loupe_no_such_db")
         assert "loupe_no_such_db" in str(raised.value)
         assert "Sup3rSecret" not in str(raised.value)
+
+
+def test_postgres_notices_are_kept_bounded_in_count_and_length(
+    private_hosts_allowed: None, postgres_database: str
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:5432/{postgres_database}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION loud() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE WARNING 'careful'; FOR i IN 1..30 LOOP RAISE NOTICE '%', repeat('n', 600); END LOOP;"
+            " RETURN 1; END $$"
+        )
+    session = open_session("postgres", url)
+    try:
+        assert session.notices() == []
+        assert collect(session, "SELECT loud()", None, max_rows=1).rows == [(1,)]
+        notices = session.notices()
+    finally:
+        session.close()
+    assert len(notices) == MAX_NOTICES
+    assert notices[0] == "WARNING: careful"
+    assert notices[1] == ("NOTICE: " + "n" * 600)[:MAX_NOTICE_CHARS]
 
 
 @pytest.mark.usefixtures("private_hosts_allowed")

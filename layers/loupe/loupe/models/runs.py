@@ -89,6 +89,7 @@ class ScheduleRunOut(BaseModel):
                     "query_revision": 3,
                     "origin": "schedule",
                     "principal": None,
+                    "notices": [],
                     "sql": "SELECT region, sum(amount) FROM orders WHERE day >= {{ start }} GROUP BY region",
                 }
             ]
@@ -121,6 +122,10 @@ class ScheduleRunOut(BaseModel):
     sql: str | None = Field(
         description="The SQL it ran, `{{ name }}` placeholders and all: a saved query's for every role, an"
         " editor's ad-hoc SQL for editors and admins only (null for viewers)"
+    )
+    notices: list[str] = Field(
+        description="What the datasource reported beside the rows (PostgreSQL's notices and warnings, as"
+        " `SEVERITY: message`): the first 20, each at most 500 characters"
     )
     results_expired: bool = Field(
         False, description="The run succeeded, but its stored result is gone (organization retention)"
@@ -233,6 +238,7 @@ class RefreshOut(BaseModel):
                             "parameters": {},
                             "query_revision": 1,
                             "origin": "refresh",
+                            "notices": [],
                             "sql": "SELECT count(*) FROM orders",
                             "principal": {"kind": "user", "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"},
                         }

@@ -41,6 +41,7 @@ RUNS = Collection(
         "origin",
         "api_key_id",
         "sql",
+        "notices",
     ),
     sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
     writable=frozenset(
@@ -93,6 +94,7 @@ class RunRecord:
     origin: RunOrigin
     api_key_id: UUID | None
     sql: str
+    notices: list[str]
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -339,12 +341,13 @@ def finish(
     byte_size: int | None = None,
     truncated: bool = False,
     result_location: str | None = None,
+    notices: list[str] | None = None,
 ) -> bool:
     """Record the outcome of the claim `attempt`; False when that claim was lost (nothing is changed)."""
     return (
         execute(
             "UPDATE runs SET status = %s, error = %s, row_count = %s, byte_size = %s, truncated = %s,"
-            " result_location = %s, finished_at = now(), lease_expires_at = NULL"
+            " result_location = %s, notices = %s, finished_at = now(), lease_expires_at = NULL"
             " WHERE id = %s AND status = 'running' AND attempts = %s",
             (
                 status,
@@ -353,6 +356,7 @@ def finish(
                 byte_size,
                 truncated,
                 result_location,
+                Jsonb(notices or []),
                 run_id,
                 attempt,
             ),
