@@ -20,6 +20,8 @@ from psycopg import sql
 
 from loupe.config import get_settings
 from loupe.connectors import (
+    MAX_NOTICE_CHARS,
+    MAX_NOTICES,
     ConnectorError,
     DatasourceType,
     Limits,
@@ -30,6 +32,8 @@ from loupe.connectors import (
     engine,
 )
 from loupe.security.connection_policy import ConnectionPolicyError, connect, parse
+from loupe.services.query_parameters import typed_values
+from loupe.services.runs import compiled
 from tests.streams import collect
 
 LOCAL_POSTGRES = ("127.0.0.1", 5432)
@@ -156,6 +160,25 @@ def percent_signs_are_text(kind: DatasourceType, session: Session) -> None:
     assert collect(session, without_values, None, max_rows=1).rows[0][0] >= 2
 
 
+TWICE_SQL = (
+    "SELECT {{ day }} AS day, {{ floor }} AS floor, {{ label }} AS label FROM widgets"
+    " WHERE {{ day }} >= DATE '2026-01-01' AND id >= {{ floor }} AND label <> {{ label }} ORDER BY id"
+)
+TWICE_TYPES = {"day": "date", "floor": "number", "label": "text"}
+
+
+def values_used_twice_bind_with_their_declared_types(kind: DatasourceType, session: Session) -> None:
+    """A date used in the select list and in a predicate is bound as a date, so the database does not
+    type it twice (PostgreSQL's "inconsistent types deduced for parameter"); numbers and text too."""
+    statement = compiled(TWICE_SQL, kind)
+    values = typed_values({"day": "2026-03-01", "floor": 2, "label": "widget 9"}, TWICE_TYPES)
+    rows = collect(session, statement, values, max_rows=10).rows
+    assert len(rows) >= 2
+    assert {(str(day), float(floor), label) for day, floor, label in rows} == {
+        (("2026-03-01", 2.0, "widget 9"))
+    }
+
+
 @pytest.mark.usefixtures("private_hosts_allowed")
 class TestPostgres:
     def url(self, database: str) -> str:
@@ -192,6 +215,7 @@ class TestPostgres:
                 max_rows=10,
             )
             percent_signs_are_text("postgres", session)
+            values_used_twice_bind_with_their_declared_types("postgres", session)
         finally:
             session.close()
         assert [column.name for column in result.columns] == ["id", "label"]
@@ -250,6 +274,28 @@ class TestPostgres:
         assert "Sup3rSecret" not in str(raised.value)
 
 
+def test_postgres_notices_are_kept_bounded_in_count_and_length(
+    private_hosts_allowed: None, postgres_database: str
+) -> None:
+    url = f"postgresql://postgres@127.0.0.1:5432/{postgres_database}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION loud() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN"
+            " RAISE WARNING 'careful'; FOR i IN 1..30 LOOP RAISE NOTICE '%', repeat('n', 600); END LOOP;"
+            " RETURN 1; END $$"
+        )
+    session = open_session("postgres", url)
+    try:
+        assert session.notices() == []
+        assert collect(session, "SELECT loud()", None, max_rows=1).rows == [(1,)]
+        notices = session.notices()
+    finally:
+        session.close()
+    assert len(notices) == MAX_NOTICES
+    assert notices[0] == "WARNING: careful"
+    assert notices[1] == ("NOTICE: " + "n" * 600)[:MAX_NOTICE_CHARS]
+
+
 @pytest.mark.usefixtures("private_hosts_allowed")
 class TestMariaDb:
     def url(self, database: str, password: str = READER_PASSWORD) -> str:
@@ -285,6 +331,7 @@ class TestMariaDb:
                 max_rows=1,
             )
             percent_signs_are_text("mysql", session)
+            values_used_twice_bind_with_their_declared_types("mysql", session)
         finally:
             session.close()
         assert [(column.name, column.type) for column in result.columns] == [

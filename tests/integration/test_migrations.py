@@ -37,6 +37,7 @@ ALL_MIGRATIONS = [
     "0006_rate_limits",
     "0007_datasource_login_audit",
     "0008_service_keys_and_key_runs",
+    "0009_run_provenance",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -181,7 +182,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=6) == [
+    assert migrations.rollback(migrated_url, count=7) == [
+        "0009_run_provenance",
         "0008_service_keys_and_key_runs",
         "0007_datasource_login_audit",
         "0006_rate_limits",
@@ -196,6 +198,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0006_rate_limits",
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
+        "0009_run_provenance",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -207,6 +210,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0006_rate_limits",
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
+        "0009_run_provenance",
     ]
 
 
@@ -509,10 +513,14 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=2)
+    migrations.rollback(database_url, count=3)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
-    assert migrations.apply(database_url) == ["0007_datasource_login_audit", "0008_service_keys_and_key_runs"]
+    assert migrations.apply(database_url) == [
+        "0007_datasource_login_audit",
+        "0008_service_keys_and_key_runs",
+        "0009_run_provenance",
+    ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT login_audit_status, login_findings, login_inspected_at, allowed_functions, accepted_risks"
@@ -535,8 +543,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0009_run_provenance",
         "rolled back: 0008_service_keys_and_key_runs",
-        "rolled back: 0007_datasource_login_audit",
     ]
     assert password not in out + err + out2 + err2
 
@@ -673,3 +681,26 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
     [answer] = cloudformation.answers
     assert answer["Status"] == "FAILED"
     assert "did not finish within 2 s" in answer["Reason"]
+
+
+def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
+    migrations.apply(database_url)
+    migrations.rollback(database_url, count=1)
+    with psycopg.connect(database_url) as conn:
+        a = _seed_organization(conn, "a")
+        query = _scalar(
+            conn,
+            "INSERT INTO queries (organization_id, datasource_id, name, sql) VALUES (%s, %s, 'q', 'SELECT 1')"
+            " RETURNING id",
+            (a["org"], a["datasource"]),
+        )
+        conn.execute(
+            "INSERT INTO runs (organization_id, query_id, datasource_id, sql, cache_key)"
+            " VALUES (%s, %s, %s, 'SELECT 1', 'k')",
+            (a["org"], query, a["datasource"]),
+        )
+    assert migrations.apply(database_url) == ["0009_run_provenance"]
+    with psycopg.connect(database_url) as conn:
+        assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1
+        row = conn.execute("SELECT query_revision, parameter_types, origin, notices FROM runs").fetchone()
+    assert row == (None, {}, "interactive", [])

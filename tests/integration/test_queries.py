@@ -353,3 +353,29 @@ class TestListing:
         response = org.api.get(QUERIES, token=org.token, query=query)
         assert response.status == 422, response.body
         assert field in [detail["field"] for detail in response.json()["error"]["details"]]
+
+
+def test_a_list_page_ends_by_bytes_before_lambdas_limit(api: Any, register: Any, clean_db: str) -> None:
+    owner = register()
+    datasource_id = factories.datasource(clean_db, owner.organization_id)
+    # 99,000 quotes take 396,000 bytes in the proxy response (\\\" each): 20 of them pass Lambda's 6 MB.
+    big_sql = "SELECT '" + '"' * 99_000 + "'"
+    for _ in range(20):
+        factories.query(clean_db, owner.organization_id, datasource_id, sql=big_sql)
+
+    listed = api.get("/api/v1/queries", token=owner.access_token, query={"limit": "200"})
+    assert listed.status == 200, listed.body[:300]
+    first = listed.json()
+    assert 1 < len(first["items"]) < 20
+    assert (first["total"], first["truncated_by"]) == (20, "bytes")
+    assert first["next_offset"] == len(first["items"])
+    rest = api.get(
+        "/api/v1/queries",
+        token=owner.access_token,
+        query={"limit": "200", "offset": str(first["next_offset"])},
+    ).json()
+    assert len(first["items"]) + len(rest["items"]) == 20
+    assert (rest["next_offset"], rest["truncated_by"]) == (None, None)
+    assert {item["id"] for item in first["items"]}.isdisjoint(item["id"] for item in rest["items"])
+    two = api.get("/api/v1/queries", token=owner.access_token, query={"limit": "2"}).json()
+    assert (len(two["items"]), two["next_offset"], two["truncated_by"]) == (2, 2, "rows")

@@ -87,6 +87,8 @@ def test_a_saved_query_is_queued_executed_and_paged(
         "total_rows": 4,
         "offset": 1,
         "limit": 2,
+        "next_offset": 3,
+        "truncated_by": "rows",
     }
     too_many = api.get(
         f"/api/v1/runs/{run['id']}/results", token=admin.access_token, query={"limit": "10001"}
@@ -446,6 +448,9 @@ def test_a_dashboard_refresh_runs_each_query_of_its_tiles_once(
     assert refreshed.status == 202, refreshed.body
     body = refreshed.json()
     assert [(run["query_id"], run["status"]) for run in body["runs"]] == [(with_default, "queued")]
+    assert [(run["origin"], run["parameters"], run["query_revision"]) for run in body["runs"]] == [
+        ("refresh", {"minimum": 2}, 1)
+    ]
     assert [item["query_id"] for item in body["skipped"]] == [without_default]
     assert "minimum" in body["skipped"][0]["reason"]
     deliver(aws)
@@ -495,3 +500,96 @@ def test_the_run_lifecycle_is_logged_under_the_requests_correlation_id(
     assert by_message["run finished"]["status"] == "succeeded"
     assert by_message["slow query"]["duration_ms"] >= 0
     assert not any(str(secret_value) in json.dumps(line) for line in lines if line.get("run_id"))
+
+
+def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    path = f"/api/v1/queries/{query_id}"
+    assert api.get(path, token=admin.access_token).json()["revision"] == 1
+    changed = api.request(
+        "PATCH",
+        path,
+        json_body={
+            "sql": "SELECT {{ day }} AS day, id FROM widgets WHERE {{ day }} >= DATE '2026-01-01'"
+            " AND id >= {{ minimum }} ORDER BY id",
+            "parameters": [
+                {"name": "day", "type": "date", "required": True},
+                {"name": "minimum", "type": "number", "required": True},
+            ],
+        },
+        token=admin.access_token,
+        headers={"If-Match": api.get(path, token=admin.access_token).header("ETag")},
+    )
+    assert changed.status == 200, changed.body
+    assert changed.json()["revision"] == 2
+    renamed = api.request(
+        "PATCH",
+        path,
+        json_body={"name": "renamed"},
+        token=admin.access_token,
+        headers={"If-Match": changed.header("ETag")},
+    )
+    assert renamed.json()["revision"] == 2
+
+    run_id = run_query(
+        api, admin.access_token, query_id, parameters={"day": "2026-03-01", "minimum": 3}
+    ).json()["id"]
+    deliver(aws)
+    run = api.get(f"/api/v1/runs/{run_id}", token=admin.access_token).json()
+    assert (run["status"], run["error"], run["row_count"]) == ("succeeded", None, 3)
+    assert (run["parameters"], run["query_revision"], run["origin"], run["schedule_id"]) == (
+        {"day": "2026-03-01", "minimum": 3},
+        2,
+        "interactive",
+        None,
+    )
+    assert run["principal"] == {"kind": "user", "id": admin.user_id}
+    read = api.get(path, token=admin.access_token)
+    assert read.json()["latest_run"] == {"id": run_id, "finished_at": run["finished_at"], "row_count": 3}
+    assert read.header("ETag") != renamed.header("ETag")
+    assert renamed.json()["latest_run"] is None
+    stale = {"If-Match": renamed.header("ETag")}
+    assert (
+        api.request("PATCH", path, json_body={"name": "x"}, token=admin.access_token, headers=stale).status
+        == 412
+    )
+    fresh = {"If-Match": read.header("ETag")}
+    assert (
+        api.request("PATCH", path, json_body={"name": "x"}, token=admin.access_token, headers=fresh).status
+        == 200
+    )
+    page = api.get(f"/api/v1/runs/{run_id}/results", token=admin.access_token).json()
+    assert page["rows"] == [["2026-03-01", 3], ["2026-03-01", 4], ["2026-03-01", 5]]
+    with psycopg.connect(clean_db) as conn:
+        recorded = conn.execute(
+            "SELECT query_revision, origin, parameter_types FROM runs WHERE id = %s", (run_id,)
+        ).fetchone()
+    assert recorded == (2, "interactive", {"day": "date", "minimum": "number"})
+
+
+def test_viewers_neither_see_nor_search_an_editors_adhoc_sql(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin, datasource_id, query_id = setup_org(api, register, postgres_database)
+    viewer = factories.member(api, clean_db, admin.organization_id, "viewer")[1]["access_token"]
+    adhoc = api.post(
+        "/api/v1/runs",
+        json_body={"datasource_id": datasource_id, "sql": "SELECT 'secret_marker' AS label"},
+        token=admin.access_token,
+    ).json()
+    saved = run_query(api, viewer, query_id, parameters={"minimum": 1}).json()
+    assert adhoc["sql"] == "SELECT 'secret_marker' AS label"
+    assert saved["sql"] == WIDGETS_SQL
+
+    as_viewer = api.get(f"/api/v1/runs/{adhoc['id']}", token=viewer).json()
+    assert (as_viewer["id"], as_viewer["sql"]) == (adhoc["id"], None)
+    assert api.get(f"/api/v1/runs/{saved['id']}", token=viewer).json()["sql"] == WIDGETS_SQL
+    listed = api.get("/api/v1/runs", token=viewer).json()["items"]
+    assert {run["id"]: run["sql"] for run in listed} == {adhoc["id"]: None, saved["id"]: WIDGETS_SQL}
+
+    assert api.get("/api/v1/runs", token=viewer, query={"q": "secret_marker"}).json()["total"] == 0
+    assert api.get("/api/v1/runs", token=viewer, query={"q": "widgets"}).json()["total"] == 1
+    found = api.get("/api/v1/runs", token=admin.access_token, query={"q": "secret_marker"}).json()
+    assert [(run["id"], run["sql"]) for run in found["items"]] == [(adhoc["id"], adhoc["sql"])]

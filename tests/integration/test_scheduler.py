@@ -85,6 +85,8 @@ def test_only_due_enabled_schedules_fire_once_and_advance(
     runs = schedule_runs(clean_db, due)
     assert [(status, enqueued is not None) for _, status, enqueued in runs] == [("queued", True)]
     assert [json.loads(message["Body"])["run_id"] for message in receive(aws)] == [str(runs[0][0])]
+    shown = api.get(f"/api/v1/runs/{runs[0][0]}", token=admin.access_token).json()
+    assert (shown["origin"], shown["schedule_id"], shown["query_revision"]) == ("schedule", due, 1)
     state = schedule_row(clean_db, due)
     assert state["last_run_at"] >= before
     assert state["next_run_at"] > datetime.now(UTC)

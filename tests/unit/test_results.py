@@ -23,7 +23,7 @@ import pytest
 from moto import mock_aws
 
 from loupe.connectors import Column
-from loupe.errors import InvalidListQuery
+from loupe.errors import InvalidListQuery, RowTooLarge
 from loupe.results import exports, store
 from loupe.results.store import ResultReader, ResultTooLarge, ResultUnavailable, ResultWriter
 
@@ -195,6 +195,32 @@ def test_wide_rows_close_chunks_early_and_pages_still_find_them(bucket: str, dow
     downloads.clear()
     reader.page(120, 1)
     assert len(downloads) == 1
+
+
+def test_a_page_ends_at_its_byte_budget_as_the_proxy_response_counts_it(bucket: str) -> None:
+    rows = [(n, '"' * 10 if n % 2 else "ü" * 10) for n in range(10)]
+    reader = reader_for(write(rows, INT_COLUMNS))
+    columns = len(
+        json.dumps(
+            json.dumps(
+                [{"name": "n", "type": "int8"}, {"name": "label", "type": "text"}], separators=(",", ":")
+            )
+        )
+    )
+    # In the proxy response each ü is \\u00fc (7 bytes), each quote \\\" (4); [n,\"...\"] and a comma: 9.
+    sizes = [len(json.dumps(json.dumps([n, text], separators=(",", ":")))) - 2 + 1 for n, text in rows]
+    assert sizes[:2] == [9 + 10 * 7, 9 + 10 * 4]
+    budget = columns - 2 + sum(sizes[:3])
+
+    page = reader.page(0, 100, max_bytes=budget)
+    assert page.rows == [list(row) for row in rows[:3]]
+    assert (page.next_offset, page.truncated_by) == (3, "bytes")
+    assert reader.page(0, 100, max_bytes=budget - 1).next_offset == 2
+    assert (reader.page(0, 2).next_offset, reader.page(0, 2).truncated_by) == (2, "rows")
+    assert (reader.page(8, 2).next_offset, reader.page(8, 2).truncated_by) == (None, None)
+    with pytest.raises(RowTooLarge) as refused:
+        reader.page(5, 100, max_bytes=columns - 2 + sizes[5] - 1)
+    assert refused.value.offset == 5
 
 
 def test_rows_beyond_max_rows_only_mark_the_result_truncated(bucket: str) -> None:

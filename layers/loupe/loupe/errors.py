@@ -106,6 +106,18 @@ class InvalidListQuery(InvalidInput):
     """A listing or reading option (sort, filter, format) is not one the resource offers."""
 
 
+class RowTooLarge(DomainError):
+    """One row of a result is larger than a page may be, so no page can hold it; an export can."""
+
+    def __init__(self, offset: int, size: int, limit: int) -> None:
+        self.offset = offset
+        super().__init__(
+            f"Row {offset} takes {size} bytes once serialized, over the {limit} bytes a page may hold;"
+            " export the run (GET /runs/{id}/export) to read it",
+            issues=[FieldIssue("offset", f"row {offset} is larger than a page")],
+        )
+
+
 class RateLimited(DomainError):
     """The caller did this too often; it may try again after `retry_after_seconds`."""
 

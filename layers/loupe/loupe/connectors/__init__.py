@@ -168,6 +168,18 @@ class QueryCancelled(ConnectorError):
     """`Session.cancel` stopped the statement."""
 
 
+# A run keeps the first notices its datasource raised, each cut short: a loop of RAISE NOTICE must not
+# grow the run's row.
+MAX_NOTICES = 20
+MAX_NOTICE_CHARS = 500
+
+
+def kept_notice(notices: list[str], message: str) -> None:
+    """Append `message`, cut to MAX_NOTICE_CHARS, unless MAX_NOTICES are kept already."""
+    if len(notices) < MAX_NOTICES:
+        notices.append(message[:MAX_NOTICE_CHARS])
+
+
 class Session(Protocol):
     """An open, read-only connection to one datasource. Not shared between threads, except `cancel`."""
 
@@ -197,6 +209,11 @@ class Session(Protocol):
 
     def cancel(self) -> None:
         """Stop the running statement in the datasource; safe to call from another thread."""
+        ...
+
+    def notices(self) -> list[str]:
+        """What the datasource reported beside the rows since the session opened (notices, warnings):
+        at most MAX_NOTICES of them, each cut to MAX_NOTICE_CHARS."""
         ...
 
     def close(self) -> None: ...

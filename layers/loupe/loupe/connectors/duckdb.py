@@ -141,6 +141,10 @@ class DuckDbSession:
     def cancel(self) -> None:
         self._conn.interrupt()
 
+    def notices(self) -> list[str]:
+        # DuckDB has no channel for notices beside a statement's rows.
+        return []
+
     def close(self) -> None:
         self._conn.close()
 

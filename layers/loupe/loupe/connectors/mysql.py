@@ -300,6 +300,10 @@ class MySqlSession:
         except pymysql.err.MySQLError as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
 
+    def notices(self) -> list[str]:
+        # MySQL and MariaDB give warnings only to a second statement (SHOW WARNINGS); none are kept.
+        return []
+
     def close(self) -> None:
         if self._conn.open:
             self._conn.close()

@@ -31,6 +31,7 @@ from loupe.connectors import (
     fetched_batches,
     finding,
     is_explain,
+    kept_notice,
     postgres_catalogue,
     pyformat,
     scrubbed,
@@ -162,6 +163,12 @@ class PostgresSession:
         self._conn = conn
         self._spec = spec
         self._cancelled = False
+        self._notices: list[str] = []
+        conn.add_notice_handler(
+            lambda diagnostic: kept_notice(
+                self._notices, f"{diagnostic.severity_nonlocalized}: {diagnostic.message_primary}"
+            )
+        )
 
     @contextmanager
     def stream(self, sql: str, parameters: Mapping[str, Any] | None) -> Iterator[RowStream]:
@@ -273,6 +280,9 @@ class PostgresSession:
             self._conn.cancel_safe(timeout=5)
         except psycopg.Error as error:
             raise QueryFailed(scrubbed(error, self._spec)) from None
+
+    def notices(self) -> list[str]:
+        return list(self._notices)
 
     def close(self) -> None:
         self._conn.close()

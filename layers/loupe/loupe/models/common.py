@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import to_jsonable_python
+
+from loupe.results.page import PAGE_MAX_BYTES, PageBound, body_text, proxy_bytes
 
 ItemT = TypeVar("ItemT")
 
@@ -66,12 +77,38 @@ class ErrorEnvelope(BaseModel):
 
 
 class Page(BaseModel, Generic[ItemT]):
-    """One page of a list: `GET /<collection>` answers with this."""
+    """One page of a list: `GET /<collection>` answers with this. Like a page of results, it holds
+    at most PAGE_MAX_BYTES of items as Lambda serializes them (queries carry up to 100,000 characters
+    of SQL, so 200 of them could pass Lambda's 6 MB), and never less than one item."""
 
     items: list[ItemT]
     total: int = Field(ge=0, description="Items matching the filters, over all pages")
     limit: int
     offset: int
+    next_offset: int | None = Field(
+        None, description="The offset of the next page; null once this page reaches the last item"
+    )
+    truncated_by: PageBound | None = Field(
+        None,
+        description="What ended the page before the last item: `rows` (the limit asked for) or `bytes`"
+        f" (the items reached {PAGE_MAX_BYTES} bytes once serialized, so the page holds fewer than"
+        " `limit`); null on the last page",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        used = 0
+        for count, item in enumerate(self.items):
+            used += proxy_bytes(body_text(to_jsonable_python(item))) + 1
+            if count and used > PAGE_MAX_BYTES:
+                del self.items[count:]
+                self.truncated_by = "bytes"
+                break
+        end = self.offset + len(self.items)
+        if end < self.total:
+            self.next_offset = end
+            self.truncated_by = self.truncated_by or "rows"
+        return self
 
 
 SORT_PATTERN = r"^-?[a-z_]{1,40}(,-?[a-z_]{1,40}){0,4}$"

@@ -186,6 +186,14 @@ class QueryUpdate(StrictModel):
     _present = field_validator("name", "datasource_id", "sql", "parameters", "tags")(refuse_null)
 
 
+class LatestRun(BaseModel):
+    """The query's newest succeeded run, in brief (GET /runs/{id} has the rest)."""
+
+    id: UUID
+    finished_at: datetime
+    row_count: int
+
+
 class QueryOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -205,10 +213,16 @@ class QueryOut(BaseModel):
                             "required": True,
                         }
                     ],
+                    "revision": 3,
                     "tags": ["finance", "revenue"],
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-02T09:14:27Z",
                     "updated_at": "2026-11-18T16:03:51Z",
+                    "latest_run": {
+                        "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                        "finished_at": "2026-11-26T06:00:01.412Z",
+                        "row_count": 48,
+                    },
                 }
             ]
         }
@@ -220,10 +234,19 @@ class QueryOut(BaseModel):
     datasource_id: UUID
     sql: str
     parameters: list[QueryParameter]
+    revision: int = Field(
+        ge=1,
+        description="The query's version: 1 when created, one more on each change of its SQL or parameters",
+    )
     tags: list[str]
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    latest_run: LatestRun | None = Field(
+        None,
+        description="The newest succeeded run, on GET /queries/{id} and after a write (null in lists, and"
+        " before any run succeeds); the ETag changes when it does",
+    )
 
 
 class QueryListQuery(ResourceListQuery):

@@ -30,6 +30,31 @@ class RunStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class RunOrigin(StrEnum):
+    """What started a run; `subscription`, `embed` and `share` are reserved for features to come."""
+
+    INTERACTIVE = "interactive"
+    SCHEDULE = "schedule"
+    DASHBOARD = "dashboard"
+    REFRESH = "refresh"
+    SUBSCRIPTION = "subscription"
+    EMBED = "embed"
+    SHARE = "share"
+
+
+class PrincipalKind(StrEnum):
+    """Who a run ran for: a member, an API key, or (reserved) a guest of a shared link."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    GUEST = "guest"
+
+
+class RunPrincipal(BaseModel):
+    kind: PrincipalKind
+    id: UUID
+
+
 # Runs that still hold a place in the queue and count against the per-user limit.
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
@@ -59,6 +84,13 @@ class ScheduleRunOut(BaseModel):
                     "finished_at": "2026-11-26T06:00:01.412Z",
                     "duration_ms": 412,
                     "created_by": None,
+                    "schedule_id": "2b4d6f8a-0c1e-4a3b-9d5f-7e9a1c3b5d7f",
+                    "parameters": {"start": "2026-11-01"},
+                    "query_revision": 3,
+                    "origin": "schedule",
+                    "principal": None,
+                    "notices": [],
+                    "sql": "SELECT region, sum(amount) FROM orders WHERE day >= {{ start }} GROUP BY region",
                 }
             ]
         }
@@ -77,6 +109,24 @@ class ScheduleRunOut(BaseModel):
     finished_at: datetime | None
     duration_ms: int | None
     created_by: UUID | None
+    schedule_id: UUID | None = Field(description="The schedule that started it (origin `schedule`)")
+    parameters: dict[str, ParameterValue] = Field(description="The values it ran with")
+    query_revision: int | None = Field(
+        description="The saved query's `revision` it ran; null for an editor's SQL and runs from before"
+    )
+    origin: RunOrigin = Field(description="What started it")
+    principal: RunPrincipal | None = Field(
+        description="Who it ran for: the user, or the API key that started it; null for a schedule whose"
+        " creator is gone"
+    )
+    sql: str | None = Field(
+        description="The SQL it ran, `{{ name }}` placeholders and all: a saved query's for every role, an"
+        " editor's ad-hoc SQL for editors and admins only (null for viewers)"
+    )
+    notices: list[str] = Field(
+        description="What the datasource reported beside the rows (PostgreSQL's notices and warnings, as"
+        " `SEVERITY: message`): the first 20, each at most 500 characters"
+    )
     results_expired: bool = Field(
         False, description="The run succeeded, but its stored result is gone (organization retention)"
     )
@@ -184,6 +234,13 @@ class RefreshOut(BaseModel):
                             "finished_at": None,
                             "duration_ms": None,
                             "created_by": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b",
+                            "schedule_id": None,
+                            "parameters": {},
+                            "query_revision": 1,
+                            "origin": "refresh",
+                            "notices": [],
+                            "sql": "SELECT count(*) FROM orders",
+                            "principal": {"kind": "user", "id": "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"},
                         }
                     ],
                     "skipped": [

@@ -51,10 +51,16 @@ def escape_like(text: str) -> str:
 
 
 def list_page(
-    collection: Collection, organization_id: UUID, query: ListQuery, **equals: Any
+    collection: Collection,
+    organization_id: UUID,
+    query: ListQuery,
+    *,
+    search_only_where: sql.Composable | None = None,
+    **equals: Any,
 ) -> tuple[list[dict[str, Any]], int]:
     """Rows of one page and the total matching the filters. `equals` are column = value filters
-    named in the collection's `filters` (e.g. datasource_id)."""
+    named in the collection's `filters` (e.g. datasource_id); `search_only_where` narrows the rows a
+    text search may match (the caller may not read the searched column of the others)."""
     conditions: list[sql.Composable] = [sql.SQL("organization_id = %(organization_id)s")]
     params: dict[str, Any] = {"organization_id": organization_id}
     for name, value in equals.items():
@@ -75,6 +81,8 @@ def list_page(
             )
         )
         params["q"] = f"%{escape_like(query.q)}%"
+        if search_only_where is not None:
+            conditions.append(search_only_where)
     if query.tag:
         if not collection.tagged:
             raise InvalidListQuery(issues=[FieldIssue("tag", "this collection has no tags")])

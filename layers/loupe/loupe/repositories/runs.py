@@ -14,9 +14,10 @@ from psycopg.types.json import Jsonb
 
 from loupe.connectors import DatasourceType
 from loupe.db import execute, execute_many, fetch_all, fetch_one
-from loupe.models.runs import ACTIVE_STATUSES, RunStatus
+from loupe.models.common import ListQuery
+from loupe.models.runs import ACTIVE_STATUSES, PrincipalKind, RunOrigin, RunPrincipal, RunStatus
 from loupe.repositories import crud
-from loupe.repositories.listing import Collection
+from loupe.repositories.listing import Collection, list_page
 
 RUNS = Collection(
     table="runs",
@@ -34,6 +35,13 @@ RUNS = Collection(
         "finished_at",
         "created_by",
         "result_location",
+        "schedule_id",
+        "parameters",
+        "query_revision",
+        "origin",
+        "api_key_id",
+        "sql",
+        "notices",
     ),
     sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
     writable=frozenset(
@@ -50,9 +58,12 @@ RUNS = Collection(
             "finished_at",
             "created_by",
             "api_key_id",
+            "parameter_types",
+            "query_revision",
+            "origin",
         }
     ),
-    json_columns=frozenset({"parameters", "error"}),
+    json_columns=frozenset({"parameters", "parameter_types", "error"}),
     default_sort="-created_at",
     searchable=("sql",),
     tagged=False,
@@ -77,17 +88,33 @@ class RunRecord:
     finished_at: datetime | None
     created_by: UUID | None
     result_location: str | None
+    schedule_id: UUID | None
+    parameters: dict[str, Any]
+    query_revision: int | None
+    origin: RunOrigin
+    api_key_id: UUID | None
+    sql: str
+    notices: list[str]
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
         values = {field.name: row[field.name] for field in fields(cls)}
-        return cls(**{**values, "status": RunStatus(row["status"])})
+        return cls(**{**values, "status": RunStatus(row["status"]), "origin": RunOrigin(row["origin"])})
 
     @property
     def duration_ms(self) -> int | None:
         if self.started_at is None or self.finished_at is None:
             return None
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+    @property
+    def principal(self) -> RunPrincipal | None:
+        """Who started it: the API key when one did, else the user; None once that user is deleted."""
+        if self.api_key_id is not None:
+            return RunPrincipal(kind=PrincipalKind.API_KEY, id=self.api_key_id)
+        if self.created_by is not None:
+            return RunPrincipal(kind=PrincipalKind.USER, id=self.created_by)
+        return None
 
     @property
     def results_expired(self) -> bool:
@@ -106,6 +133,8 @@ class ClaimedRun:
     schedule_id: UUID | None
     sql: str
     parameters: dict[str, Any]
+    # Each saved-query parameter's declared type, by name (empty for an editor's SQL).
+    parameter_types: dict[str, str]
     # The claim's number, which fences `finish` and `release`.
     attempts: int
     enqueued_at: datetime | None
@@ -170,6 +199,25 @@ def newest_succeeded(organization_id: UUID, cache_key: str, finished_after: date
     return row["id"] if row is not None else None
 
 
+def list_runs(
+    organization_id: UUID, query: ListQuery, *, search_adhoc: bool, **equals: Any
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of runs; without `search_adhoc`, a text search matches saved queries' runs only (the
+    reader may not see an editor's ad-hoc SQL, so may not search it either)."""
+    narrowed = None if search_adhoc else sql.SQL("query_id IS NOT NULL")
+    return list_page(RUNS, organization_id, query, search_only_where=narrowed, **equals)
+
+
+def latest_succeeded(query_id: UUID) -> dict[str, Any] | None:
+    """The id, finish time and row count of the query's newest succeeded run, if any (the query's
+    own tenancy has been checked: ids are unique across organizations)."""
+    return fetch_one(
+        "SELECT id, finished_at, row_count FROM runs WHERE query_id = %s AND status = 'succeeded'"
+        " ORDER BY finished_at DESC, id LIMIT 1",
+        (query_id,),
+    )
+
+
 def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
     """queued → running, or take over a running run whose lease lapsed (unless its cancel was asked
     for); None when neither applies (another delivery has it or it is finished). The row's `attempts`
@@ -184,7 +232,7 @@ def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
         " AND (runs.status = 'queued' OR (runs.status = 'running'"
         " AND runs.lease_expires_at < now() AND runs.cancel_requested_at IS NULL))"
         " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.schedule_id,"
-        " runs.sql, runs.parameters, runs.attempts, runs.enqueued_at, runs.started_at,"
+        " runs.sql, runs.parameters, runs.parameter_types, runs.attempts, runs.enqueued_at, runs.started_at,"
         " datasources.type AS datasource_type, datasources.allowed_functions,"
         " organizations.settings AS organization_settings",
         (lease_seconds, run_id),
@@ -227,7 +275,8 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
     """Queued runs with no message sent yet (the scheduler's outbox), in one pipelined statement."""
     execute_many(
         "INSERT INTO runs (organization_id, query_id, schedule_id, datasource_id, sql, parameters,"
-        " cache_key, created_by, status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
+        " parameter_types, query_revision, origin, cache_key, created_by, status)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
         [
             (
                 run["organization_id"],
@@ -236,6 +285,9 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
                 run["datasource_id"],
                 run["sql"],
                 Jsonb(run["parameters"]),
+                Jsonb(run["parameter_types"]),
+                run["query_revision"],
+                run["origin"],
                 run["cache_key"],
                 run["created_by"],
             )
@@ -289,12 +341,13 @@ def finish(
     byte_size: int | None = None,
     truncated: bool = False,
     result_location: str | None = None,
+    notices: list[str] | None = None,
 ) -> bool:
     """Record the outcome of the claim `attempt`; False when that claim was lost (nothing is changed)."""
     return (
         execute(
             "UPDATE runs SET status = %s, error = %s, row_count = %s, byte_size = %s, truncated = %s,"
-            " result_location = %s, finished_at = now(), lease_expires_at = NULL"
+            " result_location = %s, notices = %s, finished_at = now(), lease_expires_at = NULL"
             " WHERE id = %s AND status = 'running' AND attempts = %s",
             (
                 status,
@@ -303,6 +356,7 @@ def finish(
                 byte_size,
                 truncated,
                 result_location,
+                Jsonb(notices or []),
                 run_id,
                 attempt,
             ),

@@ -59,8 +59,8 @@ SCHEDULES = Collection(
 DUE_SQL = (
     "SELECT schedules.id, schedules.organization_id, schedules.query_id, schedules.cron,"
     " schedules.timezone, schedules.parameters, schedules.consecutive_failures, schedules.created_by,"
-    " queries.sql, queries.datasource_id, queries.parameters AS declared, datasources.type AS kind,"
-    " datasources.allowed_functions"
+    " queries.sql, queries.datasource_id, queries.parameters AS declared, queries.revision AS query_revision,"
+    " datasources.type AS kind, datasources.allowed_functions"
     " FROM schedules"
     " JOIN queries ON queries.organization_id = schedules.organization_id"
     " AND queries.id = schedules.query_id"

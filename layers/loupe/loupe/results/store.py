@@ -21,8 +21,8 @@ from typing import Any
 from uuid import UUID
 
 from loupe.connectors import Column
-from loupe.errors import NotFound
-from loupe.results.page import ResultColumn, RunResults
+from loupe.errors import NotFound, RowTooLarge
+from loupe.results.page import PAGE_MAX_BYTES, PageBound, ResultColumn, RunResults, body_text, proxy_bytes
 
 # 50,000 rows of a typical width are a few MB decoded: one chunk serves any page of up to 10,000 rows
 # (two at a boundary) in tens of milliseconds, and 10,000,000 rows make only 200 objects.
@@ -407,12 +407,44 @@ class ResultReader:
             data = zlib.decompress(body.read(), GZIP_WBITS)
         return data.split(b"\n", stop)[:stop]
 
-    def page(self, offset: int, limit: int) -> RunResults:
+    def page(self, offset: int, limit: int, max_bytes: int = PAGE_MAX_BYTES) -> RunResults:
+        """Rows from `offset`: at most `limit` of them, and no more than fit in `max_bytes` once
+        serialized (the columns count too). A row that alone is over the budget is RowTooLarge."""
         if offset < 0 or limit < 1:
             raise ValueError("offset must be >= 0 and limit >= 1")
         manifest = self.manifest
+        columns = [ResultColumn(name=column.name, type=column.type) for column in manifest.columns]
+        budget = max_bytes - proxy_bytes(body_text([column.model_dump() for column in columns]))
         end = min(offset + limit, manifest.row_count)
         rows: list[list[Any]] = []
+        used = 0
+        bound: PageBound | None = "rows" if end < manifest.row_count else None
+        for line in self._lines(offset, end):
+            row = json.loads(line)
+            # Stored lines are compact JSON, so an ASCII line is already the text the body will hold.
+            text = line.decode() if line.isascii() else body_text(row)
+            size = proxy_bytes(text) + 1  # and the comma between rows
+            if used + size > budget:
+                if not rows:
+                    raise RowTooLarge(offset, size, max_bytes)
+                bound = "bytes"
+                break
+            used += size
+            rows.append(row)
+        next_offset = offset + len(rows) if bound else None
+        return RunResults(
+            columns=columns,
+            rows=rows,
+            total_rows=manifest.row_count,
+            offset=offset,
+            limit=limit,
+            next_offset=next_offset,
+            truncated_by=bound,
+        )
+
+    def _lines(self, offset: int, end: int) -> Iterator[bytes]:
+        """The stored lines of rows `offset` to `end` (excluded), downloading a chunk only when reached."""
+        manifest = self.manifest
         first_rows = [chunk.first_row for chunk in manifest.chunks]
         # Past the last row there is nothing to download.
         index = bisect.bisect_right(first_rows, offset) - 1 if offset < end else len(manifest.chunks)
@@ -421,14 +453,7 @@ class ResultReader:
                 break
             start = max(offset, chunk.first_row) - chunk.first_row
             stop = min(end, chunk.first_row + chunk.rows) - chunk.first_row
-            rows.extend(json.loads(line) for line in self._chunk_lines(chunk, stop)[start:])
-        return RunResults(
-            columns=[ResultColumn(name=column.name, type=column.type) for column in manifest.columns],
-            rows=rows,
-            total_rows=manifest.row_count,
-            offset=offset,
-            limit=limit,
-        )
+            yield from self._chunk_lines(chunk, stop)[start:]
 
     def iter_lines(self) -> Iterator[bytes]:
         """Every row as its stored JSON array (no trailing newline), in order."""

@@ -6,18 +6,33 @@ from __future__ import annotations
 from typing import Any
 
 from loupe.models.identity import Principal
-from loupe.models.queries import QueryCreate, QueryOut, QueryParameter, QueryUpdate
+from loupe.models.queries import LatestRun, QueryCreate, QueryOut, QueryParameter, QueryUpdate
+from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
 from loupe.services import query_parameters
-from loupe.services.resources import ResourceService, require_reference
+from loupe.services.resources import ResourceService, Versioned, require_reference
+from loupe.versions import version_of, version_of_content
 
 
 def _stored(parameters: list[QueryParameter]) -> list[dict[str, Any]]:
     return [parameter.model_dump(mode="json") for parameter in parameters]
 
 
+def _version(row: dict[str, Any], latest: dict[str, Any] | None) -> str:
+    # A new succeeded run changes what GET shows (latest_run), so it changes the ETag too.
+    return version_of_content(f"{version_of(row['id'], row['updated_at'])}:{latest and latest['id']}")
+
+
 class QueryService(ResourceService[QueryCreate, QueryUpdate, QueryOut]):
+    def version(self, row: dict[str, Any]) -> str:
+        return _version(row, runs_repository.latest_succeeded(row["id"]))
+
+    def versioned(self, row: dict[str, Any]) -> Versioned[QueryOut]:
+        latest = runs_repository.latest_succeeded(row["id"])
+        out = self.to_out(row).model_copy(update={"latest_run": LatestRun(**latest) if latest else None})
+        return Versioned(out, _version(row, latest))
+
     def values_for_create(self, principal: Principal, body: QueryCreate) -> dict[str, Any]:
         require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
         query_parameters.require_match(body.sql, [parameter.name for parameter in body.parameters])
@@ -38,6 +53,11 @@ class QueryService(ResourceService[QueryCreate, QueryUpdate, QueryOut]):
             query_parameters.require_match(
                 body.sql or current["sql"], [parameter.name for parameter in parameters]
             )
+        if (
+            values.get("sql", current["sql"]) != current["sql"]
+            or values.get("parameters", current["parameters"]) != current["parameters"]
+        ):
+            values["revision"] = current["revision"] + 1
         return values
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from loupe.errors import FieldIssue, InvalidInput
@@ -83,3 +84,16 @@ def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any])
     if details:
         raise InvalidInput("The parameters do not fit the query", issues=details)
     return dict(given)
+
+
+# Checked values arrive as JSON; these give the driver the declared type, so a date is bound as a date
+# wherever it is used (a string would be typed by its first use: "inconsistent types deduced").
+_TYPED: dict[str, Any] = {"date": date.fromisoformat, "datetime": datetime.fromisoformat}
+
+
+def typed_values(values: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
+    """Each value as the Python type of its declared parameter type (dates and times as such)."""
+    return {
+        name: _TYPED[types[name]](value) if value is not None and types.get(name) in _TYPED else value
+        for name, value in values.items()
+    }

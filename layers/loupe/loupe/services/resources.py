@@ -85,10 +85,17 @@ class ResourceReader(Generic[OutT]):
         """How a row is shown; subclasses override it."""
         return self.out.model_validate(row)
 
+    def version(self, row: dict[str, Any]) -> str:
+        """The row's ETag; called inside the transaction that read the row."""
+        return version_of(row["id"], row["updated_at"])
+
+    def versioned(self, row: dict[str, Any]) -> Versioned[OutT]:
+        """The row as the API shows it, with its ETag; inside the transaction that read the row."""
+        return Versioned(self.to_out(row), self.version(row))
+
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[OutT]:
         with db.transaction():
-            row = self._existing(principal, resource_id)
-        return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
+            return self.versioned(self._existing(principal, resource_id))
 
     def list(self, principal: Principal, query: ListQuery) -> Page[OutT]:
         filters = {name: getattr(query, name, None) for name in self.collection.filters}
@@ -129,24 +136,24 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
                 values.setdefault("created_by", principal.user_id)
             with database_rules():
                 row = crud.insert(self.collection, principal.organization_id, values)
-        return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
+            return self.versioned(row)
 
     def update(
         self, principal: Principal, resource_id: UUID, body: UpdateT, expected: ExpectedVersions
     ) -> Versioned[OutT]:
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
-            require_version(expected, version_of(current["id"], current["updated_at"]))
+            require_version(expected, self.version(current))
             values = self.values_for_update(principal, body, current)
             with database_rules():
                 row = crud.update(self.collection, principal.organization_id, resource_id, values)
             assert row is not None  # locked above
-        return Versioned(self.to_out(row), version_of(row["id"], row["updated_at"]))
+            return self.versioned(row)
 
     def delete(self, principal: Principal, resource_id: UUID, expected: ExpectedVersions) -> None:
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
-            require_version(expected, version_of(current["id"], current["updated_at"]))
+            require_version(expected, self.version(current))
             self.before_delete(principal, current)
             with database_rules():
                 crud.delete(self.collection, principal.organization_id, resource_id)

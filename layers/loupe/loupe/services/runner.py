@@ -27,7 +27,7 @@ from loupe.repositories import runs as runs_repository
 from loupe.repositories.runs import ClaimedRun
 from loupe.results.store import Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
 from loupe.security import sql_guard
-from loupe.services import alerts, scheduler
+from loupe.services import alerts, query_parameters, scheduler
 from loupe.services.alerts import Observation
 from loupe.services.datasources import DatasourceUnreachable, LoginNotAdmitted, admit_run, session
 from loupe.services.run_watchdog import RunWatchdog
@@ -106,7 +106,7 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
     if bounds.statement_seconds < 1:
         raise RetryLater("too little time left in this invocation")
     try:
-        manifest, observation = _execute(claimed, bounds)
+        manifest, observation, notices = _execute(claimed, bounds)
     except RunEnded as ended:
         _finish(claimed, attempt, ended.status, ended.error)
     except sql_guard.SqlNotAllowed as error:
@@ -150,13 +150,16 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
             byte_size=manifest.byte_size,
             truncated=manifest.truncated,
             result_location=manifest_key(claimed.organization_id, run_id),
+            notices=notices,
         )
 
 
-def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observation]:
+def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observation, list[str]]:
     kind = claimed.datasource_type
     statement = sql_guard.check(compiled(claimed.sql, kind), kind, frozenset(claimed.allowed_functions))
-    values = {name: claimed.parameters.get(name) for name in statement.parameters}
+    values = query_parameters.typed_values(
+        {name: claimed.parameters.get(name) for name in statement.parameters}, claimed.parameter_types
+    )
     limits = Limits(
         connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
         statement_timeout_seconds=bounds.statement_seconds,
@@ -175,7 +178,8 @@ def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observat
             opened.stream(statement.sql, values) as rows,
         ):
             try:
-                return _store(claimed, rows, bounds, watchdog)
+                manifest, observation = _store(claimed, rows, bounds, watchdog)
+                return manifest, observation, opened.notices()
             except QueryCancelled:
                 if watchdog.reason == "timeout":
                     raise _timed_out(bounds) from None

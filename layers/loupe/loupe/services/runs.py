@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,13 +25,14 @@ from loupe.errors import (
     ReferenceNotFound,
     ResultExpired,
 )
-from loupe.models.common import Page
-from loupe.models.identity import Principal
+from loupe.models.common import ListQuery, Page
+from loupe.models.identity import Principal, Role
 from loupe.models.runs import (
     AdhocRunCreate,
     QueryRunCreate,
     ResultsQuery,
     RunListQuery,
+    RunOrigin,
     RunOut,
     RunStatus,
 )
@@ -97,9 +98,12 @@ def run_columns(
     created_by: UUID | None,
     allowed_functions: frozenset[str] = frozenset(),
     api_key_id: UUID | None = None,
+    declared: Sequence[Mapping[str, Any]] = (),
+    query_revision: int | None = None,
+    origin: RunOrigin = RunOrigin.INTERACTIVE,
 ) -> tuple[dict[str, Any], str | None]:
     """A new run's columns, and the guard's reason to refuse its SQL (None when it may run);
-    `allowed_functions` are the datasource's own."""
+    `allowed_functions` are the datasource's own, `declared` the saved query's parameters."""
     refusal = None
     try:
         normalized = sql_guard.check(compiled(sql, kind), kind, frozenset(allowed_functions)).sql
@@ -113,6 +117,9 @@ def run_columns(
         "cache_key": _cache_key(datasource_id, normalized, values),
         "created_by": created_by,
         "api_key_id": api_key_id,
+        "parameter_types": {parameter["name"]: parameter["type"] for parameter in declared},
+        "query_revision": query_revision,
+        "origin": origin,
     }
     return columns, refusal
 
@@ -144,8 +151,13 @@ def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, An
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _run_out(run: RunRecord) -> RunOut:
-    return RunOut.model_validate(run, from_attributes=True)
+def _run_out(run: RunRecord, principal: Principal | None) -> RunOut:
+    """The run as `principal` may see it: an editor's ad-hoc SQL only for editors and admins (a saved
+    query's SQL every role reads anyway); None stands for a reader whose role is not known."""
+    out = RunOut.model_validate(run, from_attributes=True)
+    if run.query_id is None and (principal is None or principal.role < Role.EDITOR):
+        return out.model_copy(update={"sql": None})
+    return out
 
 
 def _run_version(run: RunRecord) -> str:
@@ -169,12 +181,12 @@ class Started:
 
 class RunService(ResourceReader[RunOut]):
     def to_out(self, row: dict[str, Any]) -> RunOut:
-        return _run_out(RunRecord.from_row(row))
+        return _run_out(RunRecord.from_row(row), None)
 
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[RunOut]:
         with db.transaction():
             run = self._run(principal, resource_id)
-        return Versioned(_run_out(run), _run_version(run))
+        return Versioned(_run_out(run, principal), _run_version(run))
 
     def run_query(self, principal: Principal, query_id: UUID, body: QueryRunCreate) -> Started:
         """Run a saved query with values for its declared parameters (defaults fill the rest)."""
@@ -184,7 +196,13 @@ class RunService(ResourceReader[RunOut]):
                 raise NotFound("No such query")
             values = parameter_values(query["parameters"], body.parameters)
             return self._start(
-                principal, query["datasource_id"], query["sql"], values, query_id, body.max_age_seconds
+                principal,
+                query["datasource_id"],
+                query["sql"],
+                values,
+                query_id,
+                body.max_age_seconds,
+                query=query,
             )
 
     def run_queries(
@@ -218,6 +236,8 @@ class RunService(ResourceReader[RunOut]):
                     query_id,
                     max_age_seconds,
                     limited=False,
+                    query=query,
+                    origin=RunOrigin.REFRESH,
                 )
                 started.append(result.run)
         return started, skipped
@@ -227,6 +247,20 @@ class RunService(ResourceReader[RunOut]):
         query_parameters.require_match(body.sql, list(body.parameters))
         with db.transaction():
             return self._start(principal, body.datasource_id, body.sql, body.parameters, None, None)
+
+    def list(self, principal: Principal, query: ListQuery) -> Page[RunOut]:
+        """Runs of the organization; a reader who may not see ad-hoc SQL searches saved queries' only."""
+        filters = {name: getattr(query, name, None) for name in self.collection.filters}
+        with db.transaction():
+            rows, total = runs_repository.list_runs(
+                principal.organization_id, query, search_adhoc=principal.role >= Role.EDITOR, **filters
+            )
+        return Page[RunOut](
+            items=[_run_out(RunRecord.from_row(row), principal) for row in rows],
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
+        )
 
     def query_runs(self, principal: Principal, query_id: UUID, query: RunListQuery) -> Page[RunOut]:
         with db.transaction():
@@ -244,7 +278,7 @@ class RunService(ResourceReader[RunOut]):
             run = self._run(principal, run_id)
             if not runs_repository.request_cancel(run_id, CANCELLED):
                 raise Conflict(f"The run has already finished: it is {run.status}")
-            return _run_out(self._run(principal, run_id))
+            return _run_out(self._run(principal, run_id), principal)
 
     def export(self, principal: Principal, run_id: UUID, fmt: ExportFormat) -> str:
         """Write the run's rows as a file beside its result; returns a short-lived signed URL of it."""
@@ -298,7 +332,10 @@ class RunService(ResourceReader[RunOut]):
         max_age_seconds: int | None,
         *,
         limited: bool = True,
+        query: Mapping[str, Any] | None = None,
+        origin: RunOrigin = RunOrigin.INTERACTIVE,
     ) -> Started:
+        """Queue a run; `query` is the saved query it runs (None for an editor's SQL)."""
         organization_id = principal.organization_id
         datasource = crud.get(DATASOURCES, organization_id, datasource_id)
         if datasource is None:
@@ -312,17 +349,20 @@ class RunService(ResourceReader[RunOut]):
             created_by=principal.user_id,
             allowed_functions=frozenset(datasource["allowed_functions"]),
             api_key_id=principal.api_key_id,
+            declared=query["parameters"] if query else (),
+            query_revision=query["revision"] if query else None,
+            origin=origin,
         )
         cache_key = columns["cache_key"]
         if refusal is not None:
             # It could never run: it ends at once, and takes no place in the queue or the limit.
             row = crud.insert(RUNS, organization_id, refused_run(columns, refusal))
-            return Started(self.to_out(row), new=True)
+            return Started(_run_out(RunRecord.from_row(row), principal), new=True)
         if max_age_seconds is not None:
             since = datetime.now(UTC) - timedelta(seconds=max_age_seconds)
             cached = runs_repository.newest_succeeded(organization_id, cache_key, since)
             if cached is not None:
-                return Started(_run_out(self._run(principal, cached)), new=False)
+                return Started(_run_out(self._run(principal, cached), principal), new=False)
         settings = run_settings()
         if limited:
             self._check_active_limit(principal)
@@ -336,7 +376,7 @@ class RunService(ResourceReader[RunOut]):
         # Sent inside the transaction: a queue that refuses rolls the run back. The runner retries a
         # message whose run it cannot see yet (this transaction has not committed).
         queue.send_run(settings.queue_url, run.id)
-        return Started(_run_out(run), new=True)
+        return Started(_run_out(run, principal), new=True)
 
 
 runs = RunService(RUNS, RunOut, "run")

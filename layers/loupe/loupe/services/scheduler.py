@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from loupe import db, queue
 from loupe.config import get_settings
 from loupe.errors import InvalidInput
+from loupe.models.runs import RunOrigin
 from loupe.observability import logger, metrics
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
@@ -108,6 +109,9 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
         query_id=schedule["query_id"],
         created_by=schedule["created_by"],
         allowed_functions=frozenset(schedule["allowed_functions"]),
+        declared=schedule["declared"],
+        query_revision=schedule["query_revision"],
+        origin=RunOrigin.SCHEDULE,
     )
     columns["schedule_id"] = schedule["id"]
     if refusal is not None:

@@ -66,6 +66,10 @@ def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
     errors=(404, 409, 410),
     tags=TAGS,
     summary="Read a page of a run's rows",
+    description="At most `limit` rows, and no more than 4 MiB of them once serialized (Lambda answers at"
+    " most 6 MB): a page ended by bytes says `truncated_by: bytes`, and `next_offset` is where the next"
+    " page starts. A single row over 4 MiB is a 422 `row_too_large` naming its offset; export the run"
+    " to read it.",
 )
 def get_run_results(run_id: UUID, caller: Caller, query: Annotated[ResultsQuery, Query()]) -> RunResults:
     return runs.results(caller, run_id, query)
