@@ -37,6 +37,7 @@ ALL_MIGRATIONS = [
     "0006_rate_limits",
     "0007_datasource_login_audit",
     "0008_service_keys_and_key_runs",
+    "0010_run_exports",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -59,6 +60,7 @@ LOUPE_TABLES = {
     "audit_events",
     "alert_firings",
     "rate_limit_hits",
+    "run_exports",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -181,7 +183,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=6) == [
+    assert migrations.rollback(migrated_url, count=7) == [
+        "0010_run_exports",
         "0008_service_keys_and_key_runs",
         "0007_datasource_login_audit",
         "0006_rate_limits",
@@ -196,6 +199,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0006_rate_limits",
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
+        "0010_run_exports",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -207,6 +211,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0006_rate_limits",
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
+        "0010_run_exports",
     ]
 
 
@@ -509,10 +514,14 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=2)
+    migrations.rollback(database_url, count=3)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
-    assert migrations.apply(database_url) == ["0007_datasource_login_audit", "0008_service_keys_and_key_runs"]
+    assert migrations.apply(database_url) == [
+        "0007_datasource_login_audit",
+        "0008_service_keys_and_key_runs",
+        "0010_run_exports",
+    ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
             "SELECT login_audit_status, login_findings, login_inspected_at, allowed_functions, accepted_risks"
@@ -535,8 +544,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0010_run_exports",
         "rolled back: 0008_service_keys_and_key_runs",
-        "rolled back: 0007_datasource_login_audit",
     ]
     assert password not in out + err + out2 + err2
 

@@ -106,6 +106,16 @@ class InvalidListQuery(InvalidInput):
     """A listing or reading option (sort, filter, format) is not one the resource offers."""
 
 
+class RowsExceedFormat(InvalidListQuery):
+    """The result has more rows than the file format holds (an XLSX worksheet's 1,048,576)."""
+
+
+class ExportTooLarge(Conflict):
+    """The result is too large to export inside the request; a background export takes it."""
+
+    default_message = "The result is too large to export at once"
+
+
 class RateLimited(DomainError):
     """The caller did this too often; it may try again after `retry_after_seconds`."""
 
