@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import artifacts, importtime, layer, load, out, queries_list, runs, statements
+from bench import artifacts, exports, importtime, layer, load, out, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
 from loupe.api.prefix import API_PREFIX
 
@@ -609,6 +609,17 @@ def measure_runs(server_url: str, database_url: str) -> runs.RunsFigures:
         os.environ.update(saved_environment)
 
 
+def measure_exports(server_url: str, database_url: str) -> list[exports.ExportFigure]:
+    """The exports figures; the environment they change (moto's) is put back afterwards."""
+    out(f"exports: {', '.join(f'{rows:,}' for rows in exports.row_counts())} rows to CSV in S3 ...")
+    saved_environment = dict(os.environ)
+    try:
+        return exports.measure(server_url, database_url)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)
+
+
 def measure_sizes() -> artifacts.ArtifactSizes:
     out("deployable size: sam build ...")
     try:
@@ -662,6 +673,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         # First, while moto (a dev dependency the layer lacks) may still be imported.
         run_figures = None if config.requests_only else measure_runs(server_url, database_url)
+        export_figures = None if config.requests_only else measure_exports(server_url, database_url)
         from loupe.config import get_settings
 
         get_settings.cache_clear()
@@ -748,6 +760,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         # A count, not a time: sequential scans in the page plan at 100,000 rows; the target is none.
         Figure("page plan seq scans, 100k rows", "scans", len(listing.seq_scans), 1, 0.0),
         *(runs_table(run_figures) if run_figures is not None else []),
+        *(exports.table(export_figures, Figure) if export_figures is not None else []),
         *(load_table(load_result) if load_result is not None else []),
     ]
     sizes = None if config.requests_only else measure_sizes()
@@ -807,6 +820,8 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
     }
     if run_figures is not None:
         details["runs"] = runs_details(run_figures)
+    if export_figures is not None:
+        details["exports"] = exports.details(export_figures)
     if sizes is not None:
         details["deployable_size"] = sizes_details(sizes)
     if load_result is not None:
