@@ -136,9 +136,10 @@ def write_parquet(reader: ResultReader, out: Path) -> None:
                     else:
                         types[index] = declared
             types.update(_measured_decimals(con, lines, undeclared))
-            # JSON values keep their JSON text (->); every other value is cast from its text (->>).
+            # JSON values keep their JSON text (->), a JSON null being NULL; every other value is cast
+            # from its text (->>).
             select = ", ".join(
-                f"(j->{index}) AS {_quoted(name)}"
+                f"CASE WHEN json_type(j->{index}) = 'NULL' THEN NULL ELSE j->{index} END AS {_quoted(name)}"
                 if types[index] == "JSON"
                 else f"CAST(j->>{index} AS {types[index]}) AS {_quoted(name)}"
                 for index, name in enumerate(_unique_names(manifest.columns))
