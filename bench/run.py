@@ -51,6 +51,8 @@ PAGE_BUDGET_MS = 100.0
 TICK_BUDGET_SECONDS = 10.0
 # The built layer plus the largest function, unzipped (Lambda's limit for both is 250 MB).
 DEPLOYED_BUDGET_MB = 100.0
+# The export function carries DuckDB's layer too (ADR 11): it is held to Lambda's own limit.
+LAMBDA_UNZIPPED_MB = 250.0
 # Modules whose cumulative import time the report names (the usual suspects of a slow cold start).
 WATCHED_IMPORTS = (
     "loupe.observability",
@@ -654,8 +656,10 @@ def sizes_details(sizes: artifacts.ArtifactSizes) -> dict[str, Any]:
         "layer_mb": sizes.layer_mb,
         "largest_function": sizes.largest_function,
         "largest_function_mb": sizes.largest_function_mb,
+        "export_layer_mb": sizes.export_layer_mb,
+        "export_function_with_layers_mb": sizes.export_deployed_mb,
         "budget_mb": DEPLOYED_BUDGET_MB,
-        "lambda_limit_mb": 250,
+        "lambda_limit_mb": LAMBDA_UNZIPPED_MB,
     }
 
 
@@ -773,6 +777,9 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
                 DEPLOYED_BUDGET_MB,
                 1.0,
             )
+        )
+        figures.append(
+            Figure("export function + both layers", "MB", sizes.export_deployed_mb, LAMBDA_UNZIPPED_MB, 1.0)
         )
     details: dict[str, Any] = {
         "machine": {**machine(server_version), "loadavg_before": load_before, "loadavg_after": load_after},
