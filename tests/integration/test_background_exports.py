@@ -80,7 +80,9 @@ def read(api: Any, token: str, run_id: str, export_id: str) -> dict[str, Any]:
     return found
 
 
-def built(api: Any, token: str, run_id: str, fmt: str, exports_queue: str) -> tuple[dict[str, Any], bytes]:
+def built(
+    api: Any, token: str, run_id: str, fmt: files.ExportFormat, exports_queue: str
+) -> tuple[dict[str, Any], bytes]:
     """Ask for an export, run the export function, and download the file."""
     asked = ask(api, token, run_id, fmt)
     assert asked.status == 202, asked.body
@@ -89,7 +91,7 @@ def built(api: Any, token: str, run_id: str, fmt: str, exports_queue: str) -> tu
     assert export["status"] == "succeeded", export["error"]
     downloaded = requests.get(export["url"], timeout=10)
     assert downloaded.status_code == 200
-    assert downloaded.headers["Content-Type"] == files.FORMATS[fmt].media_type  # type: ignore[index]
+    assert downloaded.headers["Content-Type"] == files.FORMATS[fmt].media_type
     assert export["bytes"] == len(downloaded.content)
     return export, downloaded.content
 
