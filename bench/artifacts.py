@@ -18,15 +18,27 @@ class BuildUnavailable(RuntimeError):
     """SAM CLI or Python 3.12 is missing: the size cannot be measured here."""
 
 
+# The export function's own layer (DuckDB, ADR 11): only that function carries it.
+EXPORT_LAYER = "ExportLayer"
+EXPORT_FUNCTION = "ExportFunction"
+
+
 @dataclass(frozen=True)
 class ArtifactSizes:
     layer_mb: float
     largest_function: str
     largest_function_mb: float
+    export_layer_mb: float
+    export_function_mb: float
 
     @property
     def deployed_mb(self) -> float:
         return self.layer_mb + self.largest_function_mb
+
+    @property
+    def export_deployed_mb(self) -> float:
+        """The export function with both of its layers."""
+        return self.layer_mb + self.export_layer_mb + self.export_function_mb
 
 
 def _folder_mb(folder: Path) -> float:
@@ -57,11 +69,16 @@ def measure() -> ArtifactSizes:
         functions = {
             path.name: _folder_mb(path)
             for path in build.iterdir()
-            if path.is_dir() and path.name != "LoupeLayer"
+            if path.is_dir() and path.name not in ("LoupeLayer", EXPORT_LAYER)
         }
-        largest = max(functions, key=lambda name: functions[name])
+        # The largest of the functions that carry the shared layer alone.
+        largest = max(
+            (name for name in functions if name != EXPORT_FUNCTION), key=lambda name: functions[name]
+        )
         return ArtifactSizes(
             layer_mb=_folder_mb(build / "LoupeLayer"),
             largest_function=largest,
             largest_function_mb=functions[largest],
+            export_layer_mb=_folder_mb(build / EXPORT_LAYER),
+            export_function_mb=functions[EXPORT_FUNCTION],
         )

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import artifacts, importtime, layer, load, out, queries_list, runs, statements
+from bench import artifacts, exports, importtime, layer, load, out, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
 from loupe.api.prefix import API_PREFIX
 
@@ -51,6 +51,8 @@ PAGE_BUDGET_MS = 100.0
 TICK_BUDGET_SECONDS = 10.0
 # The built layer plus the largest function, unzipped (Lambda's limit for both is 250 MB).
 DEPLOYED_BUDGET_MB = 100.0
+# The export function carries DuckDB's layer too (ADR 11): it is held to Lambda's own limit.
+LAMBDA_UNZIPPED_MB = 250.0
 # Modules whose cumulative import time the report names (the usual suspects of a slow cold start).
 WATCHED_IMPORTS = (
     "loupe.observability",
@@ -609,6 +611,17 @@ def measure_runs(server_url: str, database_url: str) -> runs.RunsFigures:
         os.environ.update(saved_environment)
 
 
+def measure_exports(server_url: str, database_url: str) -> list[exports.ExportFigure]:
+    """The exports figures; the environment they change (moto's) is put back afterwards."""
+    out(f"exports: {', '.join(f'{rows:,}' for rows in exports.row_counts())} rows to CSV in S3 ...")
+    saved_environment = dict(os.environ)
+    try:
+        return exports.measure(server_url, database_url)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environment)
+
+
 def measure_sizes() -> artifacts.ArtifactSizes:
     out("deployable size: sam build ...")
     try:
@@ -643,8 +656,10 @@ def sizes_details(sizes: artifacts.ArtifactSizes) -> dict[str, Any]:
         "layer_mb": sizes.layer_mb,
         "largest_function": sizes.largest_function,
         "largest_function_mb": sizes.largest_function_mb,
+        "export_layer_mb": sizes.export_layer_mb,
+        "export_function_with_layers_mb": sizes.export_deployed_mb,
         "budget_mb": DEPLOYED_BUDGET_MB,
-        "lambda_limit_mb": 250,
+        "lambda_limit_mb": LAMBDA_UNZIPPED_MB,
     }
 
 
@@ -662,6 +677,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         # First, while moto (a dev dependency the layer lacks) may still be imported.
         run_figures = None if config.requests_only else measure_runs(server_url, database_url)
+        export_figures = None if config.requests_only else measure_exports(server_url, database_url)
         from loupe.config import get_settings
 
         get_settings.cache_clear()
@@ -748,6 +764,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         # A count, not a time: sequential scans in the page plan at 100,000 rows; the target is none.
         Figure("page plan seq scans, 100k rows", "scans", len(listing.seq_scans), 1, 0.0),
         *(runs_table(run_figures) if run_figures is not None else []),
+        *(exports.table(export_figures, Figure) if export_figures is not None else []),
         *(load_table(load_result) if load_result is not None else []),
     ]
     sizes = None if config.requests_only else measure_sizes()
@@ -760,6 +777,9 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
                 DEPLOYED_BUDGET_MB,
                 1.0,
             )
+        )
+        figures.append(
+            Figure("export function + both layers", "MB", sizes.export_deployed_mb, LAMBDA_UNZIPPED_MB, 1.0)
         )
     details: dict[str, Any] = {
         "machine": {**machine(server_version), "loadavg_before": load_before, "loadavg_after": load_after},
@@ -807,6 +827,8 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
     }
     if run_figures is not None:
         details["runs"] = runs_details(run_figures)
+    if export_figures is not None:
+        details["exports"] = exports.details(export_figures)
     if sizes is not None:
         details["deployable_size"] = sizes_details(sizes)
     if load_result is not None:

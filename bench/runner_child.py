@@ -1,4 +1,5 @@
-"""The runner function in a fresh process, for one batch from the runs queue: `python -m bench.runner_child`.
+"""A queue's function in a fresh process, for one batch: `python -m bench.runner_child QUEUE_URL [FUNCTION]`
+(the runner by default, or the export function).
 
 Prints `BENCH_RESULT {json}`: the invocation's wall time and the process's peak resident memory, which
 the parent compares across row counts. The environment (database, moto, settings) comes from the parent.
@@ -31,14 +32,15 @@ def peak_rss_kib() -> int:
 
 def main() -> int:
     queue_url = sys.argv[1]
-    handler = load_handler("RunnerFunction")
+    function = sys.argv[2] if len(sys.argv) > 2 else "RunnerFunction"
+    handler = load_handler(function)
     sqs = boto3.client("sqs")
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["All"])[
         "Messages"
     ]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     started = time.perf_counter()
-    result = handler(sqs_event(messages, arn), LocalLambdaContext("RunnerFunction", 900, 1024))
+    result = handler(sqs_event(messages, arn), LocalLambdaContext(function, 900, 1024))
     seconds = time.perf_counter() - started
     for message in messages:
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -153,7 +153,7 @@ def _gzip() -> str:
     return found
 
 
-def _baseline_copy(url: str, rows: int) -> tuple[float, int]:
+def baseline_copy(url: str, rows: int) -> tuple[float, int]:
     """`psql -c "\\copy (SQL) to stdout csv" | gzip`: the wall time and the compressed size."""
     copy = f"\\copy ({SOURCE_SQL.format(rows=rows)}) to stdout csv"
     started = time.perf_counter()
@@ -189,9 +189,10 @@ class LocalApi:
         return parsed
 
 
-def _runner_child(queue_url: str) -> dict[str, Any]:
+def _child(queue_url: str, function: str) -> dict[str, Any]:
+    """One batch of the queue through `function` in a fresh process (bench.runner_child)."""
     completed = subprocess.run(  # noqa: S603  # our own interpreter and module
-        [sys.executable, "-m", "bench.runner_child", queue_url],
+        [sys.executable, "-m", "bench.runner_child", queue_url, function],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -201,7 +202,7 @@ def _runner_child(queue_url: str) -> dict[str, Any]:
         if line.startswith(RESULT_MARKER):
             result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
             return result
-    raise RunsBenchError(f"the runner process failed:\n{completed.stderr[-3000:]}")
+    raise RunsBenchError(f"the {function} process failed:\n{completed.stderr[-3000:]}")
 
 
 def _wait_finished(api: LocalApi, run_id: str) -> dict[str, Any]:
@@ -407,69 +408,104 @@ def _local_aws() -> Iterator[dict[str, str]]:
         server.wait(timeout=30)
 
 
-def measure(server_url: str, database_url: str) -> RunsFigures:
-    """Everything on `server_url`: the metadata database `database_url` and the source table beside it."""
+@dataclass(frozen=True)
+class BenchSession:
+    """A registered user's API in this process, its datasource on the source table, and moto."""
+
+    api: LocalApi
+    variables: dict[str, str]
+    organization_id: str
+    datasource_id: str
+    source_url: str
+
+
+def open_session(stack: ExitStack, server_url: str, database_url: str, rows: int) -> BenchSession:
+    """The source table of `rows` rows on `server_url`, moto in its own process, the settings, and a user
+    with a datasource on the table; everything closes with `stack`."""
     from loupe import db
     from loupe.config import get_settings
     from loupe.observability import logger
     from loupe.queue import sqs_client
     from loupe.results.store import s3_client
 
+    source_url = _source_database(server_url, rows)
+    tcp_source = _tcp_url(source_url, stack)
+    variables = stack.enter_context(_local_aws())
+    os.environ.update(variables)
+    os.environ.update(
+        {
+            "LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS": "true",
+            "LOUPE_MAX_ACTIVE_RUNS_PER_USER": str(TRIVIAL_RUNS + 10),
+            "POWERTOOLS_LOG_LEVEL": "WARNING",  # the child processes'
+            "DATABASE_URL": database_url,
+        }
+    )
+    get_settings.cache_clear()
+    s3_client.cache_clear()
+    sqs_client.cache_clear()
+    stack.callback(db.close)
+    # The access log of every API call would drown the table.
+    level = logger.log_level
+    logger.setLevel("WARNING")
+    stack.callback(logger.setLevel, level)
+    api = LocalApi()
+    registered = api.call(
+        "POST",
+        f"{API_PREFIX}/auth/register",
+        {
+            "email": f"runs-bench-{os.getpid()}-{time.monotonic_ns()}@example.com",
+            "password": "bench-password-long-enough",
+            "name": "Runs Bench",
+            "organization_name": "Runs Bench",
+        },
+    )
+    api.token = registered["access_token"]
+    datasource = api.call(
+        "POST",
+        f"{API_PREFIX}/datasources",
+        # The bench's own server, reached as its superuser: a risk accepted for a throwaway source.
+        {
+            "name": "bench source",
+            "type": "postgres",
+            "connection_string": tcp_source,
+            "accepted_risks": ["superuser"],
+        },
+    )
+    return BenchSession(api, variables, registered["user"]["organization_id"], datasource["id"], tcp_source)
+
+
+def stored_run(session: BenchSession, rows: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A run of the source SQL over `rows` rows, executed by the runner in a process of its own: the
+    finished run and the child's report."""
+    run = session.api.call(
+        "POST",
+        f"{API_PREFIX}/runs",
+        {"datasource_id": session.datasource_id, "sql": SOURCE_SQL.format(rows=rows)},
+    )
+    child = _child(session.variables["LOUPE_RUNS_QUEUE_URL"], "RunnerFunction")
+    finished = _wait_finished(session.api, run["id"])
+    if finished["row_count"] != rows or finished["truncated"]:
+        raise RunsBenchError(f"the run stored {finished['row_count']} rows, not {rows}")
+    return finished, child
+
+
+def measure(server_url: str, database_url: str) -> RunsFigures:
+    """Everything on `server_url`: the metadata database `database_url` and the source table beside it."""
+    from loupe.queue import sqs_client
+    from loupe.results.store import s3_client
+
     counts = _row_counts()
-    source_url = _source_database(server_url, counts[-1])
     with ExitStack() as stack:
-        tcp_source = _tcp_url(source_url, stack)
-        variables = stack.enter_context(_local_aws())
-        os.environ.update(variables)
-        os.environ.update(
-            {
-                "LOUPE_ALLOW_PRIVATE_DATASOURCE_HOSTS": "true",
-                "LOUPE_MAX_ACTIVE_RUNS_PER_USER": str(TRIVIAL_RUNS + 10),
-                "POWERTOOLS_LOG_LEVEL": "WARNING",  # the runner processes'
-                "DATABASE_URL": database_url,
-            }
-        )
-        get_settings.cache_clear()
-        s3_client.cache_clear()
-        sqs_client.cache_clear()
-        stack.callback(db.close)
-        # The access log of every API call would drown the table.
-        level = logger.log_level
-        logger.setLevel("WARNING")
-        stack.callback(logger.setLevel, level)
-        api = LocalApi()
-        registered = api.call(
-            "POST",
-            f"{API_PREFIX}/auth/register",
-            {
-                "email": f"runs-bench-{os.getpid()}@example.com",
-                "password": "bench-password-long-enough",
-                "name": "Runs Bench",
-                "organization_name": "Runs Bench",
-            },
-        )
-        api.token = registered["access_token"]
-        organization_id = registered["user"]["organization_id"]
-        datasource = api.call(
-            "POST",
-            f"{API_PREFIX}/datasources",
-            {"name": "bench source", "type": "postgres", "connection_string": tcp_source},
-        )
-        queue_url = variables["LOUPE_RUNS_QUEUE_URL"]
-        bucket = variables["LOUPE_RESULTS_BUCKET"]
+        session = open_session(stack, server_url, database_url, counts[-1])
+        api, organization_id, datasource_id = session.api, session.organization_id, session.datasource_id
+        tcp_source = session.source_url
+        queue_url = session.variables["LOUPE_RUNS_QUEUE_URL"]
+        bucket = session.variables["LOUPE_RESULTS_BUCKET"]
         transfers = []
         largest_run = ""
         for rows in counts:
-            baseline_s, baseline_bytes = _baseline_copy(tcp_source, rows)
-            run = api.call(
-                "POST",
-                f"{API_PREFIX}/runs",
-                {"datasource_id": datasource["id"], "sql": SOURCE_SQL.format(rows=rows)},
-            )
-            child = _runner_child(queue_url)
-            finished = _wait_finished(api, run["id"])
-            if finished["row_count"] != rows or finished["truncated"]:
-                raise RunsBenchError(f"the run stored {finished['row_count']} rows, not {rows}")
+            baseline_s, baseline_bytes = baseline_copy(tcp_source, rows)
+            finished, child = stored_run(session, rows)
             transfers.append(
                 Transfer(
                     rows=rows,
@@ -480,14 +516,14 @@ def measure(server_url: str, database_url: str) -> RunsFigures:
                     baseline_bytes=baseline_bytes,
                 )
             )
-            largest_run = run["id"]
+            largest_run = finished["id"]
         if counts[-1] >= PAGE_OFFSET + PAGE_LIMIT:
             page_ms, page_floor_ms, page_chunks = _page(api, largest_run, bucket, organization_id)
         else:
             page_ms = page_floor_ms = float("nan")
             page_chunks = 0
-        run_ms, run_floor_ms = _trivial_runs(api, datasource["id"], queue_url, tcp_source)
+        run_ms, run_floor_ms = _trivial_runs(api, datasource_id, queue_url, tcp_source)
         s3_client.cache_clear()
         sqs_client.cache_clear()
-        scheduler_tick = _scheduler_tick(database_url, organization_id, datasource["id"], api)
+        scheduler_tick = _scheduler_tick(database_url, organization_id, datasource_id, api)
     return RunsFigures(scheduler_tick, transfers, page_ms, page_floor_ms, page_chunks, run_ms, run_floor_ms)

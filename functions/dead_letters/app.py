@@ -1,5 +1,5 @@
-"""Lambda entry point of the runs dead-letter consumer: a run whose message the runner failed on too
-many times ends `failed` (code `delivery_failed`) instead of staying queued or running for ever."""
+"""Lambda entry point of the dead-letter consumer: a run (or export) whose message its function failed on
+too many times ends `failed` (code `delivery_failed`) instead of staying queued or running for ever."""
 
 from __future__ import annotations
 
@@ -16,6 +16,14 @@ from loupe.services import dead_letters
 
 
 def fail_undelivered(message: Mapping[str, Any], record: SQSRecord, context: LambdaContext) -> None:
+    if "export_id" in message:
+        try:
+            export_id = UUID(message["export_id"])
+        except (ValueError, TypeError):
+            logger.error("dead letter with a malformed export id")
+            return
+        dead_letters.fail_undelivered_export(export_id, record.attributes.approximate_receive_count)
+        return
     try:
         run_id = UUID(message["run_id"])
     except (ValueError, KeyError, TypeError):

@@ -193,6 +193,7 @@ def create_credentials_key(aws_endpoint: str) -> str:
 RUNS_QUEUE = "loupe-runs"
 RESULTS_BUCKET = "loupe-results-local"
 SCHEDULED_RUNS_QUEUE = "loupe-scheduled-runs"
+EXPORTS_QUEUE = "loupe-exports"
 ALERTS_TOPIC = "loupe-alerts"
 # How often the local stack ticks its schedules, as template.yaml's rules do (the reaper every 5
 # minutes in AWS, the scheduler every minute, the janitor daily); LOUPE_LOCAL_REAPER_SECONDS,
@@ -203,12 +204,13 @@ JANITOR_SECONDS = 86_400
 # Read by the local dead-letter poller only; no function needs it.
 DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_DEAD_LETTER_QUEUE_URL"
 SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_SCHEDULED_DEAD_LETTER_QUEUE_URL"
+EXPORTS_DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_EXPORTS_DEAD_LETTER_QUEUE_URL"
 
 
 def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
-    """The runs queues (interactive and scheduled), each with its dead-letter queue and redrive, the
-    results bucket and the alerts topic, in moto, as template.yaml declares them; their settings (the
-    dead-letter queues' URLs only for the local pollers)."""
+    """The runs queues (interactive and scheduled) and the exports queue, each with its dead-letter
+    queue and redrive, the results bucket and the alerts topic, in moto, as template.yaml declares them;
+    their settings (the dead-letter queues' URLs only for the local pollers)."""
     with closing(aws_client("sqs", aws_endpoint)) as sqs, closing(aws_client("s3", aws_endpoint)) as s3:
 
         def queue_with_dead_letters(name: str) -> tuple[str, str]:
@@ -227,6 +229,7 @@ def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
 
         runs_url, runs_dead_letters = queue_with_dead_letters(RUNS_QUEUE)
         scheduled_url, scheduled_dead_letters = queue_with_dead_letters(SCHEDULED_RUNS_QUEUE)
+        exports_url, exports_dead_letters = queue_with_dead_letters(EXPORTS_QUEUE)
         s3.create_bucket(Bucket=RESULTS_BUCKET)
     with closing(aws_client("sns", aws_endpoint)) as sns:
         alerts_topic: str = sns.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
@@ -234,9 +237,11 @@ def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
         "LOUPE_ALERTS_TOPIC_ARN": alerts_topic,
         "LOUPE_RUNS_QUEUE_URL": runs_url,
         "LOUPE_SCHEDULED_RUNS_QUEUE_URL": scheduled_url,
+        "LOUPE_EXPORTS_QUEUE_URL": exports_url,
         "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET,
         DEAD_LETTER_QUEUE_VARIABLE: runs_dead_letters,
         SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE: scheduled_dead_letters,
+        EXPORTS_DEAD_LETTER_QUEUE_VARIABLE: exports_dead_letters,
     }
 
 
@@ -462,6 +467,8 @@ class LocalStack:
             ("LOUPE_SCHEDULED_RUNS_QUEUE_URL", "RunnerFunction"),
             (DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
             (SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
+            ("LOUPE_EXPORTS_QUEUE_URL", "ExportFunction"),
+            (EXPORTS_DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
         ):
             poller = QueuePoller(
                 aws_client("sqs", self.aws_endpoint),

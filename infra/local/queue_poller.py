@@ -1,6 +1,6 @@
-"""Feeds the local runs queue (moto) to the runner function in batches, as Lambda's SQS event source
-does: messages the handler reports as failed stay on the queue and come back after the visibility
-timeout; the others are deleted."""
+"""Feeds a local queue (moto: runs, exports, dead letters) to its function in batches, as Lambda's SQS
+event source does: messages the handler reports as failed stay on the queue and come back after the
+visibility timeout; the others are deleted."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class QueuePoller:
             "Attributes"
         ]["QueueArn"]
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._poll, name="runs-queue-poller", daemon=True)
+        self._thread = threading.Thread(target=self._poll, name=f"{function}-queue-poller", daemon=True)
 
     def start(self) -> QueuePoller:
         self._thread.start()
@@ -69,5 +69,5 @@ class QueuePoller:
             try:
                 self.poll_once()
             except Exception as error:  # the local stack keeps polling, as the event source would
-                print(f"runs queue poller: {type(error).__name__}: {error}", flush=True)
+                print(f"{self._function} queue poller: {type(error).__name__}: {error}", flush=True)
                 self._stopping.wait(2)

@@ -38,6 +38,7 @@ ALL_MIGRATIONS = [
     "0007_datasource_login_audit",
     "0008_service_keys_and_key_runs",
     "0009_run_provenance",
+    "0010_run_exports",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -60,6 +61,7 @@ LOUPE_TABLES = {
     "audit_events",
     "alert_firings",
     "rate_limit_hits",
+    "run_exports",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -182,7 +184,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=7) == [
+    assert migrations.rollback(migrated_url, count=8) == [
+        "0010_run_exports",
         "0009_run_provenance",
         "0008_service_keys_and_key_runs",
         "0007_datasource_login_audit",
@@ -199,6 +202,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
         "0009_run_provenance",
+        "0010_run_exports",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -211,6 +215,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
         "0009_run_provenance",
+        "0010_run_exports",
     ]
 
 
@@ -513,13 +518,14 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=3)
+    migrations.rollback(database_url, count=4)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
         "0007_datasource_login_audit",
         "0008_service_keys_and_key_runs",
         "0009_run_provenance",
+        "0010_run_exports",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -543,8 +549,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0010_run_exports",
         "rolled back: 0009_run_provenance",
-        "rolled back: 0008_service_keys_and_key_runs",
     ]
     assert password not in out + err + out2 + err2
 
@@ -685,7 +691,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=1)
+    migrations.rollback(database_url, count=2)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -699,7 +705,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
             " VALUES (%s, %s, %s, 'SELECT 1', 'k')",
             (a["org"], query, a["datasource"]),
         )
-    assert migrations.apply(database_url) == ["0009_run_provenance"]
+    assert migrations.apply(database_url) == ["0009_run_provenance", "0010_run_exports"]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1
         row = conn.execute("SELECT query_revision, parameter_types, origin, notices FROM runs").fetchone()

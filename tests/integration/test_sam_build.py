@@ -347,10 +347,10 @@ def reads_the_signing_key(properties: Mapping[str, Any]) -> bool:
     return "JwtSigningSecret" in json.dumps(properties.get("Policies"))
 
 
-def _sqs_message(queue_url: str, aws_endpoint: str) -> dict[str, Any]:
+def _sqs_message(queue_url: str, aws_endpoint: str, key: str = "run_id") -> dict[str, Any]:
     sqs = aws_client("sqs", aws_endpoint)
     sqs.send_message(
-        QueueUrl=queue_url, MessageBody=json.dumps({"run_id": "6e8a0c2e-4f6b-4d8f-a0c2-e4f6a8b0c2d4"})
+        QueueUrl=queue_url, MessageBody=json.dumps({key: "6e8a0c2e-4f6b-4d8f-a0c2-e4f6a8b0c2d4"})
     )
     [message] = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"])["Messages"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -367,6 +367,7 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
         local_values = {
             "RunsQueue": resources["LOUPE_RUNS_QUEUE_URL"],
             "ScheduledRunsQueue": resources["LOUPE_SCHEDULED_RUNS_QUEUE_URL"],
+            "ExportsQueue": resources["LOUPE_EXPORTS_QUEUE_URL"],
             "ResultsBucket": resources["LOUPE_RESULTS_BUCKET"],
             "AlertsTopic": resources["LOUPE_ALERTS_TOPIC_ARN"],
         }
@@ -395,6 +396,8 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
                 event = scheduled_event(f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{name}")
             elif name == "RunnerFunction":
                 event = _sqs_message(resources["LOUPE_RUNS_QUEUE_URL"], aws_endpoint)
+            elif name == "ExportFunction":
+                event = _sqs_message(resources["LOUPE_EXPORTS_QUEUE_URL"], aws_endpoint, "export_id")
             elif name == "DeadLetterFunction":
                 event = _sqs_message(resources["LOUPE_LOCAL_DEAD_LETTER_QUEUE_URL"], aws_endpoint)
             else:
@@ -416,6 +419,7 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
     assert json.loads(served["AuthFunction"]["body"])["email"] == admin.email
     # The run in the message does not exist (yet): handed back for a later delivery, not lost.
     assert len(served["RunnerFunction"]["batchItemFailures"]) == 1
+    assert len(served["ExportFunction"]["batchItemFailures"]) == 1
     assert served["DeadLetterFunction"] == {"batchItemFailures": []}
     assert served["MigratorFunction"] == {"applied": []}
     assert served["SchedulerFunction"] == {"fired": 0, "sent": 0, "alerts_delivered": 0}

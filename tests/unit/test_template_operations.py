@@ -66,7 +66,11 @@ def test_every_queue_has_a_dead_letter_queue() -> None:
         )
         if name not in dead_letter_queues:
             assert "RedrivePolicy" in queue["Properties"], f"{name} has no dead-letter queue"
-    assert dead_letter_queues == {"RunsDeadLetterQueue", "ScheduledRunsDeadLetterQueue"}
+    assert dead_letter_queues == {
+        "RunsDeadLetterQueue",
+        "ScheduledRunsDeadLetterQueue",
+        "ExportsDeadLetterQueue",
+    }
 
 
 def test_the_results_bucket_is_encrypted_private_tls_only_and_expires() -> None:

@@ -118,6 +118,7 @@ class Settings(BaseModel):
         4 * 1024**3, ge=1_024, le=50 * 1024**3, alias="LOUPE_RUN_MAX_RESULT_BYTES"
     )
     scheduled_runs_queue_url: str | None = Field(None, min_length=1, alias="LOUPE_SCHEDULED_RUNS_QUEUE_URL")
+    exports_queue_url: str | None = Field(None, min_length=1, alias="LOUPE_EXPORTS_QUEUE_URL")
     schedule_max_failures: int = Field(5, ge=1, le=100, alias="LOUPE_SCHEDULE_MAX_FAILURES")
     run_cancel_poll_seconds: float = Field(1.0, ge=0.1, le=60, alias="LOUPE_RUN_CANCEL_POLL_SECONDS")
     slow_run_seconds: float = Field(30.0, gt=0, le=86_400, alias="LOUPE_SLOW_RUN_SECONDS")
@@ -168,6 +169,7 @@ class Settings(BaseModel):
         "kms_key_id",
         "duckdb_root",
         "runs_queue_url",
+        "exports_queue_url",
         "results_bucket",
         "alerts_topic_arn",
         "notifier",

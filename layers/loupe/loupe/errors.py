@@ -113,9 +113,19 @@ class RowTooLarge(DomainError):
         self.offset = offset
         super().__init__(
             f"Row {offset} takes {size} bytes once serialized, over the {limit} bytes a page may hold;"
-            " export the run (GET /runs/{id}/export) to read it",
+            " export the run (POST /runs/{id}/exports) to read it",
             issues=[FieldIssue("offset", f"row {offset} is larger than a page")],
         )
+
+
+class RowsExceedFormat(InvalidListQuery):
+    """The result has more rows than the file format holds (an XLSX worksheet's 1,048,576)."""
+
+
+class ExportTooLarge(Conflict):
+    """The result is too large to export inside the request; a background export takes it."""
+
+    default_message = "The result is too large to export at once"
 
 
 class RateLimited(DomainError):

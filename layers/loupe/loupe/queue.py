@@ -1,5 +1,5 @@
-"""The runs queue: one SQS message per run to execute, carrying the run id and the request's
-correlation id so the runner's logs join the request's."""
+"""The runs and exports queues: one SQS message per run (or export) to execute, carrying its id and the
+request's correlation id so the function's logs join the request's."""
 
 from __future__ import annotations
 
@@ -25,16 +25,26 @@ def _message_body(run_id: UUID) -> str:
     return json.dumps({"run_id": str(run_id), "correlation_id": logger.get_correlation_id()})
 
 
-def send_run(queue_url: str, run_id: UUID) -> None:
-    """Queue a run for the runner; a queue that cannot be reached is a 503 (the caller's transaction,
-    and so the run, is rolled back)."""
+def _send(queue_url: str, body: str, what: str) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        sqs_client().send_message(QueueUrl=queue_url, MessageBody=_message_body(run_id))
+        sqs_client().send_message(QueueUrl=queue_url, MessageBody=body)
     except (BotoCoreError, ClientError) as error:
-        logger.warning("runs queue unavailable", extra={"error_type": type(error).__name__})
-        raise DependencyUnavailable("The run cannot be queued right now; try again shortly") from None
+        logger.warning(f"{what}s queue unavailable", extra={"error_type": type(error).__name__})
+        raise DependencyUnavailable(f"The {what} cannot be queued right now; try again shortly") from None
+
+
+def send_run(queue_url: str, run_id: UUID) -> None:
+    """Queue a run for the runner; a queue that cannot be reached is a 503 (the caller's transaction,
+    and so the run, is rolled back)."""
+    _send(queue_url, _message_body(run_id), "run")
+
+
+def send_export(queue_url: str, export_id: UUID) -> None:
+    """Queue an export for the export function, like a run (a 503 rolls the export back)."""
+    body = json.dumps({"export_id": str(export_id), "correlation_id": logger.get_correlation_id()})
+    _send(queue_url, body, "export")
 
 
 # A message handed back to the queue comes again after 2, 4, 8, ... seconds, not after the queue's

@@ -20,6 +20,16 @@ def created(resource: ModelT, location: str) -> Response[ModelT]:
     )
 
 
+def accepted(new: bool, resource: ModelT, location: str) -> Response[ModelT]:
+    """202 for work queued, 200 for a resource found instead (a cached run, an existing export)."""
+    return Response(
+        status_code=202 if new else 200,
+        content_type="application/json",
+        body=resource,
+        headers={"Location": location},
+    )
+
+
 def no_content() -> Response[None]:
     return Response(status_code=204)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loupe.models.common import ListQuery, StrictModel
 from loupe.models.queries import ParameterValue, Sql
-from loupe.results.exports import ExportFormat
+from loupe.results.exports import InstantExportFormat
 from loupe.results.page import ResultColumn as ResultColumn
 from loupe.results.page import RunResults as RunResults
 
@@ -193,7 +193,7 @@ class ResultsQuery(BaseModel):
 class ExportQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    format: ExportFormat = Field(description="The file's format")
+    format: InstantExportFormat = Field(description="The file's format")
 
 
 class RefreshQuery(BaseModel):

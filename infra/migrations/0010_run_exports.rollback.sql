@@ -1,0 +1,3 @@
+-- Undoes 0010_run_exports.
+
+DROP TABLE run_exports;
