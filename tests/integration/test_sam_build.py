@@ -240,7 +240,10 @@ def test_layer_holds_loupe_and_its_pinned_dependencies(sam_build: Build) -> None
         for name, resource in sam_build.resources.items()
         if resource["Type"] == "AWS::Serverless::LayerVersion"
     }
-    assert set(layers) == {"LoupeLayer"}
+    assert set(layers) == {"LoupeLayer", "ExportLayer"}
+    # The export function's own layer holds DuckDB (Parquet), which the shared layer leaves out (ADR 9).
+    assert (layers["ExportLayer"] / "duckdb" / "__init__.py").is_file()
+    assert not (layers["LoupeLayer"] / "duckdb").exists()
     python = layers["LoupeLayer"]
     assert (python / "loupe" / "__init__.py").is_file()
     assert (python / "loupe" / "migrations.py").is_file()

@@ -66,8 +66,8 @@ def export_out(row: dict[str, Any], bucket: str | None) -> ExportOut:
 
 def request(principal: Principal, run_id: UUID, fmt: ExportFormat) -> Requested:
     """The run's export in `fmt`: the existing one unless it failed, else a new one queued. Only a
-    succeeded run whose result is still stored exports; XLSX only when its rows fit a worksheet."""
-    settings = export_settings()
+    succeeded run whose result is still stored exports; XLSX only when its rows fit a worksheet.
+    The run is looked up first: another organization's run is 404 whatever the configuration."""
     with db.transaction():
         run = runs_repository.get(principal.organization_id, run_id)
         if run is None:
@@ -84,6 +84,7 @@ def request(principal: Principal, run_id: UUID, fmt: ExportFormat) -> Requested:
                 "The result has too many rows for XLSX",
                 issues=[FieldIssue("format", f"XLSX holds at most {limit} rows; use csv or parquet")],
             )
+        settings = export_settings()
         found = run_exports.find(principal.organization_id, run_id, fmt)
         if found is not None and found["status"] != ExportStatus.FAILED:
             return Requested(export_out(found, settings.results_bucket), new=False)
