@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic_core import to_jsonable_python
 
-from loupe.results.page import PAGE_MAX_BYTES, PageBound, body_text, proxy_bytes
+from loupe.results.page import PAGE_MAX_BYTES, PageBound, body_text, proxy_bytes, take_within
 
 ItemT = TypeVar("ItemT")
 
@@ -97,13 +97,14 @@ class Page(BaseModel, Generic[ItemT]):
 
     @model_validator(mode="after")
     def _bounded(self) -> Self:
-        used = 0
-        for count, item in enumerate(self.items):
-            used += proxy_bytes(body_text(to_jsonable_python(item))) + 1
-            if count and used > PAGE_MAX_BYTES:
-                del self.items[count:]
+        sized = ((item, proxy_bytes(body_text(to_jsonable_python(item))) + 1) for item in self.items)
+        kept, overflow = take_within(sized, PAGE_MAX_BYTES)
+        if overflow is not None:
+            # One item over the budget still makes a page: lists have no export to send it to.
+            kept = kept or self.items[:1]
+            if len(kept) < len(self.items):
+                del self.items[len(kept) :]
                 self.truncated_by = "bytes"
-                break
         end = self.offset + len(self.items)
         if end < self.total:
             self.next_offset = end

@@ -6,7 +6,8 @@ A page is bounded by rows and by bytes, measured as Lambda measures its proxy re
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,22 @@ def proxy_bytes(body_text: str) -> int:
     is a JSON string there, so its quotes and backslashes are escaped again, and both passes write
     anything outside ASCII as \\u escapes."""
     return len(json.dumps(body_text)) - 2
+
+
+ItemT = TypeVar("ItemT")
+
+
+def take_within(sized: Iterable[tuple[ItemT, int]], budget: int) -> tuple[list[ItemT], int | None]:
+    """The leading items whose sizes add up to at most `budget`, and the size of the first item left
+    out (None when every item fit). Stops reading `sized` there, so later items are never produced."""
+    kept: list[ItemT] = []
+    used = 0
+    for item, size in sized:
+        if used + size > budget:
+            return kept, size
+        used += size
+        kept.append(item)
+    return kept, None
 
 
 def body_text(value: Any) -> str:

@@ -22,7 +22,15 @@ from uuid import UUID
 
 from loupe.connectors import Column
 from loupe.errors import NotFound, RowTooLarge
-from loupe.results.page import PAGE_MAX_BYTES, PageBound, ResultColumn, RunResults, body_text, proxy_bytes
+from loupe.results.page import (
+    PAGE_MAX_BYTES,
+    PageBound,
+    ResultColumn,
+    RunResults,
+    body_text,
+    proxy_bytes,
+    take_within,
+)
 
 # 50,000 rows of a typical width are a few MB decoded: one chunk serves any page of up to 10,000 rows
 # (two at a boundary) in tens of milliseconds, and 10,000,000 rows make only 200 objects.
@@ -416,21 +424,12 @@ class ResultReader:
         columns = [ResultColumn(name=column.name, type=column.type) for column in manifest.columns]
         budget = max_bytes - proxy_bytes(body_text([column.model_dump() for column in columns]))
         end = min(offset + limit, manifest.row_count)
-        rows: list[list[Any]] = []
-        used = 0
-        bound: PageBound | None = "rows" if end < manifest.row_count else None
-        for line in self._lines(offset, end):
-            row = json.loads(line)
-            # Stored lines are compact JSON, so an ASCII line is already the text the body will hold.
-            text = line.decode() if line.isascii() else body_text(row)
-            size = proxy_bytes(text) + 1  # and the comma between rows
-            if used + size > budget:
-                if not rows:
-                    raise RowTooLarge(offset, size, max_bytes)
-                bound = "bytes"
-                break
-            used += size
-            rows.append(row)
+        rows, overflow = take_within((self._sized_row(line) for line in self._lines(offset, end)), budget)
+        if overflow is not None and not rows:
+            raise RowTooLarge(offset, overflow, max_bytes)
+        bound: PageBound | None = (
+            "bytes" if overflow is not None else ("rows" if end < manifest.row_count else None)
+        )
         next_offset = offset + len(rows) if bound else None
         return RunResults(
             columns=columns,
@@ -441,6 +440,14 @@ class ResultReader:
             next_offset=next_offset,
             truncated_by=bound,
         )
+
+    @staticmethod
+    def _sized_row(line: bytes) -> tuple[list[Any], int]:
+        """A stored line decoded, and the bytes it takes in the response with the comma after it."""
+        row: list[Any] = json.loads(line)
+        # Stored lines are compact JSON, so an ASCII line is already the text the body will hold.
+        text = line.decode() if line.isascii() else body_text(row)
+        return row, proxy_bytes(text) + 1
 
     def _lines(self, offset: int, end: int) -> Iterator[bytes]:
         """The stored lines of rows `offset` to `end` (excluded), downloading a chunk only when reached."""
