@@ -375,7 +375,7 @@ LEGITIMATE: dict[DatasourceType, list[str]] = {
         "SELECT 1 OPERATOR(pg_catalog.+) 2",
         "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid LIMIT 5",
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'",
-        "SELECT id FROM orders TABLESAMPLE BERNOULLI (50)",
+        "SELECT id FROM orders TABLESAMPLE BERNOULLI (50) REPEATABLE (7)",
     ],
     "mysql": [
         "SELECT 1",
