@@ -30,11 +30,13 @@ CHECKS = (
 SESSION_ENDING = r"^/auth/(logout|logout-all|password)$|^/auth/sessions/"
 PASSWORD = "Fuzz-password-" + "x" * 8
 # The app's rate limits would answer most fuzzed calls with 429 (a documented answer, but one that
-# leaves the operation behind it untested): auth calls per address, runs per user, requests per key.
+# leaves the operation behind it untested): auth calls per address, runs per user, requests per key and
+# per user.
 STACK_ENVIRONMENT = {
     "LOUPE_RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "100000",
     "LOUPE_RATE_LIMIT_RUNS_PER_USER_PER_MINUTE": "100000",
     "LOUPE_RATE_LIMIT_API_KEY_PER_MINUTE": "1000000",
+    "LOUPE_RATE_LIMIT_USER_PER_MINUTE": "1000000",
 }
 
 

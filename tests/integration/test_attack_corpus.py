@@ -50,6 +50,7 @@ def whole_corpus_queued(monkeypatch: pytest.MonkeyPatch) -> None:
     """A corpus is submitted before the runner takes any of it: the per-user limits must not interfere."""
     monkeypatch.setenv("LOUPE_MAX_ACTIVE_RUNS_PER_USER", "1000")
     monkeypatch.setenv("LOUPE_RATE_LIMIT_RUNS_PER_USER_PER_MINUTE", "1000")
+    monkeypatch.setenv("LOUPE_RATE_LIMIT_USER_PER_MINUTE", "10000")
     get_settings.cache_clear()
 
 

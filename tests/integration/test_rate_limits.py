@@ -118,11 +118,36 @@ def test_requests_per_api_key(
     assert api.get("/api/v1/queries", token=admin.access_token).status == 200
 
 
+def test_requests_per_user_count_each_member_apart_behind_one_address(
+    api: Any, register: Any, clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = register(), register()
+    limit(monkeypatch, "LOUPE_RATE_LIMIT_USER_PER_MINUTE", 3)
+    office = "203.0.113.40"
+
+    answers = [api.get("/api/v1/queries", token=first.access_token, source_ip=office) for _ in range(4)]
+
+    assert [answer.status for answer in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert (refused.json()["error"]["code"], refused.json()["error"]["message"]) == (
+        "rate_limited",
+        "Too many requests from your account",
+    )
+    assert 1 <= int(refused.header("Retry-After") or 0) <= 60
+    # A colleague at the same address has a limit of their own.
+    assert api.get("/api/v1/queries", token=second.access_token, source_ip=office).status == 200
+    # A refused request is not counted: a minute on, the member is served again.
+    age_hits(clean_db, 61)
+    assert api.get("/api/v1/queries", token=first.access_token, source_ip=office).status == 200
+
+
 def test_the_defaults_leave_room_for_a_busy_analyst() -> None:
     settings = get_settings()
     assert settings.rate_limit_runs_per_user >= 120
     assert settings.rate_limit_auth_per_ip >= 60
     assert settings.rate_limit_api_key >= 1_000
+    # Opening a dashboard of 30 tiles is about 32 requests (the dashboard, a page per tile, one wait).
+    assert settings.rate_limit_user >= 600
 
 
 def test_auth_requests_that_fail_count_too(

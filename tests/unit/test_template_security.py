@@ -35,7 +35,7 @@ def test_the_waf_limits_each_address_per_minute_and_guards_the_api_stage() -> No
     assert statement["AggregateKeyType"] == "IP"
     assert statement["EvaluationWindowSec"] == 60
     assert statement["Limit"] == {"Ref": "WafRateLimitPerMinute"}
-    assert template()["Parameters"]["WafRateLimitPerMinute"]["Default"] == 100
+    assert template()["Parameters"]["WafRateLimitPerMinute"]["Default"] == 3000
     assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
     [association] = resources_of("AWS::WAFv2::WebACLAssociation").values()
     assert association["Properties"]["WebACLArn"] == {"GetAtt": "WebAcl.Arn"}

@@ -135,6 +135,7 @@ class Settings(BaseModel):
         120, ge=1, le=100_000, alias="LOUPE_RATE_LIMIT_RUNS_PER_USER_PER_MINUTE"
     )
     rate_limit_api_key: int = Field(1_200, ge=1, le=1_000_000, alias="LOUPE_RATE_LIMIT_API_KEY_PER_MINUTE")
+    rate_limit_user: int = Field(600, ge=1, le=1_000_000, alias="LOUPE_RATE_LIMIT_USER_PER_MINUTE")
 
     # Mail (password resets): SES in AWS, files under $LOUPE_HOME/outbox locally, memory in tests.
     notifier: Literal["ses", "outbox", "memory"] | None = Field(None, alias="LOUPE_NOTIFIER")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, LiteralString
 from uuid import UUID
@@ -43,6 +44,16 @@ _owner: ContextVar[str] = ContextVar("loupe_db_owner", default="")
 _current: ContextVar[Connection | None] = ContextVar("loupe_db_current", default=None)
 # The role the transaction in progress runs as, as this module last set it.
 _role: ContextVar[DbRole] = ContextVar("loupe_db_role", default=DbRole.SYSTEM)
+
+
+@dataclass
+class _Unit:
+    """The outermost transaction in progress, which `suspended` may end and begin again."""
+
+    tx: AbstractContextManager[Any]
+
+
+_unit: ContextVar[_Unit | None] = ContextVar("loupe_db_unit", default=None)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -156,20 +167,51 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
         yield current
         return
     conn, tx = _begin()
+    unit = _Unit(tx)
     token = _current.set(conn)
+    unit_token = _unit.set(unit)
     role_token = _role.set(DbRole.SYSTEM)  # the session's role (see connect)
     try:
         if role is not DbRole.SYSTEM:
             _set_role(conn, role)
         yield conn
     except BaseException as error:
-        tx.__exit__(type(error), error, error.__traceback__)
+        unit.tx.__exit__(type(error), error, error.__traceback__)
         raise
     else:
-        tx.__exit__(None, None, None)
+        unit.tx.__exit__(None, None, None)
     finally:
         _role.reset(role_token)
+        _unit.reset(unit_token)
         _current.reset(token)
+
+
+@contextmanager
+def suspended(organization_id: UUID) -> Iterator[None]:
+    """Commit the transaction in progress and hold none through the block (a long poll's wait: no
+    snapshot, no lock, and RDS Proxy may lend the server connection to others); after it, go on in a
+    new transaction, bound to the organization again if it was. The block's own `transaction()`s are
+    transactions of their own."""
+    unit = _unit.get()
+    if unit is None:
+        yield
+        return
+    role = _role.get()
+    unit.tx.__exit__(None, None, None)
+    # Until a new one begins, ending the outer transaction has nothing to end.
+    unit.tx = nullcontext()
+    current_token = _current.set(None)
+    unit_token = _unit.set(None)
+    try:
+        yield
+    finally:
+        _unit.reset(unit_token)
+        _current.reset(current_token)
+        conn, unit.tx = _begin()
+        _current.set(conn)
+        _role.set(DbRole.SYSTEM)
+        if role is DbRole.APP:
+            bind_tenant(organization_id)
 
 
 def connection() -> Connection:

@@ -21,6 +21,12 @@ def not_modified(if_none_match: str | None, version: str) -> bool:
     return "*" in tags or etag_of(version) in tags
 
 
+def named_versions(if_none_match: str | None) -> frozenset[str]:
+    """The versions If-None-Match names (weakly compared, as for `not_modified`); none for `*`."""
+    tags = {tag.removeprefix("W/") for tag in _listed(if_none_match or "")}
+    return frozenset(tag[1:-1] for tag in tags if len(tag) >= 2 and tag[0] == tag[-1] == '"')
+
+
 def expected_versions(if_match: str | None) -> ExpectedVersions:
     """The versions a write may change, from If-Match: None without the header or with `*`. The strong
     comparison applies, so a weak or unquoted tag names no version and can never match."""

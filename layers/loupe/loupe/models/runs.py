@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic.config import JsonDict
 
-from loupe.models.common import ListQuery, StrictModel
+from loupe.models.common import ListQuery, Page, StrictModel
 from loupe.models.queries import ParameterValue, Sql
 from loupe.results.exports import InstantExportFormat
 from loupe.results.page import ResultColumn as ResultColumn
@@ -17,6 +19,15 @@ from loupe.results.page import RunResults as RunResults
 ParameterValues = dict[str, ParameterValue]
 # A day: an older cached result is not worth the lookup.
 MAX_AGE_SECONDS = 86_400
+# A long poll answers within API Gateway's 29 s, with room for the request around the wait.
+MAX_WAIT_SECONDS = 20
+# A dashboard's runs at once (GET /runs?ids=...).
+MAX_BATCH_IDS = 100
+WAIT_DESCRIPTION = (
+    f"Seconds (0-{MAX_WAIT_SECONDS}) to wait for a change before answering; an unfinished run's change is"
+    " seen within half a second. The baseline is the version If-None-Match names, else the one when the"
+    " request arrives. Finished runs do not change, so they answer at once."
+)
 
 
 class RunStatus(StrEnum):
@@ -64,37 +75,34 @@ class RunError(BaseModel):
     message: str
 
 
+RUN_EXAMPLE: JsonDict = {
+    "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
+    "status": "succeeded",
+    "error": None,
+    "row_count": 48,
+    "byte_size": 3120,
+    "truncated": False,
+    "created_at": "2026-11-26T06:00:00Z",
+    "started_at": "2026-11-26T06:00:01Z",
+    "finished_at": "2026-11-26T06:00:01.412Z",
+    "duration_ms": 412,
+    "created_by": None,
+    "schedule_id": "2b4d6f8a-0c1e-4a3b-9d5f-7e9a1c3b5d7f",
+    "parameters": {"start": "2026-11-01"},
+    "query_revision": 3,
+    "origin": "schedule",
+    "principal": None,
+    "notices": [],
+    "sql": "SELECT region, sum(amount) FROM orders WHERE day >= {{ start }} GROUP BY region",
+}
+
+
 class ScheduleRunOut(BaseModel):
     """A run the schedule started (the fields of GET /runs/{id})."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
-                    "query_id": "c3d2e1f0-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
-                    "datasource_id": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d",
-                    "status": "succeeded",
-                    "error": None,
-                    "row_count": 48,
-                    "byte_size": 3120,
-                    "truncated": False,
-                    "created_at": "2026-11-26T06:00:00Z",
-                    "started_at": "2026-11-26T06:00:01Z",
-                    "finished_at": "2026-11-26T06:00:01.412Z",
-                    "duration_ms": 412,
-                    "created_by": None,
-                    "schedule_id": "2b4d6f8a-0c1e-4a3b-9d5f-7e9a1c3b5d7f",
-                    "parameters": {"start": "2026-11-01"},
-                    "query_revision": 3,
-                    "origin": "schedule",
-                    "principal": None,
-                    "notices": [],
-                    "sql": "SELECT region, sum(amount) FROM orders WHERE day >= {{ start }} GROUP BY region",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [RUN_EXAMPLE]})
 
     id: UUID
     query_id: UUID | None
@@ -181,6 +189,75 @@ class AdhocRunCreate(StrictModel):
 
 class RunListQuery(ScheduleRunListQuery):
     query_id: UUID | None = Field(None, description="Only runs of this query")
+
+
+# Filters that mean nothing beside a list of ids: the ids already name the runs, in their order.
+FILTERS_BESIDE_IDS = ("q", "tag", "created_after", "created_before", "status", "query_id", "sort")
+
+
+class RunsQuery(RunListQuery):
+    """GET /runs: the organization's runs by filter, or many runs by id, at once or after a wait."""
+
+    ids: list[UUID] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_BATCH_IDS,
+        description=f"These runs (at most {MAX_BATCH_IDS}), in this order, without other filters; ids that"
+        " are not the organization's runs are listed in `missing`. `limit` defaults to their number.",
+    )
+    wait: int = Field(0, ge=0, le=MAX_WAIT_SECONDS, description=f"With `ids` only. {WAIT_DESCRIPTION}")
+
+    @field_validator("ids")
+    @classmethod
+    def _ids_alone(cls, ids: list[UUID] | None, info: ValidationInfo) -> list[UUID] | None:
+        beside = [name for name in FILTERS_BESIDE_IDS if info.data.get(name) is not None]
+        if ids is not None and beside:
+            raise ValueError(f"ids takes no other filter: {', '.join(beside)}")
+        return list(dict.fromkeys(ids)) if ids is not None else None
+
+    @field_validator("wait")
+    @classmethod
+    def _wait_on_ids(cls, wait: int, info: ValidationInfo) -> int:
+        if wait and info.data.get("ids") is None:
+            raise ValueError("wait needs ids: a long poll watches named runs")
+        return wait
+
+    @model_validator(mode="after")
+    def _limit_of_ids(self) -> Self:
+        if self.ids is not None and "limit" not in self.model_fields_set:
+            self.limit = len(self.ids)
+        return self
+
+
+class RunWaitQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wait: int = Field(0, ge=0, le=MAX_WAIT_SECONDS, description=WAIT_DESCRIPTION)
+
+
+class RunPage(Page[RunOut]):
+    """A page of runs; asked for by id, it names the ids that are not the organization's runs."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [RUN_EXAMPLE],
+                    "total": 1,
+                    "limit": 2,
+                    "offset": 0,
+                    "next_offset": None,
+                    "truncated_by": None,
+                    "missing": ["0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"],
+                }
+            ]
+        }
+    )
+
+    missing: list[UUID] = Field(
+        default_factory=list,
+        description="Ids asked for (`ids`) that are no run of the organization: unknown, or another's",
+    )
 
 
 class ResultsQuery(BaseModel):

@@ -57,6 +57,16 @@ def get(
     )
 
 
+def get_many(collection: Collection, organization_id: UUID, resource_ids: list[UUID]) -> list[dict[str, Any]]:
+    """The organization's rows among the ids, in no particular order (another's do not exist here)."""
+    return fetch_all(
+        sql.SQL("SELECT {columns} FROM {table} WHERE organization_id = %s AND id = ANY(%s)").format(
+            columns=_columns(collection), table=sql.Identifier(collection.table)
+        ),
+        (organization_id, resource_ids),
+    )
+
+
 def update(
     collection: Collection, organization_id: UUID, resource_id: UUID, values: dict[str, Any]
 ) -> dict[str, Any] | None:

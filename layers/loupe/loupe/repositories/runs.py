@@ -163,6 +163,26 @@ class LapsedRun:
     cancel_requested_at: datetime | None
 
 
+@dataclass(frozen=True)
+class RunMoment:
+    """What a waiting request watches of a run: its status, and when it last changed."""
+
+    id: UUID
+    status: RunStatus
+    changed_at: datetime
+
+
+def moments(organization_id: UUID, run_ids: list[UUID]) -> list[RunMoment]:
+    """The organization's runs among the ids, by primary key and without their SQL or parameters: a long
+    poll asks for them every half second."""
+    rows = fetch_all(
+        "SELECT id, status, COALESCE(finished_at, started_at, created_at) AS changed_at FROM runs"
+        " WHERE organization_id = %s AND id = ANY(%s)",
+        (organization_id, run_ids),
+    )
+    return [RunMoment(row["id"], RunStatus(row["status"]), row["changed_at"]) for row in rows]
+
+
 # Whom a run counts against in the active-run limit: the user who started it, or the API key.
 RunStarter = Literal["created_by", "api_key_id"]
 

@@ -1,4 +1,5 @@
-"""Turning presented credentials into a Principal, once per request, with one indexed query."""
+"""Turning presented credentials into a Principal, once per request: one indexed query, and the count
+against the user's or the API key's rate limit."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def authenticate_access_token(token: str) -> Principal:
     role = sessions.live_role_binding_tenant(claims.session_id, claims.user_id, claims.organization_id)
     if role is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
+    rate_limits.user(claims.user_id)
     return Principal(
         organization_id=claims.organization_id,
         role=Role.parse(role),

@@ -37,6 +37,8 @@ def _limit(name: str, settings: Settings) -> Limit:
         return Limit(
             name, settings.rate_limit_runs_per_user, MINUTE, "Too many runs started in the last minute"
         )
+    if name == "user":
+        return Limit(name, settings.rate_limit_user, MINUTE, "Too many requests from your account")
     return Limit(name, settings.rate_limit_api_key, MINUTE, "Too many requests with this API key")
 
 
@@ -78,3 +80,9 @@ def runs_api_key(key_id: UUID) -> None:
 
 def api_key(key_id: UUID) -> None:
     check("api-key", str(key_id))
+
+
+def user(user_id: UUID) -> None:
+    """Requests per signed-in user: a team behind one address shares the WAF's per-address limit, so
+    each member is limited on their own here."""
+    check("user", str(user_id))

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from loupe import db, queue
@@ -29,26 +30,29 @@ from loupe.errors import (
 from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal, Role
 from loupe.models.runs import (
+    ACTIVE_STATUSES,
     AdhocRunCreate,
     QueryRunCreate,
     ResultsQuery,
     RunListQuery,
     RunOrigin,
     RunOut,
+    RunPage,
+    RunsQuery,
     RunStatus,
 )
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.repositories.runs import RUNS, RunRecord, RunStarter
+from loupe.repositories.runs import RUNS, RunMoment, RunRecord, RunStarter
 from loupe.results.exports import InstantExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
 from loupe.services import query_parameters, rate_limits
 from loupe.services.resources import ResourceReader, Versioned
-from loupe.versions import version_of
+from loupe.versions import version_of_content
 
 # A client told "too many runs" retries after this long: about the time a typical run takes.
 RETRY_AFTER_SECONDS = 5
@@ -58,6 +62,9 @@ INSTANT_EXPORT_MAX_ROWS = 50_000
 INSTANT_EXPORT_MAX_BYTES = 16 * 1024 * 1024
 # The error a cancelled run ends with, whether it was queued or running.
 CANCELLED = {"code": "cancelled", "message": "The run was cancelled"}
+PageT = TypeVar("PageT", bound=Page[RunOut])
+# A long poll looks again this often: one indexed read of a few columns, in a transaction of its own.
+WAIT_CHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -165,9 +172,25 @@ def _run_out(run: RunRecord, principal: Principal | None) -> RunOut:
     return out
 
 
+def _version(run_id: UUID, status: RunStatus, changed_at: datetime) -> str:
+    # A run changes only when it starts or finishes (a retry starts it again).
+    return version_of_content(f"{run_id}:{status}:{changed_at.isoformat()}")
+
+
 def _run_version(run: RunRecord) -> str:
-    # A run changes only when it starts or finishes.
-    return version_of(run.id, run.finished_at or run.started_at or run.created_at)
+    return _version(run.id, run.status, run.finished_at or run.started_at or run.created_at)
+
+
+def _batch_version(moments: Sequence[RunMoment]) -> str:
+    """One version of many runs, which changes when any of them does."""
+    ordered = sorted(moments, key=lambda moment: moment.id)
+    return version_of_content(
+        ",".join(_version(moment.id, moment.status, moment.changed_at) for moment in ordered)
+    )
+
+
+def _single_version(moments: Sequence[RunMoment]) -> str:
+    return _version(moments[0].id, moments[0].status, moments[0].changed_at) if moments else ""
 
 
 @dataclass(frozen=True)
@@ -188,10 +211,77 @@ class RunService(ResourceReader[RunOut]):
     def to_out(self, row: dict[str, Any]) -> RunOut:
         return _run_out(RunRecord.from_row(row), None)
 
-    def get(self, principal: Principal, resource_id: UUID) -> Versioned[RunOut]:
+    def get(
+        self,
+        principal: Principal,
+        resource_id: UUID,
+        *,
+        wait_seconds: float = 0,
+        known_versions: frozenset[str] = frozenset(),
+    ) -> Versioned[RunOut]:
+        """The run; with `wait_seconds`, once its version is none of `known_versions` (the one it has
+        when asked, if empty) or the time is up."""
+        if wait_seconds > 0:
+            self._wait(principal, [resource_id], _single_version, wait_seconds, known_versions)
         with db.transaction():
             run = self._run(principal, resource_id)
         return Versioned(_run_out(run, principal), _run_version(run))
+
+    def of_ids(
+        self,
+        principal: Principal,
+        query: RunsQuery,
+        *,
+        wait_seconds: float = 0,
+        known_versions: frozenset[str] = frozenset(),
+    ) -> Versioned[RunPage]:
+        """The runs `query.ids` names, in that order, once any of them changes (as `get` waits for one)."""
+        assert query.ids is not None
+        if wait_seconds > 0:
+            self._wait(principal, query.ids, _batch_version, wait_seconds, known_versions)
+        with db.transaction():
+            rows = crud.get_many(RUNS, principal.organization_id, query.ids)
+        found = {row["id"]: RunRecord.from_row(row) for row in rows}
+        present = [found[run_id] for run_id in query.ids if run_id in found]
+        page = RunPage(
+            items=[_run_out(run, principal) for run in present[query.offset : query.offset + query.limit]],
+            total=len(present),
+            limit=query.limit,
+            offset=query.offset,
+            missing=[run_id for run_id in query.ids if run_id not in found],
+        )
+        moments = [
+            RunMoment(run.id, run.status, run.finished_at or run.started_at or run.created_at)
+            for run in present
+        ]
+        return Versioned(page, _batch_version(moments))
+
+    def _wait(
+        self,
+        principal: Principal,
+        run_ids: list[UUID],
+        version_of_moments: Callable[[Sequence[RunMoment]], str],
+        seconds: float,
+        known_versions: frozenset[str],
+    ) -> None:
+        """Return once the runs' version is none of `known_versions` (the first one seen, if empty), once
+        none of them can change any more, or after `seconds`. The request's transaction ends first and
+        each look is a transaction of its own: between looks none is open and no lock is held."""
+        deadline = time.monotonic() + seconds
+        baseline = known_versions
+        organization_id = principal.organization_id
+        with db.suspended(organization_id):
+            while True:
+                with db.transaction():
+                    db.bind_tenant(organization_id)
+                    moments = runs_repository.moments(organization_id, run_ids)
+                version = version_of_moments(moments)
+                baseline = baseline or frozenset({version})
+                finished = all(moment.status not in ACTIVE_STATUSES for moment in moments)
+                remaining = deadline - time.monotonic()
+                if version not in baseline or finished or remaining <= 0:
+                    return
+                time.sleep(min(WAIT_CHECK_SECONDS, remaining))
 
     def run_query(self, principal: Principal, query_id: UUID, body: QueryRunCreate) -> Started:
         """Run a saved query with values for its declared parameters (defaults fill the rest)."""
@@ -253,25 +343,15 @@ class RunService(ResourceReader[RunOut]):
         with db.transaction():
             return self._start(principal, body.datasource_id, body.sql, body.parameters, None, None)
 
-    def list(self, principal: Principal, query: ListQuery) -> Page[RunOut]:
+    def list(self, principal: Principal, query: ListQuery) -> RunPage:
         """Runs of the organization; a reader who may not see ad-hoc SQL searches saved queries' only."""
-        filters = {name: getattr(query, name, None) for name in self.collection.filters}
-        with db.transaction():
-            rows, total = runs_repository.list_runs(
-                principal.organization_id, query, search_adhoc=principal.role >= Role.EDITOR, **filters
-            )
-        return Page[RunOut](
-            items=[_run_out(RunRecord.from_row(row), principal) for row in rows],
-            total=total,
-            limit=query.limit,
-            offset=query.offset,
-        )
+        return self._listed(principal, query, RunPage)
 
     def query_runs(self, principal: Principal, query_id: UUID, query: RunListQuery) -> Page[RunOut]:
         with db.transaction():
             if crud.get(QUERIES, principal.organization_id, query_id) is None:
                 raise NotFound("No such query")
-            return self.list(principal, query.model_copy(update={"query_id": query_id}))
+            return self._listed(principal, query.model_copy(update={"query_id": query_id}), Page[RunOut])
 
     def results(self, principal: Principal, run_id: UUID, query: ResultsQuery) -> RunResults:
         return self._reader(principal, run_id).page(query.offset, query.limit)
@@ -299,6 +379,19 @@ class RunService(ResourceReader[RunOut]):
                 " background"
             )
         return signed_url(reader.bucket, export_to_s3(reader, fmt))
+
+    def _listed(self, principal: Principal, query: ListQuery, page: type[PageT]) -> PageT:
+        filters = {name: getattr(query, name, None) for name in self.collection.filters}
+        with db.transaction():
+            rows, total = runs_repository.list_runs(
+                principal.organization_id, query, search_adhoc=principal.role >= Role.EDITOR, **filters
+            )
+        return page(
+            items=[_run_out(RunRecord.from_row(row), principal) for row in rows],
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
+        )
 
     def _reader(self, principal: Principal, run_id: UUID) -> ResultReader:
         """The stored result of the caller's organization's run; only a succeeded run has one."""

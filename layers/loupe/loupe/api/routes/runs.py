@@ -7,18 +7,42 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from loupe.api.auth import Caller, Editor
+from loupe.api.context import current_request
+from loupe.api.etags import named_versions
 from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import accepted, with_etag
-from loupe.models.common import Page
 from loupe.models.exports import ExportCreate, ExportList, ExportOut
-from loupe.models.runs import AdhocRunCreate, ExportQuery, ResultsQuery, RunListQuery, RunOut, RunResults
+from loupe.models.runs import (
+    AdhocRunCreate,
+    ExportQuery,
+    ResultsQuery,
+    RunOut,
+    RunPage,
+    RunResults,
+    RunsQuery,
+    RunWaitQuery,
+)
 from loupe.services import exports
 from loupe.services.runs import INSTANT_EXPORT_MAX_BYTES, INSTANT_EXPORT_MAX_ROWS, Started, runs
 
 router = LoupeRouter()
 TAGS = ["runs"]
+# A long poll answers this long before the function's own timeout, leaving time to read and send the runs.
+WAIT_MARGIN_SECONDS = 3.0
+
+
+def wait_budget(requested: int) -> float:
+    """The seconds a long poll may wait: those asked for, within the invocation's remaining time."""
+    if requested <= 0:
+        return 0.0
+    remaining = router.lambda_context.get_remaining_time_in_millis() / 1000 - WAIT_MARGIN_SECONDS
+    return max(0.0, min(float(requested), remaining))
+
+
+def known_versions() -> frozenset[str]:
+    return named_versions(current_request().headers.get("if-none-match"))
 
 
 def started(result: Started) -> Response[RunOut]:
@@ -39,9 +63,21 @@ def create_run(body: AdhocRunCreate, caller: Editor) -> Response[RunOut]:
     return started(runs.run_sql(caller, body))
 
 
-@router.get("/runs", operation_id="listRuns", tags=TAGS, summary="List runs")
-def list_runs(caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[RunOut]:
-    return runs.list(caller, query)
+@router.get(
+    "/runs",
+    operation_id="listRuns",
+    tags=TAGS,
+    summary="List runs, or get many by id (a long poll with `wait`)",
+    description="By filter: a page of the organization's runs. By `ids`: those runs in that order, with an"
+    " ETag of them all; with `wait`, the answer comes once any of them changes from the version"
+    " If-None-Match names (or the one when asked), within `wait` seconds, and is a 304 when nothing did.",
+    responses=conditional_read_responses(RunPage, "page of runs"),
+)
+def list_runs(caller: Caller, query: Annotated[RunsQuery, Query()]) -> Response[Any]:
+    if query.ids is None:
+        return Response(status_code=200, content_type="application/json", body=runs.list(caller, query))
+    found = runs.of_ids(caller, query, wait_seconds=wait_budget(query.wait), known_versions=known_versions())
+    return with_etag(found.resource, found.version)
 
 
 @router.get(
@@ -49,11 +85,14 @@ def list_runs(caller: Caller, query: Annotated[RunListQuery, Query()]) -> Page[R
     operation_id="getRun",
     errors=(404,),
     tags=TAGS,
-    summary="Get a run",
+    summary="Get a run, at once or once it changes (`wait`)",
+    description="With `wait`, the answer comes once the run's status changes from the version If-None-Match"
+    " names (or the one it had when asked), within `wait` seconds: 200 with the run, or 304 if it has not"
+    " changed. A finished run answers at once.",
     responses=conditional_read_responses(RunOut, "run"),
 )
-def get_run(run_id: UUID, caller: Caller) -> Response[Any]:
-    found = runs.get(caller, run_id)
+def get_run(run_id: UUID, caller: Caller, query: Annotated[RunWaitQuery, Query()]) -> Response[Any]:
+    found = runs.get(caller, run_id, wait_seconds=wait_budget(query.wait), known_versions=known_versions())
     return with_etag(found.resource, found.version)
 
 
