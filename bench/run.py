@@ -244,6 +244,7 @@ def configure_environment(database_url: str) -> None:
             "DATABASE_URL": database_url,
             "LOUPE_ENV": "test",
             "LOUPE_JWT_SECRET": secrets.token_urlsafe(36),  # 48 characters
+            "LOUPE_RATE_LIMIT_USER_PER_MINUTE": str(statements.USER_REQUESTS_PER_MINUTE),
             "POWERTOOLS_SERVICE_NAME": "auth",
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -484,7 +485,9 @@ def measure_warm(
 
         for block in range(config.warm_blocks):
             first, second = (handler_block, raw_block) if block % 2 == 0 else (raw_block, handler_block)
+            statements.forget_hits(conn, caller)
             first()
+            statements.forget_hits(conn, caller)
             second()
         return handler_s, raw_s
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel
 
 from loupe.db import execute, fetch_all, fetch_one, tenant_binding, tenant_bound
 from loupe.models.identity import RoleName
+from loupe.repositories.rate_limits import RECENT_HITS, RateWindow
 
 
 class SessionRecord(BaseModel):
@@ -56,25 +58,46 @@ def create(
     return session_id
 
 
-_LIVE_ROLE_BINDING_TENANT = (
-    "SELECT m.role, " + tenant_binding("s.organization_id") + " FROM sessions s"  # noqa: S608  # constants
-    " JOIN memberships m ON m.organization_id = s.organization_id AND m.user_id = s.user_id"
-    " WHERE s.id = %s AND s.user_id = %s AND s.organization_id = %s"
-    " AND s.revoked_at IS NULL AND s.expires_at > now()"
+_LIVE_ROLE_COUNTED_BINDING_TENANT = (
+    "WITH live AS (SELECT m.role, s.organization_id FROM sessions s"  # noqa: S608  # constants
+    "  JOIN memberships m ON m.organization_id = s.organization_id AND m.user_id = s.user_id"
+    "  WHERE s.id = %s AND s.user_id = %s AND s.organization_id = %s"
+    "  AND s.revoked_at IS NULL AND s.expires_at > now()),"
+    " " + RECENT_HITS + ","
+    " counted AS (INSERT INTO rate_limit_hits (bucket) SELECT %s FROM live, recent WHERE recent.hits < %s"
+    "  RETURNING 1)"
+    # The insert is read before the binding: it runs, and is checked, as the session's role.
+    " SELECT live.role, EXISTS (SELECT FROM counted) AS counted, recent.oldest, "
+    + tenant_binding("live.organization_id")
+    + " FROM live, recent"
 )
 
 
-def live_role_binding_tenant(session_id: UUID, user_id: UUID, organization_id: UUID) -> RoleName | None:
+@dataclass(frozen=True)
+class LiveSession:
+    role: RoleName
+    # Whether the request was counted against the user's rate limit (False: the window is full), and
+    # the oldest request in the window, which frees a place when it leaves it.
+    counted: bool
+    oldest_hit: datetime | None
+
+
+def live_role_binding_tenant(
+    session_id: UUID, user_id: UUID, organization_id: UUID, rate: RateWindow
+) -> LiveSession | None:
     """The per-request check: the session is live and the user still a member; returns the role now.
 
-    When it is, the same statement binds the transaction to the session's organization (db.bind_tenant's
-    work, without a round trip of its own); when it is not, nothing is bound."""
-    row = fetch_one(_LIVE_ROLE_BINDING_TENANT, (session_id, user_id, organization_id))
+    When it is, the same statement counts the request in the user's rate-limit window (if it has room)
+    and binds the transaction to the session's organization (db.bind_tenant's work, without a round
+    trip of its own); when it is not, nothing is counted or bound."""
+    row = fetch_one(
+        _LIVE_ROLE_COUNTED_BINDING_TENANT,
+        (session_id, user_id, organization_id, rate.bucket, rate.window_seconds, rate.bucket, rate.limit),
+    )
     if row is None:
         return None
     tenant_bound()
-    role: RoleName = row["role"]
-    return role
+    return LiveSession(role=row["role"], counted=row["counted"], oldest_hit=row["oldest"])
 
 
 def add_refresh_token(

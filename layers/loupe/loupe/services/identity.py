@@ -20,14 +20,20 @@ def authenticate_access_token(token: str) -> Principal:
     except tokens.InvalidToken:
         raise Unauthenticated(INVALID_CREDENTIALS) from None
     # Revocation and role changes take effect at once: the session and role are read every time, and
-    # the statement that reads them binds the transaction to the organization.
-    role = sessions.live_role_binding_tenant(claims.session_id, claims.user_id, claims.organization_id)
-    if role is None:
+    # the statement that reads them binds the transaction to the organization. It also counts the request
+    # against the user's own rate limit (a team behind one address shares only the WAF's).
+    live = sessions.live_role_binding_tenant(
+        claims.session_id,
+        claims.user_id,
+        claims.organization_id,
+        rate_limits.window("user", str(claims.user_id)),
+    )
+    if live is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    rate_limits.user(claims.user_id)
+    rate_limits.enforce("user", live.counted, live.oldest_hit)
     return Principal(
         organization_id=claims.organization_id,
-        role=Role.parse(role),
+        role=Role.parse(live.role),
         user_id=claims.user_id,
         session_id=claims.session_id,
     )

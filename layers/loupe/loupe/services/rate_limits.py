@@ -42,18 +42,29 @@ def _limit(name: str, settings: Settings) -> Limit:
     return Limit(name, settings.rate_limit_api_key, MINUTE, "Too many requests with this API key")
 
 
+def window(name: str, key: str) -> rate_limits.RateWindow:
+    """The named limit's window for `key`, for a repository to count a request in."""
+    limit = _limit(name, get_settings())
+    return rate_limits.RateWindow(f"{name}:{key}", limit.window_seconds, limit.per_window)
+
+
+def enforce(name: str, counted: bool, oldest: datetime | None) -> None:
+    """RateLimited, with the seconds until the window has room, for a request that was not counted."""
+    if counted:
+        return
+    limit = _limit(name, get_settings())
+    frees_at = (oldest or datetime.now(UTC)) + timedelta(seconds=limit.window_seconds)
+    wait = math.ceil((frees_at - datetime.now(UTC)).total_seconds())
+    raise RateLimited(limit.message, retry_after_seconds=wait)
+
+
 def check(name: str, key: str) -> None:
     """Count a request against the named limit for `key`; RateLimited when over it. A refused request
     is not counted, so Retry-After is exact. Counted in the caller's transaction: see count_auth_request
     for a count that stands whatever the request's outcome."""
-    limit = _limit(name, get_settings())
     with db.as_system():
-        counted, oldest = rate_limits.hit(f"{name}:{key}", limit.window_seconds, limit.per_window)
-    if counted:
-        return
-    frees_at = (oldest or datetime.now(UTC)) + timedelta(seconds=limit.window_seconds)
-    wait = math.ceil((frees_at - datetime.now(UTC)).total_seconds())
-    raise RateLimited(limit.message, retry_after_seconds=wait)
+        counted, oldest = rate_limits.hit(window(name, key))
+    enforce(name, counted, oldest)
 
 
 def count_auth_request(method: str, ip: str | None) -> None:
@@ -80,9 +91,3 @@ def runs_api_key(key_id: UUID) -> None:
 
 def api_key(key_id: UUID) -> None:
     check("api-key", str(key_id))
-
-
-def user(user_id: UUID) -> None:
-    """Requests per signed-in user: a team behind one address shares the WAF's per-address limit, so
-    each member is limited on their own here."""
-    check("user", str(user_id))
