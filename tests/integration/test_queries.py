@@ -133,10 +133,12 @@ class TestCrud:
         assert deleted.status == 204
         assert org.api.get(f"{QUERIES}/{made['id']}", token=org.token).status == 404
 
-    def test_delete_cascades_to_visualizations(self, org: Org, clean_db: str) -> None:
+    def test_delete_cascades_to_visualizations_only_when_asked(self, org: Org, clean_db: str) -> None:
         made = org.created()
         factories.visualization(clean_db, org.account.organization_id, made["id"])
-        assert org.api.delete(f"{QUERIES}/{made['id']}", token=org.token).status == 204
+        assert org.api.delete(f"{QUERIES}/{made['id']}", token=org.token).status == 409
+        path = f"{QUERIES}/{made['id']}"
+        assert org.api.delete(path, token=org.token, query={"cascade": "true"}).status == 204
         with psycopg.connect(clean_db) as conn:
             assert conn.execute("SELECT count(*) FROM visualizations").fetchone() == (0,)
 

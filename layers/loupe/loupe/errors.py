@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
+from uuid import UUID
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,33 @@ class Conflict(DomainError):
     """The request contradicts the current state (a duplicate, a resource still in use)."""
 
     default_message = "Conflict"
+
+
+DependentKind = Literal["query", "visualization", "dashboard", "canvas", "schedule"]
+
+
+@dataclass(frozen=True)
+class Dependent:
+    """A resource that uses the one being deleted (a dashboard through its tiles, a canvas through its
+    nodes)."""
+
+    kind: DependentKind
+    id: UUID
+    name: str
+
+
+class InUse(Conflict):
+    """The resource is still used by others; deleting it with them (cascade) is the caller's choice."""
+
+    def __init__(self, noun: str, dependents: Sequence[Dependent]) -> None:
+        self.dependents = tuple(dependents)
+        counts: dict[str, int] = {}
+        for dependent in self.dependents:
+            counts[dependent.kind] = counts.get(dependent.kind, 0) + 1
+        used_by = ", ".join(f"{count} {kind}{'' if count == 1 else 's'}" for kind, count in counts.items())
+        super().__init__(
+            f"The {noun} is used by {used_by}; delete with cascade=true to remove or detach them too"
+        )
 
 
 class ResultExpired(DomainError):

@@ -16,7 +16,7 @@ from loupe.api.openapi import conditional_read_responses
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, if_match, no_content, versioned, with_etag
-from loupe.models.common import Page, ResourceListQuery
+from loupe.models.common import DeleteQuery, Page, ResourceListQuery
 from loupe.services.resources import ResourceService
 
 
@@ -32,10 +32,12 @@ def crud_routes(
     writer: Any = Editor,
     tag: str,
     names: tuple[str, str],
+    cascades: bool = False,
 ) -> None:
     """Declare `POST|GET <collection_path>` and `GET|PATCH|DELETE <collection_path>/<id>` on `router`.
 
     `names` (singular, plural: "Query", "Queries") make the operation ids: createQuery, listQueries...
+    With `cascades`, the delete takes `?cascade=true` (the resource is one others use).
     """
     one, many = names
     out = service.out
@@ -86,7 +88,7 @@ def crud_routes(
         updated = service.update(caller, resource_id, body, if_match())
         return versioned(updated.resource, updated.version)
 
-    @router.delete(
+    delete_route = router.delete(
         item_path,
         operation_id=f"delete{one}",
         status_code=204,
@@ -94,6 +96,18 @@ def crud_routes(
         tags=[tag],
         summary=f"Delete a {noun}",
     )
-    def delete_resource(resource_id: UUID, caller: writer) -> Response[None]:
-        service.delete(caller, resource_id, if_match())
-        return no_content()
+    if cascades:
+
+        @delete_route
+        def delete_used_resource(
+            resource_id: UUID, caller: writer, query: Annotated[DeleteQuery, Query()]
+        ) -> Response[None]:
+            service.delete(caller, resource_id, if_match(), cascade=query.cascade)
+            return no_content()
+
+    else:
+
+        @delete_route
+        def delete_resource(resource_id: UUID, caller: writer) -> Response[None]:
+            service.delete(caller, resource_id, if_match())
+            return no_content()

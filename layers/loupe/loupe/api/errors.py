@@ -14,6 +14,7 @@ from loupe.errors import (
     DependencyUnavailable,
     DomainError,
     ExportTooLarge,
+    InUse,
     InvalidInput,
     InvalidListQuery,
     InvalidRequest,
@@ -30,6 +31,9 @@ from loupe.errors import (
     Unauthenticated,
     VersionMismatch,
 )
+
+# An error lists this many of what uses a resource; its message counts them all.
+MAX_LISTED_DEPENDENTS = 100
 
 
 class MethodNotAllowed(DomainError):
@@ -85,6 +89,7 @@ RENDERINGS: dict[type[DomainError], Rendering] = {
     MethodNotAllowed: Rendering(405, "method_not_allowed", headers=_allow),
     Conflict: Rendering(409, "conflict"),
     ExportTooLarge: Rendering(409, "export_too_large"),
+    InUse: Rendering(409, "in_use"),
     ResultExpired: Rendering(410, "result_expired"),
     VersionMismatch: Rendering(412, "precondition_failed"),
     PayloadTooLarge: Rendering(413, "payload_too_large"),
@@ -119,6 +124,11 @@ def error_envelope(error: DomainError, error_id: str) -> dict[str, Any]:
         payload["details"] = [
             {"field": _field_path(rendering.fields_in, issue.field), "issue": issue.issue}
             for issue in error.issues
+        ]
+    if isinstance(error, InUse):
+        payload["dependents"] = [
+            {"kind": dependent.kind, "id": str(dependent.id), "name": dependent.name}
+            for dependent in error.dependents[:MAX_LISTED_DEPENDENTS]
         ]
     return {"error": payload}
 

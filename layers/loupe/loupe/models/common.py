@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Self, TypeVar
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -15,6 +16,7 @@ from pydantic import (
 )
 from pydantic_core import to_jsonable_python
 
+from loupe.errors import DependentKind
 from loupe.results.page import PAGE_MAX_BYTES, PageBound, body_text, proxy_bytes, take_within
 
 ItemT = TypeVar("ItemT")
@@ -48,11 +50,22 @@ class ErrorDetail(BaseModel):
     issue: str
 
 
+class ErrorDependent(BaseModel):
+    kind: DependentKind
+    id: UUID
+    name: str
+
+
 class ErrorBody(BaseModel):
     code: str = Field(examples=["validation_error"])
     message: str
     error_id: str = Field(examples=["3f2c9a7e4b1d"])
     details: list[ErrorDetail] | None = None
+    dependents: list[ErrorDependent] | None = Field(
+        None,
+        description="With `in_use`: what still uses the resource (the first 100; the message counts them"
+        " all). A dashboard uses it through its tiles, a canvas through its nodes.",
+    )
 
 
 class ErrorEnvelope(BaseModel):
@@ -131,6 +144,19 @@ class ListQuery(BaseModel):
     tag: str | None = Field(None, min_length=1, max_length=50)
     created_after: AwareDatetime | None = None
     created_before: AwareDatetime | None = None
+
+
+class DeleteQuery(BaseModel):
+    """The query string of a delete of what other resources use (datasources, queries, visualizations)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cascade: bool = Field(
+        False,
+        description="Delete what still uses it too (queries of a datasource, visualizations and schedules of"
+        " a query; dashboards lose those tiles, canvases those nodes); without it such a delete is a 409"
+        " `in_use` listing them",
+    )
 
 
 class ResourceListQuery(ListQuery):

@@ -100,6 +100,30 @@ def delete(collection: Collection, organization_id: UUID, resource_id: UUID) -> 
     )
 
 
+def named_by(
+    collection: Collection, organization_id: UUID, column: str, values: list[UUID]
+) -> list[dict[str, Any]]:
+    """The id and name of the organization's rows whose `column` (a reference) is one of `values`,
+    by name."""
+    if column not in collection.columns:
+        raise ValueError(f"{collection.table} has no column {column}")
+    return fetch_all(
+        sql.SQL(
+            "SELECT id, name FROM {table} WHERE organization_id = %s AND {column} = ANY(%s) ORDER BY name, id"
+        ).format(table=sql.Identifier(collection.table), column=sql.Identifier(column)),
+        (organization_id, values),
+    )
+
+
+def delete_many(collection: Collection, organization_id: UUID, resource_ids: list[UUID]) -> int:
+    return execute(
+        sql.SQL("DELETE FROM {table} WHERE organization_id = %s AND id = ANY(%s)").format(
+            table=sql.Identifier(collection.table)
+        ),
+        (organization_id, resource_ids),
+    )
+
+
 def existing_ids(collection: Collection, organization_id: UUID, resource_ids: set[UUID]) -> set[UUID]:
     """Which of the ids name rows of the organization (another organization's rows do not exist here)."""
     rows = fetch_all(

@@ -41,6 +41,18 @@ def query_ids(organization_id: UUID, dashboard_id: UUID) -> list[UUID]:
     return [row["query_id"] for row in rows]
 
 
+def dashboards_showing(organization_id: UUID, visualization_ids: list[UUID]) -> list[dict[str, Any]]:
+    """The id and name of each dashboard with a tile of one of the visualizations, by name."""
+    return fetch_all(
+        "SELECT DISTINCT dashboards.id, dashboards.name FROM dashboard_tiles JOIN dashboards"
+        " ON dashboards.organization_id = dashboard_tiles.organization_id"
+        " AND dashboards.id = dashboard_tiles.dashboard_id"
+        " WHERE dashboard_tiles.organization_id = %s AND dashboard_tiles.visualization_id = ANY(%s)"
+        " ORDER BY dashboards.name, dashboards.id",
+        (organization_id, visualization_ids),
+    )
+
+
 def replace(organization_id: UUID, dashboard_id: UUID, tiles: Sequence[dict[str, Any]]) -> None:
     """Swap every tile of the dashboard for `tiles` ({visualization_id, text, x, y, w, h}), and mark
     the dashboard changed so its ETag changes with its tiles."""

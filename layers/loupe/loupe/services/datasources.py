@@ -44,6 +44,7 @@ from loupe.repositories.datasources import CREDENTIALS, DATASOURCES
 from loupe.security import crypto
 from loupe.security.connection_policy import ConnectionPolicyError, check_host, connect, parse
 from loupe.services import audit as audit_service
+from loupe.services import dependents
 from loupe.services.resources import ResourceService, Versioned
 from loupe.versions import ExpectedVersions
 
@@ -220,7 +221,11 @@ def _encrypted(connection_string: SecretStr, organization_id: UUID) -> bytes:
         raise DependencyUnavailable("Credentials cannot be encrypted right now; try again shortly") from None
 
 
-class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, DatasourceOut]):
+class DatasourceService(
+    dependents.UsedByOthers, ResourceService[DatasourceCreate, DatasourceUpdate, DatasourceOut]
+):
+    find_dependents = staticmethod(dependents.of_datasource)
+
     def to_out(self, row: dict[str, Any]) -> DatasourceOut:
         return DatasourceOut(
             id=row["id"],
@@ -350,9 +355,11 @@ class DatasourceService(ResourceService[DatasourceCreate, DatasourceUpdate, Data
             )
         return updated
 
-    def delete(self, principal: Principal, resource_id: UUID, expected: ExpectedVersions) -> None:
+    def delete(
+        self, principal: Principal, resource_id: UUID, expected: ExpectedVersions, *, cascade: bool = False
+    ) -> None:
         with db.transaction():
-            super().delete(principal, resource_id, expected)
+            super().delete(principal, resource_id, expected, cascade=cascade)
             audit_service.record_by(
                 principal, "datasource.deleted", target_type="datasource", target_id=resource_id
             )

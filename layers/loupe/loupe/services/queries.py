@@ -10,7 +10,7 @@ from loupe.models.queries import LatestRun, QueryCreate, QueryOut, QueryParamete
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.services import query_parameters
+from loupe.services import dependents, query_parameters
 from loupe.services.resources import ResourceService, Versioned, require_reference
 from loupe.versions import version_of, version_of_content
 
@@ -24,7 +24,9 @@ def _version(row: dict[str, Any], latest: dict[str, Any] | None) -> str:
     return version_of_content(f"{version_of(row['id'], row['updated_at'])}:{latest and latest['id']}")
 
 
-class QueryService(ResourceService[QueryCreate, QueryUpdate, QueryOut]):
+class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUpdate, QueryOut]):
+    find_dependents = staticmethod(dependents.of_query)
+
     def version(self, row: dict[str, Any]) -> str:
         return _version(row, runs_repository.latest_succeeded(row["id"]))
 

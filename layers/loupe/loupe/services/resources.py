@@ -16,7 +16,7 @@ import psycopg.errors
 from pydantic import BaseModel
 
 from loupe import db
-from loupe.errors import Conflict, FieldIssue, InvalidInput, NotFound, ReferenceNotFound
+from loupe.errors import Conflict, Dependent, FieldIssue, InUse, InvalidInput, NotFound, ReferenceNotFound
 from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal
 from loupe.repositories import crud, listing
@@ -126,8 +126,17 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
     ) -> dict[str, Any]:
         return body.model_dump(exclude_unset=True)
 
-    def before_delete(self, principal: Principal, current: dict[str, Any]) -> None:
-        """Refuse a delete that would break something (raise Conflict); nothing by default."""
+    def dependents(self, principal: Principal, current: dict[str, Any]) -> list[Dependent]:
+        """What uses the resource, which a delete refuses to break unless asked to cascade; none by
+        default."""
+        return []
+
+    def remove_dependents(
+        self, principal: Principal, current: dict[str, Any], found: list[Dependent]
+    ) -> None:
+        """Delete or detach `found` before the resource goes (a cascade); only resources with dependents
+        have any."""
+        raise AssertionError(f"a {self.noun} has no dependents to remove")
 
     def create(self, principal: Principal, body: CreateT) -> Versioned[OutT]:
         with db.transaction():
@@ -150,10 +159,18 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
             assert row is not None  # locked above
             return self.versioned(row)
 
-    def delete(self, principal: Principal, resource_id: UUID, expected: ExpectedVersions) -> None:
+    def delete(
+        self, principal: Principal, resource_id: UUID, expected: ExpectedVersions, *, cascade: bool = False
+    ) -> None:
+        """Delete the resource; one still in use only with `cascade`, which deletes or detaches what uses
+        it too (InUse without it)."""
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
             require_version(expected, self.version(current))
-            self.before_delete(principal, current)
+            found = self.dependents(principal, current)
+            if found and not cascade:
+                raise InUse(self.noun, found)
+            if found:
+                self.remove_dependents(principal, current, found)
             with database_rules():
                 crud.delete(self.collection, principal.organization_id, resource_id)

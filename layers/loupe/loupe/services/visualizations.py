@@ -17,6 +17,7 @@ from loupe.models.visualizations import (
 )
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS
+from loupe.services import dependents
 from loupe.services.resources import ResourceService, require_reference
 
 
@@ -35,7 +36,11 @@ def checked_options(visualization_type: VisualizationType, options: dict[str, An
     return model.model_dump(mode="json")
 
 
-class VisualizationService(ResourceService[VisualizationCreate, VisualizationUpdate, VisualizationOut]):
+class VisualizationService(
+    dependents.UsedByOthers, ResourceService[VisualizationCreate, VisualizationUpdate, VisualizationOut]
+):
+    find_dependents = staticmethod(dependents.of_visualization)
+
     def values_for_create(self, principal: Principal, body: VisualizationCreate) -> dict[str, Any]:
         require_reference(QUERIES, principal.organization_id, body.query_id, "query_id")
         return {**body.model_dump(), "options": checked_options(body.type, body.options)}

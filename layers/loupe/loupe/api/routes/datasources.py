@@ -27,6 +27,7 @@ crud_routes(
     writer=Admin,
     tag="datasources",
     names=("Datasource", "Datasources"),
+    cascades=True,
 )
 
 

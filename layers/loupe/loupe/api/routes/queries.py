@@ -29,6 +29,7 @@ crud_routes(
     list_query=QueryListQuery,
     tag="queries",
     names=("Query", "Queries"),
+    cascades=True,
 )
 
 

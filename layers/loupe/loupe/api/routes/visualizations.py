@@ -16,4 +16,5 @@ crud_routes(
     list_query=VisualizationListQuery,
     tag="visualizations",
     names=("Visualization", "Visualizations"),
+    cascades=True,
 )

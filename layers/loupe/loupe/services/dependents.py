@@ -1,0 +1,99 @@
+"""What uses a datasource, a query or a visualization, and removing it with them (a delete's cascade):
+queries of a datasource; visualizations and schedules of a query; dashboards and canvases showing them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+from loupe.errors import Dependent, DependentKind
+from loupe.models.identity import Principal
+from loupe.repositories import canvases, crud, dashboard_tiles
+from loupe.repositories.queries import QUERIES
+from loupe.repositories.schedules import SCHEDULES
+from loupe.repositories.visualizations import VISUALIZATIONS
+from loupe.services import audit
+
+# What a cascade deletes; dashboards lose their tiles of the deleted visualizations (the tiles' foreign
+# key) and canvases their nodes of the deleted queries and visualizations (detached here).
+DELETED = {"query": QUERIES, "visualization": VISUALIZATIONS, "schedule": SCHEDULES}
+
+
+def _named(kind: DependentKind, rows: Sequence[dict[str, Any]]) -> list[Dependent]:
+    return [Dependent(kind, row["id"], row["name"]) for row in rows]
+
+
+def of_visualizations(organization_id: UUID, visualization_ids: list[UUID]) -> list[Dependent]:
+    return [
+        *_named("dashboard", dashboard_tiles.dashboards_showing(organization_id, visualization_ids)),
+        *_named("canvas", canvases.referencing(organization_id, visualization_ids)),
+    ]
+
+
+def of_queries(organization_id: UUID, query_ids: list[UUID]) -> list[Dependent]:
+    visualizations = _named(
+        "visualization", crud.named_by(VISUALIZATIONS, organization_id, "query_id", query_ids)
+    )
+    shown = [*query_ids, *(visualization.id for visualization in visualizations)]
+    return [
+        *visualizations,
+        *_named(
+            "dashboard", dashboard_tiles.dashboards_showing(organization_id, [v.id for v in visualizations])
+        ),
+        *_named("canvas", canvases.referencing(organization_id, shown)),
+        *_named("schedule", crud.named_by(SCHEDULES, organization_id, "query_id", query_ids)),
+    ]
+
+
+def of_query(organization_id: UUID, query_id: UUID) -> list[Dependent]:
+    return of_queries(organization_id, [query_id])
+
+
+def of_visualization(organization_id: UUID, visualization_id: UUID) -> list[Dependent]:
+    return of_visualizations(organization_id, [visualization_id])
+
+
+def of_datasource(organization_id: UUID, datasource_id: UUID) -> list[Dependent]:
+    queries = _named("query", crud.named_by(QUERIES, organization_id, "datasource_id", [datasource_id]))
+    return [*queries, *of_queries(organization_id, [query.id for query in queries])]
+
+
+def remove(principal: Principal, noun: str, resource_id: UUID, dependents: Sequence[Dependent]) -> None:
+    """Delete the dependents that cannot stand without the resource, detach the canvas nodes that show
+    it or them, and record what went (the resource's own deletion is its service's)."""
+    organization_id = principal.organization_id
+    for kind, collection in DELETED.items():
+        ids = [dependent.id for dependent in dependents if dependent.kind == kind]
+        if ids:
+            crud.delete_many(collection, organization_id, ids)
+    gone = [resource_id, *(dependent.id for dependent in dependents if dependent.kind in DELETED)]
+    canvases.detach(organization_id, gone)
+    audit.record_by(
+        principal,
+        f"{noun}.deleted_with_dependents",
+        target_type=noun,
+        target_id=resource_id,
+        metadata={
+            "dependents": [
+                {"kind": dependent.kind, "id": str(dependent.id), "name": dependent.name}
+                for dependent in dependents
+            ]
+        },
+    )
+
+
+class UsedByOthers:
+    """A resource service's hooks (ResourceService.dependents, .remove_dependents) for a resource others
+    use: `find_dependents(organization_id, resource_id)` says who."""
+
+    noun: str
+    find_dependents: Callable[[UUID, UUID], list[Dependent]]
+
+    def dependents(self, principal: Principal, current: dict[str, Any]) -> list[Dependent]:
+        return self.find_dependents(principal.organization_id, current["id"])
+
+    def remove_dependents(
+        self, principal: Principal, current: dict[str, Any], found: list[Dependent]
+    ) -> None:
+        remove(principal, self.noun, current["id"], found)
