@@ -39,6 +39,7 @@ ALL_MIGRATIONS = [
     "0008_service_keys_and_key_runs",
     "0009_run_provenance",
     "0010_run_exports",
+    "0011_run_result_columns",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -184,7 +185,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=8) == [
+    assert migrations.rollback(migrated_url, count=9) == [
+        "0011_run_result_columns",
         "0010_run_exports",
         "0009_run_provenance",
         "0008_service_keys_and_key_runs",
@@ -203,6 +205,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0008_service_keys_and_key_runs",
         "0009_run_provenance",
         "0010_run_exports",
+        "0011_run_result_columns",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -216,6 +219,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0008_service_keys_and_key_runs",
         "0009_run_provenance",
         "0010_run_exports",
+        "0011_run_result_columns",
     ]
 
 
@@ -518,7 +522,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=4)
+    migrations.rollback(database_url, count=5)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -526,6 +530,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0008_service_keys_and_key_runs",
         "0009_run_provenance",
         "0010_run_exports",
+        "0011_run_result_columns",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -549,8 +554,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0011_run_result_columns",
         "rolled back: 0010_run_exports",
-        "rolled back: 0009_run_provenance",
     ]
     assert password not in out + err + out2 + err2
 
@@ -691,7 +696,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=2)
+    migrations.rollback(database_url, count=3)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -705,7 +710,11 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
             " VALUES (%s, %s, %s, 'SELECT 1', 'k')",
             (a["org"], query, a["datasource"]),
         )
-    assert migrations.apply(database_url) == ["0009_run_provenance", "0010_run_exports"]
+    assert migrations.apply(database_url) == [
+        "0009_run_provenance",
+        "0010_run_exports",
+        "0011_run_result_columns",
+    ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1
         row = conn.execute("SELECT query_revision, parameter_types, origin, notices FROM runs").fetchone()

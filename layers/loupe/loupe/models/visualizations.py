@@ -36,6 +36,10 @@ Color = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", examples=["#1f77b4"])
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    def named_columns(self) -> list[str]:
+        """The result columns these options name, in order."""
+        return []
+
 
 class Formatting(Options):
     """How numbers are shown."""
@@ -87,6 +91,9 @@ class CartesianOptions(Options):
 
     _distinct = field_validator("y")(_distinct_columns)
 
+    def named_columns(self) -> list[str]:
+        return [self.x, *(series.column for series in self.y), *([self.group_by] if self.group_by else [])]
+
 
 class LineOptions(CartesianOptions):
     interpolation: Literal["linear", "step", "smooth"] = "linear"
@@ -114,6 +121,9 @@ class PieOptions(Options):
     show_percent: bool = True
     formatting: Formatting = Field(default_factory=Formatting)
 
+    def named_columns(self) -> list[str]:
+        return [self.label, self.value]
+
 
 class CounterOptions(Options):
     value: ColumnName = Field(description="The column whose value is shown")
@@ -121,6 +131,9 @@ class CounterOptions(Options):
     target: ColumnName | None = Field(None, description="A column to compare the value with")
     title: Label | None = None
     formatting: Formatting = Field(default_factory=Formatting)
+
+    def named_columns(self) -> list[str]:
+        return [self.value, *([self.target] if self.target else [])]
 
 
 class TableColumn(Options):
@@ -136,6 +149,9 @@ class TableOptions(Options):
     )
     page_size: int = Field(25, ge=1, le=1000)
 
+    def named_columns(self) -> list[str]:
+        return [item.column for item in self.columns]
+
 
 class PivotOptions(Options):
     rows: Annotated[list[ColumnName], Field(max_length=20)] = Field(default_factory=list)
@@ -144,6 +160,9 @@ class PivotOptions(Options):
     aggregation: Aggregation = "sum"
     totals: bool = True
     formatting: Formatting = Field(default_factory=Formatting)
+
+    def named_columns(self) -> list[str]:
+        return [*self.rows, *self.columns, *self.values]
 
 
 OPTIONS_BY_TYPE: dict[VisualizationType, type[Options]] = {
@@ -218,6 +237,7 @@ class _VisualizationOutFields(BaseModel):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    warnings: list[str]
 
 
 class VisualizationCreate(StrictModel, DocumentedAsUnion):
@@ -319,6 +339,7 @@ class VisualizationOut(DocumentedAsUnion):
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-02T09:31:10Z",
                     "updated_at": "2026-11-02T09:31:10Z",
+                    "warnings": [],
                 }
             ]
         }
@@ -335,6 +356,11 @@ class VisualizationOut(DocumentedAsUnion):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the options name that the query's latest succeeded result lacks (a renamed or"
+        " dropped column); empty when it has them all or the query has not run",
+    )
 
 
 class VisualizationListQuery(ResourceListQuery):

@@ -228,6 +228,18 @@ def list_runs(
     return list_page(RUNS, organization_id, query, search_only_where=narrowed, **equals)
 
 
+def latest_columns(query_ids: list[UUID]) -> dict[UUID, list[str]]:
+    """The column names of each query's newest succeeded run that recorded them (queries never run, or
+    only before columns were recorded, are absent); the queries' own tenancy has been checked."""
+    rows = fetch_all(
+        "SELECT DISTINCT ON (query_id) query_id, result_columns FROM runs"
+        " WHERE query_id = ANY(%s) AND status = 'succeeded' AND result_columns IS NOT NULL"
+        " ORDER BY query_id, finished_at DESC",
+        (query_ids,),
+    )
+    return {row["query_id"]: [column["name"] for column in row["result_columns"]] for row in rows}
+
+
 def latest_succeeded(query_id: UUID) -> dict[str, Any] | None:
     """The id, finish time and row count of the query's newest succeeded run, if any (the query's
     own tenancy has been checked: ids are unique across organizations)."""
@@ -362,13 +374,14 @@ def finish(
     truncated: bool = False,
     result_location: str | None = None,
     notices: list[str] | None = None,
+    result_columns: list[dict[str, str]] | None = None,
 ) -> bool:
     """Record the outcome of the claim `attempt`; False when that claim was lost (nothing is changed)."""
     return (
         execute(
             "UPDATE runs SET status = %s, error = %s, row_count = %s, byte_size = %s, truncated = %s,"
-            " result_location = %s, notices = %s, finished_at = now(), lease_expires_at = NULL"
-            " WHERE id = %s AND status = 'running' AND attempts = %s",
+            " result_location = %s, notices = %s, result_columns = %s, finished_at = now(),"
+            " lease_expires_at = NULL WHERE id = %s AND status = 'running' AND attempts = %s",
             (
                 status,
                 Jsonb(error) if error is not None else None,
@@ -377,6 +390,7 @@ def finish(
                 truncated,
                 result_location,
                 Jsonb(notices or []),
+                Jsonb(result_columns) if result_columns is not None else None,
                 run_id,
                 attempt,
             ),

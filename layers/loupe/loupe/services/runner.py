@@ -151,6 +151,7 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
             truncated=manifest.truncated,
             result_location=manifest_key(claimed.organization_id, run_id),
             notices=notices,
+            result_columns=[{"name": column.name, "type": column.type} for column in manifest.columns],
         )
 
 

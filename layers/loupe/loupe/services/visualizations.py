@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from pydantic import ValidationError
 
+from loupe import db
 from loupe.errors import FieldIssue, InvalidInput
+from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal
 from loupe.models.visualizations import (
     OPTIONS_BY_TYPE,
@@ -15,10 +18,11 @@ from loupe.models.visualizations import (
     VisualizationType,
     VisualizationUpdate,
 )
+from loupe.repositories import runs as runs_repository
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.services import dependents
-from loupe.services.resources import ResourceService, require_reference
+from loupe.services.resources import ResourceService, Versioned, require_reference
 
 
 def checked_options(visualization_type: VisualizationType, options: dict[str, Any]) -> dict[str, Any]:
@@ -36,10 +40,33 @@ def checked_options(visualization_type: VisualizationType, options: dict[str, An
     return model.model_dump(mode="json")
 
 
+def column_warnings(row: dict[str, Any], latest: dict[UUID, list[str]]) -> list[str]:
+    """What the visualization's options name that its query's latest result (`latest`, by query) lacks."""
+    columns = latest.get(row["query_id"])
+    if columns is None:
+        return []
+    options = OPTIONS_BY_TYPE[row["type"]].model_validate(row["options"])
+    missing = [name for name in dict.fromkeys(options.named_columns()) if name not in columns]
+    return [f"the query's latest result has no column {name!r}" for name in missing]
+
+
 class VisualizationService(
     dependents.UsedByOthers, ResourceService[VisualizationCreate, VisualizationUpdate, VisualizationOut]
 ):
     find_dependents = staticmethod(dependents.of_visualization)
+
+    def versioned(self, row: dict[str, Any]) -> Versioned[VisualizationOut]:
+        found = super().versioned(row)
+        found.resource.warnings = column_warnings(row, runs_repository.latest_columns([row["query_id"]]))
+        return found
+
+    def list(self, principal: Principal, query: ListQuery) -> Page[VisualizationOut]:
+        page = super().list(principal, query)
+        with db.transaction():
+            latest = runs_repository.latest_columns(list({item.query_id for item in page.items}))
+        for item in page.items:
+            item.warnings = column_warnings(item.model_dump(), latest)
+        return page
 
     def values_for_create(self, principal: Principal, body: VisualizationCreate) -> dict[str, Any]:
         require_reference(QUERIES, principal.organization_id, body.query_id, "query_id")
