@@ -170,13 +170,29 @@ TWICE_TYPES = {"day": "date", "floor": "number", "label": "text"}
 def values_used_twice_bind_with_their_declared_types(kind: DatasourceType, session: Session) -> None:
     """A date used in the select list and in a predicate is bound as a date, so the database does not
     type it twice (PostgreSQL's "inconsistent types deduced for parameter"); numbers and text too."""
-    statement = compiled(TWICE_SQL, kind)
     values = typed_values({"day": "2026-03-01", "floor": 2, "label": "widget 9"}, TWICE_TYPES)
+    statement, values = compiled(TWICE_SQL, kind, values)
     rows = collect(session, statement, values, max_rows=10).rows
     assert len(rows) >= 2
     assert {(str(day), float(floor), label) for day, floor, label in rows} == {
         (("2026-03-01", 2.0, "widget 9"))
     }
+
+
+LISTS_SQL = "SELECT id FROM widgets WHERE id IN {{ ids }} AND label IN {{ labels }} ORDER BY id"
+LISTS_TYPES = {"ids": "number", "labels": "text"}
+
+
+def lists_bind_one_placeholder_per_value(
+    kind: DatasourceType, session: Session, table: str = "widgets"
+) -> None:
+    """A multi-value parameter's list is bound value by value (`IN (...)`); an empty list matches no row."""
+    sql = LISTS_SQL.replace("widgets", table)
+    values = typed_values({"ids": [1, 2, 3], "labels": ["widget 2", "widget 3", "x' OR '1'='1"]}, LISTS_TYPES)
+    statement, bound = compiled(sql, kind, values)
+    assert [row[0] for row in collect(session, statement, bound, max_rows=10).rows] == [2, 3]
+    statement, bound = compiled(sql, kind, {"ids": [], "labels": ["widget 2"]})
+    assert collect(session, statement, bound, max_rows=10).rows == []
 
 
 @pytest.mark.usefixtures("private_hosts_allowed")
@@ -216,6 +232,7 @@ class TestPostgres:
             )
             percent_signs_are_text("postgres", session)
             values_used_twice_bind_with_their_declared_types("postgres", session)
+            lists_bind_one_placeholder_per_value("postgres", session)
         finally:
             session.close()
         assert [column.name for column in result.columns] == ["id", "label"]
@@ -332,6 +349,7 @@ class TestMariaDb:
             )
             percent_signs_are_text("mysql", session)
             values_used_twice_bind_with_their_declared_types("mysql", session)
+            lists_bind_one_placeholder_per_value("mysql", session)
         finally:
             session.close()
         assert [(column.name, column.type) for column in result.columns] == [
@@ -381,6 +399,13 @@ class TestMariaDb:
 
 
 class TestDuckDb:
+    def test_lists_bind_one_placeholder_per_value(self, duckdb_file: Path) -> None:
+        session = open_session("duckdb", f"duckdb://{duckdb_file}")
+        try:
+            lists_bind_one_placeholder_per_value("duckdb", session, "sales.widgets")
+        finally:
+            session.close()
+
     def test_schema_parameters_and_timeout(self, duckdb_file: Path) -> None:
         session = open_session("duckdb", f"duckdb://{duckdb_file}")
         try:

@@ -87,7 +87,14 @@ class TestCrud:
         assert made["created_by"] == org.account.user_id
         assert made["tags"] == ["finance"]
         assert made["parameters"] == [
-            {"name": "since", "type": "date", "options": None, "default": "2026-01-01", "required": True}
+            {
+                "name": "since",
+                "type": "date",
+                "options": None,
+                "multi": False,
+                "default": "2026-01-01",
+                "required": True,
+            }
         ]
         read = org.api.get(f"{QUERIES}/{made['id']}", token=org.token)
         assert read.status == 200

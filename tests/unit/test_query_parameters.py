@@ -172,3 +172,18 @@ def test_repeated_names_are_rejected(declared: list[str]) -> None:
     with pytest.raises(ValidationError) as raised:
         QueryCreate.model_validate(body(sql, [{"name": name, "type": "text"} for name in repeated]))
     assert raised.value.errors()[0]["loc"] == ("parameters",)
+
+
+def test_a_list_value_expands_to_one_placeholder_per_value() -> None:
+    sql, values = query_parameters.expanded(
+        "SELECT 1 WHERE a IN {{ ids }} AND b = {{ b }} AND c IN {{ none }}",
+        {"ids": [3, 4], "b": 1, "none": []},
+    )
+    assert sql == "SELECT 1 WHERE a IN ({{ ids__0 }}, {{ ids__1 }}) AND b = {{ b }} AND c IN (NULL)"
+    assert values == {"b": 1, "ids__0": 3, "ids__1": 4}
+
+
+def test_a_list_whose_element_names_collide_with_a_value_is_refused() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        query_parameters.expanded("SELECT {{ ids }}, {{ ids__0 }}", {"ids": [1], "ids__0": 2})
+    assert refused.value.issues[0].field == "parameters.ids__0"

@@ -20,7 +20,11 @@ from pydantic import (
 from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, Tags, refuse_null
 
 ParameterType = Literal["text", "number", "date", "datetime", "boolean", "enum"]
-ParameterValue = bool | int | float | str | None
+ScalarValue = bool | int | float | str
+# A multi-value parameter's value is a list of its type's values.
+ParameterValue = ScalarValue | list[ScalarValue] | None
+# The most values a multi-value parameter takes: each is a bound placeholder of its own.
+MAX_MULTI_VALUES = 1_000
 
 MAX_TEXT_VALUE = 10_000
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -45,9 +49,22 @@ EnumOption = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 def value_issue(
-    parameter_type: ParameterType, options: list[str] | None, value: ParameterValue
+    parameter_type: ParameterType, options: list[str] | None, value: ParameterValue, multi: bool = False
 ) -> str | None:
-    """Why `value` is not a valid value of a parameter of this type, or None when it is."""
+    """Why `value` is not a valid value of a parameter of this type (a list of them when `multi`), or
+    None when it is."""
+    if multi:
+        if not isinstance(value, list):
+            return "must be a list of values: the parameter is multi-value"
+        if len(value) > MAX_MULTI_VALUES:
+            return f"must hold at most {MAX_MULTI_VALUES} values"
+        for index, item in enumerate(value):
+            issue = value_issue(parameter_type, options, item)
+            if issue is not None:
+                return f"value {index} {issue}"
+        return None
+    if isinstance(value, list):
+        return "must be one value: the parameter is not multi-value"
     match parameter_type:
         case "text":
             if not isinstance(value, str):
@@ -91,6 +108,11 @@ class QueryParameter(StrictModel):
         validate_default=True,
         description="The allowed values; enum only, and required there",
     )
+    multi: bool = Field(
+        False,
+        description=f"Takes a list of values (at most {MAX_MULTI_VALUES}), for `IN {{{{ name }}}}`: each value"
+        " is bound on its own, and an empty list matches no row",
+    )
     default: ParameterValue = Field(None, description="Used when a run does not give a value")
     required: bool = Field(False, description="A run must give a value (or fall back on the default)")
 
@@ -118,7 +140,7 @@ class QueryParameter(StrictModel):
             or (parameter_type == "enum" and "options" not in info.data)
         ):
             return default
-        issue = value_issue(parameter_type, info.data.get("options"), default)
+        issue = value_issue(parameter_type, info.data.get("options"), default, info.data.get("multi", False))
         if issue is not None:
             raise ValueError(f"the default {issue}")
         return default

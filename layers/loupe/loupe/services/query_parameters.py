@@ -4,7 +4,7 @@ one to one (a placeholder nobody declared, or a declared parameter nobody uses, 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -72,7 +72,9 @@ def checked_parameters(declared: list[dict[str, Any]], given: Mapping[str, Any])
         issue = (
             "the query declares no such parameter"
             if parameter is None
-            else value_issue(parameter["type"], parameter.get("options"), value)
+            else value_issue(
+                parameter["type"], parameter.get("options"), value, parameter.get("multi", False)
+            )
         )
         if issue is not None:
             details.append(FieldIssue(f"parameters.{name}", issue))
@@ -92,8 +94,40 @@ _TYPED: dict[str, Any] = {"date": date.fromisoformat, "datetime": datetime.fromi
 
 
 def typed_values(values: Mapping[str, Any], types: Mapping[str, str]) -> dict[str, Any]:
-    """Each value as the Python type of its declared parameter type (dates and times as such)."""
-    return {
-        name: _TYPED[types[name]](value) if value is not None and types.get(name) in _TYPED else value
-        for name, value in values.items()
-    }
+    """Each value (each of a list's) as the Python type of its declared parameter type (dates and times
+    as such)."""
+
+    def typed(value: Any, convert: Callable[[str], Any] | None) -> Any:
+        if isinstance(value, list):
+            return [typed(item, convert) for item in value]
+        return convert(value) if convert is not None and value is not None else value
+
+    return {name: typed(value, _TYPED.get(types.get(name, ""))) for name, value in values.items()}
+
+
+def expanded(sql: str, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The SQL with each placeholder of a list value written as a parenthesized list of placeholders, one
+    per value (`{{ regions }}` → `({{ regions__0 }}, {{ regions__1 }})`; an empty list → `(NULL)`, which
+    matches no row), and the values by the names then used."""
+    flat = {name: value for name, value in values.items() if not isinstance(value, list)}
+    for name, value in values.items():
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                element = f"{name}__{index}"
+                if element in values:
+                    raise InvalidInput(
+                        "The parameters' names collide",
+                        issues=[FieldIssue(f"parameters.{element}", f"is also a value of the list {name!r}")],
+                    )
+                flat[element] = item
+
+    def written(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        value = values.get(name)
+        if not isinstance(value, list):
+            return match.group(0)
+        if not value:
+            return "(NULL)"
+        return "(" + ", ".join(f"{{{{ {name}__{index} }}}}" for index in range(len(value))) + ")"
+
+    return PLACEHOLDER.sub(written, sql), flat

@@ -157,10 +157,11 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
 
 def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observation, list[str]]:
     kind = claimed.datasource_type
-    statement = sql_guard.check(compiled(claimed.sql, kind), kind, frozenset(claimed.allowed_functions))
-    values = query_parameters.typed_values(
-        {name: claimed.parameters.get(name) for name in statement.parameters}, claimed.parameter_types
+    text, flat = compiled(
+        claimed.sql, kind, query_parameters.typed_values(claimed.parameters, claimed.parameter_types)
     )
+    statement = sql_guard.check(text, kind, frozenset(claimed.allowed_functions))
+    values = {name: flat.get(name) for name in statement.parameters}
     limits = Limits(
         connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
         statement_timeout_seconds=bounds.statement_seconds,

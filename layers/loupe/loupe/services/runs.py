@@ -93,11 +93,12 @@ def run_settings() -> RunSettings:
     )
 
 
-def compiled(sql: str, kind: DatasourceType) -> str:
-    """The SQL with each `{{ name }}` written as the connector's bound parameter: values never enter
-    the text."""
+def compiled(sql: str, kind: DatasourceType, values: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The SQL with each `{{ name }}` written as the connector's bound parameter (a list value's as one
+    per value), and the values by the parameters' names: values never enter the text."""
     placeholder = engine(kind).placeholder
-    return query_parameters.PLACEHOLDER.sub(lambda match: placeholder(match.group(1).strip()), sql)
+    text, flat = query_parameters.expanded(sql, values)
+    return query_parameters.PLACEHOLDER.sub(lambda match: placeholder(match.group(1).strip()), text), flat
 
 
 def run_columns(
@@ -118,7 +119,7 @@ def run_columns(
     `allowed_functions` are the datasource's own, `declared` the saved query's parameters."""
     refusal = None
     try:
-        normalized = sql_guard.check(compiled(sql, kind), kind, frozenset(allowed_functions)).sql
+        normalized = sql_guard.check(compiled(sql, kind, values)[0], kind, frozenset(allowed_functions)).sql
     except sql_guard.SqlNotAllowed as error:
         normalized, refusal = sql, error.reason
     columns = {
