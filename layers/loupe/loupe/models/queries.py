@@ -110,8 +110,8 @@ class QueryParameter(StrictModel):
     )
     multi: bool = Field(
         False,
-        description=f"Takes a list of values (at most {MAX_MULTI_VALUES}), for `IN {{{{ name }}}}`: each value"
-        " is bound on its own, and an empty list matches no row",
+        description=f"Takes a list of values (at most {MAX_MULTI_VALUES}), for `IN {{{{ name }}}}`: each"
+        " value is bound on its own, and an empty list matches no row",
     )
     default: ParameterValue = Field(None, description="Used when a run does not give a value")
     required: bool = Field(False, description="A run must give a value (or fall back on the default)")
