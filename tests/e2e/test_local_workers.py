@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +18,7 @@ import pytest
 
 from infra.local.gateway import MAX_EVENT_BYTES, MAX_RESPONSE_BYTES, Gateway, HttpRequest, HttpResponse
 from infra.local.invokers import CONCURRENCY_VARIABLE, WorkerPools
+from infra.local.template_routes import PYTHON_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -211,3 +215,27 @@ def test_closing_stops_every_worker_busy_or_idle(tmp_path: Path) -> None:
     assert all(gone(pid) for pid in pids)
     assert workers.pids() == []
     assert is_internal_error(get(gateway, HEALTH))
+
+
+def test_a_worker_whose_stack_died_exits() -> None:
+    """A stack killed outright (SIGKILL: no clean stop) leaves no worker behind: the worker sees its
+    events pipe close."""
+    stack = (
+        "import os, signal\n"
+        "from infra.local.invokers import WorkerPools\n"
+        f"pools = WorkerPools(dict(os.environ), handlers={{'HealthFunction': {STAND_IN!r}}})\n"
+        "pools.invoke('HealthFunction', {})\n"
+        "print(*pools.pids(), flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run(  # our own interpreter
+        [sys.executable, "-c", stack],
+        env={**os.environ, "PYTHONPATH": PYTHON_PATH},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    (orphan,) = (int(pid) for pid in killed.stdout.split())
+    assert gone(orphan)
