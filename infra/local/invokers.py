@@ -128,7 +128,7 @@ class Worker:
             worker.stop()
             raise
         elapsed = (time.perf_counter() - started) * 1000
-        print(f"{function}: worker {worker.pid} started in {elapsed:.0f}ms", file=sys.stderr, flush=True)
+        print(f"{function}: worker {worker.pid} initialized in {elapsed:.0f}ms", file=sys.stderr, flush=True)
         return worker
 
     @property

@@ -37,7 +37,7 @@ from loupe.config import Settings
 
 pytestmark = pytest.mark.e2e
 
-WORKER_STARTED = re.compile(r"\w+Function: worker (\d+) started")
+WORKER_STARTED = re.compile(r"\w+Function: worker (\d+) initialized")
 
 SECURITY_HEADERS = {
     "strict-transport-security",
