@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,7 @@ import psycopg
 
 from bench import out
 from infra.local.devstack import DEMO_DATASOURCE
+from infra.local.invokers import concurrency
 from infra.local.stack_process import StackFailed, StackProcess, running_stack
 from infra.local.template_routes import ROOT, functions
 from loupe.api.prefix import API_PREFIX
@@ -43,6 +45,10 @@ CONNECTIONS_SQL = (
 # The request whose latency under load is set against its latency on the idle stack, where one client
 # sends it with a pause between calls, as a user of the workload thinks between requests.
 BASELINE_ROUTE = f"GET {API_PREFIX}/queries"
+# A cheap route of each function the workload calls: before the crowd, as many of each at once as the
+# function may have workers, so that the crowd meets a warm stack (cold starts are the cold-start
+# figure's matter; here each would take a core from the crowd's requests for most of a second).
+WARM_UP_PATHS = tuple(f"{API_PREFIX}/{path}" for path in ("auth/me", "queries", "runs", "dashboards"))
 BASELINE_WARMUP = 5
 BASELINE_CALLS = 40
 BASELINE_PAUSE_SECONDS = 0.1
@@ -158,12 +164,12 @@ class LoadResult:
 
 
 def connection_bound() -> int:
-    """The most metadata and datasource connections the stack may hold, whatever its load: the local
-    gateway runs each function one event at a time on a connection of its own (as one Lambda instance
-    would, see loupe.db), plus the runner's watchdog thread's, plus one datasource session each for the
-    runner and the datasources function (the sample database is on the same server)."""
+    """The most metadata and datasource connections the stack may hold, whatever its load: each function
+    has at most LOUPE_LOCAL_CONCURRENCY workers, each a process with a connection of its own (as a Lambda
+    instance has, see loupe.db); a runner worker has its watchdog thread's too, and a runner or
+    datasources worker one datasource session (the sample database is on the same server)."""
     invoked = [name for name, properties in functions().items() if properties.get("Events")]
-    return len(invoked) + 3
+    return concurrency() * (len(invoked) + 3)
 
 
 class ConnectionSampler:
@@ -240,6 +246,20 @@ def invite(stack: StackProcess, users: int, accounts: Path) -> None:
     accounts.write_text(json.dumps(invitations), encoding="utf-8")
 
 
+def warm_up(stack: StackProcess) -> None:
+    """Each function of WARM_UP_PATHS with its most workers: that many requests at once, all sent before
+    the first worker's cold start ends."""
+    workers = concurrency()
+    with (
+        httpx.Client(base_url=stack.url, timeout=60, limits=httpx.Limits(max_connections=workers)) as http,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        headers = demo_admin(http, stack)
+        for path in WARM_UP_PATHS:
+            for response in pool.map(lambda path: http.get(path, headers=headers), [path] * workers):
+                expect(response, 200)
+
+
 def run_crowd(stack: StackProcess, config: Config, accounts: Path, report: Path) -> dict[str, Any]:
     """bench/locustfile.py in a process of its own (locust's gevent patches stay out of this one): the
     crowd until the budget is spent; returns the figures it reported."""
@@ -293,6 +313,7 @@ def measure(config: Config) -> LoadResult:
         ):
             accounts = Path(folder) / "accounts.json"
             invite(stack, config.users, accounts)
+            warm_up(stack)
             started = time.monotonic()
             with ConnectionSampler(stack) as sampler:
                 figures = run_crowd(stack, config, accounts, Path(folder) / "report.json")

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import artifacts, exports, importtime, layer, load, out, queries_list, runs, statements
+from bench import artifacts, dev_run, exports, importtime, layer, load, out, queries_list, runs, statements
 from bench.cold import RESULT_MARKER
 from loupe.api.prefix import API_PREFIX
 
@@ -89,7 +89,8 @@ class Config:
 
     Other knobs: BENCH_DATABASE_URL (a server to use instead of an embedded one), BENCH_LAMBDA_ENV=0
     (do not set the Lambda runtime's variables), BENCH_LAYER_ONLY=0 (let the dev venv's extra packages in),
-    BENCH_REQUESTS_ONLY=1 (only cold start, warm /auth/me and the list page: no load, runs or sam build).
+    BENCH_REQUESTS_ONLY=1 (only cold start, warm /auth/me and the list page: no load, runs or sam build),
+    BENCH_DEV_RUN_ROWS (the dev end-to-end run's rows, 1,000,000).
     """
 
     cold_runs: int
@@ -603,6 +604,14 @@ def measure_load() -> load.LoadResult:
         raise BenchError(f"the load could not run: {error}") from None
 
 
+def measure_dev_run() -> dev_run.DevRun:
+    try:
+        out(f"dev end-to-end: {dev_run.row_count():,} rows x 6 through a local stack ...")
+        return dev_run.measure()
+    except dev_run.DevRunError as error:
+        raise BenchError(f"the dev end-to-end run could not run: {error}") from None
+
+
 def measure_runs(server_url: str, database_url: str) -> runs.RunsFigures:
     """The runs figures; the environment they change (moto's) is put back afterwards."""
     out("runs: rows to a stored result, a deep page, trivial runs through the queue ...")
@@ -671,6 +680,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
     # First, while the environment is this process's own: the load's stack inherits it, and what follows
     # sets the Lambda runtime's variables.
     load_result = None if config.requests_only else measure_load()
+    dev_result = None if config.requests_only else measure_dev_run()
     with (
         xray_touch_file_removed(),
         postgres_server() as server_url,
@@ -770,6 +780,9 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         *(exports.table(export_figures, Figure) if export_figures is not None else []),
         *(load_table(load_result) if load_result is not None else []),
     ]
+    if dev_result is not None:
+        label = f"dev end-to-end, {dev_result.rows:,} rows x 6"
+        figures.append(Figure(label, "s", dev_result.seconds, dev_result.baseline_seconds, dev_run.TARGET))
     sizes = None if config.requests_only else measure_sizes()
     if sizes is not None:
         figures.append(
@@ -800,7 +813,10 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
             "handler's SQL (bench/statements.py) and validating the row with pydantic",
             "warm_raw": "the handler's SQL on one psycopg connection, same connect options",
             "load_latency": f"{load.BASELINE_ROUTE} one at a time on the idle stack after the load",
-            "load_connections": "one per function of the stack, the runner's watchdog, 2 datasource sessions",
+            "dev_run": 'psql -c "\\copy (same SQL) to stdout csv" | gzip, through the port the demo'
+            " datasource reaches the sample database by",
+            "load_connections": "one per worker of the stack (LOUPE_LOCAL_CONCURRENCY per function), and per"
+            " runner worker its watchdog's, and per runner or datasources worker a datasource session",
         },
         "cold": {
             mode: {
@@ -836,6 +852,8 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         details["deployable_size"] = sizes_details(sizes)
     if load_result is not None:
         details["load"] = load_result.as_json()
+    if dev_result is not None:
+        details["dev_run"] = dev_result.as_json()
     return figures, details
 
 

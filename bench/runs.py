@@ -154,8 +154,13 @@ def _gzip() -> str:
 
 
 def baseline_copy(url: str, rows: int) -> tuple[float, int]:
-    """`psql -c "\\copy (SQL) to stdout csv" | gzip`: the wall time and the compressed size."""
-    copy = f"\\copy ({SOURCE_SQL.format(rows=rows)}) to stdout csv"
+    """`psql -c "\\copy (SQL) to stdout csv" | gzip` of the source SQL over `rows` rows."""
+    return copy_to_gzip(url, SOURCE_SQL.format(rows=rows))
+
+
+def copy_to_gzip(url: str, query: str) -> tuple[float, int]:
+    """`psql -c "\\copy (query) to stdout csv" | gzip`: the wall time and the compressed size."""
+    copy = f"\\copy ({query}) to stdout csv"
     started = time.perf_counter()
     psql = subprocess.Popen([_psql(), url, "-X", "-q", "-c", copy], stdout=subprocess.PIPE)  # noqa: S603
     gzip = subprocess.run([_gzip(), "-c"], stdin=psql.stdout, capture_output=True, check=True)  # noqa: S603
@@ -338,16 +343,13 @@ def _trivial_runs(api: LocalApi, datasource_id: str, queue_url: str, tcp_url: st
     """Milliseconds per `SELECT 1` run through the queue and the runner (in batches, as the event source
     sends them), against a fresh psycopg connection and `SELECT 1` per run."""
     from infra.local.queue_poller import QueuePoller
-    from infra.local.template_routes import load_handler
     from loupe.queue import sqs_client
 
     run_ids = [
         api.call("POST", f"{API_PREFIX}/runs", {"datasource_id": datasource_id, "sql": "SELECT 1"})["id"]
         for _ in range(TRIVIAL_RUNS)
     ]
-    poller = QueuePoller(
-        sqs_client(), queue_url, load_handler("RunnerFunction"), api.gateway.serving, "RunnerFunction"
-    )
+    poller = QueuePoller(sqs_client(), queue_url, "RunnerFunction", api.gateway.invoke)
     started = time.perf_counter()
     handled = 0
     while handled < TRIVIAL_RUNS:

@@ -1,5 +1,5 @@
-"""`make dev`: every HTTP function on one machine, behind a local API Gateway, with an embedded
-PostgreSQL and moto for AWS; data and generated secrets persist under $LOUPE_HOME."""
+"""`make dev`: every function on one machine, in worker processes of its own, behind a local API Gateway,
+with an embedded PostgreSQL and moto for AWS; data and generated secrets persist under $LOUPE_HOME."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ from pgserver.postgres_server import PostgresServer, get_server
 from psycopg import sql
 
 from infra.local.gateway import Gateway, GatewayServer, HttpRequest, serve, shutdown
+from infra.local.invokers import WorkerPools
 from infra.local.queue_poller import QueuePoller
 from infra.local.sample_data import READER_ROLE, ensure_sample_database, mask_password, with_database
 from infra.local.tcp_proxy import TcpToUnixProxy
-from infra.local.template_routes import ROOT, api_routes, load_handler
+from infra.local.template_routes import ROOT
 from infra.local.ticker import Ticker
-from loupe import db, migrations
+from loupe import config, migrations
 from loupe.api.prefix import API_PREFIX
 
 METADATA_DATABASE = "loupe"
@@ -298,8 +299,6 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
     for name in OVERRIDDEN_VARIABLES:
         os.environ.pop(name, None)
     os.environ.update(values)
-    from loupe import config
-
     # Settings are read once per process; a handler imported from now on must see these values.
     config.get_settings.cache_clear()
     try:
@@ -311,6 +310,13 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
             else:
                 os.environ[name] = value
         config.get_settings.cache_clear()
+
+
+def functions_environment(values: Mapping[str, str]) -> dict[str, str]:
+    """The functions' whole environment, for their worker processes: this process's without the
+    conflicting variables, and `values`."""
+    inherited = {name: value for name, value in os.environ.items() if name not in OVERRIDDEN_VARIABLES}
+    return inherited | dict(values)
 
 
 # The address the stack's own setup requests come from: not the local clients' 127.0.0.1, whose
@@ -417,6 +423,7 @@ class LocalStack:
         self.applied_migrations: list[str] = []
         self.demo_created = False
         self.gateway: Gateway | None = None
+        self.workers: WorkerPools | None = None
         self._http: GatewayServer | None = None
         self._resources = ExitStack()
 
@@ -448,11 +455,11 @@ class LocalStack:
         self.aws_endpoint = self._resources.enter_context(moto_server(self.moto_port))
         variables = local_aws_environment(self.secrets, database_url, self.aws_endpoint, self.home)
         self._resources.enter_context(environment(variables))
-        self._resources.callback(db.close)
-        # Every function's cold start now, so a configuration error stops `make dev` at once.
-        for function in sorted({route.function for route in api_routes()}):
-            load_handler(function)
-        gateway = Gateway()
+        # Read now, so that a configuration error stops `make dev` at once rather than every worker's start.
+        config.get_settings()
+        self.workers = WorkerPools(functions_environment(variables))
+        self._resources.callback(self._stop_workers)
+        gateway = Gateway(invoker=self.workers)
         self.demo_created = seed_demo_user(gateway, database_url, self.secrets.demo_password)
         self.sample_url = self._sample_database(server_url, _database_name(database_url))
         if self.sample_url is not None:
@@ -471,11 +478,7 @@ class LocalStack:
             (EXPORTS_DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
         ):
             poller = QueuePoller(
-                aws_client("sqs", self.aws_endpoint),
-                variables[queue_variable],
-                load_handler(function),
-                gateway.serving,
-                function,
+                aws_client("sqs", self.aws_endpoint), variables[queue_variable], function, gateway.invoke
             ).start()
             self._resources.callback(poller.stop)
         for function, variable, default_seconds in (
@@ -483,12 +486,8 @@ class LocalStack:
             ("SchedulerFunction", "LOUPE_LOCAL_SCHEDULER_SECONDS", SCHEDULER_SECONDS),
             ("JanitorFunction", "LOUPE_LOCAL_JANITOR_SECONDS", JANITOR_SECONDS),
         ):
-            ticker = Ticker(
-                function,
-                load_handler(function),
-                gateway.serving,
-                float(os.environ.get(variable) or default_seconds),
-            ).start()
+            interval = float(os.environ.get(variable) or default_seconds)
+            ticker = Ticker(function, gateway.invoke, interval).start()
             self._resources.callback(ticker.stop)
         self._http = serve(gateway, self.host, self.port, log=self.log_requests)
         self.gateway = gateway
@@ -521,9 +520,14 @@ class LocalStack:
             shutdown(self._http)
             self._http = None
         if self.gateway is not None:
-            # Let an invocation in flight finish before its database connection is closed.
+            # Let an invocation in flight finish before its worker is stopped.
             self.gateway.idle(timeout=30)
             self.gateway = None
+
+    def _stop_workers(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
     def stop(self) -> None:
         self._resources.close()

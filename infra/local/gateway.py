@@ -12,20 +12,17 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from infra.local.events import LocalLambdaContext, rest_api_event
-from infra.local.template_routes import ApiRoute, find_route, functions, load_handler, template
-from loupe import db
+from infra.local.events import rest_api_event
+from infra.local.invokers import FunctionError, HandlerLoader, InProcess, Invoker
+from infra.local.template_routes import ApiRoute, find_route, load_handler, template
 
-Handler = Callable[[dict[str, Any], Any], Any]
 RouteFinder = Callable[[str, str], tuple[ApiRoute, dict[str, str]] | None]
-HandlerLoader = Callable[[str], Handler]
 
 # API Gateway's own limit on a request payload (REST APIs).
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -114,17 +111,9 @@ def merged_headers(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     return merged
 
 
-def function_limits(function: str) -> tuple[int, int]:
-    """A function's timeout in seconds and memory in MB, from its properties or the template's Globals."""
-    globals_ = (template().get("Globals") or {}).get("Function") or {}
-    properties = functions().get(function) or {}
-    timeout = int(properties.get("Timeout") or globals_.get("Timeout") or 3)
-    memory = int(properties.get("MemorySize") or globals_.get("MemorySize") or 128)
-    return timeout, memory
-
-
 class Gateway:
-    """Routes like API Gateway and invokes like Lambda: one event at a time, whatever the HTTP concurrency."""
+    """Routes like API Gateway and invokes like Lambda: through `invoker`, in worker processes of their own
+    (`make dev`), or else in this process with `handler_for`'s handlers, one event at a time."""
 
     def __init__(
         self,
@@ -132,39 +121,20 @@ class Gateway:
         handler_for: HandlerLoader = load_handler,
         stage: str = "local",
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        invoker: Invoker | None = None,
     ) -> None:
         self._route = route
-        self._handler_for = handler_for
+        self._invoker = InProcess(handler_for) if invoker is None else invoker
         self._stage = stage
         self._integration_timeout = integration_timeout
-        # As in Lambda, each function serves one event at a time on its own database connection; a
-        # long run in the runner does not hold up the API (a cancel request, say).
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
-        # Powertools keeps the event being resolved on a class attribute (BaseRouter.current_event)
-        # that every resolver of this process shares: two HTTP functions resolving at once could read
-        # each other's request, credentials included. In Lambda each instance serves one event; here
-        # the HTTP functions take turns (the runner and the scheduled functions have no resolver).
-        self._resolving = threading.Lock()
 
-    @contextmanager
-    def serving(self, function: str) -> Iterator[None]:
-        """Hold the function for one event, on the function's own database connection."""
-        with self._locks_lock:
-            lock = self._locks.setdefault(function, threading.Lock())
-        with lock, db.own_connection(function):
-            yield
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """One event through the function, as the gateway, the queue pollers and the schedules invoke it."""
+        return self._invoker.invoke(function, event)
 
     def idle(self, timeout: float) -> bool:
         """Wait until no function is serving an event; False if one still is after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._locks_lock:
-            locks = [self._resolving, *self._locks.values()]
-        for lock in locks:
-            if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                return False
-            lock.release()
-        return True
+        return self._invoker.idle(timeout)
 
     def event(self, request: HttpRequest, route: ApiRoute, parameters: Mapping[str, str]) -> dict[str, Any]:
         target = urlsplit(request.target)
@@ -202,27 +172,24 @@ class Gateway:
         if len(json.dumps(event).encode()) > MAX_EVENT_BYTES:
             # Lambda refuses the invocation; API Gateway answers as for a body over its own limit.
             return gateway_response("REQUEST_TOO_LARGE", "Request Too Long", request_id)
-        timeout, memory = function_limits(route.function)
         outcome: list[Any] = []
 
         def invoke() -> None:
             try:
-                handler = self._handler_for(route.function)
-                with self._resolving, self.serving(route.function):
-                    outcome.append(handler(event, LocalLambdaContext(route.function, timeout, memory)))
+                outcome.append(self.invoke(route.function, event))
             except Exception as error:
                 outcome.append(error)
 
         # As in AWS, the gateway stops waiting at its integration timeout (a 504) while the function
-        # runs on to its end. (The API functions' own timeout is the same 29 seconds: template Globals.)
-        worker = threading.Thread(
+        # runs on to its end, or to its own timeout (the API functions': template Globals).
+        invocation = threading.Thread(
             target=contextvars.copy_context().run,
             args=(invoke,),
             name=f"invoke-{route.function}",
             daemon=True,
         )
-        worker.start()
-        worker.join(self._integration_timeout)
+        invocation.start()
+        invocation.join(self._integration_timeout)
         if not outcome:
             return gateway_response("INTEGRATION_TIMEOUT", "Endpoint request timed out", request_id)
         result = outcome[0]
@@ -230,8 +197,12 @@ class Gateway:
             if isinstance(result, Exception):
                 raise result
             response = self._to_http(result, route.function)
+        except FunctionError as error:
+            # The worker wrote the traceback to the function's log; the client only learns it failed.
+            print(error, file=sys.stderr)
+            return gateway_response("DEFAULT_5XX", "Internal server error", request_id)
         except Exception:
-            # What Lambda would write to the function's log; the client only learns it failed.
+            # What Lambda would write to the function's log.
             traceback.print_exc(file=sys.stderr)
             return gateway_response("DEFAULT_5XX", "Internal server error", request_id)
         return HttpResponse(

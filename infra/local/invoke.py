@@ -20,8 +20,7 @@ from infra.local.devstack import (
     moto_server,
 )
 from infra.local.events import LocalLambdaContext, rest_api_event, scheduled_event
-from infra.local.gateway import function_limits
-from infra.local.template_routes import functions, load_handler
+from infra.local.template_routes import function_limits, functions, load_handler
 from loupe import db, migrations
 
 FUNCTION_SUFFIX = "Function"

@@ -5,29 +5,18 @@ visibility timeout; the others are deleted."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
-from infra.local.events import LocalLambdaContext, sqs_event
-
-Handler = Callable[[dict[str, Any], LocalLambdaContext], dict[str, Any]]
+from infra.local.events import sqs_event
+from infra.local.invokers import Invoke
 
 
 class QueuePoller:
-    def __init__(
-        self,
-        sqs: Any,
-        queue_url: str,
-        handler: Handler,
-        serving: Callable[[str], AbstractContextManager[None]],
-        function: str,
-    ) -> None:
+    def __init__(self, sqs: Any, queue_url: str, function: str, invoke: Invoke) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
-        self._handler = handler
-        self._serving = serving  # the gateway's: one event at a time per function, as in Lambda
         self._function = function
+        self._invoke = invoke  # the stack's: the function's own workers, as Lambda would run it
         self._arn: str = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -56,8 +45,7 @@ class QueuePoller:
         ).get("Messages", [])
         if not messages:
             return 0
-        with self._serving(self._function):
-            result = self._handler(sqs_event(messages, self._arn), LocalLambdaContext(self._function, 900))
+        result = self._invoke(self._function, sqs_event(messages, self._arn))
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         for message in messages:
             if message["MessageId"] not in failed:

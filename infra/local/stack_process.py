@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from infra.local.template_routes import ROOT
+from infra.local.template_routes import PYTHON_PATH, ROOT
 from loupe.api.prefix import API_PREFIX
 
 READY = re.compile(r"Loupe is ready at (http://\S+)" + re.escape(API_PREFIX))
 DEMO_LOGIN = re.compile(r"demo login: (\S+) / (\S+)")
 MOTO = re.compile(r"AWS \(moto\): http://127\.0\.0\.1:(\d+)")
+SAMPLE = re.compile(r"sample database \(read-only\): \S+@127\.0\.0\.1:(\d+)/")
 START_TIMEOUT_SECONDS = 180
 # A test suite's own database settings must not leak into the stack, which brings its own.
 SUITE_ONLY_VARIABLES = ("DATABASE_URL", "TEST_DATABASE_URL")
@@ -43,6 +44,7 @@ class StackProcess:
     process: subprocess.Popen[bytes] | None = None
     url: str = ""
     moto_port: int = 0
+    sample_port: int = 0  # the loopback port in front of the sample database, as its datasource reaches it
     demo_email: str = ""
     demo_password: str = ""
     startup_seconds: float = 0.0
@@ -55,7 +57,7 @@ class StackProcess:
             LOUPE_HOME=str(self.home),
             PORT="0",
             MOTO_PORT="0",
-            PYTHONPATH=os.pathsep.join((str(ROOT / "layers" / "loupe"), str(ROOT))),
+            PYTHONPATH=PYTHON_PATH,
         )
         env.update(self.environment)
         started = time.monotonic()
@@ -76,6 +78,8 @@ class StackProcess:
                 self.url = ready.group(1)
                 self.demo_email, self.demo_password = demo.groups()
                 self.moto_port = int(moto.group(1))
+                sample = SAMPLE.search(text)
+                self.sample_port = int(sample.group(1)) if sample else 0
                 self.startup_seconds = time.monotonic() - started
                 self.postgres_pid = int((self.home / "pgdata" / "postmaster.pid").read_text().split()[0])
                 return

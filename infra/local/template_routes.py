@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+# What a process of the local stack needs on its path: the layer's package and this repository.
+PYTHON_PATH = os.pathsep.join((str(ROOT / "layers" / "loupe"), str(ROOT)))
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -75,6 +78,15 @@ def functions() -> dict[str, dict[str, Any]]:
         for name, resource in template()["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     }
+
+
+def function_limits(function: str) -> tuple[int, int]:
+    """A function's timeout in seconds and memory in MB, from its properties or the template's Globals."""
+    globals_ = (template().get("Globals") or {}).get("Function") or {}
+    properties = functions().get(function) or {}
+    timeout = int(properties.get("Timeout") or globals_.get("Timeout") or 3)
+    memory = int(properties.get("MemorySize") or globals_.get("MemorySize") or 128)
+    return timeout, memory
 
 
 def api_routes() -> list[ApiRoute]:

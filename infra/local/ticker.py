@@ -4,27 +4,16 @@ schedules in template.yaml do in AWS (the local stack's reaper, scheduler and ja
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Any
 
-from infra.local.events import LocalLambdaContext, scheduled_event
-from infra.local.gateway import function_limits
-
-Handler = Callable[[dict[str, Any], LocalLambdaContext], Any]
+from infra.local.events import scheduled_event
+from infra.local.invokers import Invoke
 
 
 class Ticker:
-    def __init__(
-        self,
-        function: str,
-        handler: Handler,
-        serving: Callable[[str], AbstractContextManager[None]],
-        interval_seconds: float,
-    ) -> None:
+    def __init__(self, function: str, invoke: Invoke, interval_seconds: float) -> None:
         self._function = function
-        self._handler = handler
-        self._serving = serving  # the gateway's: one event at a time per function, as in Lambda
+        self._invoke = invoke  # the stack's: the function's own workers, as Lambda would run it
         self._interval = interval_seconds
         self._rule_arn = f"arn:aws:scheduler:us-east-1:123456789012:schedule/default/{function}"
         self._stopping = threading.Event()
@@ -39,11 +28,7 @@ class Ticker:
         self._thread.join(timeout=30)
 
     def tick_once(self) -> Any:
-        timeout, memory = function_limits(self._function)
-        with self._serving(self._function):
-            return self._handler(
-                scheduled_event(self._rule_arn), LocalLambdaContext(self._function, timeout, memory)
-            )
+        return self._invoke(self._function, scheduled_event(self._rule_arn))
 
     def _tick(self) -> None:
         while not self._stopping.wait(self._interval):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -35,6 +36,8 @@ from loupe.api import resolver
 from loupe.config import Settings
 
 pytestmark = pytest.mark.e2e
+
+WORKER_STARTED = re.compile(r"\w+Function: worker (\d+) initialized")
 
 SECURITY_HEADERS = {
     "strict-transport-security",
@@ -287,11 +290,18 @@ def test_stops_cleanly_and_restarts_with_the_same_data(stack: StackProcess) -> N
     assert postgres_pid is not None
     assert _process_exists(postgres_pid)
     demo_password = stack.demo_password
+    # The functions the tests above invoked run in worker processes of their own.
+    workers = {int(pid) for pid in WORKER_STARTED.findall(stack.log.read_text(encoding="utf-8"))}
+    assert workers
+    assert stack.process is not None
+    assert stack.process.pid not in workers
+    assert all(_process_exists(pid) for pid in workers)
 
     assert stack.stop() == 0, stack.output[-4000:]
     assert "Loupe local stack stopped" in stack.output
     assert "Traceback" not in stack.output
     assert _gone(postgres_pid)
+    assert all(_gone(pid) for pid in workers)
     assert _port_is_free(stack.port)
     assert _port_is_free(stack.moto_port)
 
@@ -421,9 +431,10 @@ def test_gateway_answers_itself_for_unrouted_paths_crashes_and_huge_bodies(
     assert len(recorder.events) == 1
 
 
-def test_gateway_runs_one_http_function_at_a_time() -> None:
+def test_gateway_runs_one_http_function_at_a_time_in_process() -> None:
     """Powertools' resolvers share the event being resolved (a class attribute): two HTTP functions
-    resolving at once in this process could answer with each other's credentials."""
+    resolving at once in this process could answer with each other's credentials. (The local stack's
+    workers are processes of their own: tests/e2e/test_local_workers.py.)"""
     active: list[str] = []
     overlaps: list[tuple[str, ...]] = []
     guard = threading.Lock()

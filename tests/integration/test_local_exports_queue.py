@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import nullcontext
 from typing import Any
 
 import pytest
@@ -16,8 +15,8 @@ from infra.local.devstack import (
     create_runs_resources,
     moto_server,
 )
+from infra.local.invokers import InProcess
 from infra.local.queue_poller import QueuePoller
-from infra.local.template_routes import load_handler
 from loupe import queue
 from loupe.config import get_settings
 from loupe.results import store
@@ -67,14 +66,14 @@ def test_the_exports_queue_dead_letters_after_five_deliveries_and_is_polled_for_
         QueueUrl=exports_url, MessageBody=json.dumps({"export_id": "6e8a0c2e-4f6b-4d8f-a0c2-e4f6a8b0c2d4"})
     )
     calls: list[dict[str, Any]] = []
-    handler = load_handler("ExportFunction")
+    in_process = InProcess()
 
-    def recorded(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        result: dict[str, Any] = handler(event, context)
+    def recorded(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = in_process.invoke(function, event)
         calls.append(result)
         return result
 
-    poller = QueuePoller(sqs, exports_url, recorded, lambda _: nullcontext(), "ExportFunction")
+    poller = QueuePoller(sqs, exports_url, "ExportFunction", recorded)
     assert poller.poll_once() == 1
     assert len(calls[0]["batchItemFailures"]) == 1
     counts = sqs.get_queue_attributes(
