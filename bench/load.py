@@ -23,7 +23,7 @@ import psycopg
 
 from bench import out
 from infra.local.devstack import DEMO_DATASOURCE
-from infra.local.invokers import concurrency
+from infra.local.invokers import CONCURRENCY_VARIABLE
 from infra.local.stack_process import StackFailed, StackProcess, running_stack
 from infra.local.template_routes import ROOT, functions
 from loupe.api.prefix import API_PREFIX
@@ -33,7 +33,14 @@ SPAWN_RATE = 10
 # Every simulated user comes from 127.0.0.1, where 50 people would come from 50 addresses: the limit on
 # auth requests per address (60 a minute, against password guessing) would refuse the crowd's sign-ins.
 # The other limits hold as they are: each user has an account of its own and one run at a time.
-STACK_ENVIRONMENT = {"LOUPE_RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "100000"}
+# Each user waits for its runs with long polls, and a waiting request holds a worker of the runs function
+# to its end, as it holds a Lambda instance in AWS (where the account's concurrency is in the hundreds):
+# the stack gets workers enough for the crowd's waits and its reads of the same function.
+LOAD_CONCURRENCY = 12
+STACK_ENVIRONMENT = {
+    "LOUPE_RATE_LIMIT_AUTH_PER_IP_PER_MINUTE": "100000",
+    CONCURRENCY_VARIABLE: str(LOAD_CONCURRENCY),
+}
 # A safety net: the budget of requests ends the crowd's process long before.
 CROWD_TIMEOUT_SECONDS = 1800
 SAMPLE_SECONDS = 0.5
@@ -165,11 +172,11 @@ class LoadResult:
 
 def connection_bound() -> int:
     """The most metadata and datasource connections the stack may hold, whatever its load: each function
-    has at most LOUPE_LOCAL_CONCURRENCY workers, each a process with a connection of its own (as a Lambda
+    has at most LOAD_CONCURRENCY workers, each a process with a connection of its own (as a Lambda
     instance has, see loupe.db); a runner worker has its watchdog thread's too, and a runner or
     datasources worker one datasource session (the sample database is on the same server)."""
     invoked = [name for name, properties in functions().items() if properties.get("Events")]
-    return concurrency() * (len(invoked) + 3)
+    return LOAD_CONCURRENCY * (len(invoked) + 3)
 
 
 class ConnectionSampler:
@@ -249,7 +256,7 @@ def invite(stack: StackProcess, users: int, accounts: Path) -> None:
 def warm_up(stack: StackProcess) -> None:
     """Each function of WARM_UP_PATHS with its most workers: that many requests at once, all sent before
     the first worker's cold start ends."""
-    workers = concurrency()
+    workers = LOAD_CONCURRENCY
     with (
         httpx.Client(base_url=stack.url, timeout=60, limits=httpx.Limits(max_connections=workers)) as http,
         ThreadPoolExecutor(max_workers=workers) as pool,

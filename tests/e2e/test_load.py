@@ -19,7 +19,7 @@ WORKLOAD_ROUTES = {
     "GET /api/v1/runs",
     "GET /api/v1/dashboards",
     "POST /api/v1/queries/{id}/runs",
-    "GET /api/v1/runs/{id}",
+    "GET /api/v1/runs/{id}?wait",
     "GET /api/v1/runs/{id}/results",
 }
 
