@@ -253,10 +253,10 @@ def invite(stack: StackProcess, users: int, accounts: Path) -> None:
     accounts.write_text(json.dumps(invitations), encoding="utf-8")
 
 
-def warm_up(stack: StackProcess) -> None:
-    """Each function of WARM_UP_PATHS with its most workers: that many requests at once, all sent before
-    the first worker's cold start ends."""
-    workers = LOAD_CONCURRENCY
+def warm_up(stack: StackProcess, users: int) -> None:
+    """Each function of WARM_UP_PATHS with as many workers as the crowd can use (its users, up to the
+    function's most): that many requests at once, all sent before the first worker's cold start ends."""
+    workers = min(LOAD_CONCURRENCY, users)
     with (
         httpx.Client(base_url=stack.url, timeout=60, limits=httpx.Limits(max_connections=workers)) as http,
         ThreadPoolExecutor(max_workers=workers) as pool,
@@ -320,7 +320,7 @@ def measure(config: Config) -> LoadResult:
         ):
             accounts = Path(folder) / "accounts.json"
             invite(stack, config.users, accounts)
-            warm_up(stack)
+            warm_up(stack, config.users)
             started = time.monotonic()
             with ConnectionSampler(stack) as sampler:
                 figures = run_crowd(stack, config, accounts, Path(folder) / "report.json")
