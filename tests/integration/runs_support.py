@@ -4,6 +4,7 @@ for a datasource to point at."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,6 +120,31 @@ def setup_org(api: Any, register: Any, database: str) -> tuple[Any, str, str]:
     )
     assert query.status == 201, query.body
     return admin, datasource.json()["id"], query.json()["id"]
+
+
+def saved_query(api: Any, token: str, database: str, sql: str, parameters: list[dict[str, Any]]) -> Any:
+    """A new datasource on the throwaway database (its read-only login), and the answer to creating a
+    query of `sql` with `parameters` on it."""
+    datasource = api.post(
+        "/api/v1/datasources",
+        json_body={
+            "name": f"db {secrets.token_hex(4)}",
+            "type": "postgres",
+            "connection_string": postgres_reader_url(database),
+        },
+        token=token,
+    )
+    assert datasource.status == 201, datasource.body
+    return api.post(
+        "/api/v1/queries",
+        json_body={
+            "name": "q",
+            "datasource_id": datasource.json()["id"],
+            "sql": sql,
+            "parameters": parameters,
+        },
+        token=token,
+    )
 
 
 def run_query(api: Any, token: str, query_id: str, **body: Any) -> Any:

@@ -268,3 +268,17 @@ def test_another_organizations_canvas_is_404(api: Any, register: Any) -> None:
     )
     assert_error(api.delete(path, token=mine.access_token), 404, "not_found")
     assert api.get(CANVASES, token=mine.access_token).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "preset", ["today", "this_month", "last_month", "this_quarter", "last_quarter", "this_year"]
+)
+def test_canvases_share_the_calendar_presets_of_range_parameters(
+    api: Any, register: Any, clean_db: str, preset: str
+) -> None:
+    token = register().access_token
+    made = api.post("/api/v1/canvases", json_body={"name": "Calendar", "time_preset": preset}, token=token)
+    assert made.status == 201, made.body
+    assert api.get(f"/api/v1/canvases/{made.json()['id']}", token=token).json()["time_preset"] == preset
+    refused = api.post("/api/v1/canvases", json_body={"name": "x", "time_preset": "yesterday"}, token=token)
+    assert_error(refused, 422, "validation_error")

@@ -40,6 +40,7 @@ ALL_MIGRATIONS = [
     "0009_run_provenance",
     "0010_run_exports",
     "0011_run_result_columns",
+    "0012_calendar_time_presets",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -185,7 +186,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=9) == [
+    assert migrations.rollback(migrated_url, count=10) == [
+        "0012_calendar_time_presets",
         "0011_run_result_columns",
         "0010_run_exports",
         "0009_run_provenance",
@@ -206,6 +208,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0009_run_provenance",
         "0010_run_exports",
         "0011_run_result_columns",
+        "0012_calendar_time_presets",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -220,6 +223,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0009_run_provenance",
         "0010_run_exports",
         "0011_run_result_columns",
+        "0012_calendar_time_presets",
     ]
 
 
@@ -522,7 +526,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=5)
+    migrations.rollback(database_url, count=6)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -531,6 +535,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0009_run_provenance",
         "0010_run_exports",
         "0011_run_result_columns",
+        "0012_calendar_time_presets",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -554,8 +559,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0012_calendar_time_presets",
         "rolled back: 0011_run_result_columns",
-        "rolled back: 0010_run_exports",
     ]
     assert password not in out + err + out2 + err2
 
@@ -696,7 +701,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=3)
+    migrations.rollback(database_url, count=4)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -714,6 +719,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0009_run_provenance",
         "0010_run_exports",
         "0011_run_result_columns",
+        "0012_calendar_time_presets",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

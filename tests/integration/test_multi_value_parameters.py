@@ -4,7 +4,6 @@ checked against the declared type; the run records the list it ran with."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import pytest
@@ -12,33 +11,16 @@ import pytest
 from loupe.models.queries import MAX_MULTI_VALUES
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, run_query
-from tests.read_only_logins import postgres_reader_url
 
 aws = runs_support.aws
 postgres_database = runs_support.postgres_database
 
 
+IDS_SQL = "SELECT id, label FROM widgets WHERE id IN {{ ids }} ORDER BY id"
+
+
 def saved_query(api: Any, token: str, database: str, **ids: Any) -> Any:
-    datasource = api.post(
-        "/api/v1/datasources",
-        json_body={
-            "name": f"widgets {secrets.token_hex(4)}",
-            "type": "postgres",
-            "connection_string": postgres_reader_url(database),
-        },
-        token=token,
-    )
-    assert datasource.status == 201, datasource.body
-    return api.post(
-        "/api/v1/queries",
-        json_body={
-            "name": "some widgets",
-            "datasource_id": datasource.json()["id"],
-            "sql": "SELECT id, label FROM widgets WHERE id IN {{ ids }} ORDER BY id",
-            "parameters": [{"name": "ids", "type": "number", **ids}],
-        },
-        token=token,
-    )
+    return runs_support.saved_query(api, token, database, IDS_SQL, [{"name": "ids", "type": "number", **ids}])
 
 
 def rows_of(api: Any, token: str, run_id: str) -> list[list[Any]]:

@@ -18,11 +18,11 @@ from pydantic import (
 )
 
 from loupe.models.common import DisplayName, StrictModel, Tags, refuse_null
+from loupe.models.time_ranges import PRESETS_DESCRIPTION, TimePreset
 
 MAX_NODES = 500
 MAX_EDGES = 2000
 
-TimePreset = Literal["last_1h", "last_24h", "last_7d", "last_30d", "last_90d", "custom"]
 NodeType = Literal["query", "visualization", "note"]
 ElementId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Coordinate = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
@@ -105,7 +105,7 @@ class CanvasCreate(StrictModel):
     model_config = ConfigDict(json_schema_extra={"examples": [CANVAS_EXAMPLE]})
 
     name: DisplayName
-    time_preset: TimePreset
+    time_preset: TimePreset = Field(description=f"The canvas's time window: {PRESETS_DESCRIPTION}")
     time_range: TimeRange | None = Field(None, description=TIME_RANGE_DESCRIPTION)
     nodes: Nodes = Field(default_factory=list)
     edges: Edges = Field(default_factory=list)

@@ -18,11 +18,19 @@ from pydantic import (
 )
 
 from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, Tags, refuse_null
+from loupe.models.time_ranges import PRESETS_DESCRIPTION, TIME_PRESETS
 
-ParameterType = Literal["text", "number", "date", "datetime", "boolean", "enum"]
+ParameterType = Literal[
+    "text", "number", "date", "datetime", "boolean", "enum", "date_range", "datetime_range"
+]
 ScalarValue = bool | int | float | str
+# A range's value: {"preset": ...}, with "from" and "to" for the custom preset (and, in a run, resolved).
+RangeValue = dict[str, str]
 # A multi-value parameter's value is a list of its type's values.
-ParameterValue = ScalarValue | list[ScalarValue] | None
+ParameterValue = ScalarValue | list[ScalarValue] | RangeValue | None
+# Each range type, and the type of its ends.
+RANGE_TYPES: dict[str, ParameterType] = {"date_range": "date", "datetime_range": "datetime"}
+RANGE_PARTS = ("from", "to")
 # The most values a multi-value parameter takes: each is a bound placeholder of its own.
 MAX_MULTI_VALUES = 1_000
 
@@ -65,6 +73,10 @@ def value_issue(
         return None
     if isinstance(value, list):
         return "must be one value: the parameter is not multi-value"
+    if parameter_type in RANGE_TYPES:
+        return range_issue(RANGE_TYPES[parameter_type], value)
+    if isinstance(value, dict):
+        return "must be one value, not an object"
     match parameter_type:
         case "text":
             if not isinstance(value, str):
@@ -89,6 +101,33 @@ def value_issue(
     return None
 
 
+def range_issue(end_type: ParameterType, value: ParameterValue) -> str | None:
+    """Why `value` is not a range whose ends are of `end_type`: a preset, or custom with its two ends."""
+    if not isinstance(value, dict):
+        return 'must be a range: {"preset": "last_7d"}, or {"preset": "custom", "from": ..., "to": ...}'
+    unknown = sorted(set(value) - {"preset", *RANGE_PARTS})
+    if unknown:
+        return f"has unknown fields: {', '.join(unknown)}"
+    preset = value.get("preset")
+    if preset not in TIME_PRESETS:
+        return f"preset must be one of {', '.join(TIME_PRESETS)}"
+    given = [part for part in RANGE_PARTS if part in value]
+    if preset != "custom":
+        return "takes from and to with the custom preset only" if given else None
+    if len(given) < len(RANGE_PARTS):
+        return "the custom preset needs from and to"
+    for part in RANGE_PARTS:
+        issue = value_issue(end_type, None, value[part])
+        if issue is not None:
+            return f"{part} {issue}"
+    kind = date if end_type == "date" else datetime
+    try:
+        ordered = kind.fromisoformat(value["from"]) < kind.fromisoformat(value["to"])
+    except TypeError:
+        return "from and to must both have a time zone, or neither"
+    return None if ordered else "from must be before to"
+
+
 def _parses(kind: type[date], text: str) -> bool:
     try:
         kind.fromisoformat(text)
@@ -101,7 +140,11 @@ class QueryParameter(StrictModel):
     """One declared parameter. Its default, when given, is a valid value of its type."""
 
     name: ParameterName
-    type: ParameterType
+    type: ParameterType = Field(
+        description="A range (`date_range`, `datetime_range`) is used as `{{ name.from }}` and"
+        " `{{ name.to }}`: the half-open range [from, to) its preset names when the query runs, in the"
+        f" organization's time zone (a schedule's own); {PRESETS_DESCRIPTION}"
+    )
     options: list[EnumOption] | None = Field(
         None,
         max_length=500,
@@ -128,6 +171,13 @@ class QueryParameter(StrictModel):
         elif options is not None and parameter_type is not None:
             raise ValueError("only enum parameters take options")
         return options
+
+    @field_validator("multi")
+    @classmethod
+    def _multi_of_values(cls, multi: bool, info: ValidationInfo) -> bool:
+        if multi and info.data.get("type") in RANGE_TYPES:
+            raise ValueError("a range parameter takes one range, not a list")
+        return multi
 
     @field_validator("default")
     @classmethod

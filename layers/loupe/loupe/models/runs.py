@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic.config import JsonDict
 
 from loupe.models.common import ListQuery, Page, StrictModel
-from loupe.models.queries import ParameterValue, Sql
+from loupe.models.queries import ParameterValue, ScalarValue, Sql
 from loupe.results.exports import InstantExportFormat
 from loupe.results.page import ResultColumn as ResultColumn
 from loupe.results.page import RunResults as RunResults
@@ -182,8 +182,11 @@ class AdhocRunCreate(StrictModel):
 
     datasource_id: UUID = Field(description="A datasource of the caller's organization")
     sql: Sql
-    parameters: ParameterValues = Field(
-        default_factory=dict, max_length=50, description="A value for each {{ name }} in the SQL"
+    parameters: dict[str, ScalarValue | list[ScalarValue] | None] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="A value for each {{ name }} in the SQL; a list for `IN {{ name }}` (ranges are a saved"
+        " query's)",
     )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from loupe.errors import FieldIssue, InvalidInput
-from loupe.models.canvases import CanvasCreate, CanvasOut, CanvasUpdate, Edge, Node, TimePreset, TimeRange
+from loupe.models.canvases import CanvasCreate, CanvasOut, CanvasUpdate, Edge, Node, TimeRange
 from loupe.models.identity import Principal
+from loupe.models.time_ranges import TimePreset
 from loupe.repositories.canvases import CANVASES
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS

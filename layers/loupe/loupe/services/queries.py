@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from loupe.models.identity import Principal
-from loupe.models.queries import LatestRun, QueryCreate, QueryOut, QueryParameter, QueryUpdate
+from loupe.models.queries import RANGE_TYPES, LatestRun, QueryCreate, QueryOut, QueryParameter, QueryUpdate
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
@@ -24,6 +24,14 @@ def _version(row: dict[str, Any], latest: dict[str, Any] | None) -> str:
     return version_of_content(f"{version_of(row['id'], row['updated_at'])}:{latest and latest['id']}")
 
 
+def _require_match(sql: str, parameters: list[QueryParameter]) -> None:
+    query_parameters.require_match(
+        sql,
+        [parameter.name for parameter in parameters],
+        frozenset(parameter.name for parameter in parameters if parameter.type in RANGE_TYPES),
+    )
+
+
 class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUpdate, QueryOut]):
     find_dependents = staticmethod(dependents.of_query)
 
@@ -37,7 +45,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
 
     def values_for_create(self, principal: Principal, body: QueryCreate) -> dict[str, Any]:
         require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
-        query_parameters.require_match(body.sql, [parameter.name for parameter in body.parameters])
+        _require_match(body.sql, body.parameters)
         return {**body.model_dump(exclude={"parameters"}), "parameters": _stored(body.parameters)}
 
     def values_for_update(
@@ -52,9 +60,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
                 parameters = [QueryParameter.model_validate(stored) for stored in current["parameters"]]
             else:
                 values["parameters"] = _stored(parameters)
-            query_parameters.require_match(
-                body.sql or current["sql"], [parameter.name for parameter in parameters]
-            )
+            _require_match(body.sql or current["sql"], parameters)
         if (
             values.get("sql", current["sql"]) != current["sql"]
             or values.get("parameters", current["parameters"]) != current["parameters"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from loupe import db, queue
 from loupe.config import get_settings
@@ -27,8 +28,11 @@ from loupe.errors import (
     ReferenceNotFound,
     ResultExpired,
 )
+from loupe.models import time_ranges
 from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal, Role
+from loupe.models.organizations import OrganizationSettings
+from loupe.models.queries import RANGE_TYPES
 from loupe.models.runs import (
     ACTIVE_STATUSES,
     AdhocRunCreate,
@@ -42,6 +46,7 @@ from loupe.models.runs import (
     RunStatus,
 )
 from loupe.repositories import crud
+from loupe.repositories import organizations as organizations_repository
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
@@ -63,6 +68,7 @@ INSTANT_EXPORT_MAX_BYTES = 16 * 1024 * 1024
 # The error a cancelled run ends with, whether it was queued or running.
 CANCELLED = {"code": "cancelled", "message": "The run was cancelled"}
 PageT = TypeVar("PageT", bound=Page[RunOut])
+UTC_ZONE = ZoneInfo("UTC")
 # A long poll looks again this often: one indexed read of a few columns, in a transaction of its own.
 WAIT_CHECK_SECONDS = 0.5
 
@@ -137,12 +143,48 @@ def run_columns(
     return columns, refusal
 
 
-def parameter_values(declared: list[dict[str, Any]], given: Mapping[str, Any]) -> dict[str, Any]:
-    """Every declared parameter's value: the one given, checked against its type, or its default."""
+def parameter_values(
+    declared: list[dict[str, Any]], given: Mapping[str, Any], zone: Callable[[], ZoneInfo] = lambda: UTC_ZONE
+) -> dict[str, Any]:
+    """Every declared parameter's value: the one given, checked against its type, or its default; a
+    range's preset resolved now, in `zone` (asked for only when a range has a value), to its ends."""
     checked = query_parameters.checked_parameters(declared, dict(given))
-    return {
+    values: dict[str, Any] = {
         parameter["name"]: checked.get(parameter["name"], parameter.get("default")) for parameter in declared
     }
+    ranges = [
+        parameter
+        for parameter in declared
+        if parameter["type"] in RANGE_TYPES and values.get(parameter["name"]) is not None
+    ]
+    if ranges:
+        now, in_zone = datetime.now(UTC), zone()
+        for parameter in ranges:
+            values[parameter["name"]] = resolved_range(
+                parameter["type"], values[parameter["name"]], now, in_zone
+            )
+    return values
+
+
+def organization_zone(organization_id: UUID) -> ZoneInfo:
+    """The organization's time zone (its `default_timezone`), in which a range's preset is resolved."""
+    record = organizations_repository.get(organization_id)
+    return ZoneInfo(OrganizationSettings.model_validate(record.settings if record else {}).default_timezone)
+
+
+def resolved_range(
+    range_type: str, value: Mapping[str, str], now: datetime, zone: ZoneInfo
+) -> dict[str, str]:
+    """The range with its ends: a custom one's as given, a preset's as it names them at `now` in `zone`
+    (days for a date range, aware times for a datetime range)."""
+    preset = value["preset"]
+    if preset == "custom":
+        return dict(value)
+    if RANGE_TYPES[range_type] == "date":
+        first, after = time_ranges.resolve_dates(preset, now, zone)
+        return {"preset": preset, "from": first.isoformat(), "to": after.isoformat()}
+    start, end = time_ranges.resolve(preset, now, zone)
+    return {"preset": preset, "from": start.isoformat(), "to": end.isoformat()}
 
 
 def refused_run(columns: dict[str, Any], refusal: str) -> dict[str, Any]:
@@ -290,7 +332,9 @@ class RunService(ResourceReader[RunOut]):
             query = crud.get(QUERIES, principal.organization_id, query_id)
             if query is None:
                 raise NotFound("No such query")
-            values = parameter_values(query["parameters"], body.parameters)
+            values = parameter_values(
+                query["parameters"], body.parameters, lambda: organization_zone(principal.organization_id)
+            )
             return self._start(
                 principal,
                 query["datasource_id"],
@@ -317,7 +361,9 @@ class RunService(ResourceReader[RunOut]):
                     continue
                 declared: list[dict[str, Any]] = query["parameters"]
                 try:
-                    values = parameter_values(declared, {})
+                    values = parameter_values(
+                        declared, {}, lambda: organization_zone(principal.organization_id)
+                    )
                 except InvalidInput as error:
                     issues = "; ".join(
                         f"{item.field.rsplit('.', 1)[-1]}: {item.issue}" for item in error.issues

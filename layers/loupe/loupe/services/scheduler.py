@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -92,7 +93,9 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
     """The queued run a firing makes, or None when it cannot run (recorded here: a refused SQL ends
     failed at once, parameters that no longer fit disable the schedule)."""
     try:
-        values = parameter_values(schedule["declared"], schedule["parameters"])
+        values = parameter_values(
+            schedule["declared"], schedule["parameters"], lambda: ZoneInfo(schedule["timezone"])
+        )
     except InvalidInput as error:
         # The query's parameters changed under the schedule: it can no longer run as saved.
         _disable(
