@@ -72,7 +72,7 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/queries/{}/runs"): V,
 }
 # The standard five routes of the resources editors write and everyone reads.
-for collection in ("queries", "visualizations", "dashboards", "schedules", "canvases"):
+for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):
     ACCESS |= {
         ("POST", f"/{collection}"): E,
         ("GET", f"/{collection}"): V,

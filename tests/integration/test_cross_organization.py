@@ -50,6 +50,11 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
             " VALUES (%s, 'invitee@example.com', 'viewer', %s, now() + interval '1 day') RETURNING id",
             (org, uuid.uuid4().bytes + uuid.uuid4().bytes),
         )
+        snippet = insert(
+            "INSERT INTO snippets (organization_id, name, sql) VALUES (%s, 'shared', 'SELECT 1')"
+            " RETURNING id",
+            (org,),
+        )
         run = insert(
             "INSERT INTO runs (organization_id, query_id, datasource_id, sql, parameters, cache_key, status)"
             " VALUES (%s, %s, %s, 'SELECT 1', %s, 'cache-key', 'queued') RETURNING id",
@@ -59,6 +64,7 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
     return {
         "datasources": datasource,
         "queries": query,
+        "snippets": snippet,
         "visualizations": visualization,
         "dashboards": dashboard,
         "schedules": schedule,

@@ -41,6 +41,7 @@ ALL_MIGRATIONS = [
     "0010_run_exports",
     "0011_run_result_columns",
     "0012_calendar_time_presets",
+    "0013_snippets",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -64,6 +65,7 @@ LOUPE_TABLES = {
     "alert_firings",
     "rate_limit_hits",
     "run_exports",
+    "snippets",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -186,7 +188,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=10) == [
+    assert migrations.rollback(migrated_url, count=11) == [
+        "0013_snippets",
         "0012_calendar_time_presets",
         "0011_run_result_columns",
         "0010_run_exports",
@@ -209,6 +212,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0010_run_exports",
         "0011_run_result_columns",
         "0012_calendar_time_presets",
+        "0013_snippets",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -224,6 +228,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0010_run_exports",
         "0011_run_result_columns",
         "0012_calendar_time_presets",
+        "0013_snippets",
     ]
 
 
@@ -526,7 +531,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=6)
+    migrations.rollback(database_url, count=7)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -536,6 +541,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0010_run_exports",
         "0011_run_result_columns",
         "0012_calendar_time_presets",
+        "0013_snippets",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -559,8 +565,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0013_snippets",
         "rolled back: 0012_calendar_time_presets",
-        "rolled back: 0011_run_result_columns",
     ]
     assert password not in out + err + out2 + err2
 
@@ -701,7 +707,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=4)
+    migrations.rollback(database_url, count=5)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -720,6 +726,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0010_run_exports",
         "0011_run_result_columns",
         "0012_calendar_time_presets",
+        "0013_snippets",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -94,15 +94,16 @@ class Dependent:
 class InUse(Conflict):
     """The resource is still used by others; deleting it with them (cascade) is the caller's choice."""
 
-    def __init__(self, noun: str, dependents: Sequence[Dependent]) -> None:
+    def __init__(self, noun: str, dependents: Sequence[Dependent], *, can_cascade: bool = True) -> None:
         self.dependents = tuple(dependents)
         counts: dict[str, int] = {}
         for dependent in self.dependents:
             counts[dependent.kind] = counts.get(dependent.kind, 0) + 1
         used_by = ", ".join(f"{count} {kind}{'' if count == 1 else 's'}" for kind, count in counts.items())
-        super().__init__(
-            f"The {noun} is used by {used_by}; delete with cascade=true to remove or detach them too"
+        remedy = (
+            "delete with cascade=true to remove or detach them too" if can_cascade else "change them first"
         )
+        super().__init__(f"The {noun} is used by {used_by}; {remedy}")
 
 
 class ResultExpired(DomainError):

@@ -89,6 +89,7 @@ class UsedByOthers:
 
     noun: str
     find_dependents: Callable[[UUID, UUID], list[Dependent]]
+    cascades = True
 
     def dependents(self, principal: Principal, current: dict[str, Any]) -> list[Dependent]:
         return self.find_dependents(principal.organization_id, current["id"])

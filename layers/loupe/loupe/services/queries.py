@@ -10,7 +10,7 @@ from loupe.models.queries import RANGE_TYPES, LatestRun, QueryCreate, QueryOut, 
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.services import dependents, query_parameters
+from loupe.services import dependents, query_parameters, snippets
 from loupe.services.resources import ResourceService, Versioned, require_reference
 from loupe.versions import version_of, version_of_content
 
@@ -45,7 +45,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
 
     def values_for_create(self, principal: Principal, body: QueryCreate) -> dict[str, Any]:
         require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
-        _require_match(body.sql, body.parameters)
+        _require_match(snippets.expand(principal.organization_id, body.sql), body.parameters)
         return {**body.model_dump(exclude={"parameters"}), "parameters": _stored(body.parameters)}
 
     def values_for_update(
@@ -60,7 +60,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
                 parameters = [QueryParameter.model_validate(stored) for stored in current["parameters"]]
             else:
                 values["parameters"] = _stored(parameters)
-            _require_match(body.sql or current["sql"], parameters)
+            _require_match(snippets.expand(principal.organization_id, body.sql or current["sql"]), parameters)
         if (
             values.get("sql", current["sql"]) != current["sql"]
             or values.get("parameters", current["parameters"]) != current["parameters"]

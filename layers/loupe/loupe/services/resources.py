@@ -126,6 +126,9 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
     ) -> dict[str, Any]:
         return body.model_dump(exclude_unset=True)
 
+    # Whether a delete may take the dependents with it (`cascade`); without, they must change first.
+    cascades = False
+
     def dependents(self, principal: Principal, current: dict[str, Any]) -> list[Dependent]:
         """What uses the resource, which a delete refuses to break unless asked to cascade; none by
         default."""
@@ -169,7 +172,7 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
             require_version(expected, self.version(current))
             found = self.dependents(principal, current)
             if found and not cascade:
-                raise InUse(self.noun, found)
+                raise InUse(self.noun, found, can_cascade=self.cascades)
             if found:
                 self.remove_dependents(principal, current, found)
             with database_rules():

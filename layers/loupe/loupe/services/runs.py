@@ -55,7 +55,7 @@ from loupe.results.exports import InstantExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
-from loupe.services import query_parameters, rate_limits
+from loupe.services import query_parameters, rate_limits, snippets
 from loupe.services.resources import ResourceReader, Versioned
 from loupe.versions import version_of_content
 
@@ -338,7 +338,7 @@ class RunService(ResourceReader[RunOut]):
             return self._start(
                 principal,
                 query["datasource_id"],
-                query["sql"],
+                snippets.expand(principal.organization_id, query["sql"]),
                 values,
                 query_id,
                 body.max_age_seconds,
@@ -373,7 +373,7 @@ class RunService(ResourceReader[RunOut]):
                 result = self._start(
                     principal,
                     query["datasource_id"],
-                    query["sql"],
+                    snippets.expand(principal.organization_id, query["sql"]),
                     values,
                     query_id,
                     max_age_seconds,
@@ -386,9 +386,10 @@ class RunService(ResourceReader[RunOut]):
 
     def run_sql(self, principal: Principal, body: AdhocRunCreate) -> Started:
         """Run an editor's SQL; each `{{ name }}` in it needs a value and each value a placeholder."""
-        query_parameters.require_match(body.sql, list(body.parameters))
         with db.transaction():
-            return self._start(principal, body.datasource_id, body.sql, body.parameters, None, None)
+            sql = snippets.expand(principal.organization_id, body.sql)
+            query_parameters.require_match(sql, list(body.parameters))
+            return self._start(principal, body.datasource_id, sql, body.parameters, None, None)
 
     def list(self, principal: Principal, query: ListQuery) -> RunPage:
         """Runs of the organization; a reader who may not see ad-hoc SQL searches saved queries' only."""

@@ -23,7 +23,7 @@ from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories import schedules as schedule_rows
 from loupe.repositories.runs import RUNS
-from loupe.services import alerts, audit
+from loupe.services import alerts, audit, snippets
 from loupe.services.runs import parameter_values, refused_run, run_columns, run_settings
 from loupe.services.schedules import next_run_at
 
@@ -96,8 +96,9 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
         values = parameter_values(
             schedule["declared"], schedule["parameters"], lambda: ZoneInfo(schedule["timezone"])
         )
+        sql = snippets.expand(schedule["organization_id"], schedule["sql"])
     except InvalidInput as error:
-        # The query's parameters changed under the schedule: it can no longer run as saved.
+        # The query's parameters (or its snippets) changed under the schedule: it can no longer run as saved.
         _disable(
             schedule["id"],
             schedule["organization_id"],
@@ -107,7 +108,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
     columns, refusal = run_columns(
         schedule["kind"],
         schedule["datasource_id"],
-        schedule["sql"],
+        sql,
         values,
         query_id=schedule["query_id"],
         created_by=schedule["created_by"],

@@ -1,5 +1,5 @@
-"""Routes of the queries function: saved parameterized SQL queries (editors write, every role reads
-and runs)."""
+"""Routes of the queries function: saved parameterized SQL queries and the snippets they include (editors
+write, every role reads and runs)."""
 
 from typing import Annotated
 from uuid import UUID
@@ -14,8 +14,10 @@ from loupe.api.routes.runs import started
 from loupe.models.common import Page
 from loupe.models.queries import QueryCreate, QueryListQuery, QueryUpdate
 from loupe.models.runs import QueryRunCreate, RunListQuery, RunOut
+from loupe.models.snippets import SnippetCreate, SnippetUpdate
 from loupe.services.queries import queries
 from loupe.services.runs import runs
+from loupe.services.snippets import snippets
 
 router = LoupeRouter()
 TAGS = ["queries"]
@@ -30,6 +32,15 @@ crud_routes(
     tag="queries",
     names=("Query", "Queries"),
     cascades=True,
+)
+crud_routes(
+    router,
+    collection_path="/snippets",
+    service=snippets,
+    create_model=SnippetCreate,
+    update_model=SnippetUpdate,
+    tag="snippets",
+    names=("Snippet", "Snippets"),
 )
 
 

@@ -1,0 +1,3 @@
+-- Undoes 0013_snippets.
+
+DROP TABLE snippets;
