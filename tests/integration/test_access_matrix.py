@@ -70,6 +70,7 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("POST", "/runs/{}/cancel"): E,
     ("POST", "/queries/{}/runs"): V,
     ("GET", "/queries/{}/runs"): V,
+    ("GET", "/queries/{}/parameters/{}/options"): V,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):

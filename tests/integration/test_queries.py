@@ -92,6 +92,7 @@ class TestCrud:
                 "type": "date",
                 "options": None,
                 "multi": False,
+                "options_query": None,
                 "default": "2026-01-01",
                 "required": True,
             }

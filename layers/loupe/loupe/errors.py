@@ -106,6 +106,11 @@ class InUse(Conflict):
         super().__init__(f"The {noun} is used by {used_by}; {remedy}")
 
 
+class OptionsUnavailable(Conflict):
+    """A dropdown's options query has no result to take the options from (never run, expired, or without
+    the column named)."""
+
+
 class ResultExpired(DomainError):
     """A run's stored result was removed by its organization's retention."""
 

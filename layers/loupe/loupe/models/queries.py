@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, Tags, refuse_null
+from loupe.models.common import DisplayName, Page, ResourceListQuery, StrictModel, Tags, refuse_null
 from loupe.models.time_ranges import PRESETS_DESCRIPTION, TIME_PRESETS
 
 ParameterType = Literal[
@@ -136,6 +136,21 @@ def _parses(kind: type[date], text: str) -> bool:
     return True
 
 
+# The types whose values may come from another query's result (a dropdown).
+OPTIONS_QUERY_TYPES = ("text", "number", "date", "datetime")
+ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class OptionsQuery(StrictModel):
+    """Where a dropdown's values come from: the latest succeeded result of another saved query."""
+
+    query_id: UUID = Field(description="A saved query of the organization; its latest succeeded run")
+    value_column: ColumnName | None = Field(None, description="The column of the values; the first if null")
+    label_column: ColumnName | None = Field(
+        None, description="The column of the labels shown; the second (or the values') if null"
+    )
+
+
 class QueryParameter(StrictModel):
     """One declared parameter. Its default, when given, is a valid value of its type."""
 
@@ -156,8 +171,24 @@ class QueryParameter(StrictModel):
         description=f"Takes a list of values (at most {MAX_MULTI_VALUES}), for `IN {{{{ name }}}}`: each"
         " value is bound on its own, and an empty list matches no row",
     )
+    options_query: OptionsQuery | None = Field(
+        None,
+        description=f"The allowed values are another query's ({', '.join(OPTIONS_QUERY_TYPES)} only): a run"
+        " refuses any other (422), and GET /queries/{query_id}/parameters/{name}/options lists them",
+    )
     default: ParameterValue = Field(None, description="Used when a run does not give a value")
     required: bool = Field(False, description="A run must give a value (or fall back on the default)")
+
+    @field_validator("options_query")
+    @classmethod
+    def _options_query_fits_type(
+        cls, source: OptionsQuery | None, info: ValidationInfo
+    ) -> OptionsQuery | None:
+        if source is not None and info.data.get("type") not in OPTIONS_QUERY_TYPES:
+            raise ValueError(
+                f"only {', '.join(OPTIONS_QUERY_TYPES)} parameters take their values from a query"
+            )
+        return source
 
     @field_validator("options")
     @classmethod
@@ -324,3 +355,44 @@ class QueryOut(BaseModel):
 class QueryListQuery(ResourceListQuery):
     datasource_id: UUID | None = Field(None, description="Only queries on this datasource")
     created_by: UUID | None = Field(None, description="Only queries this user created")
+
+
+class ParameterOption(BaseModel):
+    value: ScalarValue = Field(description="What a run gives as the parameter's value")
+    label: str = Field(description="What a person picks it by")
+
+
+class ParameterOptionsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(
+        None, min_length=1, max_length=200, description="Only options whose label or value holds this"
+    )
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
+class ParameterOptionsPage(Page[ParameterOption]):
+    """A page of a dropdown's options, from the options query's latest succeeded run."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [{"value": "emea", "label": "Europe, Middle East and Africa"}],
+                    "total": 1,
+                    "limit": 100,
+                    "offset": 0,
+                    "next_offset": None,
+                    "truncated_by": None,
+                    "run_id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                    "refreshed_at": "2026-11-26T06:00:01.412Z",
+                    "options_truncated": False,
+                }
+            ]
+        }
+    )
+
+    run_id: UUID = Field(description="The options query's run they come from; run the query to refresh them")
+    refreshed_at: datetime = Field(description="When that run finished")
+    options_truncated: bool = Field(description="The result had more rows than the 10,000 taken as options")

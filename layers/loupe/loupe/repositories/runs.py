@@ -240,6 +240,15 @@ def latest_columns(query_ids: list[UUID]) -> dict[UUID, list[str]]:
     return {row["query_id"]: [column["name"] for column in row["result_columns"]] for row in rows}
 
 
+def latest_stored(query_id: UUID) -> dict[str, Any] | None:
+    """The id and finish time of the query's newest succeeded run whose result is still stored."""
+    return fetch_one(
+        "SELECT id, finished_at FROM runs WHERE query_id = %s AND status = 'succeeded'"
+        " AND result_location IS NOT NULL ORDER BY finished_at DESC, id LIMIT 1",
+        (query_id,),
+    )
+
+
 def latest_succeeded(query_id: UUID) -> dict[str, Any] | None:
     """The id, finish time and row count of the query's newest succeeded run, if any (the query's
     own tenancy has been checked: ids are unique across organizations)."""

@@ -1,5 +1,6 @@
 """What uses a datasource, a query or a visualization, and removing it with them (a delete's cascade):
-queries of a datasource; visualizations and schedules of a query; dashboards and canvases showing them."""
+queries of a datasource; visualizations and schedules of a query, and queries whose dropdowns it feeds;
+dashboards and canvases showing them."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from uuid import UUID
 from loupe.errors import Dependent, DependentKind
 from loupe.models.identity import Principal
 from loupe.repositories import canvases, crud, dashboard_tiles
+from loupe.repositories import queries as queries_repository
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.schedules import SCHEDULES
 from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.services import audit
 
-# What a cascade deletes; dashboards lose their tiles of the deleted visualizations (the tiles' foreign
-# key) and canvases their nodes of the deleted queries and visualizations (detached here).
-DELETED = {"query": QUERIES, "visualization": VISUALIZATIONS, "schedule": SCHEDULES}
+# What a cascade deletes (and a datasource's queries); dashboards lose their tiles of the deleted
+# visualizations (the tiles' foreign key), canvases their nodes of the deleted queries and visualizations,
+# and the queries whose dropdowns a deleted query fed keep those parameters, without options (detached).
+DELETED = {"visualization": VISUALIZATIONS, "schedule": SCHEDULES}
 
 
 def _named(kind: DependentKind, rows: Sequence[dict[str, Any]]) -> list[Dependent]:
@@ -43,6 +46,7 @@ def of_queries(organization_id: UUID, query_ids: list[UUID]) -> list[Dependent]:
         ),
         *_named("canvas", canvases.referencing(organization_id, shown)),
         *_named("schedule", crud.named_by(SCHEDULES, organization_id, "query_id", query_ids)),
+        *_named("query", queries_repository.fed_by(organization_id, query_ids)),
     ]
 
 
@@ -63,11 +67,23 @@ def remove(principal: Principal, noun: str, resource_id: UUID, dependents: Seque
     """Delete the dependents that cannot stand without the resource, detach the canvas nodes that show
     it or them, and record what went (the resource's own deletion is its service's)."""
     organization_id = principal.organization_id
+    gone_queries = [resource_id] if noun == "query" else []
+    if noun == "datasource":
+        gone_queries = [
+            row["id"] for row in crud.named_by(QUERIES, organization_id, "datasource_id", [resource_id])
+        ]
+        crud.delete_many(QUERIES, organization_id, gone_queries)
     for kind, collection in DELETED.items():
         ids = [dependent.id for dependent in dependents if dependent.kind == kind]
         if ids:
             crud.delete_many(collection, organization_id, ids)
-    gone = [resource_id, *(dependent.id for dependent in dependents if dependent.kind in DELETED)]
+    if gone_queries:
+        queries_repository.detach_options(organization_id, gone_queries)
+    gone = [
+        resource_id,
+        *gone_queries,
+        *(dependent.id for dependent in dependents if dependent.kind in DELETED),
+    ]
     canvases.detach(organization_id, gone)
     audit.record_by(
         principal,

@@ -55,7 +55,7 @@ from loupe.results.exports import InstantExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
 from loupe.security import sql_guard
-from loupe.services import query_parameters, rate_limits, snippets
+from loupe.services import parameter_options, query_parameters, rate_limits, snippets
 from loupe.services.resources import ResourceReader, Versioned
 from loupe.versions import version_of_content
 
@@ -144,10 +144,14 @@ def run_columns(
 
 
 def parameter_values(
-    declared: list[dict[str, Any]], given: Mapping[str, Any], zone: Callable[[], ZoneInfo] = lambda: UTC_ZONE
+    declared: list[dict[str, Any]],
+    given: Mapping[str, Any],
+    organization_id: UUID,
+    zone: Callable[[], ZoneInfo] = lambda: UTC_ZONE,
 ) -> dict[str, Any]:
-    """Every declared parameter's value: the one given, checked against its type, or its default; a
-    range's preset resolved now, in `zone` (asked for only when a range has a value), to its ends."""
+    """Every declared parameter's value: the one given, checked against its type (and a dropdown's
+    against its options), or its default; a range's preset resolved now, in `zone` (asked for only when
+    a range has a value), to its ends."""
     checked = query_parameters.checked_parameters(declared, dict(given))
     values: dict[str, Any] = {
         parameter["name"]: checked.get(parameter["name"], parameter.get("default")) for parameter in declared
@@ -163,6 +167,8 @@ def parameter_values(
             values[parameter["name"]] = resolved_range(
                 parameter["type"], values[parameter["name"]], now, in_zone
             )
+    if any(parameter.get("options_query") for parameter in declared):
+        parameter_options.require_within(organization_id, run_settings().results_bucket, declared, values)
     return values
 
 
@@ -333,7 +339,10 @@ class RunService(ResourceReader[RunOut]):
             if query is None:
                 raise NotFound("No such query")
             values = parameter_values(
-                query["parameters"], body.parameters, lambda: organization_zone(principal.organization_id)
+                query["parameters"],
+                body.parameters,
+                principal.organization_id,
+                lambda: organization_zone(principal.organization_id),
             )
             return self._start(
                 principal,
@@ -362,7 +371,10 @@ class RunService(ResourceReader[RunOut]):
                 declared: list[dict[str, Any]] = query["parameters"]
                 try:
                     values = parameter_values(
-                        declared, {}, lambda: organization_zone(principal.organization_id)
+                        declared,
+                        {},
+                        principal.organization_id,
+                        lambda: organization_zone(principal.organization_id),
                     )
                 except InvalidInput as error:
                     issues = "; ".join(

@@ -94,7 +94,10 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
     failed at once, parameters that no longer fit disable the schedule)."""
     try:
         values = parameter_values(
-            schedule["declared"], schedule["parameters"], lambda: ZoneInfo(schedule["timezone"])
+            schedule["declared"],
+            schedule["parameters"],
+            schedule["organization_id"],
+            lambda: ZoneInfo(schedule["timezone"]),
         )
         sql = snippets.expand(schedule["organization_id"], schedule["sql"])
     except InvalidInput as error:

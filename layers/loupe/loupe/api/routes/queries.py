@@ -12,9 +12,16 @@ from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
 from loupe.api.routes.runs import started
 from loupe.models.common import Page
-from loupe.models.queries import QueryCreate, QueryListQuery, QueryUpdate
+from loupe.models.queries import (
+    ParameterOptionsPage,
+    ParameterOptionsQuery,
+    QueryCreate,
+    QueryListQuery,
+    QueryUpdate,
+)
 from loupe.models.runs import QueryRunCreate, RunListQuery, RunOut
 from loupe.models.snippets import SnippetCreate, SnippetUpdate
+from loupe.services import parameter_options
 from loupe.services.queries import queries
 from loupe.services.runs import runs
 from loupe.services.snippets import snippets
@@ -33,6 +40,24 @@ crud_routes(
     names=("Query", "Queries"),
     cascades=True,
 )
+
+
+@router.get(
+    "/queries/<query_id>/parameters/<name>/options",
+    operation_id="listParameterOptions",
+    errors=(404, 409, 503),
+    tags=TAGS,
+    summary="List a dropdown parameter's options",
+    description="The values (and labels) of the parameter's options query's latest succeeded run, its"
+    " first 10,000 rows, those whose label or value holds `q`. 409 `options_unavailable` while the options"
+    " query has no stored result (never run, or expired) or lacks a column named; run it to refresh them.",
+)
+def list_parameter_options(
+    query_id: UUID, name: str, caller: Caller, query: Annotated[ParameterOptionsQuery, Query()]
+) -> ParameterOptionsPage:
+    return parameter_options.page(caller, query_id, name, query)
+
+
 crud_routes(
     router,
     collection_path="/snippets",
