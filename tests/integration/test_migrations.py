@@ -42,6 +42,7 @@ ALL_MIGRATIONS = [
     "0011_run_result_columns",
     "0012_calendar_time_presets",
     "0013_snippets",
+    "0014_dashboard_filters",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -188,7 +189,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=11) == [
+    assert migrations.rollback(migrated_url, count=12) == [
+        "0014_dashboard_filters",
         "0013_snippets",
         "0012_calendar_time_presets",
         "0011_run_result_columns",
@@ -213,6 +215,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0011_run_result_columns",
         "0012_calendar_time_presets",
         "0013_snippets",
+        "0014_dashboard_filters",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -229,6 +232,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0011_run_result_columns",
         "0012_calendar_time_presets",
         "0013_snippets",
+        "0014_dashboard_filters",
     ]
 
 
@@ -531,7 +535,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=7)
+    migrations.rollback(database_url, count=8)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -542,6 +546,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0011_run_result_columns",
         "0012_calendar_time_presets",
         "0013_snippets",
+        "0014_dashboard_filters",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -565,8 +570,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0014_dashboard_filters",
         "rolled back: 0013_snippets",
-        "rolled back: 0012_calendar_time_presets",
     ]
     assert password not in out + err + out2 + err2
 
@@ -707,7 +712,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=5)
+    migrations.rollback(database_url, count=6)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -727,6 +732,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0011_run_result_columns",
         "0012_calendar_time_presets",
         "0013_snippets",
+        "0014_dashboard_filters",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -6,16 +6,60 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from loupe.models.common import DisplayName, StrictModel, Tags, refuse_null
-from loupe.models.queries import Description
+from loupe.models.queries import Description, ParameterName, ParameterValue, QueryParameter, unique_names
+from loupe.models.runs import RunOut, RunResults
+from loupe.models.visualizations import VisualizationOut
 
 GRID_COLUMNS = 12
 MAX_TILE_HEIGHT = 24
 # Far below what a screen shows, and it keeps the int4 columns (and the overlap check) small.
 MAX_ROW = 10_000
 MAX_TILES = 200
+MAX_FILTERS = 20
+# A day, as for a run's max_age_seconds.
+MAX_AGE_SECONDS = 86_400
+DEFAULT_MAX_AGE_SECONDS = 300
+ParamMappings = Annotated[
+    dict[ParameterName, ParameterName],
+    Field(
+        max_length=50,
+        description="Which dashboard filter feeds each parameter of the tile's query (parameter → filter);"
+        " a parameter left out keeps the query's default, so a tile may ignore a filter",
+    ),
+]
+Filters = Annotated[
+    list[QueryParameter],
+    Field(
+        max_length=MAX_FILTERS,
+        description="Filters a viewer sets for the whole dashboard, declared as query parameters are (type,"
+        " multi, default, required, enum options or an options query)",
+    ),
+    AfterValidator(unique_names),
+]
+MaxAge = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=MAX_AGE_SECONDS,
+        description="A tile is served by a succeeded run of its query and values at most this old; 0 runs"
+        " every tile anew",
+    ),
+]
+
+
+REGION_FILTER: JsonDict = {
+    "name": "region",
+    "type": "enum",
+    "options": ["emea", "amer", "apac"],
+    "multi": True,
+    "options_query": None,
+    "default": ["emea"],
+    "required": False,
+}
 
 
 class Tile(StrictModel):
@@ -27,6 +71,7 @@ class Tile(StrictModel):
     y: int = Field(ge=0, le=MAX_ROW)
     w: int = Field(ge=1, le=GRID_COLUMNS)
     h: int = Field(ge=1, le=MAX_TILE_HEIGHT)
+    param_mappings: ParamMappings = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fits_and_shows_something(self) -> Tile:
@@ -34,6 +79,8 @@ class Tile(StrictModel):
             raise ValueError(f"x + w must be at most {GRID_COLUMNS}")
         if self.visualization_id is None and self.text is None:
             raise ValueError("a tile needs a visualization_id or a text")
+        if self.param_mappings and self.visualization_id is None:
+            raise ValueError("only a visualization tile maps parameters to filters")
         return self
 
 
@@ -58,6 +105,7 @@ class DashboardCreate(StrictModel):
                             "y": 0,
                             "w": 8,
                             "h": 6,
+                            "param_mappings": {"regions": "region"},
                         },
                         {
                             "visualization_id": None,
@@ -68,6 +116,8 @@ class DashboardCreate(StrictModel):
                             "h": 6,
                         },
                     ],
+                    "filters": [REGION_FILTER],
+                    "max_age_seconds": 300,
                 }
             ]
         }
@@ -77,6 +127,8 @@ class DashboardCreate(StrictModel):
     description: Description | None = None
     tags: Tags = Field(default_factory=list)
     tiles: Tiles = Field(default_factory=list)
+    filters: Filters = Field(default_factory=list)
+    max_age_seconds: MaxAge = DEFAULT_MAX_AGE_SECONDS
 
 
 class DashboardUpdate(StrictModel):
@@ -92,8 +144,10 @@ class DashboardUpdate(StrictModel):
     description: Description | None = None
     tags: Tags | None = None
     tiles: Tiles | None = None
+    filters: Filters | None = None
+    max_age_seconds: MaxAge | None = None
 
-    _present = field_validator("name", "tags", "tiles")(refuse_null)
+    _present = field_validator("name", "tags", "tiles", "filters", "max_age_seconds")(refuse_null)
 
 
 class TileOut(BaseModel):
@@ -108,6 +162,7 @@ class TileOut(BaseModel):
                     "y": 0,
                     "w": 8,
                     "h": 6,
+                    "param_mappings": {"regions": "region"},
                 }
             ]
         }
@@ -120,6 +175,7 @@ class TileOut(BaseModel):
     y: int
     w: int
     h: int
+    param_mappings: dict[str, str]
 
 
 class DashboardOut(BaseModel):
@@ -140,6 +196,7 @@ class DashboardOut(BaseModel):
                             "y": 0,
                             "w": 8,
                             "h": 6,
+                            "param_mappings": {"regions": "region"},
                         },
                         {
                             "id": "2b4d6f8b-0c2e-4a4b-9d6f-8b0c2e4a6b8d",
@@ -149,8 +206,11 @@ class DashboardOut(BaseModel):
                             "y": 0,
                             "w": 4,
                             "h": 6,
+                            "param_mappings": {},
                         },
                     ],
+                    "filters": [REGION_FILTER],
+                    "max_age_seconds": 300,
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-03T10:02:44Z",
                     "updated_at": "2026-11-19T08:47:12Z",
@@ -164,6 +224,75 @@ class DashboardOut(BaseModel):
     description: str | None
     tags: list[str]
     tiles: list[TileOut] = Field(description="Ordered top to bottom, then left to right; lists include them")
+    filters: list[QueryParameter]
+    max_age_seconds: int
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+
+
+class DashboardDataQuery(BaseModel):
+    """GET /dashboards/{id}/data: the filters' defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_age_seconds: MaxAge | None = Field(None, description="Instead of the dashboard's own")
+
+
+class DashboardFilterValues(StrictModel):
+    """POST /dashboards/{id}/refresh: the filters' values; those left out take their default."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"filters": {"region": ["emea", "apac"], "period": {"preset": "last_7d"}}}]
+        }
+    )
+
+    filters: dict[ParameterName, ParameterValue] = Field(default_factory=dict, max_length=MAX_FILTERS)
+
+
+class DashboardDataRequest(DashboardFilterValues):
+    """POST /dashboards/{id}/data: the filters' values; those left out take their default."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filters": {"region": ["emea", "apac"], "period": {"preset": "last_7d"}},
+                    "max_age_seconds": 60,
+                }
+            ]
+        }
+    )
+
+    max_age_seconds: MaxAge | None = Field(None, description="Instead of the dashboard's own")
+
+
+class TileData(BaseModel):
+    """One tile as drawn: its visualization, the run that serves it, and the first page of its rows once
+    that run has succeeded (unless the response's byte budget was spent: `results_deferred`)."""
+
+    tile_id: UUID
+    visualization: VisualizationOut | None = Field(description="Null for a text tile")
+    run: RunOut | None = Field(
+        description="The run serving the tile (reused when young enough, else started); its `sql` is left out"
+        " here (GET /runs/{id} has it)"
+    )
+    results: RunResults | None = Field(description="The first page of the run's rows, once it succeeded")
+    results_deferred: bool = Field(
+        False,
+        description="The rows did not fit in this response's budget: read them with GET /runs/{id}/results",
+    )
+    skipped: str | None = Field(
+        None, description="Why the tile has no run (a parameter without a value, say)"
+    )
+
+
+class DashboardData(BaseModel):
+    """A dashboard drawn in one call: per tile, what to draw; `pending_run_ids` for one long poll
+    (GET /runs?ids=...&wait=20) until they are done."""
+
+    dashboard: DashboardOut = Field(description="The dashboard: its layout, filters and tiles")
+    filters: dict[str, ParameterValue] = Field(description="The values the tiles ran with, ranges resolved")
+    tiles: list[TileData]
+    pending_run_ids: list[UUID] = Field(description="The tiles' runs still queued or running")

@@ -227,7 +227,7 @@ class QueryParameter(StrictModel):
         return default
 
 
-def _unique_names(parameters: list[QueryParameter]) -> list[QueryParameter]:
+def unique_names(parameters: list[QueryParameter]) -> list[QueryParameter]:
     names = [parameter.name for parameter in parameters]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -235,7 +235,7 @@ def _unique_names(parameters: list[QueryParameter]) -> list[QueryParameter]:
     return parameters
 
 
-Parameters = Annotated[list[QueryParameter], Field(max_length=50), AfterValidator(_unique_names)]
+Parameters = Annotated[list[QueryParameter], Field(max_length=50), AfterValidator(unique_names)]
 
 
 MONTHLY_REVENUE_SQL = (

@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from loupe.db import execute, fetch_all
 
-TILE_COLUMNS = "id, dashboard_id, visualization_id, text, x, y, w, h"
+TILE_COLUMNS = "id, dashboard_id, visualization_id, text, x, y, w, h, param_mappings"
 
 
 def for_dashboards(organization_id: UUID, dashboard_ids: Sequence[UUID]) -> dict[UUID, list[dict[str, Any]]]:
@@ -63,9 +63,11 @@ def replace(organization_id: UUID, dashboard_id: UUID, tiles: Sequence[dict[str,
     if tiles:
         # One statement for all tiles: the set arrives as one jsonb value and is unpacked server-side.
         execute(
-            "INSERT INTO dashboard_tiles (organization_id, dashboard_id, visualization_id, text, x, y, w, h)"
-            " SELECT %s, %s, t.visualization_id, t.text, t.x, t.y, t.w, t.h"
-            " FROM jsonb_to_recordset(%s) AS t(visualization_id uuid, text text, x int, y int, w int, h int)",
+            "INSERT INTO dashboard_tiles"
+            " (organization_id, dashboard_id, visualization_id, text, x, y, w, h, param_mappings)"
+            " SELECT %s, %s, t.visualization_id, t.text, t.x, t.y, t.w, t.h, COALESCE(t.param_mappings, '{}')"
+            " FROM jsonb_to_recordset(%s)"
+            " AS t(visualization_id uuid, text text, x int, y int, w int, h int, param_mappings jsonb)",
             (organization_id, dashboard_id, Jsonb(list(tiles))),
         )
     execute(

@@ -6,8 +6,19 @@ from loupe.repositories.listing import Collection
 
 DASHBOARDS = Collection(
     table="dashboards",
-    columns=("id", "name", "description", "tags", "created_by", "created_at", "updated_at"),
+    columns=(
+        "id",
+        "name",
+        "description",
+        "tags",
+        "filters",
+        "max_age_seconds",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
     sortable=frozenset({"name", "created_at", "updated_at"}),
-    writable=frozenset({"name", "description", "tags", "created_by"}),
+    writable=frozenset({"name", "description", "tags", "filters", "max_age_seconds", "created_by"}),
+    json_columns=frozenset({"filters"}),
     searchable=("name", "description"),
 )

@@ -3,22 +3,48 @@ the caller's organization or a text; a dashboard's tiles are read with it and re
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic_core import to_jsonable_python
 
 from loupe import db
-from loupe.errors import FieldIssue, InvalidInput
+from loupe.errors import FieldIssue, InvalidInput, RowTooLarge
 from loupe.models.common import ListQuery, Page
-from loupe.models.dashboards import DashboardCreate, DashboardOut, DashboardUpdate, Tile, TileOut
+from loupe.models.dashboards import (
+    DashboardCreate,
+    DashboardData,
+    DashboardDataRequest,
+    DashboardOut,
+    DashboardUpdate,
+    Tile,
+    TileData,
+    TileOut,
+)
 from loupe.models.identity import Principal
-from loupe.models.runs import RefreshOut, SkippedQueryOut
-from loupe.repositories import dashboard_tiles
+from loupe.models.queries import QueryParameter
+from loupe.models.runs import ACTIVE_STATUSES, RefreshOut, RunOrigin, RunOut, RunStatus, SkippedQueryOut
+from loupe.models.visualizations import VisualizationOut
+from loupe.repositories import crud, dashboard_tiles
 from loupe.repositories.dashboards import DASHBOARDS
+from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS
+from loupe.results.page import PAGE_MAX_BYTES, body_text, proxy_bytes
+from loupe.results.store import ResultReader
 from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
-from loupe.services.runs import runs
+from loupe.services.runs import organization_zone, parameter_values, run_settings, runs
+from loupe.services.visualizations import visualization_warnings
 from loupe.versions import ExpectedVersions
+
+# A dashboard's data answers within a page's byte budget (Lambda answers at most 6 MB); each succeeded
+# tile gets at most TILE_ROWS rows of it, in order, and the tiles after it is spent say results_deferred.
+DATA_MAX_BYTES = PAGE_MAX_BYTES
+TILE_ROWS = 1_000
+# Below this, a tile's rows are deferred rather than cut to a handful.
+MIN_ROWS_BUDGET = 4_096
 
 
 def find_overlap(tiles: Sequence[Tile]) -> tuple[int, int] | None:
@@ -36,9 +62,54 @@ def find_overlap(tiles: Sequence[Tile]) -> tuple[int, int] | None:
     return None
 
 
-def checked_tiles(principal: Principal, tiles: Sequence[Tile]) -> list[dict[str, Any]]:
-    """The tiles as rows to store, once they are known not to overlap and to name the caller's
-    organization's visualizations (another organization's is a 404, as if it did not exist)."""
+def _kind(parameter: Mapping[str, Any]) -> str:
+    return f"{'a list of ' if parameter.get('multi') else ''}{parameter['type']}"
+
+
+def check_mappings(principal: Principal, tiles: Sequence[Tile], filters: Sequence[QueryParameter]) -> None:
+    """Each tile maps parameters its query has to filters the dashboard has, of the same type (a 422
+    naming `tiles.N.param_mappings.<parameter>` otherwise)."""
+    mapped = [
+        (index, tile.visualization_id, tile.param_mappings)
+        for index, tile in enumerate(tiles)
+        if tile.param_mappings and tile.visualization_id is not None
+    ]
+    if not mapped:
+        return
+    organization_id = principal.organization_id
+    shown = {
+        row["id"]: row["query_id"]
+        for row in crud.get_many(VISUALIZATIONS, organization_id, [shows for _, shows, _ in mapped])
+    }
+    declared = {
+        row["id"]: {parameter["name"]: parameter for parameter in row["parameters"]}
+        for row in crud.get_many(QUERIES, organization_id, list(set(shown.values())))
+    }
+    by_name = {item.name: item.model_dump(mode="json") for item in filters}
+    issues = []
+    for index, shows, mappings in mapped:
+        parameters = declared.get(shown.get(shows), {})
+        for parameter_name, filter_name in mappings.items():
+            parameter, feeding = parameters.get(parameter_name), by_name.get(filter_name)
+            if parameter is None:
+                issue = "the tile's query has no such parameter"
+            elif feeding is None:
+                issue = f"the dashboard has no filter {filter_name!r}"
+            elif _kind(parameter) != _kind(feeding):
+                issue = f"the filter is {_kind(feeding)}, the parameter {_kind(parameter)}"
+            else:
+                continue
+            issues.append(FieldIssue(f"tiles.{index}.param_mappings.{parameter_name}", issue))
+    if issues:
+        raise InvalidInput("The tiles' parameters and the dashboard's filters do not fit", issues=issues)
+
+
+def checked_tiles(
+    principal: Principal, tiles: Sequence[Tile], filters: Sequence[QueryParameter]
+) -> list[dict[str, Any]]:
+    """The tiles as rows to store, once they are known not to overlap, to name the caller's
+    organization's visualizations (another organization's is a 404, as if it did not exist) and to map
+    their parameters to the dashboard's filters."""
     overlap = find_overlap(tiles)
     if overlap is not None:
         first, second = overlap
@@ -52,7 +123,20 @@ def checked_tiles(principal: Principal, tiles: Sequence[Tile]) -> list[dict[str,
             if tile.visualization_id is not None
         ],
     )
+    check_mappings(principal, tiles, filters)
     return [tile.model_dump(mode="json") for tile in tiles]
+
+
+def _filters(stored: Sequence[Mapping[str, Any]]) -> list[QueryParameter]:
+    return [QueryParameter.model_validate(item) for item in stored]
+
+
+def _stored_filters(filters: Sequence[QueryParameter]) -> list[dict[str, Any]]:
+    return [item.model_dump(mode="json") for item in filters]
+
+
+def _tile_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: row[name] for name in Tile.model_fields}
 
 
 def _with_tiles(principal: Principal, found: list[DashboardOut]) -> list[DashboardOut]:
@@ -70,17 +154,25 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
         return DashboardOut.model_validate({**row, "tiles": []})
 
     def values_for_create(self, principal: Principal, body: DashboardCreate) -> dict[str, Any]:
-        return body.model_dump(exclude={"tiles"})
+        return {**body.model_dump(exclude={"tiles", "filters"}), "filters": _stored_filters(body.filters)}
 
     def values_for_update(
         self, principal: Principal, body: DashboardUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
+        values = body.model_dump(exclude_unset=True, exclude={"tiles", "filters"})
+        filters = _filters(current["filters"]) if body.filters is None else body.filters
+        if body.filters is not None:
+            values["filters"] = _stored_filters(body.filters)
         if body.tiles is not None:
             # Here the row is locked and If-Match checked; the tiles change in the update's transaction.
-            tiles = checked_tiles(principal, body.tiles)
+            tiles = checked_tiles(principal, body.tiles, filters)
             with database_rules():
                 dashboard_tiles.replace(principal.organization_id, current["id"], tiles)
-        return body.model_dump(exclude_unset=True, exclude={"tiles"})
+        elif body.filters is not None:
+            # The stored tiles must still fit the new filters.
+            stored = dashboard_tiles.for_dashboards(principal.organization_id, [current["id"]])[current["id"]]
+            check_mappings(principal, [Tile.model_validate(_tile_fields(row)) for row in stored], filters)
+        return values
 
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[DashboardOut]:
         with db.transaction():
@@ -94,7 +186,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
 
     def create(self, principal: Principal, body: DashboardCreate) -> Versioned[DashboardOut]:
         with db.transaction():
-            tiles = checked_tiles(principal, body.tiles)
+            tiles = checked_tiles(principal, body.tiles, body.filters)
             made = super().create(principal, body)
             if tiles:
                 with database_rules():
@@ -108,16 +200,165 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
             updated = super().update(principal, resource_id, body, expected)
             return Versioned(_with_tiles(principal, [updated.resource])[0], updated.version)
 
-    def refresh(self, principal: Principal, dashboard_id: UUID, max_age_seconds: int | None) -> RefreshOut:
-        """Start a run of every distinct query of the dashboard's tiles (see RunService.run_queries)."""
+    def data(self, principal: Principal, dashboard_id: UUID, request: DashboardDataRequest) -> DashboardData:
+        """The dashboard drawn with the filters' values (their defaults where left out): each visualization
+        tile's run (reused when at most max_age_seconds old, else started) and, for a succeeded one, the
+        first page of its rows, all within one response's byte budget."""
         with db.transaction():
-            self._existing(principal, dashboard_id)
-            query_ids = dashboard_tiles.query_ids(principal.organization_id, dashboard_id)
-            started, skipped = runs.run_queries(principal, query_ids, max_age_seconds)
-        return RefreshOut(
-            runs=started,
-            skipped=[SkippedQueryOut(query_id=item.query_id, reason=item.reason) for item in skipped],
+            row = self._existing(principal, dashboard_id)
+            dashboard = _with_tiles(principal, [self.to_out(row)])[0]
+            plan = _plan(principal, row["filters"], dashboard.tiles, request.filters)
+            max_age = row["max_age_seconds"] if request.max_age_seconds is None else request.max_age_seconds
+            served = runs.serve(
+                principal, [(query, values) for _, query, values in plan.runs], max_age or None
+            )
+            warnings = visualization_warnings(plan.visualizations.values())
+        by_tile = {tile_id: run for (tile_id, _, _), run in zip(plan.runs, served, strict=True)}
+        budget = ResponseBudget(DATA_MAX_BYTES - measured(dashboard) - measured(plan.filters))
+        drawn = [
+            _drawn(principal, tile, plan, by_tile.get(tile.id), warnings, budget) for tile in dashboard.tiles
+        ]
+        return DashboardData(
+            dashboard=dashboard,
+            filters=plan.filters,
+            tiles=drawn,
+            pending_run_ids=list(dict.fromkeys(run.id for run in served if run.status in ACTIVE_STATUSES)),
         )
+
+    def refresh(
+        self,
+        principal: Principal,
+        dashboard_id: UUID,
+        filters: Mapping[str, Any],
+        max_age_seconds: int | None,
+    ) -> RefreshOut:
+        """A run for each distinct query and values of the dashboard's tiles, with the filters' values (see
+        RunService.serve); a tile whose query lacks a value is skipped, with why."""
+        with db.transaction():
+            row = self._existing(principal, dashboard_id)
+            tiles = dashboard_tiles.for_dashboards(principal.organization_id, [dashboard_id])[dashboard_id]
+            plan = _plan(principal, row["filters"], [TileOut.model_validate(tile) for tile in tiles], filters)
+            planned = [(query, values) for _, query, values in plan.runs]
+            served = runs.serve(principal, planned, max_age_seconds, RunOrigin.REFRESH)
+        skipped = {
+            plan.visualizations[tile["visualization_id"]]["query_id"]: plan.skipped[tile["id"]]
+            for tile in tiles
+            if tile["id"] in plan.skipped
+        }
+        return RefreshOut(
+            runs=list({run.id: run for run in served}.values()),
+            skipped=[
+                SkippedQueryOut(query_id=query_id, reason=reason) for query_id, reason in skipped.items()
+            ],
+        )
+
+
+@dataclass
+class ResponseBudget:
+    """The bytes a response has left for rows."""
+
+    remaining: int
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """What a dashboard's tiles run with: the filters' values (ranges resolved), each visualization tile's
+    query and checked values, and why a tile has no run."""
+
+    filters: dict[str, Any]
+    visualizations: dict[UUID, dict[str, Any]]
+    runs: list[tuple[UUID, dict[str, Any], dict[str, Any]]]
+    skipped: dict[UUID, str]
+
+
+def _plan(
+    principal: Principal, declared: list[dict[str, Any]], tiles: Sequence[TileOut], given: Mapping[str, Any]
+) -> TilePlan:
+    organization_id = principal.organization_id
+
+    def zone() -> ZoneInfo:
+        return organization_zone(organization_id)
+
+    try:
+        filters = parameter_values(declared, given, organization_id, zone)
+    except InvalidInput as error:
+        raise InvalidInput(
+            "The filters do not fit the dashboard",
+            issues=[
+                FieldIssue(f"filters{issue.field.removeprefix('parameters')}", issue.issue)
+                for issue in error.issues
+            ],
+        ) from None
+    # Each tile checks the filter's value as given (a range's preset is resolved for the query anew).
+    chosen = {item["name"]: given.get(item["name"], item.get("default")) for item in declared}
+    shown = [tile for tile in tiles if tile.visualization_id is not None]
+    shown_ids = [tile.visualization_id for tile in tiles if tile.visualization_id is not None]
+    visualizations = {row["id"]: row for row in crud.get_many(VISUALIZATIONS, organization_id, shown_ids)}
+    queries = {
+        row["id"]: row
+        for row in crud.get_many(
+            QUERIES, organization_id, list({row["query_id"] for row in visualizations.values()})
+        )
+    }
+    planned: list[tuple[UUID, dict[str, Any], dict[str, Any]]] = []
+    skipped: dict[UUID, str] = {}
+    for tile in shown:
+        query = queries[visualizations[tile.visualization_id]["query_id"]]
+        names = {parameter["name"] for parameter in query["parameters"]}
+        mapped = {
+            parameter: chosen[feeding]
+            for parameter, feeding in tile.param_mappings.items()
+            if parameter in names and chosen.get(feeding) is not None
+        }
+        try:
+            planned.append(
+                (tile.id, query, parameter_values(query["parameters"], mapped, organization_id, zone))
+            )
+        except InvalidInput as error:
+            skipped[tile.id] = "; ".join(
+                f"{issue.field.rsplit('.', 1)[-1]}: {issue.issue}" for issue in error.issues
+            )
+    return TilePlan(filters, visualizations, planned, skipped)
+
+
+def measured(value: Any) -> int:
+    """The bytes `value` takes in a proxy response's body."""
+    return proxy_bytes(body_text(to_jsonable_python(value)))
+
+
+def _drawn(
+    principal: Principal,
+    tile: TileOut,
+    plan: TilePlan,
+    run: RunOut | None,
+    warnings: Mapping[UUID, list[str]],
+    budget: ResponseBudget,
+) -> TileData:
+    if tile.visualization_id is None:
+        drawn = TileData(tile_id=tile.id, visualization=None, run=None, results=None)
+        budget.remaining -= measured(drawn)
+        return drawn
+    shown = plan.visualizations[tile.visualization_id]
+    visualization = VisualizationOut.model_validate({**shown, "warnings": warnings.get(shown["id"], [])})
+    drawn = TileData(
+        tile_id=tile.id,
+        visualization=visualization,
+        run=run.model_copy(update={"sql": None}) if run is not None else None,
+        results=None,
+        skipped=plan.skipped.get(tile.id),
+    )
+    budget.remaining -= measured(drawn)
+    if run is None or run.status is not RunStatus.SUCCEEDED or run.results_expired:
+        return drawn
+    if budget.remaining < MIN_ROWS_BUDGET:
+        return drawn.model_copy(update={"results_deferred": True})
+    reader = ResultReader.for_run(run_settings().results_bucket, principal.organization_id, run.id)
+    try:
+        results = reader.page(0, TILE_ROWS, max_bytes=budget.remaining)
+    except RowTooLarge:
+        return drawn.model_copy(update={"results_deferred": True})
+    budget.remaining -= measured(results)
+    return drawn.model_copy(update={"results": results})
 
 
 dashboards = DashboardService(DASHBOARDS, DashboardOut, "dashboard")

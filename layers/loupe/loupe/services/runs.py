@@ -22,7 +22,6 @@ from loupe.errors import (
     DependencyUnavailable,
     ExportTooLarge,
     FieldIssue,
-    InvalidInput,
     NotFound,
     RateLimited,
     ReferenceNotFound,
@@ -243,12 +242,6 @@ def _single_version(moments: Sequence[RunMoment]) -> str:
 
 
 @dataclass(frozen=True)
-class SkippedQuery:
-    query_id: UUID
-    reason: str
-
-
-@dataclass(frozen=True)
 class Started:
     """A run to answer a create with: `new` is False when a cached run was returned instead."""
 
@@ -354,47 +347,38 @@ class RunService(ResourceReader[RunOut]):
                 query=query,
             )
 
-    def run_queries(
-        self, principal: Principal, query_ids: list[UUID], max_age_seconds: int | None
-    ) -> tuple[list[RunOut], list[SkippedQuery]]:
-        """Run each saved query with its parameters' defaults (a dashboard refresh). The active-run limit
-        applies to the batch as a whole: it starts when the caller has room for one more run. A query
-        with a required parameter that has no default is skipped, not run."""
-        started: list[RunOut] = []
-        skipped: list[SkippedQuery] = []
-        with db.transaction():
-            self._check_active_limit(principal)
-            for query_id in query_ids:
-                query = crud.get(QUERIES, principal.organization_id, query_id)
-                if query is None:
-                    continue
-                declared: list[dict[str, Any]] = query["parameters"]
-                try:
-                    values = parameter_values(
-                        declared,
-                        {},
-                        principal.organization_id,
-                        lambda: organization_zone(principal.organization_id),
-                    )
-                except InvalidInput as error:
-                    issues = "; ".join(
-                        f"{item.field.rsplit('.', 1)[-1]}: {item.issue}" for item in error.issues
-                    )
-                    skipped.append(SkippedQuery(query_id=query_id, reason=f"{error.message} ({issues})"))
-                    continue
-                result = self._start(
-                    principal,
-                    query["datasource_id"],
-                    snippets.expand(principal.organization_id, query["sql"]),
-                    values,
-                    query_id,
-                    max_age_seconds,
-                    limited=False,
-                    query=query,
-                    origin=RunOrigin.REFRESH,
-                )
-                started.append(result.run)
-        return started, skipped
+    def serve(
+        self,
+        principal: Principal,
+        planned: Sequence[tuple[Mapping[str, Any], dict[str, Any]]],
+        max_age_seconds: int | None,
+        origin: RunOrigin = RunOrigin.DASHBOARD,
+    ) -> list[RunOut]:
+        """A run for each (saved query, checked values) of a dashboard's tiles: a succeeded one at most
+        `max_age_seconds` old when there is one, else a new one; a pair met twice is served once. The
+        active-run limit applies to the batch as a whole, as for a refresh."""
+        served: dict[str, RunOut] = {}
+        keys = [
+            json.dumps([str(query["id"]), values], sort_keys=True, default=str) for query, values in planned
+        ]
+        limited = True
+        for key, (query, values) in zip(keys, planned, strict=True):
+            if key in served:
+                continue
+            started = self._start(
+                principal,
+                query["datasource_id"],
+                snippets.expand(principal.organization_id, query["sql"]),
+                values,
+                query["id"],
+                max_age_seconds,
+                limited=limited,
+                query=query,
+                origin=origin,
+            )
+            limited = limited and not started.new
+            served[key] = started.run
+        return [served[key] for key in keys]
 
     def run_sql(self, principal: Principal, body: AdhocRunCreate) -> Started:
         """Run an editor's SQL; each `{{ name }}` in it needs a value and each value a placeholder."""

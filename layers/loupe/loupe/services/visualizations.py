@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -40,7 +41,7 @@ def checked_options(visualization_type: VisualizationType, options: dict[str, An
     return model.model_dump(mode="json")
 
 
-def column_warnings(row: dict[str, Any], latest: dict[UUID, list[str]]) -> list[str]:
+def column_warnings(row: Mapping[str, Any], latest: Mapping[UUID, list[str]]) -> list[str]:
     """What the visualization's options name that its query's latest result (`latest`, by query) lacks."""
     columns = latest.get(row["query_id"])
     if columns is None:
@@ -48,6 +49,13 @@ def column_warnings(row: dict[str, Any], latest: dict[UUID, list[str]]) -> list[
     options = OPTIONS_BY_TYPE[row["type"]].model_validate(row["options"])
     missing = [name for name in dict.fromkeys(options.named_columns()) if name not in columns]
     return [f"the query's latest result has no column {name!r}" for name in missing]
+
+
+def visualization_warnings(rows: Iterable[Mapping[str, Any]]) -> dict[UUID, list[str]]:
+    """Each visualization's column warnings, with one look at the latest results of all their queries."""
+    shown = list(rows)
+    latest = runs_repository.latest_columns(list({row["query_id"] for row in shown}))
+    return {row["id"]: column_warnings(row, latest) for row in shown}
 
 
 class VisualizationService(
@@ -63,9 +71,9 @@ class VisualizationService(
     def list(self, principal: Principal, query: ListQuery) -> Page[VisualizationOut]:
         page = super().list(principal, query)
         with db.transaction():
-            latest = runs_repository.latest_columns(list({item.query_id for item in page.items}))
+            warnings = visualization_warnings(item.model_dump() for item in page.items)
         for item in page.items:
-            item.warnings = column_warnings(item.model_dump(), latest)
+            item.warnings = warnings[item.id]
         return page
 
     def values_for_create(self, principal: Principal, body: VisualizationCreate) -> dict[str, Any]:
