@@ -71,6 +71,9 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("POST", "/queries/{}/runs"): V,
     ("GET", "/queries/{}/runs"): V,
     ("GET", "/queries/{}/parameters/{}/options"): V,
+    ("GET", "/dashboards/{}/data"): V,
+    ("POST", "/dashboards/{}/data"): V,
+    ("POST", "/dashboards/{}/filters/{}/options"): V,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):

@@ -226,3 +226,76 @@ def test_a_refresh_takes_the_same_filter_values(api: Any, drawn: dict[str, Any])
     assert refreshed.json()["skipped"] == []
     refused = api.post(path, json_body={"filters": {"picked": 3}}, token=token)
     assert assert_error(refused, 422, "validation_error")["details"][0]["field"] == "body.filters.picked"
+
+
+UPTO_SQL = "SELECT id, label FROM widgets WHERE id <= {{ upto }} ORDER BY id"
+
+
+def test_a_cascading_filter_lists_the_options_its_parent_filter_chooses(
+    api: Any, drawn: dict[str, Any], aws: str, postgres_database: str
+) -> None:
+    token, path = drawn["token"], f"/api/v1/dashboards/{drawn['id']}"
+    options_query = saved_query(
+        api, token, postgres_database, UPTO_SQL, [{"name": "upto", "type": "number", "required": True}]
+    ).json()["id"]
+    cascading = {
+        "name": "picked",
+        "type": "number",
+        "multi": True,
+        "options_query": {"query_id": options_query, "parameters": {"upto": "floor"}},
+    }
+
+    def update(body: dict[str, Any]) -> Any:
+        etag = api.get(path, token=token).header("ETag")
+        return api.request("PATCH", path, json_body=body, token=token, headers={"If-Match": etag})
+
+    wrong = update(
+        {
+            "filters": [
+                FILTERS[0],
+                {**cascading, "options_query": {"query_id": options_query, "parameters": {"upto": "nobody"}}},
+                FILTERS[2],
+            ]
+        }
+    )
+    assert assert_error(wrong, 422, "validation_error")["details"] == [
+        {
+            "field": "body.filters.1.options_query.parameters.upto",
+            "issue": "'nobody' is not another of these parameters",
+        }
+    ]
+    unknown = update(
+        {
+            "filters": [
+                FILTERS[0],
+                {**cascading, "options_query": {"query_id": options_query, "parameters": {"x": "floor"}}},
+                FILTERS[2],
+            ]
+        }
+    )
+    assert (
+        assert_error(unknown, 422, "validation_error")["details"][0]["issue"]
+        == "the options query has no such parameter"
+    )
+    assert update({"filters": [FILTERS[0], cascading, FILTERS[2]]}).status == 200
+
+    options_path = f"{path}/filters/picked/options"
+    pending = api.post(options_path, json_body={"filters": {"floor": 2}}, token=token).json()
+    assert (pending["pending"], pending["items"], pending["refreshed_at"]) == (True, [], None)
+    deliver(aws)
+    two = api.post(options_path, json_body={"filters": {"floor": 2}}, token=token).json()
+    assert (two["pending"], [item["value"] for item in two["items"]]) == (False, [1, 2])
+    assert two["run_id"] == pending["run_id"]
+    four = api.post(options_path, json_body={"filters": {"floor": 4}, "q": "widget"}, token=token).json()
+    assert four["pending"] is True
+    deliver(aws)
+    four = api.post(options_path, json_body={"filters": {"floor": 4}, "limit": 3}, token=token).json()
+    assert ([item["value"] for item in four["items"]], four["total"]) == ([1, 2, 3], 4)
+
+    data = f"{path}/data"
+    outside = api.post(data, json_body={"filters": {"floor": 2, "picked": [4]}}, token=token)
+    assert assert_error(outside, 422, "validation_error")["details"] == [
+        {"field": "body.filters.picked", "issue": "4 is not one of its options"}
+    ]
+    assert api.post(data, json_body={"filters": {"floor": 4, "picked": [4]}}, token=token).status == 200
+    assert_error(api.post(f"{path}/filters/floor/options", json_body={}, token=token), 404, "not_found")

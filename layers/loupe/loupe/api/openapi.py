@@ -110,7 +110,9 @@ def whole_api_document() -> str:
     document["components"]["headers"] = RESPONSE_HEADERS
     for router in routers:
         with_query_schemas(document, router.declared)
-    return json.dumps(with_links(with_conditional_headers(without_empty_bodies(document))), indent=2)
+    return json.dumps(
+        with_links(with_conditional_headers(with_optional_bodies(without_empty_bodies(document)))), indent=2
+    )
 
 
 def query_models(route: Callable[..., Any]) -> tuple[type[BaseModel], ...]:
@@ -188,6 +190,20 @@ def without_empty_bodies(document: dict[str, Any]) -> dict[str, Any]:
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
                 if schema.get("type") == "null" or int(status) in BODILESS:
                     response.pop("content", None)
+    return document
+
+
+def with_optional_bodies(document: dict[str, Any]) -> dict[str, Any]:
+    """A body a route may go without (`body: Model | None = None`) is an optional request body of that
+    model, not a required one that may be JSON `null` (what Powertools writes)."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            choices = content.get("schema", {}).get("anyOf", [])
+            models = [choice for choice in choices if "$ref" in choice]
+            if len(models) == 1 and len(choices) == 2 and {"type": "null"} in choices:
+                content["schema"] = models[0]
+                operation["requestBody"]["required"] = False
     return document
 
 

@@ -11,7 +11,7 @@ from pydantic.config import JsonDict
 
 from loupe.models.common import DisplayName, StrictModel, Tags, refuse_null
 from loupe.models.queries import Description, ParameterName, ParameterValue, QueryParameter, unique_names
-from loupe.models.runs import RunOut, RunResults
+from loupe.models.runs import RUN_EXAMPLE, RunOut, RunResults
 from loupe.models.visualizations import VisualizationOut
 
 GRID_COLUMNS = 12
@@ -268,6 +268,19 @@ class DashboardDataRequest(DashboardFilterValues):
     max_age_seconds: MaxAge | None = Field(None, description="Instead of the dashboard's own")
 
 
+class FilterOptionsRequest(DashboardFilterValues):
+    """POST /dashboards/{id}/filters/{name}/options: the other filters' values (a cascading filter's options
+    depend on them), and which options to list."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"filters": {"region": ["emea"]}, "q": "ber"}]})
+
+    q: str | None = Field(
+        None, min_length=1, max_length=200, description="Only options whose label or value holds this"
+    )
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+
+
 class TileData(BaseModel):
     """One tile as drawn: its visualization, the run that serves it, and the first page of its rows once
     that run has succeeded (unless the response's byte budget was spent: `results_deferred`)."""
@@ -288,9 +301,55 @@ class TileData(BaseModel):
     )
 
 
+def _first_example(model: type[BaseModel]) -> JsonDict:
+    extra = model.model_config.get("json_schema_extra")
+    assert isinstance(extra, dict)
+    examples = extra["examples"]
+    assert isinstance(examples, list)
+    example = examples[0]
+    assert isinstance(example, dict)
+    return example
+
+
+_DASHBOARD = _first_example(DashboardOut)
+DATA_EXAMPLE: JsonDict = {
+    "dashboard": _DASHBOARD,
+    "filters": {"region": ["emea"]},
+    "tiles": [
+        {
+            "tile_id": "1a3c5e7a-9b1d-4f3a-8c5e-7a9b1d3f5a7c",
+            "visualization": _first_example(VisualizationOut),
+            "run": {**RUN_EXAMPLE, "origin": "dashboard", "schedule_id": None, "sql": None},
+            "results": {
+                "columns": [{"name": "region", "type": "text"}, {"name": "revenue", "type": "numeric"}],
+                "rows": [["emea", "1234.50"]],
+                "total_rows": 1,
+                "offset": 0,
+                "limit": 1000,
+                "next_offset": None,
+                "truncated_by": None,
+            },
+            "results_deferred": False,
+            "skipped": None,
+        },
+        {
+            "tile_id": "2b4d6f8b-0c2e-4a4b-9d6f-8b0c2e4a6b8d",
+            "visualization": None,
+            "run": None,
+            "results": None,
+            "results_deferred": False,
+            "skipped": None,
+        },
+    ],
+    "pending_run_ids": [],
+}
+
+
 class DashboardData(BaseModel):
     """A dashboard drawn in one call: per tile, what to draw; `pending_run_ids` for one long poll
     (GET /runs?ids=...&wait=20) until they are done."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [DATA_EXAMPLE]})
 
     dashboard: DashboardOut = Field(description="The dashboard: its layout, filters and tiles")
     filters: dict[str, ParameterValue] = Field(description="The values the tiles ran with, ranges resolved")

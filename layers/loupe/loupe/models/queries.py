@@ -149,6 +149,12 @@ class OptionsQuery(StrictModel):
     label_column: ColumnName | None = Field(
         None, description="The column of the labels shown; the second (or the values') if null"
     )
+    parameters: dict[ParameterName, ParameterName] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Values for the options query's parameters, each from another parameter of the same"
+        " query (or filter of the same dashboard), by name: the options then depend on it (cascading)",
+    )
 
 
 class QueryParameter(StrictModel):
@@ -394,5 +400,10 @@ class ParameterOptionsPage(Page[ParameterOption]):
     )
 
     run_id: UUID = Field(description="The options query's run they come from; run the query to refresh them")
-    refreshed_at: datetime = Field(description="When that run finished")
+    refreshed_at: datetime | None = Field(description="When that run finished; null while it is pending")
+    pending: bool = Field(
+        False,
+        description="The options query is still running for these values (no items yet): wait for `run_id`"
+        " (GET /runs/{id}?wait=20) and ask again",
+    )
     options_truncated: bool = Field(description="The result had more rows than the 10,000 taken as options")

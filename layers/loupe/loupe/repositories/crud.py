@@ -133,3 +133,54 @@ def existing_ids(collection: Collection, organization_id: UUID, resource_ids: se
         (organization_id, list(resource_ids)),
     )
     return {row["id"] for row in rows}
+
+
+# Parameters (a query's `parameters`, a dashboard's `filters`) whose options come from one of the queries.
+_FED_BY = (
+    "EXISTS (SELECT FROM jsonb_array_elements({column}) AS item"
+    " WHERE item -> 'options_query' ->> 'query_id' = ANY({ids}::text[]))"
+)
+
+
+def fed_by(
+    collection: Collection, column: str, organization_id: UUID, query_ids: list[UUID]
+) -> list[dict[str, Any]]:
+    """The id and name of each row (other than the queries themselves) with a parameter in `column` whose
+    options come from one of `query_ids`, by name."""
+    return fetch_all(
+        sql.SQL(
+            "SELECT id, name FROM {table} WHERE organization_id = %(organization_id)s"
+            " AND NOT (id = ANY(%(ids)s)) AND {fed} ORDER BY name, id"
+        ).format(
+            table=sql.Identifier(collection.table),
+            fed=sql.SQL(_FED_BY).format(column=sql.Identifier(column), ids=sql.Placeholder("texts")),
+        ),
+        {
+            "organization_id": organization_id,
+            "ids": query_ids,
+            "texts": [str(query_id) for query_id in query_ids],
+        },
+    )
+
+
+def drop_options_from(
+    collection: Collection, column: str, organization_id: UUID, query_ids: list[UUID]
+) -> int:
+    """Drop the options query from each parameter in `column` that one of `query_ids` fed: the parameter
+    stays, free. A query gets a new revision (its parameters changed)."""
+    revision = sql.SQL("revision = revision + 1, ") if "revision" in collection.columns else sql.SQL("")
+    return execute(
+        sql.SQL(
+            "UPDATE {table} SET {revision}{column} = (SELECT jsonb_agg(CASE"
+            " WHEN item -> 'options_query' ->> 'query_id' = ANY(%(texts)s::text[])"
+            " THEN jsonb_set(item, '{{options_query}}', 'null') ELSE item END ORDER BY position)"
+            " FROM jsonb_array_elements({column}) WITH ORDINALITY AS listed(item, position))"
+            " WHERE organization_id = %(organization_id)s AND {fed}"
+        ).format(
+            table=sql.Identifier(collection.table),
+            revision=revision,
+            column=sql.Identifier(column),
+            fed=sql.SQL(_FED_BY).format(column=sql.Identifier(column), ids=sql.Placeholder("texts")),
+        ),
+        {"organization_id": organization_id, "texts": [str(query_id) for query_id in query_ids]},
+    )

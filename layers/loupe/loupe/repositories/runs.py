@@ -249,6 +249,15 @@ def latest_stored(query_id: UUID) -> dict[str, Any] | None:
     )
 
 
+def latest_stored_with(query_id: UUID, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
+    """As latest_stored, among the runs that ran with (at least) these parameter values."""
+    return fetch_one(
+        "SELECT id, finished_at FROM runs WHERE query_id = %s AND status = 'succeeded'"
+        " AND result_location IS NOT NULL AND parameters @> %s ORDER BY finished_at DESC, id LIMIT 1",
+        (query_id, Jsonb(dict(parameters))),
+    )
+
+
 def latest_succeeded(query_id: UUID) -> dict[str, Any] | None:
     """The id, finish time and row count of the query's newest succeeded run, if any (the query's
     own tenancy has been checked: ids are unique across organizations)."""

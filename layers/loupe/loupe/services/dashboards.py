@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic_core import to_jsonable_python
 
 from loupe import db
-from loupe.errors import FieldIssue, InvalidInput, RowTooLarge
+from loupe.errors import FieldIssue, InvalidInput, NotFound, OptionsUnavailable, RowTooLarge
 from loupe.models.common import ListQuery, Page
 from loupe.models.dashboards import (
     DashboardCreate,
@@ -20,12 +20,13 @@ from loupe.models.dashboards import (
     DashboardDataRequest,
     DashboardOut,
     DashboardUpdate,
+    FilterOptionsRequest,
     Tile,
     TileData,
     TileOut,
 )
 from loupe.models.identity import Principal
-from loupe.models.queries import QueryParameter
+from loupe.models.queries import ParameterOptionsPage, ParameterOptionsQuery, QueryParameter
 from loupe.models.runs import ACTIVE_STATUSES, RefreshOut, RunOrigin, RunOut, RunStatus, SkippedQueryOut
 from loupe.models.visualizations import VisualizationOut
 from loupe.repositories import crud, dashboard_tiles
@@ -34,6 +35,7 @@ from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.results.page import PAGE_MAX_BYTES, body_text, proxy_bytes
 from loupe.results.store import ResultReader
+from loupe.services import parameter_options
 from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
 from loupe.services.runs import organization_zone, parameter_values, run_settings, runs
 from loupe.services.visualizations import visualization_warnings
@@ -154,6 +156,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
         return DashboardOut.model_validate({**row, "tiles": []})
 
     def values_for_create(self, principal: Principal, body: DashboardCreate) -> dict[str, Any]:
+        parameter_options.require_sources(principal.organization_id, body.filters, "filters")
         return {**body.model_dump(exclude={"tiles", "filters"}), "filters": _stored_filters(body.filters)}
 
     def values_for_update(
@@ -162,6 +165,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
         values = body.model_dump(exclude_unset=True, exclude={"tiles", "filters"})
         filters = _filters(current["filters"]) if body.filters is None else body.filters
         if body.filters is not None:
+            parameter_options.require_sources(principal.organization_id, body.filters, "filters")
             values["filters"] = _stored_filters(body.filters)
         if body.tiles is not None:
             # Here the row is locked and If-Match checked; the tiles change in the update's transaction.
@@ -224,6 +228,54 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
             tiles=drawn,
             pending_run_ids=list(dict.fromkeys(run.id for run in served if run.status in ACTIVE_STATUSES)),
         )
+
+    def filter_options(
+        self, principal: Principal, dashboard_id: UUID, name: str, request: FilterOptionsRequest
+    ) -> ParameterOptionsPage:
+        """The options of the dashboard's filter `name`: its options query's result, for a cascading filter
+        the one that ran with the other filters' values (started when there is none young enough, and
+        then `pending`)."""
+        organization_id = principal.organization_id
+        with db.transaction():
+            row = self._existing(principal, dashboard_id)
+            declared = {item["name"]: item for item in row["filters"]}
+            source = (declared.get(name) or {}).get("options_query")
+            if source is None:
+                raise NotFound("The dashboard has no filter of that name with an options query")
+            options_query = crud.get(QUERIES, organization_id, source["query_id"])
+            if options_query is None:
+                raise OptionsUnavailable("The filter's options query is gone")
+            chosen = {item: request.filters.get(item, declared[item].get("default")) for item in declared}
+            try:
+                values = parameter_values(
+                    options_query["parameters"],
+                    parameter_options.depends_on(source, chosen),
+                    organization_id,
+                    lambda: organization_zone(organization_id),
+                )
+            except InvalidInput as error:
+                raise OptionsUnavailable(
+                    f"The options query cannot run with these filters: {error.message}"
+                ) from None
+            max_age = row["max_age_seconds"] or None
+            [run] = runs.serve(principal, [(options_query, values)], max_age)
+        if run.status in ACTIVE_STATUSES:
+            return ParameterOptionsPage(
+                items=[],
+                total=0,
+                limit=request.limit,
+                offset=request.offset,
+                run_id=run.id,
+                refreshed_at=None,
+                options_truncated=False,
+                pending=True,
+            )
+        if run.status is not RunStatus.SUCCEEDED or run.finished_at is None:
+            raise OptionsUnavailable(f"The options query's run ended {run.status}")
+        bucket = parameter_options.results_bucket()
+        options = parameter_options.options_of_run(organization_id, bucket, run.id, run.finished_at, source)
+        listing = ParameterOptionsQuery(q=request.q, limit=request.limit, offset=request.offset)
+        return parameter_options.paged(options, listing)
 
     def refresh(
         self,

@@ -11,7 +11,7 @@ from uuid import UUID
 from loupe.errors import Dependent, DependentKind
 from loupe.models.identity import Principal
 from loupe.repositories import canvases, crud, dashboard_tiles
-from loupe.repositories import queries as queries_repository
+from loupe.repositories.dashboards import DASHBOARDS
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.schedules import SCHEDULES
 from loupe.repositories.visualizations import VISUALIZATIONS
@@ -46,7 +46,8 @@ def of_queries(organization_id: UUID, query_ids: list[UUID]) -> list[Dependent]:
         ),
         *_named("canvas", canvases.referencing(organization_id, shown)),
         *_named("schedule", crud.named_by(SCHEDULES, organization_id, "query_id", query_ids)),
-        *_named("query", queries_repository.fed_by(organization_id, query_ids)),
+        *_named("query", crud.fed_by(QUERIES, "parameters", organization_id, query_ids)),
+        *_named("dashboard", crud.fed_by(DASHBOARDS, "filters", organization_id, query_ids)),
     ]
 
 
@@ -78,7 +79,8 @@ def remove(principal: Principal, noun: str, resource_id: UUID, dependents: Seque
         if ids:
             crud.delete_many(collection, organization_id, ids)
     if gone_queries:
-        queries_repository.detach_options(organization_id, gone_queries)
+        crud.drop_options_from(QUERIES, "parameters", organization_id, gone_queries)
+        crud.drop_options_from(DASHBOARDS, "filters", organization_id, gone_queries)
     gone = [
         resource_id,
         *gone_queries,

@@ -15,11 +15,12 @@ from loupe import db
 from loupe.config import get_settings
 from loupe.errors import DependencyUnavailable, FieldIssue, InvalidInput, NotFound, OptionsUnavailable
 from loupe.models.identity import Principal
-from loupe.models.queries import ParameterOption, ParameterOptionsPage, ParameterOptionsQuery
+from loupe.models.queries import ParameterOption, ParameterOptionsPage, ParameterOptionsQuery, QueryParameter
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.queries import QUERIES
 from loupe.results.store import ResultReader
+from loupe.services.resources import require_references
 
 # The options are the first this many rows of the options query's result.
 MAX_OPTIONS = 10_000
@@ -34,12 +35,34 @@ class OptionSet:
     truncated: bool
 
 
-def option_set(organization_id: UUID, bucket: str, source: Mapping[str, Any]) -> OptionSet:
-    """The options `source` (a stored OptionsQuery) names, read from its query's latest stored result."""
-    latest = runs_repository.latest_stored(UUID(str(source["query_id"])))
+def depends_on(source: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The options query's parameter values a cascading source takes from its siblings' `values`."""
+    mapped = source.get("parameters") or {}
+    return {
+        parameter: values[sibling] for parameter, sibling in mapped.items() if values.get(sibling) is not None
+    }
+
+
+def option_set(
+    organization_id: UUID, bucket: str, source: Mapping[str, Any], values: Mapping[str, Any]
+) -> OptionSet:
+    """The options `source` (a stored OptionsQuery) names, read from its query's latest stored result (for
+    a cascading source, the latest that ran with the values it takes from its siblings' `values`)."""
+    query_id = UUID(str(source["query_id"]))
+    if source.get("parameters"):
+        latest = runs_repository.latest_stored_with(query_id, depends_on(source, values))
+    else:
+        latest = runs_repository.latest_stored(query_id)
     if latest is None:
         raise OptionsUnavailable(f"The options query {source['query_id']} has no result yet: run it")
-    reader = ResultReader.for_run(bucket, organization_id, latest["id"])
+    return options_of_run(organization_id, bucket, latest["id"], latest["finished_at"], source)
+
+
+def options_of_run(
+    organization_id: UUID, bucket: str, run_id: UUID, finished_at: datetime, source: Mapping[str, Any]
+) -> OptionSet:
+    """The options in a succeeded run's stored result: the value and label columns `source` names."""
+    reader = ResultReader.for_run(bucket, organization_id, run_id)
     columns = [column.name for column in reader.manifest.columns]
     value_column, label_column = source.get("value_column"), source.get("label_column")
     for named in (value_column, label_column):
@@ -53,7 +76,40 @@ def option_set(organization_id: UUID, bucket: str, source: Mapping[str, Any]) ->
         for row in rows[:MAX_OPTIONS]
         if row[value_at] is not None
     ]
-    return OptionSet(latest["id"], latest["finished_at"], options, truncated=len(rows) > MAX_OPTIONS)
+    return OptionSet(run_id, finished_at, options, truncated=len(rows) > MAX_OPTIONS)
+
+
+def require_sources(organization_id: UUID, parameters: Sequence[QueryParameter], field: str) -> None:
+    """Each dropdown's options query is one of the organization's (404 naming `<field>.N.options_query.
+    query_id` otherwise), and a cascading one feeds parameters that query has from siblings that exist
+    (422): a query's parameters or a dashboard's filters."""
+    sourced = [(index, parameter, parameter.options_query) for index, parameter in enumerate(parameters)]
+    fed = [(index, parameter, source) for index, parameter, source in sourced if source is not None]
+    require_references(
+        QUERIES,
+        organization_id,
+        [(f"{field}.{index}.options_query.query_id", source.query_id) for index, _, source in fed],
+    )
+    cascading = [(index, parameter, source) for index, parameter, source in fed if source.parameters]
+    if not cascading:
+        return
+    declared = {
+        row["id"]: {item["name"] for item in row["parameters"]}
+        for row in crud.get_many(QUERIES, organization_id, [source.query_id for _, _, source in cascading])
+    }
+    siblings = {parameter.name for parameter in parameters}
+    issues = []
+    for index, parameter, source in cascading:
+        for fed_parameter, sibling in source.parameters.items():
+            issue = None
+            if fed_parameter not in declared.get(source.query_id, set()):
+                issue = "the options query has no such parameter"
+            elif sibling == parameter.name or sibling not in siblings:
+                issue = f"{sibling!r} is not another of these parameters"
+            if issue is not None:
+                issues.append(FieldIssue(f"{field}.{index}.options_query.parameters.{fed_parameter}", issue))
+    if issues:
+        raise InvalidInput("The dropdowns' options queries do not fit", issues=issues)
 
 
 def _same(value: Any, option: Any) -> bool:
@@ -78,9 +134,11 @@ def require_within(
         if source is None or value is None:
             continue
         try:
-            options = option_set(organization_id, bucket, source).options
+            options = option_set(organization_id, bucket, source, values).options
         except OptionsUnavailable as error:
-            issues.append(FieldIssue(f"parameters.{parameter['name']}", error.message))
+            # A cascading dropdown's options for these values may not have been asked for yet.
+            if not source.get("parameters"):
+                issues.append(FieldIssue(f"parameters.{parameter['name']}", error.message))
             continue
         for item in value if isinstance(value, list) else [value]:
             if not any(_same(item, option.value) for option in options):
@@ -106,10 +164,22 @@ def page(
         if source is None:
             raise NotFound("The parameter takes its values from no query")
         # Looked up after the query: another organization's query is a 404 whatever the configuration.
-        bucket = get_settings().results_bucket
-        if bucket is None:
-            raise DependencyUnavailable("Results are not configured: LOUPE_RESULTS_BUCKET")
-        options = option_set(principal.organization_id, bucket, source)
+        bucket = results_bucket()
+        # A cascading dropdown's options here are those for its siblings' defaults.
+        defaults = {item["name"]: item.get("default") for item in found["parameters"]}
+        options = option_set(principal.organization_id, bucket, source, defaults)
+    return paged(options, query)
+
+
+def results_bucket() -> str:
+    bucket = get_settings().results_bucket
+    if bucket is None:
+        raise DependencyUnavailable("Results are not configured: LOUPE_RESULTS_BUCKET")
+    return bucket
+
+
+def paged(options: OptionSet, query: ParameterOptionsQuery) -> ParameterOptionsPage:
+    """The options whose label or value holds `query.q`, one page of them."""
     needle = (query.q or "").casefold()
     matching = [
         option

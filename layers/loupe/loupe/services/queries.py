@@ -4,15 +4,14 @@ must match their declared parameters, on create and after every update."""
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from loupe.models.identity import Principal
 from loupe.models.queries import RANGE_TYPES, LatestRun, QueryCreate, QueryOut, QueryParameter, QueryUpdate
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.queries import QUERIES
-from loupe.services import dependents, query_parameters, snippets
-from loupe.services.resources import ResourceService, Versioned, require_reference, require_references
+from loupe.services import dependents, parameter_options, query_parameters, snippets
+from loupe.services.resources import ResourceService, Versioned, require_reference
 from loupe.versions import version_of, version_of_content
 
 
@@ -33,19 +32,6 @@ def _require_match(sql: str, parameters: list[QueryParameter]) -> None:
     )
 
 
-def _require_options_queries(organization_id: UUID, parameters: list[QueryParameter]) -> None:
-    """Each dropdown's options query is one of the organization's (404 naming the field otherwise)."""
-    require_references(
-        QUERIES,
-        organization_id,
-        [
-            (f"parameters.{index}.options_query.query_id", parameter.options_query.query_id)
-            for index, parameter in enumerate(parameters)
-            if parameter.options_query is not None
-        ],
-    )
-
-
 class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUpdate, QueryOut]):
     find_dependents = staticmethod(dependents.of_query)
 
@@ -60,7 +46,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
     def values_for_create(self, principal: Principal, body: QueryCreate) -> dict[str, Any]:
         require_reference(DATASOURCES, principal.organization_id, body.datasource_id, "datasource_id")
         _require_match(snippets.expand(principal.organization_id, body.sql), body.parameters)
-        _require_options_queries(principal.organization_id, body.parameters)
+        parameter_options.require_sources(principal.organization_id, body.parameters, "parameters")
         return {**body.model_dump(exclude={"parameters"}), "parameters": _stored(body.parameters)}
 
     def values_for_update(
@@ -75,7 +61,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
                 parameters = [QueryParameter.model_validate(stored) for stored in current["parameters"]]
             else:
                 values["parameters"] = _stored(parameters)
-                _require_options_queries(principal.organization_id, parameters)
+                parameter_options.require_sources(principal.organization_id, parameters, "parameters")
             _require_match(snippets.expand(principal.organization_id, body.sql or current["sql"]), parameters)
         if (
             values.get("sql", current["sql"]) != current["sql"]

@@ -16,7 +16,9 @@ from loupe.models.dashboards import (
     DashboardDataRequest,
     DashboardFilterValues,
     DashboardUpdate,
+    FilterOptionsRequest,
 )
+from loupe.models.queries import ParameterOptionsPage
 from loupe.models.runs import RefreshOut, RefreshQuery
 from loupe.services.dashboards import dashboards
 
@@ -93,3 +95,21 @@ def get_dashboard_data(
 )
 def draw_dashboard(dashboard_id: UUID, body: DashboardDataRequest, caller: Caller) -> DashboardData:
     return dashboards.data(caller, dashboard_id, body)
+
+
+@router.post(
+    "/dashboards/<dashboard_id>/filters/<name>/options",
+    operation_id="listDashboardFilterOptions",
+    errors=(404, 409, 429, 503),
+    tags=TAGS,
+    summary="List a filter's options, given the other filters' values",
+    description="The values (and labels) of the filter's options query's result, those whose label or value"
+    " holds `q`. A cascading filter's options query takes other filters' values as parameters (its"
+    " `options_query.parameters`): the result is the run with those values, reused when at most the"
+    " dashboard's `max_age_seconds` old, else started, and then the answer is `pending` (no items yet):"
+    " wait for `run_id` and ask again. 409 `options_unavailable` when that run failed or lacks a column.",
+)
+def list_dashboard_filter_options(
+    dashboard_id: UUID, name: str, body: FilterOptionsRequest, caller: Caller
+) -> ParameterOptionsPage:
+    return dashboards.filter_options(caller, dashboard_id, name, body)
