@@ -24,6 +24,7 @@ import psycopg
 from pgserver.postgres_server import PostgresServer, get_server
 from psycopg import sql
 
+from infra.local import sample_dashboard
 from infra.local.gateway import Gateway, GatewayServer, HttpRequest, serve, shutdown
 from infra.local.invokers import WorkerPools
 from infra.local.queue_poller import QueuePoller
@@ -353,7 +354,8 @@ class DemoLoginRefused(RuntimeError):
 
 def register_demo_datasource(gateway: Gateway, demo_password: str, sample_url: str) -> None:
     """The sample database as the demo organization's datasource, through the datasources function:
-    created once, its connection string sealed again on every start (new port, new moto key)."""
+    created once, its connection string sealed again on every start (new port, new moto key); and the
+    sample dashboard on it, created once."""
 
     def call(method: str, target: str, token: str | None = None, body: object = None) -> dict[str, object]:
         headers = [("Content-Type", "application/json"), ("User-Agent", "loupe-devstack")]
@@ -383,16 +385,18 @@ def register_demo_datasource(gateway: Gateway, demo_password: str, sample_url: s
     listed = call("GET", f"{API_PREFIX}/datasources?" + urlencode({"q": DEMO_DATASOURCE}), token)
     existing = [item for item in listed["items"] if item["name"] == DEMO_DATASOURCE]  # type: ignore[attr-defined]
     if existing:
-        call(
-            "PATCH", f"{API_PREFIX}/datasources/{existing[0]['id']}", token, {"connection_string": sample_url}
-        )
+        datasource_id = str(existing[0]["id"])
+        call("PATCH", f"{API_PREFIX}/datasources/{datasource_id}", token, {"connection_string": sample_url})
     else:
-        call(
-            "POST",
-            f"{API_PREFIX}/datasources",
-            token,
-            {"name": DEMO_DATASOURCE, "type": "postgres", "connection_string": sample_url},
+        datasource_id = str(
+            call(
+                "POST",
+                f"{API_PREFIX}/datasources",
+                token,
+                {"name": DEMO_DATASOURCE, "type": "postgres", "connection_string": sample_url},
+            )["id"]
         )
+    sample_dashboard.ensure(lambda method, target, body: call(method, target, token, body), datasource_id)
     call("POST", f"{API_PREFIX}/auth/logout-all", token)
 
 

@@ -1,0 +1,89 @@
+"""The sample dashboard through `make dev`: three tiles, a relative date range, a multi-value country
+dropdown and a city dropdown cascading from it, drawn in one call, waited for with one long poll, and
+drawn again with other values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.local.sample_dashboard import SAMPLE_DASHBOARD
+from infra.local.stack_process import StackProcess
+from tests.e2e.test_local_stack import stack
+
+__all__ = ["stack"]  # the stack's fixture, shared with this module
+
+
+@pytest.fixture
+def demo(stack: StackProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"{stack.url}/api/v1", timeout=60) as http:
+        login = http.post("/auth/login", json={"email": stack.demo_email, "password": stack.demo_password})
+        assert login.status_code == 200, login.text
+        http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        yield http
+
+
+def settled(http: httpx.Client, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dashboard's data once none of its runs is pending, waiting with long polls in between."""
+    for _ in range(10):
+        answer = http.post(path, json=body) if body is not None else http.get(path)
+        assert answer.status_code == 200, answer.text
+        data: dict[str, Any] = answer.json()
+        if not data["pending_run_ids"]:
+            return data
+        waited = http.get("/runs", params={"ids": data["pending_run_ids"], "wait": 20})
+        assert waited.status_code in (200, 304), waited.text
+    raise AssertionError("the dashboard's runs did not finish")
+
+
+def options(http: httpx.Client, path: str, filters: dict[str, Any]) -> list[Any]:
+    for _ in range(10):
+        answer = http.post(path, json={"filters": filters})
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        if not page["pending"]:
+            return [item["value"] for item in page["items"]]
+        assert http.get(f"/runs/{page['run_id']}", params={"wait": 20}).status_code == 200
+    raise AssertionError("the filter's options did not arrive")
+
+
+def test_the_sample_dashboard_draws_in_one_call_and_again_with_other_filters(demo: httpx.Client) -> None:
+    [dashboard] = [
+        item
+        for item in demo.get("/dashboards", params={"q": SAMPLE_DASHBOARD}).json()["items"]
+        if item["name"] == SAMPLE_DASHBOARD
+    ]
+    assert [item["name"] for item in dashboard["filters"]] == ["period", "countries", "city"]
+    path = f"/dashboards/{dashboard['id']}/data"
+    # The countries' options query was queued when the stack seeded the dashboard.
+    countries_source = dashboard["filters"][1]["options_query"]["query_id"]
+    [latest] = demo.get(f"/queries/{countries_source}/runs").json()["items"][:1]
+    assert demo.get(f"/runs/{latest['id']}", params={"wait": 20}).json()["status"] == "succeeded"
+
+    first = settled(demo, path)
+    assert first["filters"]["period"]["preset"] == "this_year"
+    assert [tile["run"]["status"] for tile in first["tiles"]] == ["succeeded"] * 3
+    assert all(tile["results"]["rows"] for tile in first["tiles"])
+
+    cities = options(demo, f"/dashboards/{dashboard['id']}/filters/city/options", {"countries": ["FR"]})
+    assert "Paris" in cities
+    assert "New York" not in cities
+    chosen = {
+        "period": {"preset": "custom", "from": "2025-01-01", "to": "2025-07-01"},
+        "countries": ["FR"],
+        "city": "Paris",
+    }
+    again = settled(demo, path, {"filters": chosen})
+    assert again["filters"]["countries"] == ["FR"]
+    months = [row[0][:7] for row in again["tiles"][0]["results"]["rows"]]
+    assert months == [f"2025-0{month}" for month in range(1, 7)]
+    assert {row[0] for row in again["tiles"][2]["results"]["rows"]} <= {
+        f"2025-0{month}-01" for month in range(1, 7)
+    }
+    assert [tile["run"]["id"] for tile in again["tiles"]] != [tile["run"]["id"] for tile in first["tiles"]]
+    outside = demo.post(path, json={"filters": {**chosen, "city": "New York"}})
+    assert outside.status_code == 422
+    assert outside.json()["error"]["details"][0]["field"] == "body.filters.city"
