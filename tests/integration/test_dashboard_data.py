@@ -299,3 +299,32 @@ def test_a_cascading_filter_lists_the_options_its_parent_filter_chooses(
     ]
     assert api.post(data, json_body={"filters": {"floor": 4, "picked": [4]}}, token=token).status == 200
     assert_error(api.post(f"{path}/filters/floor/options", json_body={}, token=token), 404, "not_found")
+
+
+def test_tiles_past_the_byte_budget_are_deferred_whole(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    token = register().access_token
+    query = saved_query(api, token, postgres_database, "SELECT 1 AS n", []).json()["id"]
+    # Options at their largest: 500 table columns, each with a 200-character label.
+    columns = [{"column": f"c{index}", "label": "l" * 200} for index in range(500)]
+    heavy = api.post(
+        "/api/v1/visualizations",
+        json_body={"name": "heavy", "query_id": query, "type": "table", "options": {"columns": columns}},
+        token=token,
+    )
+    assert heavy.status == 201, heavy.body
+    tiles = [tile(3 * (n % 4), 2 * (n // 4), 3, 2, visualization_id=heavy.json()["id"]) for n in range(40)]
+    dashboard = api.post(
+        "/api/v1/dashboards", json_body={"name": "Heavy", "tiles": tiles}, token=token
+    ).json()
+    data = api.get(f"/api/v1/dashboards/{dashboard['id']}/data", token=token)
+    assert data.status == 200, data.body[:300]
+    drawn = data.json()["tiles"]
+    whole = [item for item in drawn if not item["deferred"]]
+    deferred = [item for item in drawn if item["deferred"]]
+    assert whole
+    assert deferred
+    assert all(item["visualization"] is None and item["visualization_id"] for item in deferred)
+    assert {item["run_id"] for item in drawn} == {drawn[0]["run"]["id"]}
+    assert len(data.body.encode()) < 4 * 1024 * 1024 + 100_000

@@ -286,10 +286,16 @@ class TileData(BaseModel):
     that run has succeeded (unless the response's byte budget was spent: `results_deferred`)."""
 
     tile_id: UUID
-    visualization: VisualizationOut | None = Field(description="Null for a text tile")
+    visualization_id: UUID | None = Field(None, description="Null for a text tile")
+    run_id: UUID | None = Field(None, description="The run serving the tile; null without one")
+    visualization: VisualizationOut | None = Field(description="Null for a text tile, or when `deferred`")
     run: RunOut | None = Field(
         description="The run serving the tile (reused when young enough, else started); its `sql` is left out"
-        " here (GET /runs/{id} has it)"
+        " here (GET /runs/{id} has it); null when `deferred`"
+    )
+    deferred: bool = Field(
+        False,
+        description="Not even the tile fitted in the response's budget: read its visualization and run by id",
     )
     results: RunResults | None = Field(description="The first page of the run's rows, once it succeeded")
     results_deferred: bool = Field(
@@ -318,6 +324,8 @@ DATA_EXAMPLE: JsonDict = {
     "tiles": [
         {
             "tile_id": "1a3c5e7a-9b1d-4f3a-8c5e-7a9b1d3f5a7c",
+            "visualization_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+            "run_id": RUN_EXAMPLE["id"],
             "visualization": _first_example(VisualizationOut),
             "run": {**RUN_EXAMPLE, "origin": "dashboard", "schedule_id": None, "sql": None},
             "results": {
@@ -330,14 +338,18 @@ DATA_EXAMPLE: JsonDict = {
                 "truncated_by": None,
             },
             "results_deferred": False,
+            "deferred": False,
             "skipped": None,
         },
         {
             "tile_id": "2b4d6f8b-0c2e-4a4b-9d6f-8b0c2e4a6b8d",
+            "visualization_id": None,
+            "run_id": None,
             "visualization": None,
             "run": None,
             "results": None,
             "results_deferred": False,
+            "deferred": False,
             "skipped": None,
         },
     ],

@@ -392,14 +392,24 @@ def _drawn(
         return drawn
     shown = plan.visualizations[tile.visualization_id]
     visualization = VisualizationOut.model_validate({**shown, "warnings": warnings.get(shown["id"], [])})
-    drawn = TileData(
+    slim = TileData(
         tile_id=tile.id,
-        visualization=visualization,
-        run=run.model_copy(update={"sql": None}) if run is not None else None,
+        visualization_id=tile.visualization_id,
+        run_id=run.id if run is not None else None,
+        visualization=None,
+        run=None,
         results=None,
         skipped=plan.skipped.get(tile.id),
     )
-    budget.remaining -= measured(drawn)
+    drawn = slim.model_copy(
+        update={"visualization": visualization, "run": run.model_copy(update={"sql": None}) if run else None}
+    )
+    size = measured(drawn)
+    if size > budget.remaining:
+        # Not even the tile fits: its ids say where to read it.
+        budget.remaining -= measured(slim)
+        return slim.model_copy(update={"deferred": True, "results_deferred": run is not None})
+    budget.remaining -= size
     if run is None or run.status is not RunStatus.SUCCEEDED or run.results_expired:
         return drawn
     if budget.remaining < MIN_ROWS_BUDGET:
