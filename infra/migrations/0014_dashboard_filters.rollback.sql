@@ -2,4 +2,4 @@
 
 ALTER TABLE dashboard_tiles DROP COLUMN param_mappings;
 
-ALTER TABLE dashboards DROP COLUMN max_age_seconds, DROP COLUMN filters;
+ALTER TABLE dashboards DROP COLUMN timezone, DROP COLUMN max_age_seconds, DROP COLUMN filters;

@@ -4,10 +4,13 @@ run reused or started with the filters' values, its first rows once done, within
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from loupe.models.time_ranges import resolve_dates
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, saved_query
 from tests.integration.test_dashboards import assert_error, tile
@@ -328,3 +331,24 @@ def test_tiles_past_the_byte_budget_are_deferred_whole(
     assert all(item["visualization"] is None and item["visualization_id"] for item in deferred)
     assert {item["run_id"] for item in drawn} == {drawn[0]["run"]["id"]}
     assert len(data.body.encode()) < 4 * 1024 * 1024 + 100_000
+
+
+def test_a_dashboards_own_time_zone_resolves_its_relative_ranges(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    token = register().access_token
+    zone = "Pacific/Kiritimati"
+    period = {"name": "period", "type": "date_range", "default": {"preset": "today"}}
+    made = api.post(
+        "/api/v1/dashboards", json_body={"name": "Ahead", "filters": [period], "timezone": zone}, token=token
+    )
+    assert made.status == 201, made.body
+    assert made.json()["timezone"] == zone
+    before = datetime.now(UTC)
+    data = api.get(f"/api/v1/dashboards/{made.json()['id']}/data", token=token).json()
+    after = datetime.now(UTC)
+    resolved = data["filters"]["period"]
+    expected = {resolve_dates("today", moment, ZoneInfo(zone))[0].isoformat() for moment in (before, after)}
+    assert resolved["from"] in expected
+    wrong = api.post("/api/v1/dashboards", json_body={"name": "x", "timezone": "Mars/Olympus"}, token=token)
+    assert assert_error(wrong, 422, "validation_error")["details"][0]["field"] == "body.timezone"

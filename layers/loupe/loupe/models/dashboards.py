@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic.config import JsonDict
 
 from loupe.models.common import DisplayName, StrictModel, Tags, refuse_null
+from loupe.models.organizations import TimeZoneName
 from loupe.models.queries import Description, ParameterName, ParameterValue, QueryParameter, unique_names
 from loupe.models.runs import RUN_EXAMPLE, RunOut, RunResults
 from loupe.models.visualizations import VisualizationOut
@@ -23,6 +24,10 @@ MAX_FILTERS = 20
 # A day, as for a run's max_age_seconds.
 MAX_AGE_SECONDS = 86_400
 DEFAULT_MAX_AGE_SECONDS = 300
+TIMEZONE_DESCRIPTION = (
+    "The IANA time zone the filters' relative date ranges resolve in (this_month...); null: the"
+    " organization's"
+)
 ParamMappings = Annotated[
     dict[ParameterName, ParameterName],
     Field(
@@ -129,6 +134,7 @@ class DashboardCreate(StrictModel):
     tiles: Tiles = Field(default_factory=list)
     filters: Filters = Field(default_factory=list)
     max_age_seconds: MaxAge = DEFAULT_MAX_AGE_SECONDS
+    timezone: TimeZoneName | None = Field(None, description=TIMEZONE_DESCRIPTION)
 
 
 class DashboardUpdate(StrictModel):
@@ -146,6 +152,7 @@ class DashboardUpdate(StrictModel):
     tiles: Tiles | None = None
     filters: Filters | None = None
     max_age_seconds: MaxAge | None = None
+    timezone: TimeZoneName | None = Field(None, description=f"{TIMEZONE_DESCRIPTION}; send null to clear it")
 
     _present = field_validator("name", "tags", "tiles", "filters", "max_age_seconds")(refuse_null)
 
@@ -211,6 +218,7 @@ class DashboardOut(BaseModel):
                     ],
                     "filters": [REGION_FILTER],
                     "max_age_seconds": 300,
+                    "timezone": "Europe/Berlin",
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
                     "created_at": "2026-11-03T10:02:44Z",
                     "updated_at": "2026-11-19T08:47:12Z",
@@ -226,6 +234,7 @@ class DashboardOut(BaseModel):
     tiles: list[TileOut] = Field(description="Ordered top to bottom, then left to right; lists include them")
     filters: list[QueryParameter]
     max_age_seconds: int
+    timezone: str | None = Field(description=TIMEZONE_DESCRIPTION)
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime

@@ -13,12 +13,15 @@ DASHBOARDS = Collection(
         "tags",
         "filters",
         "max_age_seconds",
+        "timezone",
         "created_by",
         "created_at",
         "updated_at",
     ),
     sortable=frozenset({"name", "created_at", "updated_at"}),
-    writable=frozenset({"name", "description", "tags", "filters", "max_age_seconds", "created_by"}),
+    writable=frozenset(
+        {"name", "description", "tags", "filters", "max_age_seconds", "timezone", "created_by"}
+    ),
     json_columns=frozenset({"filters"}),
     searchable=("name", "description"),
 )

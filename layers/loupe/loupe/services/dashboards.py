@@ -211,7 +211,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
         with db.transaction():
             row = self._existing(principal, dashboard_id)
             dashboard = _with_tiles(principal, [self.to_out(row)])[0]
-            plan = _plan(principal, row["filters"], dashboard.tiles, request.filters)
+            plan = _plan(principal, row, dashboard.tiles, request.filters)
             max_age = row["max_age_seconds"] if request.max_age_seconds is None else request.max_age_seconds
             served = runs.serve(
                 principal, [(query, values) for _, query, values in plan.runs], max_age or None
@@ -251,7 +251,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
                     options_query["parameters"],
                     parameter_options.depends_on(source, chosen),
                     organization_id,
-                    lambda: organization_zone(organization_id),
+                    lambda: dashboard_zone(organization_id, row),
                 )
             except InvalidInput as error:
                 raise OptionsUnavailable(
@@ -289,7 +289,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
         with db.transaction():
             row = self._existing(principal, dashboard_id)
             tiles = dashboard_tiles.for_dashboards(principal.organization_id, [dashboard_id])[dashboard_id]
-            plan = _plan(principal, row["filters"], [TileOut.model_validate(tile) for tile in tiles], filters)
+            plan = _plan(principal, row, [TileOut.model_validate(tile) for tile in tiles], filters)
             planned = [(query, values) for _, query, values in plan.runs]
             served = runs.serve(principal, planned, max_age_seconds, RunOrigin.REFRESH)
         skipped = {
@@ -303,6 +303,12 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
                 SkippedQueryOut(query_id=query_id, reason=reason) for query_id, reason in skipped.items()
             ],
         )
+
+
+def dashboard_zone(organization_id: UUID, dashboard: Mapping[str, Any]) -> ZoneInfo:
+    """The dashboard's own time zone, else its organization's."""
+    own = dashboard["timezone"]
+    return ZoneInfo(own) if own else organization_zone(organization_id)
 
 
 @dataclass
@@ -324,12 +330,13 @@ class TilePlan:
 
 
 def _plan(
-    principal: Principal, declared: list[dict[str, Any]], tiles: Sequence[TileOut], given: Mapping[str, Any]
+    principal: Principal, dashboard: Mapping[str, Any], tiles: Sequence[TileOut], given: Mapping[str, Any]
 ) -> TilePlan:
     organization_id = principal.organization_id
+    declared: list[dict[str, Any]] = dashboard["filters"]
 
     def zone() -> ZoneInfo:
-        return organization_zone(organization_id)
+        return dashboard_zone(organization_id, dashboard)
 
     try:
         filters = parameter_values(declared, given, organization_id, zone)
