@@ -171,9 +171,17 @@ def test_a_used_visualization_is_refused_then_cascades_off_dashboards_and_canvas
     api: Any, used: Used
 ) -> None:
     path = f"/api/v1/visualizations/{used.visualization_id}"
+    dashboard_path = f"/api/v1/dashboards/{used.dashboard_id}"
+    etag = api.get(dashboard_path, token=used.token).header("ETag")
     error = assert_error(api.delete(path, token=used.token), 409, "in_use")
     assert kinds(error) == [("dashboard", used.dashboard_id), ("canvas", used.canvas_id)]
     assert api.delete(path, token=used.token, query={"cascade": "true"}).status == 204
+    # The dashboard lost a tile: a client holding its old version must re-read it before writing.
+    assert api.get(dashboard_path, token=used.token).header("ETag") != etag
+    stale = api.request(
+        "PATCH", dashboard_path, json_body={"name": "e"}, headers={"If-Match": etag}, token=used.token
+    )
+    assert_error(stale, 412, "precondition_failed")
     assert exists(api, used.token, f"/api/v1/queries/{used.query_id}")
     canvas = api.get(f"/api/v1/canvases/{used.canvas_id}", token=used.token).json()
     assert [item["id"] for item in canvas["nodes"]] == ["q", "w", "n"]

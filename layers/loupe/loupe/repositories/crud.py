@@ -124,6 +124,17 @@ def delete_many(collection: Collection, organization_id: UUID, resource_ids: lis
     )
 
 
+def touch(collection: Collection, organization_id: UUID, resource_ids: list[UUID]) -> int:
+    """Mark the rows changed (a new `updated_at`, so a new version) when something they hold changed
+    elsewhere."""
+    return execute(
+        sql.SQL("UPDATE {table} SET updated_at = now() WHERE organization_id = %s AND id = ANY(%s)").format(
+            table=sql.Identifier(collection.table)
+        ),
+        (organization_id, resource_ids),
+    )
+
+
 def existing_ids(collection: Collection, organization_id: UUID, resource_ids: set[UUID]) -> set[UUID]:
     """Which of the ids name rows of the organization (another organization's rows do not exist here)."""
     rows = fetch_all(

@@ -27,6 +27,12 @@ def _named(kind: DependentKind, rows: Sequence[dict[str, Any]]) -> list[Dependen
     return [Dependent(kind, row["id"], row["name"]) for row in rows]
 
 
+def _distinct(dependents: list[Dependent]) -> list[Dependent]:
+    """Each dependent once (a dashboard may both show a visualization and take a filter's options from
+    its query), in the order first found."""
+    return list(dict.fromkeys(dependents))
+
+
 def of_visualizations(organization_id: UUID, visualization_ids: list[UUID]) -> list[Dependent]:
     return [
         *_named("dashboard", dashboard_tiles.dashboards_showing(organization_id, visualization_ids)),
@@ -39,16 +45,19 @@ def of_queries(organization_id: UUID, query_ids: list[UUID]) -> list[Dependent]:
         "visualization", crud.named_by(VISUALIZATIONS, organization_id, "query_id", query_ids)
     )
     shown = [*query_ids, *(visualization.id for visualization in visualizations)]
-    return [
-        *visualizations,
-        *_named(
-            "dashboard", dashboard_tiles.dashboards_showing(organization_id, [v.id for v in visualizations])
-        ),
-        *_named("canvas", canvases.referencing(organization_id, shown)),
-        *_named("schedule", crud.named_by(SCHEDULES, organization_id, "query_id", query_ids)),
-        *_named("query", crud.fed_by(QUERIES, "parameters", organization_id, query_ids)),
-        *_named("dashboard", crud.fed_by(DASHBOARDS, "filters", organization_id, query_ids)),
-    ]
+    return _distinct(
+        [
+            *visualizations,
+            *_named(
+                "dashboard",
+                dashboard_tiles.dashboards_showing(organization_id, [v.id for v in visualizations]),
+            ),
+            *_named("canvas", canvases.referencing(organization_id, shown)),
+            *_named("schedule", crud.named_by(SCHEDULES, organization_id, "query_id", query_ids)),
+            *_named("query", crud.fed_by(QUERIES, "parameters", organization_id, query_ids)),
+            *_named("dashboard", crud.fed_by(DASHBOARDS, "filters", organization_id, query_ids)),
+        ]
+    )
 
 
 def of_query(organization_id: UUID, query_id: UUID) -> list[Dependent]:
@@ -61,7 +70,7 @@ def of_visualization(organization_id: UUID, visualization_id: UUID) -> list[Depe
 
 def of_datasource(organization_id: UUID, datasource_id: UUID) -> list[Dependent]:
     queries = _named("query", crud.named_by(QUERIES, organization_id, "datasource_id", [datasource_id]))
-    return [*queries, *of_queries(organization_id, [query.id for query in queries])]
+    return _distinct([*queries, *of_queries(organization_id, [query.id for query in queries])])
 
 
 def remove(principal: Principal, noun: str, resource_id: UUID, dependents: Sequence[Dependent]) -> None:
@@ -87,6 +96,10 @@ def remove(principal: Principal, noun: str, resource_id: UUID, dependents: Seque
         *(dependent.id for dependent in dependents if dependent.kind in DELETED),
     ]
     canvases.detach(organization_id, gone)
+    # Tiles go with their visualizations through a foreign key, which leaves the dashboard's own row (its
+    # version) untouched: mark each dashboard changed so a client holding its old ETag must re-read it.
+    dashboards = [dependent.id for dependent in dependents if dependent.kind == "dashboard"]
+    crud.touch(DASHBOARDS, organization_id, dashboards)
     audit.record_by(
         principal,
         f"{noun}.deleted_with_dependents",
