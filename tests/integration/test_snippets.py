@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, run_query, saved_query
 from tests.integration.test_dashboards import assert_error
@@ -92,6 +94,37 @@ def test_snippets_are_checked_where_they_are_used(
     refused = saved_query(api, token, postgres_database, "{{> sleepy }}", [])
     run = run_query(api, token, refused.json()["id"]).json()
     assert (run["status"], run["error"]["code"]) == ("failed", "sql_not_allowed")
+
+
+def test_a_snippet_edit_that_would_break_a_query_using_it_is_refused(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    token = register().access_token
+    made = snippet(api, token, "from_minimum", FROM_MINIMUM)
+    query = saved_query(
+        api, token, postgres_database, "{{> from_minimum }}", [{"name": "minimum", "type": "number"}]
+    )
+    assert query.status == 201, query.body
+    path = f"{SNIPPETS}/{made.json()['id']}"
+    broken = api.request(
+        "PATCH", path, json_body={"sql": FROM_MINIMUM + " AND id < {{ maximum }}"}, token=token
+    )
+    error = assert_error(broken, 422, "validation_error")
+    assert [detail["issue"] for detail in error["details"]] == [
+        f"query 'q' ({query.json()['id']}): {{{{ maximum }}}} is used but not declared in parameters"
+    ]
+    unused = api.request("PATCH", path, json_body={"sql": "SELECT id, label FROM widgets"}, token=token)
+    assert "'minimum' is declared but not used in sql" in unused.body
+    assert api.get(path, token=token).json()["sql"] == FROM_MINIMUM
+    # A fitting edit is taken; and should two edits race past the check, a run refuses the mismatch.
+    assert (
+        api.request("PATCH", path, json_body={"sql": FROM_MINIMUM + " AND id < 4"}, token=token).status == 200
+    )
+    with psycopg.connect(clean_db) as conn:
+        conn.execute("UPDATE snippets SET sql = 'SELECT {{ other }}'")
+    refused = run_query(api, token, query.json()["id"])
+    assert_error(refused, 422, "validation_error")
+    assert "{{ other }} is used but not declared" in refused.body
 
 
 def test_snippets_belong_to_their_organization(

@@ -340,7 +340,7 @@ class RunService(ResourceReader[RunOut]):
             return self._start(
                 principal,
                 query["datasource_id"],
-                snippets.expand(principal.organization_id, query["sql"]),
+                snippets.expand_saved(principal.organization_id, query["sql"], query["parameters"]),
                 values,
                 query_id,
                 body.max_age_seconds,
@@ -368,7 +368,7 @@ class RunService(ResourceReader[RunOut]):
             started = self._start(
                 principal,
                 query["datasource_id"],
-                snippets.expand(principal.organization_id, query["sql"]),
+                snippets.expand_saved(principal.organization_id, query["sql"], query["parameters"]),
                 values,
                 query["id"],
                 max_age_seconds,

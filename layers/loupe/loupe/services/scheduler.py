@@ -99,7 +99,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
             schedule["organization_id"],
             lambda: ZoneInfo(schedule["timezone"]),
         )
-        sql = snippets.expand(schedule["organization_id"], schedule["sql"])
+        sql = snippets.expand_saved(schedule["organization_id"], schedule["sql"], schedule["declared"])
     except InvalidInput as error:
         # The query's parameters (or its snippets) changed under the schedule: it can no longer run as saved.
         _disable(
