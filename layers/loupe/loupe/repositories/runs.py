@@ -250,11 +250,19 @@ def latest_stored(query_id: UUID) -> dict[str, Any] | None:
 
 
 def latest_stored_with(query_id: UUID, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
-    """As latest_stored, among the runs that ran with (at least) these parameter values."""
+    """As latest_stored, among the runs that ran with exactly these values for these parameters (other
+    parameters may have had any value)."""
+    # Each value compared whole: containment (`@>`) would take a run for ['US', 'FR'] as one for ['US'].
+    same_values = sql.SQL("").join(
+        sql.SQL(" AND parameters -> {} = {}").format(sql.Literal(name), sql.Placeholder())
+        for name in parameters
+    )
     return fetch_one(
-        "SELECT id, finished_at FROM runs WHERE query_id = %s AND status = 'succeeded'"
-        " AND result_location IS NOT NULL AND parameters @> %s ORDER BY finished_at DESC, id LIMIT 1",
-        (query_id, Jsonb(dict(parameters))),
+        sql.SQL(
+            "SELECT id, finished_at FROM runs WHERE query_id = %s AND status = 'succeeded'"
+            " AND result_location IS NOT NULL{same_values} ORDER BY finished_at DESC, id LIMIT 1"
+        ).format(same_values=same_values),
+        (query_id, *(Jsonb(value) for value in parameters.values())),
     )
 
 
