@@ -218,7 +218,10 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
             )
             warnings = visualization_warnings(plan.visualizations.values())
         by_tile = {tile_id: run for (tile_id, _, _), run in zip(plan.runs, served, strict=True)}
-        budget = ResponseBudget(DATA_MAX_BYTES - measured(dashboard) - measured(plan.filters))
+        pending = list(dict.fromkeys(run.id for run in served if run.status in ACTIVE_STATUSES))
+        budget = ResponseBudget(
+            DATA_MAX_BYTES - measured(dashboard) - measured(plan.filters) - measured(pending)
+        )
         drawn = [
             _drawn(principal, tile, plan, by_tile.get(tile.id), warnings, budget) for tile in dashboard.tiles
         ]
@@ -226,7 +229,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
             dashboard=dashboard,
             filters=plan.filters,
             tiles=drawn,
-            pending_run_ids=list(dict.fromkeys(run.id for run in served if run.status in ACTIVE_STATUSES)),
+            pending_run_ids=pending,
         )
 
     def filter_options(
