@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,6 +270,17 @@ def _neutralise_placeholders(sql: str, dialect: DatasourceType) -> tuple[str, li
         position = match.end()
     parts.append(sql[position:])
     return "".join(parts), slots
+
+
+def neutralised(sql: str, dialect: DatasourceType) -> tuple[str, Callable[[int], int]]:
+    """The SQL with each placeholder read as NULL (as the guard reads it), and for a position in that
+    text how far the same character lies further on in `sql`."""
+    neutral, slots = _neutralise_placeholders(sql, dialect)
+
+    def shift(offset: int) -> int:
+        return sum(len(slot.text) - len(NEUTRAL_VALUE) for slot in slots if slot.offset < offset)
+
+    return neutral, shift
 
 
 def _dialect(dialect: DatasourceType) -> sqlglot.Dialect:
