@@ -87,6 +87,13 @@ def resource_of(path: str) -> str:
 # Routes whose body or query string must be valid for the request to reach the organization check.
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/organizations/users/{}/role"): {"role": "viewer"},
+    ("PUT", "/organizations/users/{}/claims"): {"claims": {"tenant": "b"}},
+    ("PUT", "/api-keys/{}/claims"): {"claims": {"tenant": "b"}},
+    ("POST", "/datasources/{}/row-policies"): {
+        "table": "public.orders",
+        "predicate": "tenant = :claims.tenant",
+        "applies_to": {"roles": ["viewer"]},
+    },
     ("POST", "/runs/{}/exports"): {"format": "csv"},
 }
 VALID_QUERIES: dict[tuple[str, str], dict[str, str]] = {

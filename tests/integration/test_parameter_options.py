@@ -125,7 +125,7 @@ def test_a_cascading_dropdowns_options_come_from_a_run_with_exactly_the_parents_
             )
     with db.transaction():
         [both, us, fr, us_2025] = [
-            runs_repository.latest_stored_with(UUID(query_id), values)
+            runs_repository.latest_stored(UUID(query_id), values, None)
             for values in (
                 {"countries": ["US", "FR"]},
                 {"countries": ["US"]},

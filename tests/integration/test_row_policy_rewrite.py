@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import psycopg
 import pymysql
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loupe.connectors import DatasourceType, pyformat
+from loupe.connectors import engine as connector_engine
 from loupe.security import row_policies, sql_guard
 from tests.conftest import with_database
 from tests.integration.test_sql_guard_databases import MARIADB, require_port
@@ -265,3 +267,33 @@ def _engine(make: Callable[[str], Engine], policy: str) -> Engine:
     if key not in _ENGINES:
         _ENGINES[key] = make(policy)
     return _ENGINES[key]
+
+
+def test_mariadb_names_the_views_that_read_a_policy_table(mariadb: Callable[[str], Engine]) -> None:
+    engine = _engine(mariadb, "scalar")
+    with (
+        pymysql.connect(
+            host=MARIADB[0], port=MARIADB[1], user="root", database=engine.full, autocommit=True
+        ) as conn,
+        conn.cursor() as cursor,
+    ):
+        cursor.execute("CREATE VIEW every_order AS SELECT * FROM orders")
+        cursor.execute("CREATE VIEW customer_list AS SELECT * FROM customers")
+        text, values = pyformat(
+            connector_engine("mysql").dependents_sql, {"schema": engine.full, "name": "orders"}
+        )
+        cursor.execute(text, values)
+        found = {(schema, name) for schema, name in cursor.fetchall() if schema == engine.full}
+    assert found == {(engine.full, "every_order")}
+
+
+def test_duckdb_names_the_views_that_read_a_policy_table() -> None:
+    with duckdb.connect() as conn:
+        conn.execute("CREATE TABLE orders (id int); CREATE TABLE customers (id int)")
+        conn.execute(
+            "CREATE VIEW every_order AS SELECT * FROM orders; CREATE VIEW people AS SELECT * FROM customers"
+        )
+        found = conn.execute(
+            connector_engine("duckdb").dependents_sql, {"schema": "main", "name": "orders"}
+        ).fetchall()
+    assert found == [("main", "every_order")]

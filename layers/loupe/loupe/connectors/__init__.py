@@ -290,6 +290,11 @@ class EngineSpec:
     # The server's own databases (lower case), which a datasource may not name as its database: a login
     # landing in one would browse and query accounts, settings or activity by default.
     system_databases: frozenset[str] = frozenset()
+    # The relations that read a table's rows without naming it (views over it, and inheritance or
+    # partition children): a statement taking `schema` and `name` placeholders, answering (schema, name)
+    # rows. A row policy's table is read only through its policy, so these are refused unless they carry
+    # a policy of their own. A view the login cannot see the definition of is answered as one.
+    dependents_sql: str = ""
 
 
 def engine(name: DatasourceType) -> EngineSpec:

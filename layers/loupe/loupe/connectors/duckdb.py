@@ -165,6 +165,12 @@ def connect(spec: ConnectionSpec, address: str | None, limits: Limits) -> DuckDb
     return DuckDbSession(conn, spec, limits)
 
 
+# Views whose definition names the table (DuckDB has no inheritance).
+DEPENDENTS_SQL = (
+    "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND $schema IS NOT NULL"
+    " AND strpos(lower(sql), lower($name)) > 0"
+)
+
 ENGINE = EngineSpec(
     name="duckdb",
     dialect="duckdb",
@@ -181,4 +187,5 @@ ENGINE = EngineSpec(
         path_tables=True,
     ),
     connect=connect,
+    dependents_sql=DEPENDENTS_SQL,
 )

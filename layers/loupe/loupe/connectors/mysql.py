@@ -334,6 +334,14 @@ def connect(spec: ConnectionSpec, address: str | None, limits: Limits) -> MySqlS
     return MySqlSession(conn, int(connection_id), spec, address, limits)
 
 
+# Views whose definition names the table, or whose definition the login may not see (MySQL and MariaDB
+# have no inheritance). `%(schema)s` is unused by the match but keeps the placeholders alike.
+DEPENDENTS_SQL = (
+    "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.VIEWS"
+    " WHERE %(schema)s IS NOT NULL AND (VIEW_DEFINITION = '' OR VIEW_DEFINITION IS NULL"
+    " OR LOCATE(LOWER(%(name)s), LOWER(VIEW_DEFINITION)) > 0)"
+)
+
 ENGINE = EngineSpec(
     name="mysql",
     dialect="mysql",
@@ -353,4 +361,5 @@ ENGINE = EngineSpec(
         executable_comments=True,
     ),
     connect=connect,
+    dependents_sql=DEPENDENTS_SQL,
 )

@@ -331,6 +331,21 @@ def connect(spec: ConnectionSpec, address: str | None, limits: Limits) -> Postgr
     return PostgresSession(conn, spec)
 
 
+# Views (and materialized views) over the table, transitively, and its inheritance or partition children.
+DEPENDENTS_SQL = (
+    "WITH RECURSIVE target AS ("
+    " SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %(schema)s AND c.relname = %(name)s),"
+    " reading(oid) AS (SELECT oid FROM target UNION SELECT next.oid FROM reading, LATERAL ("
+    " SELECT r.ev_class AS oid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid"
+    " WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.refobjid = reading.oid"
+    " AND r.ev_class <> reading.oid"
+    " UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = reading.oid) AS next)"
+    " SELECT n.nspname, c.relname FROM reading JOIN pg_catalog.pg_class c ON c.oid = reading.oid"
+    " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE reading.oid NOT IN (SELECT oid FROM target)"
+)
+
 ENGINE = EngineSpec(
     name="postgres",
     dialect="postgres",
@@ -352,4 +367,5 @@ ENGINE = EngineSpec(
         unicode_escape_prefix=True,
     ),
     connect=connect,
+    dependents_sql=DEPENDENTS_SQL,
 )

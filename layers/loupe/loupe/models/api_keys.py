@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,6 +52,7 @@ class ApiKeyOut(BaseModel):
                     "created_at": "2026-11-10T22:00:00Z",
                     "last_used_at": "2026-11-26T02:00:04Z",
                     "revoked_at": None,
+                    "claims": {"tenant": "acme"},
                 }
             ]
         }
@@ -69,6 +70,9 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    claims: dict[str, Any] = Field(
+        description="Values the row policies naming this key bind (admins set them)"
+    )
 
 
 class ApiKeyCreated(ApiKeyOut):
@@ -86,6 +90,7 @@ class ApiKeyCreated(ApiKeyOut):
                     "created_at": "2026-11-10T22:00:00Z",
                     "last_used_at": None,
                     "revoked_at": None,
+                    "claims": {},
                     "key": API_KEY_EXAMPLE,
                 }
             ]

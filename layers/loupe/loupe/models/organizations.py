@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -114,6 +114,7 @@ class MemberOut(BaseModel):
                     "email": "ada@acme.example",
                     "name": "Ada Lovelace",
                     "role": "admin",
+                    "claims": {"tenant": "acme"},
                     "joined_at": "2026-10-30T17:22:09Z",
                 }
             ]
@@ -124,6 +125,9 @@ class MemberOut(BaseModel):
     email: str
     name: str
     role: RoleName
+    claims: dict[str, Any] = Field(
+        description="Values the row policies naming this member bind (admins set them)"
+    )
     joined_at: datetime
 
 

@@ -27,6 +27,7 @@ API_KEYS = Collection(
         "updated_at",
         "last_used_at",
         "revoked_at",
+        "claims",
     ),
     sortable=frozenset({"name", "created_at", "last_used_at"}),
     writable=frozenset({"name", "role", "kind", "prefix", "key_hash", "created_by", "created_by_api_key_id"}),

@@ -15,7 +15,7 @@ from loupe.models.identity import RoleName
 from loupe.models.organizations import MemberOut, UsageOut
 
 _ORGANIZATION_COLUMNS = sql.SQL("id, name, settings, created_at, updated_at")
-_MEMBER_COLUMNS = sql.SQL("u.id, u.email, u.name, m.role, m.created_at AS joined_at")
+_MEMBER_COLUMNS = sql.SQL("u.id, u.email, u.name, m.role, m.claims, m.created_at AS joined_at")
 
 
 class OrganizationRecord(BaseModel):

@@ -42,6 +42,7 @@ RUNS = Collection(
         "api_key_id",
         "sql",
         "notices",
+        "policy_key",
     ),
     sortable=frozenset({"status", "created_at", "started_at", "finished_at"}),
     writable=frozenset(
@@ -61,9 +62,12 @@ RUNS = Collection(
             "parameter_types",
             "query_revision",
             "origin",
+            "row_filters",
+            "claims",
+            "policy_key",
         }
     ),
-    json_columns=frozenset({"parameters", "parameter_types", "error"}),
+    json_columns=frozenset({"parameters", "parameter_types", "error", "row_filters", "claims"}),
     default_sort="-created_at",
     searchable=("sql",),
     tagged=False,
@@ -95,6 +99,8 @@ class RunRecord:
     api_key_id: UUID | None
     sql: str
     notices: list[str]
+    # The row policies and claims it ran under, digested (None: none applied): who may read its rows.
+    policy_key: str | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Self:
@@ -143,6 +149,9 @@ class ClaimedRun:
     # The functions the datasource's admin allows beyond the SQL guard's own.
     allowed_functions: list[str]
     organization_settings: dict[str, Any]
+    # The row policies ({schema, table, predicate}) its SQL is rewritten with, and the claims they bind.
+    row_filters: list[dict[str, str]]
+    claims: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -240,18 +249,12 @@ def latest_columns(query_ids: list[UUID]) -> dict[UUID, list[str]]:
     return {row["query_id"]: [column["name"] for column in row["result_columns"]] for row in rows}
 
 
-def latest_stored(query_id: UUID) -> dict[str, Any] | None:
-    """The id and finish time of the query's newest succeeded run whose result is still stored."""
-    return fetch_one(
-        "SELECT id, finished_at FROM runs WHERE query_id = %s AND status = 'succeeded'"
-        " AND result_location IS NOT NULL ORDER BY finished_at DESC, id LIMIT 1",
-        (query_id,),
-    )
-
-
-def latest_stored_with(query_id: UUID, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
-    """As latest_stored, among the runs that ran with exactly these values for these parameters (other
-    parameters may have had any value)."""
+def latest_stored(
+    query_id: UUID, parameters: Mapping[str, Any], policy_key: str | None
+) -> dict[str, Any] | None:
+    """The id and finish time of the query's newest succeeded run whose result is still stored, that ran
+    with exactly these values for these parameters (others may have had any value) under the row
+    policies `policy_key` digests (None: none)."""
     # Each value compared whole: containment (`@>`) would take a run for ['US', 'FR'] as one for ['US'].
     same_values = sql.SQL("").join(
         sql.SQL(" AND parameters -> {} = {}").format(sql.Literal(name), sql.Placeholder())
@@ -260,9 +263,10 @@ def latest_stored_with(query_id: UUID, parameters: Mapping[str, Any]) -> dict[st
     return fetch_one(
         sql.SQL(
             "SELECT id, finished_at FROM runs WHERE query_id = %s AND status = 'succeeded'"
-            " AND result_location IS NOT NULL{same_values} ORDER BY finished_at DESC, id LIMIT 1"
+            " AND result_location IS NOT NULL AND policy_key IS NOT DISTINCT FROM %s{same_values}"
+            " ORDER BY finished_at DESC, id LIMIT 1"
         ).format(same_values=same_values),
-        (query_id, *(Jsonb(value) for value in parameters.values())),
+        (query_id, policy_key, *(Jsonb(value) for value in parameters.values())),
     )
 
 
@@ -292,7 +296,7 @@ def claim(run_id: UUID, lease_seconds: int) -> ClaimedRun | None:
         " RETURNING runs.id, runs.organization_id, runs.datasource_id, runs.query_id, runs.schedule_id,"
         " runs.sql, runs.parameters, runs.parameter_types, runs.attempts, runs.enqueued_at, runs.started_at,"
         " datasources.type AS datasource_type, datasources.allowed_functions,"
-        " organizations.settings AS organization_settings",
+        " organizations.settings AS organization_settings, runs.row_filters, runs.claims",
         (lease_seconds, run_id),
     )
     return ClaimedRun(**row) if row is not None else None
@@ -333,8 +337,8 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
     """Queued runs with no message sent yet (the scheduler's outbox), in one pipelined statement."""
     execute_many(
         "INSERT INTO runs (organization_id, query_id, schedule_id, datasource_id, sql, parameters,"
-        " parameter_types, query_revision, origin, cache_key, created_by, status)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
+        " parameter_types, query_revision, origin, cache_key, created_by, row_filters, claims, policy_key,"
+        " status) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'queued')",
         [
             (
                 run["organization_id"],
@@ -348,6 +352,9 @@ def insert_queued(runs: list[dict[str, Any]]) -> None:
                 run["origin"],
                 run["cache_key"],
                 run["created_by"],
+                Jsonb(run["row_filters"]),
+                Jsonb(run["claims"]),
+                run["policy_key"],
             )
             for run in runs
         ],

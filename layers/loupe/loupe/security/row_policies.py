@@ -4,9 +4,11 @@ by the policy's predicate, its claims bound as values; SQL the rewriter cannot p
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlglot
@@ -26,7 +28,7 @@ ROWS_ALIAS = "loupe_policy_rows"
 # query_parameters' names are checked against the prefix).
 CLAIM_PREFIX = "loupe_claim__"
 MAX_PREDICATE_CHARS = 4_000
-ClaimValue = str | int | float | bool | None | list[str | int | float | bool]
+ClaimValue = str | int | float | bool | list[str | int | float | bool]
 
 
 class PolicyNotApplicable(SqlNotAllowed):
@@ -43,6 +45,13 @@ class TableName:
     def __str__(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @classmethod
+    def from_catalog(cls, schema: str, name: str, dialect: DatasourceType) -> TableName:
+        """A relation as the engine's catalog spells it, compared as references to it are."""
+        if dialect == "postgres":
+            return cls(schema, name)
+        return cls(schema.lower(), name.lower())
+
 
 @dataclass(frozen=True)
 class RowFilter:
@@ -50,6 +59,47 @@ class RowFilter:
 
     table: TableName
     predicate: str
+
+
+@dataclass(frozen=True)
+class Effective:
+    """The policies binding one principal on one datasource, and the claims they bind: a run's identity
+    (`key`, None when no policy applies) for its cache and for who may read its rows."""
+
+    filters: tuple[RowFilter, ...] = ()
+    claims: Mapping[str, ClaimValue] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str | None:
+        if not self.filters:
+            return None
+        material = json.dumps(
+            {"filters": self._row_filters(), "claims": self.claims},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(material.encode()).hexdigest()
+
+    def _row_filters(self) -> list[dict[str, str]]:
+        return [
+            {"schema": item.table.schema, "table": item.table.name, "predicate": item.predicate}
+            for item in self.filters
+        ]
+
+    def stored(self) -> dict[str, Any]:
+        """The run's columns that record it."""
+        return {"row_filters": self._row_filters(), "claims": dict(self.claims), "policy_key": self.key}
+
+    @classmethod
+    def from_stored(
+        cls, row_filters: Sequence[Mapping[str, str]], claims: Mapping[str, ClaimValue]
+    ) -> Effective:
+        return cls(
+            tuple(
+                RowFilter(TableName(item["schema"], item["table"]), item["predicate"]) for item in row_filters
+            ),
+            dict(claims),
+        )
 
 
 def _dialect(dialect: DatasourceType) -> str:
@@ -64,6 +114,7 @@ def _folded(identifier: exp.Identifier, dialect: DatasourceType) -> str:
     return identifier.name.lower()
 
 
+@functools.lru_cache(maxsize=256)
 def parse_table(text: str, dialect: DatasourceType) -> TableName:
     """The schema-qualified table `text` names (`sales.orders`, `"Sales"."Orders"`); ValueError else."""
     try:
@@ -185,11 +236,13 @@ def apply(
     dialect: DatasourceType,
     filters: Sequence[RowFilter],
     claims: Mapping[str, ClaimValue],
+    refused: Collection[TableName] = (),
 ) -> tuple[str, dict[str, Any]]:
     """`sql` (a statement the guard accepted, its values as the engine's placeholders) with every
     reference to a filtered table replaced by `(SELECT * FROM table AS loupe_policy_rows WHERE
     predicates) AS alias`, and the claims' values by their placeholders' names. A table with several
-    policies keeps the rows every one of them lets through."""
+    policies keeps the rows every one of them lets through. A reference to a `refused` relation (one
+    that reads a filtered table's rows unfiltered: a view over it, a child of it) is refused."""
     if not filters:
         return sql, {}
     neutral, shifts = neutralised(sql, dialect)
@@ -202,6 +255,12 @@ def apply(
     for row_filter in filters:
         qualified, _ = checked_predicate(row_filter.predicate, dialect)
         by_table.setdefault(row_filter.table, []).append(f"({_bound(qualified, dialect, claims, values)})")
+    for table in statement.find_all(exp.Table):
+        if any(_matches(table, name, dialect) for name in refused):
+            raise PolicyNotApplicable(
+                f"the SQL reads {table.name[:40]}, which reads a table with a row policy without it"
+                " (a view over it, or a child of it): give it a row policy of its own"
+            )
     every = [table for table in statement.find_all(exp.Table) if _covered_by(table, by_table, dialect)]
     wrapped: dict[int, exp.Table] = {}
     named_ctes: set[int] = set()

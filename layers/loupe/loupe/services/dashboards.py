@@ -255,6 +255,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
                     parameter_options.depends_on(source, chosen),
                     organization_id,
                     lambda: dashboard_zone(organization_id, row),
+                    principal,
                 )
             except InvalidInput as error:
                 raise OptionsUnavailable(
@@ -342,7 +343,7 @@ def _plan(
         return dashboard_zone(organization_id, dashboard)
 
     try:
-        filters = parameter_values(declared, given, organization_id, zone)
+        filters = parameter_values(declared, given, organization_id, zone, principal)
     except InvalidInput as error:
         raise InvalidInput(
             "The filters do not fit the dashboard",
@@ -374,7 +375,11 @@ def _plan(
         }
         try:
             planned.append(
-                (tile.id, query, parameter_values(query["parameters"], mapped, organization_id, zone))
+                (
+                    tile.id,
+                    query,
+                    parameter_values(query["parameters"], mapped, organization_id, zone, principal),
+                )
             )
         except InvalidInput as error:
             skipped[tile.id] = "; ".join(

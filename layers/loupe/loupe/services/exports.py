@@ -19,6 +19,7 @@ from loupe.repositories import run_exports
 from loupe.repositories import runs as runs_repository
 from loupe.results import exports as files
 from loupe.results.exports import ExportFormat, signed_url
+from loupe.services import row_policies
 from loupe.services.resources import Versioned
 from loupe.versions import version_of_content
 
@@ -72,6 +73,7 @@ def request(principal: Principal, run_id: UUID, fmt: ExportFormat) -> Requested:
         run = runs_repository.get(principal.organization_id, run_id)
         if run is None:
             raise NotFound("No such run")
+        row_policies.require_same_policy(principal, run.datasource_id, run.policy_key)
         if run.status is not RunStatus.SUCCEEDED:
             raise Conflict(f"The run has no results: it is {run.status}")
         if run.result_location is None:
@@ -110,6 +112,9 @@ def get(principal: Principal, run_id: UUID, export_id: UUID) -> Versioned[Export
     """The export and its version. The version also changes with each window of the signed URL's
     lifetime: a copy a client keeps through a 304 always holds a URL that still works."""
     with db.transaction():
+        run = runs_repository.get(principal.organization_id, run_id)
+        if run is not None:
+            row_policies.require_same_policy(principal, run.datasource_id, run.policy_key)
         found = run_exports.get(principal.organization_id, run_id, export_id)
     if found is None:
         raise NotFound("No such export")
@@ -120,8 +125,10 @@ def get(principal: Principal, run_id: UUID, export_id: UUID) -> Versioned[Export
 
 def of_run(principal: Principal, run_id: UUID) -> ExportList:
     with db.transaction():
-        if runs_repository.get(principal.organization_id, run_id) is None:
+        run = runs_repository.get(principal.organization_id, run_id)
+        if run is None:
             raise NotFound("No such run")
+        row_policies.require_same_policy(principal, run.datasource_id, run.policy_key)
         found = run_exports.of_run(principal.organization_id, run_id)
     bucket = get_settings().results_bucket
     return ExportList(items=[export_out(row, bucket) for row in found])

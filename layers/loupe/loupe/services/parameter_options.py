@@ -20,6 +20,7 @@ from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories.queries import QUERIES
 from loupe.results.store import ResultReader
+from loupe.services import row_policies
 from loupe.services.resources import require_references
 
 # The options are the first this many rows of the options query's result.
@@ -44,15 +45,21 @@ def depends_on(source: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str
 
 
 def option_set(
-    organization_id: UUID, bucket: str, source: Mapping[str, Any], values: Mapping[str, Any]
+    organization_id: UUID,
+    bucket: str,
+    source: Mapping[str, Any],
+    values: Mapping[str, Any],
+    reader: Principal | None,
 ) -> OptionSet:
-    """The options `source` (a stored OptionsQuery) names, read from its query's latest stored result (for
-    a cascading source, the latest that ran with the values it takes from its siblings' `values`)."""
+    """The options `source` (a stored OptionsQuery) names, read from its query's latest stored result under
+    the row policies binding `reader` (for a cascading source, the latest that ran with the values it
+    takes from its siblings' `values`); None reads as no policy binds (a schedule whose creator left)."""
     query_id = UUID(str(source["query_id"]))
-    if source.get("parameters"):
-        latest = runs_repository.latest_stored_with(query_id, depends_on(source, values))
-    else:
-        latest = runs_repository.latest_stored(query_id)
+    query = crud.get(QUERIES, organization_id, query_id)
+    if query is None:
+        raise OptionsUnavailable(f"The options query {source['query_id']} no longer exists")
+    policy_key = row_policies.policy_key(reader, query["datasource_id"]) if reader is not None else None
+    latest = runs_repository.latest_stored(query_id, depends_on(source, values), policy_key)
     if latest is None:
         raise OptionsUnavailable(f"The options query {source['query_id']} has no result yet: run it")
     return options_of_run(organization_id, bucket, latest["id"], latest["finished_at"], source)
@@ -125,7 +132,11 @@ def _same(value: Any, option: Any) -> bool:
 
 
 def require_within(
-    organization_id: UUID, bucket: str, declared: Sequence[Mapping[str, Any]], values: Mapping[str, Any]
+    organization_id: UUID,
+    bucket: str,
+    declared: Sequence[Mapping[str, Any]],
+    values: Mapping[str, Any],
+    reader: Principal | None,
 ) -> None:
     """A 422 naming each value of a dropdown parameter that is not among its options."""
     issues = []
@@ -134,7 +145,7 @@ def require_within(
         if source is None or value is None:
             continue
         try:
-            options = option_set(organization_id, bucket, source, values).options
+            options = option_set(organization_id, bucket, source, values, reader).options
         except OptionsUnavailable as error:
             # A cascading dropdown's options for these values may not have been asked for yet.
             if not source.get("parameters"):
@@ -167,7 +178,7 @@ def page(
         bucket = results_bucket()
         # A cascading dropdown's options here are those for its siblings' defaults.
         defaults = {item["name"]: item.get("default") for item in found["parameters"]}
-        options = option_set(principal.organization_id, bucket, source, defaults)
+        options = option_set(principal.organization_id, bucket, source, defaults, principal)
     return paged(options, query)
 
 

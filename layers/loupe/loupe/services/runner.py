@@ -18,7 +18,16 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.connectors import Limits, QueryCancelled, QueryFailed, QueryTimedOut, RowStream, Session
+from loupe.connectors import (
+    DatasourceType,
+    Limits,
+    QueryCancelled,
+    QueryFailed,
+    QueryTimedOut,
+    RowStream,
+    Session,
+    engine,
+)
 from loupe.errors import DependencyUnavailable, NotFound
 from loupe.models.organizations import OrganizationSettings
 from loupe.models.runs import RunStatus
@@ -27,11 +36,12 @@ from loupe.repositories import runs as runs_repository
 from loupe.repositories.runs import ClaimedRun
 from loupe.results.store import Manifest, ResultTooLarge, ResultWriter, json_row, manifest_key
 from loupe.security import sql_guard
+from loupe.security.row_policies import Effective, TableName
 from loupe.services import alerts, query_parameters, scheduler
 from loupe.services.alerts import Observation
 from loupe.services.datasources import DatasourceUnreachable, LoginNotAdmitted, admit_run, session
 from loupe.services.run_watchdog import RunWatchdog
-from loupe.services.runs import CANCELLED, compiled, run_settings
+from loupe.services.runs import CANCELLED, compiled, guarded, run_settings
 
 # Seconds kept back from the statement for claiming, storing the rows and recording the outcome.
 RESERVED_SECONDS = 20
@@ -160,8 +170,10 @@ def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observat
     text, flat = compiled(
         claimed.sql, kind, query_parameters.typed_values(claimed.parameters, claimed.parameter_types)
     )
-    statement = sql_guard.check(text, kind, frozenset(claimed.allowed_functions))
-    values = {name: flat.get(name) for name in statement.parameters}
+    policy = Effective.from_stored(claimed.row_filters, claimed.claims)
+    allowed = frozenset(claimed.allowed_functions)
+    # Refused before connecting when the guard or the rewriter would refuse it anyway.
+    guarded(text, kind, allowed, policy)
     limits = Limits(
         connect_timeout_seconds=min(CONNECT_TIMEOUT_SECONDS, bounds.statement_seconds),
         statement_timeout_seconds=bounds.statement_seconds,
@@ -172,12 +184,17 @@ def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observat
             admit_run(claimed.organization_id, claimed.datasource_id, opened)
         except LoginNotAdmitted as refused:
             raise RunEnded(RunStatus.FAILED, "login_refused", str(refused)) from None
+        statement, names, claims = guarded(
+            text, kind, allowed, policy, _unfiltered_readers(opened, kind, policy)
+        )
+        bound = {**flat, **claims}
+        values = {name: bound.get(name) for name in names}
         if bounds.max_cost is not None:
-            _check_cost(opened, statement.sql, values, bounds.max_cost)
+            _check_cost(opened, statement, values, bounds.max_cost)
         poll_seconds = get_settings().run_cancel_poll_seconds
         with (
             RunWatchdog(claimed.id, opened, deadline, poll_seconds) as watchdog,
-            opened.stream(statement.sql, values) as rows,
+            opened.stream(statement, values) as rows,
         ):
             try:
                 manifest, observation = _store(claimed, rows, bounds, watchdog)
@@ -186,6 +203,19 @@ def _execute(claimed: ClaimedRun, bounds: RunBounds) -> tuple[Manifest, Observat
                 if watchdog.reason == "timeout":
                     raise _timed_out(bounds) from None
                 raise
+
+
+def _unfiltered_readers(opened: Session, kind: DatasourceType, policy: Effective) -> frozenset[TableName]:
+    """The relations that read a policy's table without its policy: views over it and its children, as
+    the datasource's catalog says now, less those that carry a policy of this run's own."""
+    tables = {row_filter.table for row_filter in policy.filters}
+    query = engine(kind).dependents_sql
+    found: set[TableName] = set()
+    for table in tables if query else ():
+        with opened.stream(query, {"schema": table.schema, "name": table.name}) as rows:
+            for batch in rows.batches:
+                found.update(TableName.from_catalog(str(schema), str(name), kind) for schema, name in batch)
+    return frozenset(found - tables)
 
 
 def _check_cost(opened: Session, sql: str, values: dict[str, Any], max_cost: float) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -53,8 +53,10 @@ from loupe.repositories.runs import RUNS, RunMoment, RunRecord, RunStarter
 from loupe.results.exports import InstantExportFormat, export_to_s3, signed_url
 from loupe.results.page import RunResults
 from loupe.results.store import ResultReader
-from loupe.security import sql_guard
+from loupe.security import row_policies, sql_guard
+from loupe.security.row_policies import Effective, TableName
 from loupe.services import parameter_options, query_parameters, rate_limits, snippets
+from loupe.services import row_policies as row_policies_service
 from loupe.services.resources import ResourceReader, Versioned
 from loupe.versions import version_of_content
 
@@ -67,6 +69,7 @@ INSTANT_EXPORT_MAX_BYTES = 16 * 1024 * 1024
 # The error a cancelled run ends with, whether it was queued or running.
 CANCELLED = {"code": "cancelled", "message": "The run was cancelled"}
 PageT = TypeVar("PageT", bound=Page[RunOut])
+NO_POLICY = Effective()
 UTC_ZONE = ZoneInfo("UTC")
 # A long poll looks again this often: one indexed read of a few columns, in a transaction of its own.
 WAIT_CHECK_SECONDS = 0.5
@@ -119,12 +122,14 @@ def run_columns(
     declared: Sequence[Mapping[str, Any]] = (),
     query_revision: int | None = None,
     origin: RunOrigin = RunOrigin.INTERACTIVE,
+    policy: Effective = NO_POLICY,
 ) -> tuple[dict[str, Any], str | None]:
     """A new run's columns, and the guard's reason to refuse its SQL (None when it may run);
-    `allowed_functions` are the datasource's own, `declared` the saved query's parameters."""
+    `allowed_functions` are the datasource's own, `declared` the saved query's parameters, `policy` the
+    row policies its SQL is rewritten with (the rewriter's refusal is the guard's)."""
     refusal = None
     try:
-        normalized = sql_guard.check(compiled(sql, kind, values)[0], kind, frozenset(allowed_functions)).sql
+        normalized = guarded(compiled(sql, kind, values)[0], kind, frozenset(allowed_functions), policy)[0]
     except sql_guard.SqlNotAllowed as error:
         normalized, refusal = sql, error.reason
     columns = {
@@ -132,25 +137,45 @@ def run_columns(
         "datasource_id": datasource_id,
         "sql": sql,
         "parameters": dict(values),
-        "cache_key": _cache_key(datasource_id, normalized, values),
+        "cache_key": _cache_key(datasource_id, normalized, values, policy.key),
         "created_by": created_by,
         "api_key_id": api_key_id,
         "parameter_types": {parameter["name"]: parameter["type"] for parameter in declared},
         "query_revision": query_revision,
         "origin": origin,
+        **policy.stored(),
     }
     return columns, refusal
+
+
+def guarded(
+    text: str,
+    kind: DatasourceType,
+    allowed_functions: frozenset[str],
+    policy: Effective,
+    refused: Collection[TableName] = (),
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """The statement to send for compiled SQL: the guard's text, rewritten with the row policies and
+    guarded again (predicates and all); its placeholders' names, and the claims' values among them.
+    `refused` are relations reading a policy's table without it (known once connected)."""
+    statement = sql_guard.check(text, kind, allowed_functions)
+    if not policy.filters:
+        return statement.sql, statement.parameters, {}
+    rewritten, claims = row_policies.apply(statement.sql, kind, policy.filters, policy.claims, refused)
+    final = sql_guard.check(rewritten, kind, allowed_functions)
+    return final.sql, final.parameters, claims
 
 
 def parameter_values(
     declared: list[dict[str, Any]],
     given: Mapping[str, Any],
     organization_id: UUID,
-    zone: Callable[[], ZoneInfo] = lambda: UTC_ZONE,
+    zone: Callable[[], ZoneInfo],
+    reader: Principal | None,
 ) -> dict[str, Any]:
     """Every declared parameter's value: the one given, checked against its type (and a dropdown's
-    against its options), or its default; a range's preset resolved now, in `zone` (asked for only when
-    a range has a value), to its ends."""
+    against its options as `reader` may read them), or its default; a range's preset resolved now, in
+    `zone` (asked for only when a range has a value), to its ends."""
     checked = query_parameters.checked_parameters(declared, dict(given))
     values: dict[str, Any] = {
         parameter["name"]: checked.get(parameter["name"], parameter.get("default")) for parameter in declared
@@ -167,7 +192,9 @@ def parameter_values(
                 parameter["type"], values[parameter["name"]], now, in_zone
             )
     if any(parameter.get("options_query") for parameter in declared):
-        parameter_options.require_within(organization_id, run_settings().results_bucket, declared, values)
+        parameter_options.require_within(
+            organization_id, run_settings().results_bucket, declared, values, reader
+        )
     return values
 
 
@@ -202,9 +229,17 @@ def refused_run(columns: dict[str, Any], refusal: str) -> dict[str, Any]:
     }
 
 
-def _cache_key(datasource_id: UUID, normalized_sql: str, values: Mapping[str, Any]) -> str:
+def _cache_key(
+    datasource_id: UUID, normalized_sql: str, values: Mapping[str, Any], policy_key: str | None
+) -> str:
+    # The policies' claims are bound values, not text: the policy's key tells two callers' runs apart.
     material = json.dumps(
-        {"datasource_id": str(datasource_id), "sql": normalized_sql, "parameters": values},
+        {
+            "datasource_id": str(datasource_id),
+            "sql": normalized_sql,
+            "parameters": values,
+            "policy": policy_key,
+        },
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -336,6 +371,7 @@ class RunService(ResourceReader[RunOut]):
                 body.parameters,
                 principal.organization_id,
                 lambda: organization_zone(principal.organization_id),
+                principal,
             )
             return self._start(
                 principal,
@@ -441,6 +477,7 @@ class RunService(ResourceReader[RunOut]):
         """The stored result of the caller's organization's run; only a succeeded run has one."""
         with db.transaction():
             run = self._run(principal, run_id)
+            row_policies_service.require_same_policy(principal, run.datasource_id, run.policy_key)
         if run.status is not RunStatus.SUCCEEDED:
             raise Conflict(f"The run has no results: it is {run.status}")
         if run.result_location is None:
@@ -492,6 +529,7 @@ class RunService(ResourceReader[RunOut]):
         datasource = crud.get(DATASOURCES, organization_id, datasource_id)
         if datasource is None:
             raise ReferenceNotFound("No such datasource", issues=[FieldIssue("datasource_id", "not found")])
+        policy = row_policies_service.effective(principal, datasource_id, datasource["type"])
         columns, refusal = run_columns(
             datasource["type"],
             datasource_id,
@@ -504,6 +542,7 @@ class RunService(ResourceReader[RunOut]):
             declared=query["parameters"] if query else (),
             query_revision=query["revision"] if query else None,
             origin=origin,
+            policy=policy,
         )
         cache_key = columns["cache_key"]
         if refusal is not None:

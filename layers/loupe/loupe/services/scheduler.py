@@ -16,14 +16,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from loupe import db, queue
 from loupe.config import get_settings
-from loupe.errors import InvalidInput
+from loupe.errors import InvalidInput, NotPermitted
 from loupe.models.runs import RunOrigin
 from loupe.observability import logger, metrics
 from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories import schedules as schedule_rows
 from loupe.repositories.runs import RUNS
-from loupe.services import alerts, audit, snippets
+from loupe.services import alerts, audit, row_policies, snippets
 from loupe.services.runs import parameter_values, refused_run, run_columns, run_settings
 from loupe.services.schedules import next_run_at
 
@@ -98,6 +98,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
             schedule["parameters"],
             schedule["organization_id"],
             lambda: ZoneInfo(schedule["timezone"]),
+            row_policies.member_principal(schedule["organization_id"], schedule["created_by"]),
         )
         sql = snippets.expand_saved(schedule["organization_id"], schedule["sql"], schedule["declared"])
     except InvalidInput as error:
@@ -107,6 +108,13 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
             schedule["organization_id"],
             f"its parameters no longer fit the query: {error.message}",
         )
+        return None
+    try:
+        policy = row_policies.effective_for_member(
+            schedule["organization_id"], schedule["created_by"], schedule["datasource_id"], schedule["kind"]
+        )
+    except NotPermitted as error:
+        _disable(schedule["id"], schedule["organization_id"], f"its creator cannot run it: {error.message}")
         return None
     columns, refusal = run_columns(
         schedule["kind"],
@@ -119,6 +127,7 @@ def _run_for(schedule: dict[str, Any]) -> dict[str, Any] | None:
         declared=schedule["declared"],
         query_revision=schedule["query_revision"],
         origin=RunOrigin.SCHEDULE,
+        policy=policy,
     )
     columns["schedule_id"] = schedule["id"]
     if refusal is not None:

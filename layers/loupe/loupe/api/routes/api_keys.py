@@ -12,7 +12,8 @@ from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, if_match, no_content
 from loupe.models.api_keys import ApiKeyCreate, ApiKeyCreated, ApiKeyListQuery, ApiKeyOut
 from loupe.models.common import Page
-from loupe.services import api_keys
+from loupe.models.row_policies import ClaimsChange
+from loupe.services import api_keys, row_policies
 
 router = LoupeRouter()
 TAGS = ["api-keys"]
@@ -39,6 +40,17 @@ def create_key(body: ApiKeyCreate, caller: Admin) -> Response[ApiKeyCreated]:
 )
 def list_keys(caller: Admin, query: Annotated[ApiKeyListQuery, Query()]) -> Page[ApiKeyOut]:
     return api_keys.list_keys(caller, query)
+
+
+@router.put(
+    "/api-keys/<key_id>/claims",
+    operation_id="setApiKeyClaims",
+    errors=(404,),
+    tags=TAGS,
+    summary="Replace a live API key's claims: the values row policies naming it bind",
+)
+def set_key_claims(key_id: UUID, body: ClaimsChange, caller: Admin) -> ApiKeyOut:
+    return row_policies.set_api_key_claims(caller, key_id, body.claims)
 
 
 @router.delete(

@@ -23,7 +23,8 @@ from loupe.models.organizations import (
     RoleChange,
     UsageOut,
 )
-from loupe.services import organizations
+from loupe.models.row_policies import ClaimsChange
+from loupe.services import organizations, row_policies
 
 router = LoupeRouter()
 TAGS = ["organizations"]
@@ -72,6 +73,17 @@ def list_members(caller: Admin, query: Annotated[PageQuery, Query()]) -> Page[Me
 )
 def change_role(user_id: UUID, body: RoleChange, caller: Admin) -> MemberOut:
     return organizations.change_role(caller, user_id, body.role)
+
+
+@router.put(
+    "/organizations/users/<user_id>/claims",
+    operation_id="setMemberClaims",
+    errors=(404,),
+    tags=TAGS,
+    summary="Replace a member's claims: the values row policies naming them bind",
+)
+def set_member_claims(user_id: UUID, body: ClaimsChange, caller: Admin) -> MemberOut:
+    return row_policies.set_member_claims(caller, user_id, body.claims)
 
 
 @router.delete(
