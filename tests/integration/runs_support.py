@@ -174,3 +174,15 @@ def drain_bodies(queue_url: str) -> list[str]:
 def drain(queue_url: str) -> list[str]:
     """Every run id waiting in the queue, deleting each message."""
     return [json.loads(body)["run_id"] for body in drain_bodies(queue_url)]
+
+
+def add_orders(database: str, columns: str, rows: list[tuple[Any, ...]]) -> None:
+    """An `orders` table of `columns` (SQL) and `rows` in the throwaway database, readable by its login."""
+    from tests.read_only_logins import reader_name
+
+    placeholders = ", ".join(["%s"] * len(rows[0]))
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{database}", autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE orders ({columns})")
+        with conn.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO orders VALUES ({placeholders})", rows)  # test data
+        conn.execute(f'GRANT SELECT ON orders TO "{reader_name(database)}"')

@@ -17,6 +17,7 @@ from loupe.security import tokens
 from tests import factories
 
 PUBLIC = None
+GUEST = "guest"
 V, E, A = Role.VIEWER, Role.EDITOR, Role.ADMIN
 USERS_ONLY = "users-only"  # sessions belong to users; an API key is refused with 401
 
@@ -80,6 +81,14 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/dashboards/{}/data"): V,
     ("POST", "/dashboards/{}/data"): V,
     ("POST", "/dashboards/{}/filters/{}/options"): V,
+    ("POST", "/embed-tokens"): E,
+    ("DELETE", "/embed-tokens"): E,
+    ("DELETE", "/embed-tokens/{}"): E,
+    # Guest routes take an embed token only: every session and API key is refused (test_embed: guests).
+    ("GET", "/embed/resource"): GUEST,
+    ("GET", "/embed/data"): GUEST,
+    ("POST", "/embed/data"): GUEST,
+    ("GET", "/embed/filters/{}/options"): GUEST,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):
@@ -156,6 +165,8 @@ def expected_denial(rule: Any, credential: Credential) -> int | None:
     """The status the credential must get, or None when it must be let through."""
     if rule is PUBLIC:
         return None
+    if rule is GUEST:
+        return 401
     minimum, users_only = rule if isinstance(rule, tuple) else (rule, None)
     if credential.role is None or (users_only and not credential.is_user):
         return 401

@@ -44,6 +44,7 @@ ALL_MIGRATIONS = [
     "0013_snippets",
     "0014_dashboard_filters",
     "0015_row_policies",
+    "0016_embed_tokens",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -69,6 +70,7 @@ LOUPE_TABLES = {
     "run_exports",
     "snippets",
     "row_policies",
+    "embed_tokens",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -191,7 +193,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=13) == [
+    assert migrations.rollback(migrated_url, count=14) == [
+        "0016_embed_tokens",
         "0015_row_policies",
         "0014_dashboard_filters",
         "0013_snippets",
@@ -220,6 +223,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0013_snippets",
         "0014_dashboard_filters",
         "0015_row_policies",
+        "0016_embed_tokens",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -238,6 +242,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0013_snippets",
         "0014_dashboard_filters",
         "0015_row_policies",
+        "0016_embed_tokens",
     ]
 
 
@@ -540,7 +545,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=9)
+    migrations.rollback(database_url, count=10)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -553,6 +558,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0013_snippets",
         "0014_dashboard_filters",
         "0015_row_policies",
+        "0016_embed_tokens",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -576,8 +582,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0016_embed_tokens",
         "rolled back: 0015_row_policies",
-        "rolled back: 0014_dashboard_filters",
     ]
     assert password not in out + err + out2 + err2
 
@@ -718,7 +724,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=7)
+    migrations.rollback(database_url, count=8)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -740,6 +746,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0013_snippets",
         "0014_dashboard_filters",
         "0015_row_policies",
+        "0016_embed_tokens",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

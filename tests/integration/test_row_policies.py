@@ -12,7 +12,7 @@ import pytest
 
 from tests import factories
 from tests.integration import runs_support
-from tests.integration.runs_support import deliver, run_query, saved_query
+from tests.integration.runs_support import add_orders, deliver, run_query, saved_query
 from tests.integration.test_dashboards import assert_error
 from tests.read_only_logins import reader_name
 
@@ -25,13 +25,7 @@ ORDERS_SQL = "SELECT id, tenant FROM orders ORDER BY id"
 
 @pytest.fixture
 def orders_database(postgres_database: str) -> str:
-    with psycopg.connect(
-        f"postgresql://postgres@127.0.0.1:5432/{postgres_database}", autocommit=True
-    ) as conn:
-        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, tenant text NOT NULL, amount int NOT NULL)")
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO orders VALUES (%s, %s, %s)", ORDERS)
-        conn.execute(f'GRANT SELECT ON orders TO "{reader_name(postgres_database)}"')
+    add_orders(postgres_database, "id int PRIMARY KEY, tenant text NOT NULL, amount int NOT NULL", ORDERS)
     return postgres_database
 
 

@@ -89,6 +89,9 @@ def test_snippets_are_checked_where_they_are_used(
     assert "may not include another snippet" in nested.body
     assert snippet(api, token, "needs_minimum", "SELECT 2").status == 409
     assert snippet(api, token, "not a name", "SELECT 2").status == 422
+    # Snippets have no tags: filtering on one is the caller's mistake, not the server's.
+    untagged = api.get(SNIPPETS, token=token, query={"tag": "m"})
+    assert assert_error(untagged, 422, "validation_error")["details"][0]["field"] == "query.tag"
     # The guard reads the SQL as expanded.
     assert snippet(api, token, "sleepy", "SELECT pg_sleep(1)").status == 201
     refused = saved_query(api, token, postgres_database, "{{> sleepy }}", [])

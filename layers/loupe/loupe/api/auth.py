@@ -66,6 +66,26 @@ def require_user(principal: Annotated[Principal, Depends(authenticate)]) -> Prin
 _GUARDS.add(require_user)
 
 
+def authenticate_guest(request: Request) -> Principal:
+    """A guest of an embed token (`Authorization: Bearer <embed token>`), bound to the token's
+    organization; no other credential is taken on a guest route, and a guest token is taken on no
+    other route (its audience is its own)."""
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    authorization = headers.get("authorization")
+    if authorization is None:
+        raise MissingCredentials()
+    if not authorization.lower().startswith(BEARER_PREFIX):
+        raise Unauthenticated("Use the Bearer scheme: Authorization: Bearer <embed token>")
+    principal, token = identity.authenticate_guest_token(authorization[len(BEARER_PREFIX) :].strip())
+    state = current_request()
+    state.principal = dataclasses.replace(principal, client_ip=state.client_ip)
+    state.guest_token = token
+    return state.principal
+
+
+_GUARDS.add(authenticate_guest)
+
+
 @functools.cache
 def route_guard(route: Callable[..., Any]) -> Callable[..., Principal] | None:
     """The dependency a route's signature guards it with (Caller, User, Editor, Admin); None if public."""
@@ -86,6 +106,9 @@ def check_access(request: Request, route: Callable[..., Any]) -> None:
     if guard is None:
         return
     with db.transaction():
+        if guard is authenticate_guest:
+            authenticate_guest(request)
+            return
         principal = authenticate(request)
         if guard is not authenticate:
             guard(principal)
@@ -95,3 +118,4 @@ Caller = Annotated[Principal, Depends(authenticate)]
 User = Annotated[Principal, Depends(require_user)]
 Editor = Annotated[Principal, Depends(require(Role.EDITOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Guest = Annotated[Principal, Depends(authenticate_guest)]

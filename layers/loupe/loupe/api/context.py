@@ -6,6 +6,7 @@ import functools
 import ipaddress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from loupe.models.identity import Principal
 
@@ -18,6 +19,8 @@ class RequestState:
     user_agent: str | None = None
     principal: Principal | None = None
     route: str | None = None
+    # A guest's embed token row (what it may show, from which origins), set by the guest guard.
+    guest_token: dict[str, Any] | None = None
 
     @functools.cached_property
     def client_ip(self) -> str | None:

@@ -90,6 +90,9 @@ def configure(app: Any) -> None:
         security_schemes={
             "bearerAuth": HTTPBearer(bearerFormat="JWT", description="An access token from /auth/login"),
             "apiKey": APIKey(name="X-API-Key", in_=APIKeyIn.header, description="An organization API key"),
+            "guestToken": HTTPBearer(
+                bearerFormat="JWT", description="An embed token from POST /embed-tokens"
+            ),
         },
         description="Loupe: connect databases, run parameterized SQL, chart it, schedule it.",
     )

@@ -26,8 +26,9 @@ class Role(IntEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a user through a session, or an API key acting with its own role; and from which
-    address, which the audit trail records."""
+    """Who is calling: a user through a session, an API key acting with its own role, or a guest through
+    an embed token (read-only, and only through the /embed/ routes); and from which address, which the
+    audit trail records."""
 
     organization_id: UUID
     role: Role
@@ -35,6 +36,7 @@ class Principal:
     session_id: UUID | None = None
     api_key_id: UUID | None = None
     client_ip: str | None = None
+    guest_token_id: UUID | None = None
 
 
 RoleName = Literal["admin", "editor", "viewer"]

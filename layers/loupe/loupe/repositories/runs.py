@@ -65,6 +65,7 @@ RUNS = Collection(
             "row_filters",
             "claims",
             "policy_key",
+            "embed_token_id",
         }
     ),
     json_columns=frozenset({"parameters", "parameter_types", "error", "row_filters", "claims"}),
@@ -193,7 +194,7 @@ def moments(organization_id: UUID, run_ids: list[UUID]) -> list[RunMoment]:
 
 
 # Whom a run counts against in the active-run limit: the user who started it, or the API key.
-RunStarter = Literal["created_by", "api_key_id"]
+RunStarter = Literal["created_by", "api_key_id", "embed_token_id"]
 
 
 def lock_runs_of(starter: RunStarter, starter_id: UUID) -> None:

@@ -13,6 +13,7 @@ SNIPPETS = Collection(
     sortable=frozenset({"name", "created_at", "updated_at"}),
     writable=frozenset({"name", "description", "sql", "created_by"}),
     searchable=("name", "description"),
+    tagged=False,
 )
 
 

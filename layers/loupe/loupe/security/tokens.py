@@ -160,3 +160,60 @@ def refresh_successor(key: bytes, predecessor: str) -> str:
 def digest(token: str) -> bytes:
     """What the database stores instead of a bearer secret: its SHA-256 (the secret has full entropy)."""
     return hashlib.sha256(token.encode()).digest()
+
+
+# Guest (embed) tokens: signed like access tokens, for an audience of their own, so neither is ever
+# taken for the other. They name an embed token's row (`jti`), which is checked on every request.
+GUEST_AUDIENCE_SUFFIX = ":embed"
+GUEST_REQUIRED_CLAIMS = ("iss", "aud", "jti", "org", "iat", "exp")
+MAX_GUEST_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class GuestClaims:
+    token_id: UUID
+    organization_id: UUID
+
+
+def issue_guest_token(settings: Settings, claims: GuestClaims, expires_at: int) -> str:
+    payload: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience + GUEST_AUDIENCE_SUFFIX,
+        "jti": str(claims.token_id),
+        "org": str(claims.organization_id),
+        "iat": int(time.time()),
+        "exp": expires_at,
+    }
+    current = settings.signing_keys.current
+    return jwt.encode(payload, current, algorithm=ALGORITHM, headers={"kid": secret_fingerprint(current)})
+
+
+def decode_guest_token(settings: Settings, token: str) -> GuestClaims:
+    """Verify a guest token as `decode_access_token` verifies an access token (key by `kid`, a retired
+    key only for tokens issued before it retired), with guest tokens' longest lifetime."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        secret, retired_at = (
+            settings.signing_keys.by_kid[kid] if kid is not None else (settings.signing_keys.current, None)
+        )
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience + GUEST_AUDIENCE_SUFFIX,
+            issuer=settings.jwt_issuer,
+            options={"require": list(GUEST_REQUIRED_CLAIMS)},
+            leeway=LEEWAY_SECONDS,
+        )
+        issued_at, expires_at = int(payload["iat"]), int(payload["exp"])
+        claims = GuestClaims(UUID(payload["jti"]), UUID(payload["org"]))
+    except (jwt.PyJWTError, ValueError, TypeError, AttributeError, KeyError) as error:
+        raise InvalidToken(type(error).__name__) from None
+    longest = MAX_GUEST_SECONDS + LEEWAY_SECONDS
+    if expires_at - issued_at > longest:
+        raise InvalidToken("LifetimeTooLong")
+    if retired_at is not None and (
+        issued_at >= retired_at.timestamp() or time.time() > retired_at.timestamp() + longest
+    ):
+        raise InvalidToken("RetiredKey")
+    return claims

@@ -333,17 +333,18 @@ class TilePlan:
     skipped: dict[UUID, str]
 
 
-def _plan(
-    principal: Principal, dashboard: Mapping[str, Any], tiles: Sequence[TileOut], given: Mapping[str, Any]
-) -> TilePlan:
+def filter_values(
+    principal: Principal, dashboard: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every filter's value: the one given, checked as a query parameter's is (422 on `filters.<name>`),
+    or its default; ranges resolved in the dashboard's time zone."""
     organization_id = principal.organization_id
-    declared: list[dict[str, Any]] = dashboard["filters"]
 
     def zone() -> ZoneInfo:
         return dashboard_zone(organization_id, dashboard)
 
     try:
-        filters = parameter_values(declared, given, organization_id, zone, principal)
+        return parameter_values(dashboard["filters"], given, organization_id, zone, principal)
     except InvalidInput as error:
         raise InvalidInput(
             "The filters do not fit the dashboard",
@@ -352,6 +353,19 @@ def _plan(
                 for issue in error.issues
             ],
         ) from None
+
+
+def _plan(
+    principal: Principal, dashboard: Mapping[str, Any], tiles: Sequence[TileOut], given: Mapping[str, Any]
+) -> TilePlan:
+    organization_id = principal.organization_id
+    declared: list[dict[str, Any]] = dashboard["filters"]
+
+    filters = filter_values(principal, dashboard, given)
+
+    def zone() -> ZoneInfo:
+        return dashboard_zone(organization_id, dashboard)
+
     # Each tile checks the filter's value as given (a range's preset is resolved for the query anew).
     chosen = {item["name"]: given.get(item["name"], item.get("default")) for item in declared}
     shown = [tile for tile in tiles if tile.visualization_id is not None]

@@ -3,11 +3,13 @@ against the user's or the API key's rate limit."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from loupe import db
 from loupe.config import get_settings
 from loupe.errors import Unauthenticated
 from loupe.models.identity import Principal, Role
-from loupe.repositories import api_keys, sessions
+from loupe.repositories import api_keys, embed_tokens, sessions
 from loupe.security import tokens
 from loupe.services import rate_limits
 
@@ -48,3 +50,21 @@ def authenticate_api_key(key: str) -> Principal:
     rate_limits.api_key(found.id)
     db.bind_tenant(found.organization_id)
     return Principal(organization_id=found.organization_id, role=Role.parse(found.role), api_key_id=found.id)
+
+
+def authenticate_guest_token(token: str) -> tuple[Principal, dict[str, Any]]:
+    """A guest: a signed embed token whose row is neither revoked nor expired, counted against the
+    token's own rate limit; the row says what the guest may see."""
+    try:
+        claims = tokens.decode_guest_token(get_settings(), token)
+    except tokens.InvalidToken:
+        raise Unauthenticated(INVALID_CREDENTIALS) from None
+    db.bind_tenant(claims.organization_id)
+    row = embed_tokens.live(claims.organization_id, claims.token_id)
+    if row is None:
+        raise Unauthenticated(INVALID_CREDENTIALS)
+    rate_limits.check("guest", str(claims.token_id))
+    principal = Principal(
+        organization_id=claims.organization_id, role=Role.VIEWER, guest_token_id=claims.token_id
+    )
+    return principal, row

@@ -33,7 +33,9 @@ def _limit(name: str, settings: Settings) -> Limit:
         )
     if name == "reset-email":
         return Limit(name, settings.rate_limit_reset_per_email, HOUR, "Too many password reset requests")
-    if name in ("runs-user", "runs-api-key"):
+    if name == "guest":
+        return Limit(name, settings.rate_limit_user, MINUTE, "Too many requests with this embed token")
+    if name in ("runs-user", "runs-api-key", "runs-guest"):
         return Limit(
             name, settings.rate_limit_runs_per_user, MINUTE, "Too many runs started in the last minute"
         )
@@ -87,6 +89,11 @@ def runs_user(user_id: UUID) -> None:
 def runs_api_key(key_id: UUID) -> None:
     """Run creation per API key, counted as run creation per user is."""
     check("runs-api-key", str(key_id))
+
+
+def runs_guest(token_id: UUID) -> None:
+    """Run creation per embed token, counted as run creation per user is."""
+    check("runs-guest", str(token_id))
 
 
 def api_key(key_id: UUID) -> None:

@@ -14,7 +14,7 @@ from loupe.models.api_keys import ApiKeyOut
 from loupe.models.identity import Principal, Role
 from loupe.models.organizations import MemberOut
 from loupe.models.row_policies import AppliesTo, RowPolicyCreate, RowPolicyList, RowPolicyOut
-from loupe.repositories import crud
+from loupe.repositories import crud, embed_tokens
 from loupe.repositories import organizations as organizations_repository
 from loupe.repositories import row_policies as repository
 from loupe.repositories.api_keys import API_KEYS
@@ -153,6 +153,9 @@ def _require_members(principal: Principal, applies_to: AppliesTo) -> None:
 
 
 def _applies(applies_to: Mapping[str, Any], principal: Principal) -> bool:
+    # A guest is no member: only the embed-token flag names it, whatever role it is served with.
+    if principal.guest_token_id is not None:
+        return bool(applies_to.get("embed_tokens"))
     if principal.role.label in applies_to.get("roles", []):
         return True
     if principal.api_key_id is not None:
@@ -161,6 +164,8 @@ def _applies(applies_to: Mapping[str, Any], principal: Principal) -> bool:
 
 
 def _claims_of(principal: Principal) -> dict[str, ClaimValue]:
+    if principal.guest_token_id is not None:
+        return embed_tokens.claims_of(principal.organization_id, principal.guest_token_id)
     if principal.api_key_id is not None:
         return repository.api_key_claims(principal.organization_id, principal.api_key_id)
     if principal.user_id is not None:

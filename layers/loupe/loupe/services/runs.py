@@ -501,6 +501,9 @@ class RunService(ResourceReader[RunOut]):
         elif principal.api_key_id is not None:
             rate_limits.runs_api_key(principal.api_key_id)
             starter, starter_id = "api_key_id", principal.api_key_id
+        elif principal.guest_token_id is not None:
+            rate_limits.runs_guest(principal.guest_token_id)
+            starter, starter_id = "embed_token_id", principal.guest_token_id
         else:
             return
         limit = run_settings().max_active_per_user
@@ -530,6 +533,8 @@ class RunService(ResourceReader[RunOut]):
         if datasource is None:
             raise ReferenceNotFound("No such datasource", issues=[FieldIssue("datasource_id", "not found")])
         policy = row_policies_service.effective(principal, datasource_id, datasource["type"])
+        if principal.guest_token_id is not None:
+            origin = RunOrigin.EMBED
         columns, refusal = run_columns(
             datasource["type"],
             datasource_id,
@@ -545,6 +550,7 @@ class RunService(ResourceReader[RunOut]):
             policy=policy,
         )
         cache_key = columns["cache_key"]
+        columns["embed_token_id"] = principal.guest_token_id
         if refusal is not None:
             # It could never run: it ends at once, and takes no place in the queue or the limit.
             row = crud.insert(RUNS, organization_id, refused_run(columns, refusal))

@@ -15,6 +15,7 @@ ROUTE_MODULES = (
     "queries",
     "visualizations",
     "dashboards",
+    "embed",
     "schedules",
     "canvases",
     "audit",
