@@ -84,6 +84,9 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("POST", "/embed-tokens"): E,
     ("DELETE", "/embed-tokens"): E,
     ("DELETE", "/embed-tokens/{}"): E,
+    ("POST", "/dashboards/{}/shares"): E,
+    ("GET", "/dashboards/{}/shares"): E,
+    ("DELETE", "/dashboards/{}/shares/{}"): E,
     # Guest routes take an embed token only: every session and API key is refused (test_embed: guests).
     ("GET", "/embed/resource"): GUEST,
     ("GET", "/embed/data"): GUEST,

@@ -74,6 +74,7 @@ def embedded(api: Any, register: Any, clean_db: str, postgres_database: str, aws
         "dashboard": dashboard.json()["id"],
         "other_dashboard": other_dashboard["id"],
         "query": query["id"],
+        "datasource": query["datasource_id"],
     }
 
 
@@ -224,3 +225,60 @@ def test_viewers_and_other_organizations_mint_nothing(
     preflight = api.request("OPTIONS", "/api/v1/embed/data", headers={"Origin": ORIGIN})
     assert preflight.status == 204
     assert preflight.header("Access-Control-Allow-Origin") == ORIGIN
+
+
+def test_share_links_are_off_until_enabled_then_counted_and_revocable(
+    api: Any, embedded: dict[str, Any], aws: str, clean_db: str
+) -> None:
+    admin, path = embedded["admin"], f"/api/v1/dashboards/{embedded['dashboard']}/shares"
+    assert_error(api.post(path, json_body={}, token=admin), 409, "conflict")
+
+    def sharing(enabled: bool) -> None:
+        changed = api.request(
+            "PATCH",
+            "/api/v1/organizations/current",
+            json_body={"settings": {"share_links_enabled": enabled}},
+            token=admin,
+        )
+        assert changed.status == 200, changed.body
+
+    sharing(True)
+    made = api.post(path, json_body={"claims": {"tenant": "b"}, "editable_filters": ["regions"]}, token=admin)
+    assert made.status == 201, made.body
+    secret = made.json()["token"]
+    assert secret.startswith("lsh_")
+    # Guests of share links are bound by the policies naming share links, not those naming embed tokens.
+    assert rows(api, secret, aws) == [[1, "a"], [2, "b"], [3, "a"], [4, "c"]]
+    policy = api.post(
+        f"/api/v1/datasources/{embedded['datasource']}/row-policies",
+        json_body={
+            "table": "public.orders",
+            "predicate": "tenant = :claims.tenant",
+            "applies_to": {"share_links": True},
+        },
+        token=admin,
+    )
+    assert policy.status == 201, policy.body
+    assert rows(api, secret, aws, json_body={"filters": {"regions": ["eu"]}}) == [[2, "b"]]
+    listed = api.get(path, token=admin).json()["items"]
+    assert [item["id"] for item in listed] == [made.json()["id"]]
+    assert "token" not in listed[0]
+    assert listed[0]["access_count"] >= 2
+    assert listed[0]["claims"] == ["tenant"]
+    with psycopg.connect(clean_db) as conn:
+        origins = {
+            row[0]
+            for row in conn.execute("SELECT origin FROM runs WHERE embed_token_id = %s", (made.json()["id"],))
+        }
+    assert origins == {"share"}
+
+    # Turned off, every link stops; revoked, it stays stopped.
+    sharing(False)
+    assert guest(api, secret, "GET", "/resource").status == 401
+    sharing(True)
+    assert guest(api, secret, "GET", "/resource").status == 200
+    assert api.delete(f"{path}/{made.json()['id']}", token=admin).status == 204
+    assert guest(api, secret, "GET", "/resource").status == 401
+    assert api.delete(f"{path}/{made.json()['id']}", token=admin).status == 204
+    past = api.post(path, json_body={"expires_at": "2020-01-01T00:00:00Z"}, token=admin)
+    assert assert_error(past, 422, "validation_error")["details"][0]["field"] == "body.expires_at"

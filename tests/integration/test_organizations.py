@@ -60,6 +60,7 @@ class TestSettings:
             "query_timeout_seconds": 300,
             "max_rows_per_run": 10_000_000,
             "max_query_cost": None,
+            "share_links_enabled": False,
         }
         etag = response.header("ETag")
         assert etag
@@ -96,6 +97,7 @@ class TestSettings:
             "query_timeout_seconds": 300,
             "max_rows_per_run": 10_000_000,
             "max_query_cost": None,
+            "share_links_enabled": False,
         }
         assert second.header("ETag") != first.header("ETag")
         assert audit_actions(clean_db, admin.organization_id).count("organization.updated") == 2

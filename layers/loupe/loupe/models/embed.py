@@ -4,11 +4,12 @@ filters it may change, claims for row policies and the origins its page is serve
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from loupe.models.common import StrictModel
 from loupe.models.queries import ParameterName, ParameterValue
@@ -34,7 +35,22 @@ class EmbeddedResource(StrictModel):
     id: UUID
 
 
-class EmbedTokenCreate(StrictModel):
+class GuestAccess(StrictModel):
+    """What a guest (of an embed token or a share link) may do with the dashboard."""
+
+    locked: dict[ParameterName, ParameterValue] = Field(
+        default_factory=dict, max_length=50, description="Filter values the guest cannot change"
+    )
+    editable_filters: list[ParameterName] = Field(
+        default_factory=list, max_length=50, description="Filters the guest may set; the others keep defaults"
+    )
+    claims: Claims = Field(default_factory=dict)
+    allowed_origins: list[Origin] = Field(
+        default_factory=list, max_length=20, description="Pages allowed to call with the token (CORS)"
+    )
+
+
+class EmbedTokenCreate(GuestAccess):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -51,17 +67,82 @@ class EmbedTokenCreate(StrictModel):
     )
 
     resource: EmbeddedResource
-    locked: dict[ParameterName, ParameterValue] = Field(
-        default_factory=dict, max_length=50, description="Filter values the guest cannot change"
-    )
-    editable_filters: list[ParameterName] = Field(
-        default_factory=list, max_length=50, description="Filters the guest may set; the others keep defaults"
-    )
-    claims: Claims = Field(default_factory=dict)
-    allowed_origins: list[Origin] = Field(
-        default_factory=list, max_length=20, description="Pages allowed to call with the token (CORS)"
-    )
     lifetime_seconds: int = Field(DEFAULT_LIFETIME_SECONDS, ge=60, le=MAX_LIFETIME_SECONDS)
+
+
+class ShareCreate(GuestAccess):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"editable_filters": ["period"], "expires_at": "2027-03-01T00:00:00Z"}]
+        }
+    )
+
+    expires_at: AwareDatetime | None = Field(
+        None, description="When the link stops working; null: until revoked"
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
+
+
+SHARE_EXAMPLE: JsonDict = {
+    "id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
+    "dashboard_id": "7b6a5f4e-3d2c-4b1a-9f8e-7d6c5b4a3f2e",
+    "locked": {},
+    "editable_filters": ["period"],
+    "allowed_origins": [],
+    "claims": [],
+    "expires_at": None,
+    "revoked_at": None,
+    "access_count": 42,
+    "last_accessed_at": "2026-12-03T18:00:00Z",
+    "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
+    "created_at": "2026-12-01T09:14:27Z",
+}
+
+
+class ShareOut(BaseModel):
+    """A share link as listed: never its secret, which only its creation shows."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SHARE_EXAMPLE]})
+
+    id: UUID
+    dashboard_id: UUID
+    locked: dict[str, Any]
+    editable_filters: list[str]
+    allowed_origins: list[str]
+    claims: list[str] = Field(description="The claims' names (their values are not shown again)")
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    access_count: int = Field(description="Guest requests made with the link (a count, nothing personal)")
+    last_accessed_at: datetime | None
+    created_by: UUID | None
+    created_at: datetime
+
+
+class ShareCreated(ShareOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {**SHARE_EXAMPLE, "access_count": 0, "last_accessed_at": None, "token": "lsh_0123abcd"}
+            ]
+        }
+    )
+
+    token: str = Field(
+        description="Shown once. Give it to a page in the URL fragment (#token=...), never in the path or"
+        " query: the page sends it as Authorization: Bearer to the /embed/ routes"
+    )
+
+
+class ShareList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [SHARE_EXAMPLE]}]})
+
+    items: list[ShareOut]
 
 
 class EmbedTokenCreated(BaseModel):

@@ -36,7 +36,10 @@ class Principal:
     session_id: UUID | None = None
     api_key_id: UUID | None = None
     client_ip: str | None = None
+    # A guest's embed token or share link (its row), which kind, and the dashboard it shows.
     guest_token_id: UUID | None = None
+    guest_kind: Literal["embed", "share"] | None = None
+    guest_resource_id: UUID | None = None
 
 
 RoleName = Literal["admin", "editor", "viewer"]

@@ -47,6 +47,8 @@ class OrganizationSettings(BaseModel):
     max_rows_per_run: MaxRows = 10_000_000
     # Off by default: runs whose EXPLAIN estimate is above it fail before they start (cost_too_high).
     max_query_cost: MaxQueryCost | None = None
+    # Off by default: public share links of dashboards (POST /dashboards/{id}/shares) and their use.
+    share_links_enabled: bool = False
 
 
 class SettingsPatch(StrictModel):
@@ -58,6 +60,7 @@ class SettingsPatch(StrictModel):
     query_timeout_seconds: QueryTimeoutSeconds | None = None
     max_rows_per_run: MaxRows | None = None
     max_query_cost: MaxQueryCost | None = None
+    share_links_enabled: bool | None = None
 
 
 class OrganizationUpdate(StrictModel):
@@ -90,6 +93,7 @@ class OrganizationOut(BaseModel):
                         "query_timeout_seconds": 300,
                         "max_rows_per_run": 10000000,
                         "max_query_cost": None,
+                        "share_links_enabled": False,
                     },
                     "created_at": "2026-10-30T17:22:09Z",
                     "updated_at": "2026-11-12T10:15:00Z",

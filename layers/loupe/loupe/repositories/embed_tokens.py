@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from loupe.db import execute, fetch_one
+from loupe.db import execute, fetch_all, fetch_one
 from loupe.repositories.listing import Collection
 
 EMBED_TOKENS = Collection(
     table="embed_tokens",
     columns=(
         "id",
+        "kind",
         "resource_type",
         "resource_id",
         "locked",
@@ -20,6 +21,8 @@ EMBED_TOKENS = Collection(
         "allowed_origins",
         "expires_at",
         "revoked_at",
+        "access_count",
+        "last_accessed_at",
         "created_by",
         "created_by_api_key_id",
         "created_at",
@@ -28,6 +31,8 @@ EMBED_TOKENS = Collection(
     sortable=frozenset({"created_at"}),
     writable=frozenset(
         {
+            "kind",
+            "secret_hash",
             "resource_type",
             "resource_id",
             "locked",
@@ -45,22 +50,54 @@ EMBED_TOKENS = Collection(
 )
 
 
+GUEST_COLUMNS = (
+    "id, organization_id, kind, resource_type, resource_id, locked, editable_filters, claims, allowed_origins"
+)
+LIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+
+
 def live(organization_id: UUID, token_id: UUID) -> dict[str, Any] | None:
-    """The token's row while it is neither revoked nor expired."""
+    """An embed token's row while it is neither revoked nor expired."""
     return fetch_one(
-        "SELECT id, resource_type, resource_id, locked, editable_filters, claims, allowed_origins, expires_at"
-        " FROM embed_tokens WHERE organization_id = %s AND id = %s"
-        " AND revoked_at IS NULL AND expires_at > now()",
+        f"SELECT {GUEST_COLUMNS} FROM embed_tokens"  # noqa: S608  # constant column lists
+        f" WHERE organization_id = %s AND id = %s AND kind = 'embed' AND {LIVE}",
         (organization_id, token_id),
     )
 
 
-def revoke(organization_id: UUID, token_id: UUID) -> bool:
-    """Revoke the token; False when the organization has no such token (revoking twice is no error)."""
+def use_share(secret_hash: bytes) -> dict[str, Any] | None:
+    """A share link's row, while live and its organization allows share links, its access counted."""
+    return fetch_one(
+        "UPDATE embed_tokens SET access_count = access_count + 1, last_accessed_at = now()"  # noqa: S608
+        " FROM organizations WHERE embed_tokens.secret_hash = %s AND embed_tokens.kind = 'share'"
+        " AND embed_tokens.revoked_at IS NULL"
+        " AND (embed_tokens.expires_at IS NULL OR embed_tokens.expires_at > now())"
+        " AND organizations.id = embed_tokens.organization_id"
+        " AND coalesce((organizations.settings ->> 'share_links_enabled')::boolean, false)"
+        f" RETURNING {', '.join(f'embed_tokens.{column}' for column in GUEST_COLUMNS.split(', '))}",
+        (secret_hash,),
+    )
+
+
+def shares_of(organization_id: UUID, dashboard_id: UUID) -> list[dict[str, Any]]:
+    """A dashboard's share links, newest first, revoked and expired ones too."""
+    return fetch_all(
+        "SELECT id, resource_id, locked, editable_filters, claims, allowed_origins, expires_at, revoked_at,"
+        " access_count, last_accessed_at, created_by, created_at FROM embed_tokens"
+        " WHERE organization_id = %s AND kind = 'share' AND resource_type = 'dashboard' AND resource_id = %s"
+        " ORDER BY created_at DESC, id",
+        (organization_id, dashboard_id),
+    )
+
+
+def revoke(organization_id: UUID, token_id: UUID, kind: str, resource_id: UUID | None = None) -> bool:
+    """Revoke the token or link (of the resource, when given); False when the organization has no such
+    one (revoking twice is no error)."""
     found = fetch_one(
         "UPDATE embed_tokens SET revoked_at = coalesce(revoked_at, now())"
-        " WHERE organization_id = %s AND id = %s RETURNING id",
-        (organization_id, token_id),
+        " WHERE organization_id = %s AND id = %s AND kind = %s AND (%s::uuid IS NULL OR resource_id = %s)"
+        " RETURNING id",
+        (organization_id, token_id, kind, resource_id, resource_id),
     )
     return found is not None
 
@@ -68,8 +105,8 @@ def revoke(organization_id: UUID, token_id: UUID) -> bool:
 def revoke_for(organization_id: UUID, resource_type: str, resource_id: UUID) -> int:
     """Revoke every live token of the resource; how many."""
     return execute(
-        "UPDATE embed_tokens SET revoked_at = now() WHERE organization_id = %s AND resource_type = %s"
-        " AND resource_id = %s AND revoked_at IS NULL AND expires_at > now()",
+        "UPDATE embed_tokens SET revoked_at = now() WHERE organization_id = %s AND kind = 'embed'"
+        " AND resource_type = %s AND resource_id = %s AND revoked_at IS NULL AND expires_at > now()",
         (organization_id, resource_type, resource_id),
     )
 

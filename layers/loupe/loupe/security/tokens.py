@@ -36,6 +36,7 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "org", "iat", "exp")
 REFRESH_TOKEN_PREFIX = "lrt_"  # noqa: S105  # a label, not a secret
 API_KEY_PREFIX = "lk_"
 PASSWORD_RESET_PREFIX = "lpr_"  # noqa: S105  # a label, not a secret
+SHARE_LINK_PREFIX = "lsh_"
 
 
 class _CheckedKeyHMAC(HMACAlgorithm):

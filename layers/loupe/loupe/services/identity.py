@@ -53,18 +53,29 @@ def authenticate_api_key(key: str) -> Principal:
 
 
 def authenticate_guest_token(token: str) -> tuple[Principal, dict[str, Any]]:
-    """A guest: a signed embed token whose row is neither revoked nor expired, counted against the
-    token's own rate limit; the row says what the guest may see."""
-    try:
-        claims = tokens.decode_guest_token(get_settings(), token)
-    except tokens.InvalidToken:
-        raise Unauthenticated(INVALID_CREDENTIALS) from None
-    db.bind_tenant(claims.organization_id)
-    row = embed_tokens.live(claims.organization_id, claims.token_id)
+    """A guest: a share link's secret, or a signed embed token; either's row neither revoked nor expired
+    (a share's organization allowing share links), counted against its own rate limit. The row says what
+    the guest may see."""
+    if token.startswith(tokens.SHARE_LINK_PREFIX):
+        if len(token) > 200:
+            raise Unauthenticated(INVALID_CREDENTIALS)
+        row = embed_tokens.use_share(tokens.digest(token))
+    else:
+        try:
+            claims = tokens.decode_guest_token(get_settings(), token)
+        except tokens.InvalidToken:
+            raise Unauthenticated(INVALID_CREDENTIALS) from None
+        db.bind_tenant(claims.organization_id)
+        row = embed_tokens.live(claims.organization_id, claims.token_id)
     if row is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    rate_limits.check("guest", str(claims.token_id))
+    db.bind_tenant(row["organization_id"])
+    rate_limits.check("guest", str(row["id"]))
     principal = Principal(
-        organization_id=claims.organization_id, role=Role.VIEWER, guest_token_id=claims.token_id
+        organization_id=row["organization_id"],
+        role=Role.VIEWER,
+        guest_token_id=row["id"],
+        guest_kind=row["kind"],
+        guest_resource_id=row["resource_id"],
     )
     return principal, row

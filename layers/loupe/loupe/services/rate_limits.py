@@ -35,6 +35,13 @@ def _limit(name: str, settings: Settings) -> Limit:
         return Limit(name, settings.rate_limit_reset_per_email, HOUR, "Too many password reset requests")
     if name == "guest":
         return Limit(name, settings.rate_limit_user, MINUTE, "Too many requests with this embed token")
+    if name == "runs-guest-resource":
+        return Limit(
+            name,
+            settings.rate_limit_runs_per_user * 10,
+            MINUTE,
+            "Too many runs started by this dashboard's guests",
+        )
     if name in ("runs-user", "runs-api-key", "runs-guest"):
         return Limit(
             name, settings.rate_limit_runs_per_user, MINUTE, "Too many runs started in the last minute"
@@ -91,9 +98,12 @@ def runs_api_key(key_id: UUID) -> None:
     check("runs-api-key", str(key_id))
 
 
-def runs_guest(token_id: UUID) -> None:
-    """Run creation per embed token, counted as run creation per user is."""
+def runs_guest(token_id: UUID, resource_id: UUID | None) -> None:
+    """Run creation per embed token or share link, counted as run creation per user is, and by every
+    guest of the same dashboard together (at ten times that)."""
     check("runs-guest", str(token_id))
+    if resource_id is not None:
+        check("runs-guest-resource", str(resource_id))
 
 
 def api_key(key_id: UUID) -> None:

@@ -155,7 +155,7 @@ def _require_members(principal: Principal, applies_to: AppliesTo) -> None:
 def _applies(applies_to: Mapping[str, Any], principal: Principal) -> bool:
     # A guest is no member: only the embed-token flag names it, whatever role it is served with.
     if principal.guest_token_id is not None:
-        return bool(applies_to.get("embed_tokens"))
+        return bool(applies_to.get("share_links" if principal.guest_kind == "share" else "embed_tokens"))
     if principal.role.label in applies_to.get("roles", []):
         return True
     if principal.api_key_id is not None:

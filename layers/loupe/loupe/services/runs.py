@@ -502,7 +502,7 @@ class RunService(ResourceReader[RunOut]):
             rate_limits.runs_api_key(principal.api_key_id)
             starter, starter_id = "api_key_id", principal.api_key_id
         elif principal.guest_token_id is not None:
-            rate_limits.runs_guest(principal.guest_token_id)
+            rate_limits.runs_guest(principal.guest_token_id, principal.guest_resource_id)
             starter, starter_id = "embed_token_id", principal.guest_token_id
         else:
             return
@@ -534,7 +534,7 @@ class RunService(ResourceReader[RunOut]):
             raise ReferenceNotFound("No such datasource", issues=[FieldIssue("datasource_id", "not found")])
         policy = row_policies_service.effective(principal, datasource_id, datasource["type"])
         if principal.guest_token_id is not None:
-            origin = RunOrigin.EMBED
+            origin = RunOrigin.SHARE if principal.guest_kind == "share" else RunOrigin.EMBED
         columns, refusal = run_columns(
             datasource["type"],
             datasource_id,

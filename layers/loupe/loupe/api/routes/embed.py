@@ -1,5 +1,5 @@
-"""Routes of embedding, served by the dashboards function: editors mint and revoke embed tokens; guests
-(the token as `Authorization: Bearer`) read only their token's dashboard under /embed/."""
+"""Routes of embedding, served by the dashboards function: editors grant and revoke embed tokens and share
+links; guests (the token or link as `Authorization: Bearer`) read only their dashboard under /embed/."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -19,6 +19,9 @@ from loupe.models.embed import (
     EmbedTokenRevocation,
     EmbedTokensRevoked,
     GuestFilterOptionsQuery,
+    ShareCreate,
+    ShareCreated,
+    ShareList,
 )
 from loupe.models.queries import ParameterOptionsPage
 from loupe.services import embed
@@ -85,6 +88,43 @@ def revoke_embed_tokens(
     caller: Editor, query: Annotated[EmbedTokenRevocation, Query()]
 ) -> EmbedTokensRevoked:
     return embed.revoke_all(caller, query)
+
+
+@router.post(
+    "/dashboards/<dashboard_id>/shares",
+    operation_id="createShareLink",
+    status_code=201,
+    errors=(404, 409),
+    tags=TAGS,
+    summary="Create a public share link of the dashboard (where the organization enables them)",
+)
+def create_share_link(dashboard_id: UUID, body: ShareCreate, caller: Editor) -> Response[ShareCreated]:
+    made = embed.share(caller, dashboard_id, body)
+    return created(made, f"{API_PREFIX}/dashboards/{dashboard_id}/shares/{made.id}")
+
+
+@router.get(
+    "/dashboards/<dashboard_id>/shares",
+    operation_id="listShareLinks",
+    errors=(404,),
+    tags=TAGS,
+    summary="The dashboard's share links, with how often each was used (never their secrets)",
+)
+def list_share_links(dashboard_id: UUID, caller: Editor) -> ShareList:
+    return embed.shares(caller, dashboard_id)
+
+
+@router.delete(
+    "/dashboards/<dashboard_id>/shares/<share_id>",
+    operation_id="revokeShareLink",
+    status_code=204,
+    errors=(404,),
+    tags=TAGS,
+    summary="Revoke a share link; it stops working at once",
+)
+def revoke_share_link(dashboard_id: UUID, share_id: UUID, caller: Editor) -> Response[None]:
+    embed.revoke_share(caller, dashboard_id, share_id)
+    return no_content()
 
 
 @router.get(
