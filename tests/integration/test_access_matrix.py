@@ -37,6 +37,7 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/auth/sessions"): (V, USERS_ONLY),
     ("DELETE", "/auth/sessions/{}"): (V, USERS_ONLY),
     ("GET", "/auth/me"): (V, USERS_ONLY),
+    ("POST", "/auth/switch-organization"): (V, USERS_ONLY),
     ("GET", "/organizations/current"): V,
     ("PATCH", "/organizations/current"): A,
     ("GET", "/organizations/users"): A,

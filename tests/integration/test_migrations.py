@@ -45,6 +45,7 @@ ALL_MIGRATIONS = [
     "0014_dashboard_filters",
     "0015_row_policies",
     "0016_embed_tokens",
+    "0017_membership_last_used",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -193,7 +194,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=14) == [
+    assert migrations.rollback(migrated_url, count=15) == [
+        "0017_membership_last_used",
         "0016_embed_tokens",
         "0015_row_policies",
         "0014_dashboard_filters",
@@ -224,6 +226,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0014_dashboard_filters",
         "0015_row_policies",
         "0016_embed_tokens",
+        "0017_membership_last_used",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -243,6 +246,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0014_dashboard_filters",
         "0015_row_policies",
         "0016_embed_tokens",
+        "0017_membership_last_used",
     ]
 
 
@@ -545,7 +549,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=10)
+    migrations.rollback(database_url, count=11)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -559,6 +563,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0014_dashboard_filters",
         "0015_row_policies",
         "0016_embed_tokens",
+        "0017_membership_last_used",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -582,8 +587,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0017_membership_last_used",
         "rolled back: 0016_embed_tokens",
-        "rolled back: 0015_row_policies",
     ]
     assert password not in out + err + out2 + err2
 
@@ -724,7 +729,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=8)
+    migrations.rollback(database_url, count=9)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -747,6 +752,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0014_dashboard_filters",
         "0015_row_policies",
         "0016_embed_tokens",
+        "0017_membership_last_used",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -8,6 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from loupe import notify
+from loupe.config import get_settings
 from tests import factories
 
 CURRENT = "/api/v1/organizations/current"
@@ -321,13 +323,66 @@ class TestInvitations:
     def test_unknown_token_is_refused(self, api: Any) -> None:
         assert_error(accept(api, "linv_" + secrets.token_urlsafe(32)), 401, "unauthorized")
 
-    def test_an_existing_account_cannot_accept_and_the_invitation_stays(
-        self, api: Any, register: Any
+    def test_an_existing_account_joins_with_its_password_and_switches_between_organizations(
+        self, api: Any, register: Any, clean_db: str
     ) -> None:
         admin, other = register(), register()
-        token = invite(api, admin.access_token, other.email).json()["token"]
-        assert_error(accept(api, token), 409, "conflict")
+        token = invite(api, admin.access_token, other.email, role="viewer").json()["token"]
+        # A wrong password is a failed login; the invitation stays pending.
+        assert_error(accept(api, token, password="not the password"), 401, "unauthorized")
         assert api.get(INVITATIONS, token=admin.access_token).json()["total"] == 1
+        joined = api.post(ACCEPT, json_body={"token": token, "password": other.password})
+        assert joined.status == 201, joined.body
+        assert joined.json()["user"] == {
+            "id": other.user_id,
+            "email": other.email,
+            "name": "Test User",
+            "role": "viewer",
+            "organization_id": admin.organization_id,
+        }
+        inside = joined.json()["access_token"]
+        me = api.get("/api/v1/auth/me", token=inside).json()
+        assert me["organization_id"] == admin.organization_id
+        assert {item["organization_id"]: item["role"] for item in me["memberships"]} == {
+            admin.organization_id: "viewer",
+            other.organization_id: "admin",
+        }
+        # The session acts in one organization: the new one's members, not the old one's.
+        assert api.get("/api/v1/dashboards", token=inside).status == 200
+        assert_error(api.get(USERS, token=inside), 403, "forbidden")
+        # Switching issues tokens for the other membership; the next login enters the one used last.
+        back = api.post(
+            "/api/v1/auth/switch-organization",
+            json_body={"organization_id": other.organization_id},
+            token=inside,
+        )
+        assert back.status == 200, back.body
+        assert back.json()["user"]["organization_id"] == other.organization_id
+        assert api.get(USERS, token=back.json()["access_token"]).status == 200
+        again = api.post(
+            "/api/v1/auth/switch-organization",
+            json_body={"organization_id": admin.organization_id},
+            token=inside,
+        )
+        assert again.status == 200
+        login = api.post("/api/v1/auth/login", json_body={"email": other.email, "password": other.password})
+        assert login.json()["user"]["organization_id"] == admin.organization_id
+        stranger = register()
+        assert_error(
+            api.post(
+                "/api/v1/auth/switch-organization",
+                json_body={"organization_id": stranger.organization_id},
+                token=inside,
+            ),
+            404,
+            "not_found",
+        )
+        # Invited again once a member: a conflict; a new account still needs a name.
+        assert_error(invite(api, admin.access_token, other.email), 409, "conflict")
+        fresh = invite(api, admin.access_token, "fresh@example.com").json()["token"]
+        nameless = api.post(ACCEPT, json_body={"token": fresh, "password": "invited password"})
+        assert assert_error(nameless, 422, "validation_error")["details"][0]["field"] == "body.name"
+        assert "invitation.accepted" in audit_actions(clean_db, admin.organization_id)
 
     def test_members_and_pending_invitations_conflict(self, api: Any, register: Any, clean_db: str) -> None:
         admin = register()
@@ -412,3 +467,19 @@ class TestUsage:
             "runs_this_month": 0,
             "stored_result_bytes": 0,
         }
+
+
+def test_an_invitation_is_mailed_with_its_accept_link(
+    api: Any, register: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOUPE_INVITATION_URL", "https://app.example.com/join#token={token}")
+    get_settings.cache_clear()
+    notify.MEMORY.sent.clear()
+    admin = register()
+    token = invite(api, admin.access_token, "mailed@example.com", role="viewer").json()["token"]
+    [mail] = [sent for sent in notify.MEMORY.sent if sent.to == "mailed@example.com"]
+    assert mail.subject == "You are invited to Acme on Loupe"
+    assert f"https://app.example.com/join#token={token}" in mail.text
+    assert "as viewer" in mail.text
+    notify.MEMORY.sent.clear()
+    get_settings.cache_clear()

@@ -42,16 +42,16 @@ def test_the_waf_limits_each_address_per_minute_and_guards_the_api_stage() -> No
     assert "/restapis/${LoupeApi}/stages/" in association["Properties"]["ResourceArn"]["Sub"]
 
 
-def test_only_the_auth_function_may_send_mail_and_only_as_the_sender() -> None:
+def test_only_the_account_mail_functions_may_send_mail_and_only_as_the_sender() -> None:
+    # Password resets (auth) and invitations (organizations) are the only mail Loupe sends.
     senders = [
         name
         for name, resource in resources_of("AWS::Serverless::Function").items()
         if "ses:SendEmail" in str(resource["Properties"].get("Policies"))
     ]
-    assert senders == ["AuthFunction"]
-    assert "identity/${MailFromAddress}" in str(
-        template()["Resources"]["AuthFunction"]["Properties"]["Policies"]
-    )
+    assert senders == ["AuthFunction", "OrganizationsFunction"]
+    for name in senders:
+        assert "identity/${MailFromAddress}" in str(template()["Resources"][name]["Properties"]["Policies"])
 
 
 # Every response type API Gateway (REST) can answer itself, from its GatewayResponse documentation.

@@ -142,6 +142,7 @@ class Settings(BaseModel):
     mail_from: str | None = Field(None, min_length=3, max_length=254, alias="LOUPE_MAIL_FROM")
     outbox_dir: Path | None = Field(None, alias="LOUPE_OUTBOX_DIR")
     password_reset_url: str | None = Field(None, max_length=2048, alias="LOUPE_PASSWORD_RESET_URL")
+    invitation_url: str | None = Field(None, max_length=2048, alias="LOUPE_INVITATION_URL")
     # A reset request takes at least this long whether or not the email has an account.
     password_reset_min_ms: int = Field(400, ge=50, le=5_000, alias="LOUPE_PASSWORD_RESET_MIN_MS")
 
@@ -177,6 +178,7 @@ class Settings(BaseModel):
         "mail_from",
         "outbox_dir",
         "password_reset_url",
+        "invitation_url",
         "sentry_dsn",
         mode="before",
     )
@@ -218,11 +220,11 @@ class Settings(BaseModel):
             )
         return self
 
-    @field_validator("password_reset_url")
+    @field_validator("password_reset_url", "invitation_url")
     @classmethod
-    def _reset_url_takes_the_token(cls, value: str | None) -> str | None:
+    def _link_takes_the_token(cls, value: str | None) -> str | None:
         if value is not None and "{token}" not in value:
-            raise ValueError("LOUPE_PASSWORD_RESET_URL must contain {token}")
+            raise ValueError("LOUPE_PASSWORD_RESET_URL and LOUPE_INVITATION_URL must contain {token}")
         return value
 
     @property

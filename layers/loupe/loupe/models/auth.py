@@ -142,12 +142,43 @@ class UserOut(BaseModel):
     organization_id: UUID
 
 
+class MembershipOut(BaseModel):
+    organization_id: UUID
+    organization_name: str
+    role: RoleName
+
+
 class MeOut(UserOut):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{**USER_EXAMPLE, "organization_name": "Acme Retail"}]}
+        json_schema_extra={
+            "examples": [
+                {
+                    **USER_EXAMPLE,
+                    "organization_name": "Acme Retail",
+                    "memberships": [
+                        {
+                            "organization_id": USER_EXAMPLE["organization_id"],
+                            "organization_name": "Acme Retail",
+                            "role": USER_EXAMPLE["role"],
+                        }
+                    ],
+                }
+            ]
+        }
     )
 
     organization_name: str
+    memberships: list[MembershipOut] = Field(
+        description="Every organization the account belongs to; POST /auth/switch-organization enters another"
+    )
+
+
+class SwitchOrganization(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"organization_id": "0b6f3c52-8d1e-4a7b-9c2f-5e4d3a2b1c0d"}]}
+    )
+
+    organization_id: UUID
 
 
 class TokenPair(BaseModel):

@@ -208,8 +208,12 @@ class AcceptInvitationRequest(StrictModel):
     )
 
     token: OpaqueToken
-    name: DisplayName
-    password: NewPassword
+    name: DisplayName | None = Field(
+        None, description="The new account's name; not needed to join with an account"
+    )
+    password: NewPassword = Field(
+        description="The new account's password, or the existing account's, to join another organization"
+    )
 
 
 class PageQuery(BaseModel):

@@ -125,3 +125,13 @@ def claim(token_digest: bytes) -> InvitationRecord | None:
             (token_digest,),
         )
     )
+
+
+def pending_by_token(token_digest: bytes) -> InvitationRecord | None:
+    """The pending invitation of the token, unclaimed (claim takes it)."""
+    return _record(
+        fetch_one(
+            sql.SQL("SELECT {} FROM invitations WHERE token_hash = %s AND {}").format(_COLUMNS, _PENDING),
+            (token_digest,),
+        )
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
 
-from loupe.db import execute, fetch_one
+from loupe.db import execute, fetch_all, fetch_one
 from loupe.models.identity import RoleName
 
 
@@ -71,13 +72,38 @@ def add_membership(organization_id: UUID, user_id: UUID, role: RoleName) -> None
 
 
 def default_membership(user_id: UUID) -> Membership | None:
-    """The organization a login lands in: the user's oldest membership."""
+    """The organization a login lands in: the membership used last (else the oldest)."""
     row = fetch_one(
         "SELECT organization_id, role FROM memberships WHERE user_id = %s"
-        " ORDER BY created_at, organization_id LIMIT 1",
+        " ORDER BY last_used_at DESC NULLS LAST, created_at, organization_id LIMIT 1",
         (user_id,),
     )
     return Membership.model_validate(row) if row else None
+
+
+def membership(user_id: UUID, organization_id: UUID) -> Membership | None:
+    row = fetch_one(
+        "SELECT organization_id, role FROM memberships WHERE user_id = %s AND organization_id = %s",
+        (user_id, organization_id),
+    )
+    return Membership.model_validate(row) if row else None
+
+
+def memberships(user_id: UUID) -> list[dict[str, Any]]:
+    """Every organization the user belongs to, with its name and the user's role there, by name."""
+    return fetch_all(
+        "SELECT m.organization_id, o.name AS organization_name, m.role FROM memberships m"
+        " JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = %s ORDER BY o.name, o.id",
+        (user_id,),
+    )
+
+
+def mark_used(user_id: UUID, organization_id: UUID) -> None:
+    """The membership a login or a switch entered: the next login enters it again."""
+    execute(
+        "UPDATE memberships SET last_used_at = now() WHERE user_id = %s AND organization_id = %s",
+        (user_id, organization_id),
+    )
 
 
 def profile(user_id: UUID, organization_id: UUID) -> Profile | None:

@@ -12,7 +12,15 @@ import psycopg.errors
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import Conflict, NotFound, NotPermitted, TooManyAttempts, Unauthenticated
+from loupe.errors import (
+    Conflict,
+    FieldIssue,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    TooManyAttempts,
+    Unauthenticated,
+)
 from loupe.models.auth import (
     LoginRequest,
     MeOut,
@@ -139,6 +147,7 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
                 )
             raise Unauthenticated(INVALID_LOGIN, keep_changes=True)
         login_attempts.record(request.email, client.ip, succeeded=True)
+        users.mark_used(user.id, membership.organization_id)
         audit.record(
             "auth.login",
             membership.organization_id,
@@ -160,22 +169,41 @@ def login(request: LoginRequest, client: Client) -> TokenPair:
 
 
 def accept_invitation(request: AcceptInvitationRequest, client: Client) -> TokenPair:
-    """Create the invited account (the invitation's email, role and organization) and log it in.
-
-    An email that already has an account is a 409: joining a second organization is not offered."""
-    password_hash = passwords.hash_password(request.password)
+    """Join the invitation's organization with its role, and enter it: with a new account (the
+    invitation's email, `name` and `password`), or, when the email has an account, by that account's
+    password (a wrong one counts as a failed login and leaves the invitation pending)."""
+    digest = tokens.digest(request.token)
+    with db.transaction():
+        pending = invitations.pending_by_token(digest)
+        existing = users.find_by_email(pending.email) if pending is not None else None
+        if pending is not None and existing is not None:
+            _refuse_if_throttled(pending.email, existing, None, client)
+            if not passwords.verify_password(existing.password_hash, request.password):
+                login_attempts.record(pending.email, client.ip, succeeded=False)
+                raise Unauthenticated(INVALID_LOGIN, keep_changes=True)
+    password_hash = passwords.hash_password(request.password) if existing is None else None
     with db.transaction():
         # Claimed first so two concurrent accepts cannot both pass; a 409 below rolls the claim back.
-        invitation = invitations.claim(tokens.digest(request.token))
+        invitation = invitations.claim(digest)
         if invitation is None:
             raise Unauthenticated(INVALID_INVITATION)
-        if users.find_by_email(invitation.email) is not None:
-            raise Conflict("An account with this email already exists")
-        try:
-            user = users.insert(invitation.email, request.name, password_hash)
-        except psycopg.errors.UniqueViolation:
-            raise Conflict("An account with this email already exists") from None
+        user = users.find_by_email(invitation.email)
+        if user is None:
+            if request.name is None or password_hash is None:
+                raise InvalidInput(
+                    "A new account needs a name", issues=[FieldIssue("name", "required for a new account")]
+                )
+            try:
+                user = users.insert(invitation.email, request.name, password_hash)
+            except psycopg.errors.UniqueViolation:
+                raise Conflict("An account with this email already exists") from None
+        elif users.membership(user.id, invitation.organization_id) is not None:
+            raise Conflict("This account is already a member of the organization")
+        elif existing is None or existing.id != user.id:
+            # The account appeared between the password check and the claim: check its password first.
+            raise Conflict("An account with this email was just created; accept the invitation again")
         users.add_membership(invitation.organization_id, user.id, invitation.role)
+        users.mark_used(user.id, invitation.organization_id)
         audit.record(
             "invitation.accepted",
             invitation.organization_id,
@@ -183,7 +211,11 @@ def accept_invitation(request: AcceptInvitationRequest, client: Client) -> Token
             actor_id=user.id,
             target_type="invitation",
             target_id=invitation.id,
-            metadata={"email": invitation.email, "role": invitation.role},
+            metadata={
+                "email": invitation.email,
+                "role": invitation.role,
+                "existing_account": existing is not None,
+            },
         )
         out = UserOut(
             id=user.id,
@@ -191,6 +223,39 @@ def accept_invitation(request: AcceptInvitationRequest, client: Client) -> Token
             name=user.name,
             role=invitation.role,
             organization_id=invitation.organization_id,
+        )
+        return _open_session(out, client)
+
+
+def switch_organization(principal: Principal, organization_id: UUID, client: Client) -> TokenPair:
+    """Tokens of a new session in another of the user's organizations (the current session stays); the
+    next login enters it too."""
+    assert principal.user_id is not None
+    with db.transaction():
+        with db.as_system():
+            found = users.membership(principal.user_id, organization_id)
+        if found is None:
+            raise NotFound("You are not a member of that organization")
+        db.use_system_role()
+        db.bind_tenant(organization_id)
+        profile = users.profile(principal.user_id, organization_id)
+        assert profile is not None
+        users.mark_used(principal.user_id, organization_id)
+        audit.record(
+            "auth.organization_switched",
+            organization_id,
+            ip=client.ip,
+            actor_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            metadata={"from": str(principal.organization_id)},
+        )
+        out = UserOut(
+            id=profile.id,
+            email=profile.email,
+            name=profile.name,
+            role=found.role,
+            organization_id=organization_id,
         )
         return _open_session(out, client)
 
@@ -259,9 +324,12 @@ def me(principal: Principal) -> MeOut:
         raise Unauthenticated("This credential is an API key, not a user")
     with db.transaction():
         profile = users.profile(principal.user_id, principal.organization_id)
+        # The account's other organizations are outside the request's tenant.
+        with db.as_system():
+            memberships = users.memberships(principal.user_id)
     if profile is None:
         raise Unauthenticated("Invalid or expired credentials")
-    return MeOut.model_validate(profile, from_attributes=True)
+    return MeOut.model_validate({**profile.model_dump(), "memberships": memberships})
 
 
 def list_sessions(principal: Principal, limit: int, offset: int) -> Page[SessionOut]:

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from loupe import db
+from loupe.config import get_settings
 from loupe.errors import Conflict, NotFound, NotPermitted
 from loupe.models.common import Page
 from loupe.models.identity import Principal, Role, RoleName
@@ -24,6 +25,7 @@ from loupe.models.organizations import (
     PageQuery,
     UsageOut,
 )
+from loupe.notify import Mail, send
 from loupe.repositories import api_keys, invitations, organizations
 from loupe.repositories.invitations import InvitationRecord
 from loupe.repositories.organizations import OrganizationRecord
@@ -191,7 +193,27 @@ def invite(principal: Principal, request: InvitationCreate) -> InvitationCreated
             target_id=record.id,
             metadata={"email": record.email, "role": record.role},
         )
+        organization = organizations.get(principal.organization_id)
+        send(
+            _invitation_mail(record.email, token, organization.name if organization else "Loupe", record.role)
+        )
     return InvitationCreated(**_invitation_out(record).model_dump(), token=token)
+
+
+def _invitation_mail(email: str, token: str, organization_name: str, role: str) -> Mail:
+    template = get_settings().invitation_url
+    where = (
+        f"Open this link within 7 days to join:\n\n{template.format(token=token)}"
+        if template
+        else f"Use this invitation token within 7 days to join (POST /auth/accept-invitation):\n\n{token}"
+    )
+    return Mail(
+        to=email,
+        subject=f"You are invited to {organization_name} on Loupe",
+        text=f"You are invited to join {organization_name} on Loupe as {role}.\n\n{where}\n\n"
+        "With a Loupe account already, sign in with its password to accept; otherwise choose a name and a"
+        " password.\n",
+    )
 
 
 def list_invitations(principal: Principal, query: PageQuery) -> Page[InvitationOut]:

@@ -24,6 +24,7 @@ from loupe.models.auth import (
     RefreshRequest,
     RegisterRequest,
     SessionOut,
+    SwitchOrganization,
     TokenPair,
 )
 from loupe.models.common import Page
@@ -67,7 +68,8 @@ def login(body: LoginRequest) -> TokenPair:
     errors=(401, 409, 429),
     status_code=201,
     tags=TAGS,
-    summary="Join an organization with an invitation token: creates the account and logs it in",
+    summary="Join an organization with an invitation token: with a new account, or an existing account's"
+    " password; logs in there",
 )
 def accept_invitation(body: AcceptInvitationRequest) -> Response[TokenPair]:
     return created(auth.accept_invitation(body, _client()), f"{API_PREFIX}/auth/me")
@@ -173,6 +175,17 @@ def list_sessions(
 def revoke_session(session_id: UUID, caller: User) -> Response[None]:
     auth.revoke_session(caller, session_id)
     return no_content()
+
+
+@router.post(
+    "/auth/switch-organization",
+    operation_id="switchOrganization",
+    errors=(404,),
+    tags=TAGS,
+    summary="Tokens of a new session in another of your organizations; the next login enters it too",
+)
+def switch_organization(body: SwitchOrganization, caller: User) -> TokenPair:
+    return auth.switch_organization(caller, body.organization_id, _client())
 
 
 @router.get(
