@@ -28,6 +28,7 @@ CHECKS = (
 # These end the caller's own session or change its password: fuzzed in a pass of their own, last, so
 # the other passes keep a working token.
 SESSION_ENDING = r"^/auth/(logout|logout-all|password)$|^/auth/sessions/"
+GUEST_PATHS = r"^/embed/"
 PASSWORD = "Fuzz-password-" + "x" * 8
 # The app's rate limits would answer most fuzzed calls with 429 (a documented answer, but one that
 # leaves the operation behind it untested): auth calls per address, runs per user, requests per key and
@@ -42,10 +43,12 @@ STACK_ENVIRONMENT = {
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a pass runs as: a role's name and the header that authenticates it."""
+    """Who a pass runs as: a role's name and the header that authenticates it; `only`, the paths it is
+    for (a guest's token opens the guest routes alone)."""
 
     name: str
     header: str
+    only: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,33 @@ def principals(url: str) -> list[Principal]:
             found.append(Principal(role, f"Authorization: Bearer {joined['access_token']}"))
         key = _checked(http.post("/api-keys", headers=bearer, json={"name": "fuzz", "role": "editor"}), 201)
         found.append(Principal("api-key", f"X-API-Key: {key['key']}"))
+        found.append(_guest(http, bearer))
     return found
+
+
+def _guest(http: httpx.Client, bearer: dict[str, str]) -> Principal:
+    """A guest of a dashboard with a filter it may change, for a day."""
+    dashboard = _checked(
+        http.post(
+            "/dashboards",
+            headers=bearer,
+            json={"name": "Fuzz embed", "filters": [{"name": "region", "type": "text", "default": "eu"}]},
+        ),
+        201,
+    )
+    token = _checked(
+        http.post(
+            "/embed-tokens",
+            headers=bearer,
+            json={
+                "resource": {"type": "dashboard", "id": dashboard["id"]},
+                "editable_filters": ["region"],
+                "lifetime_seconds": 86_400,
+            },
+        ),
+        201,
+    )
+    return Principal("guest", f"Authorization: Bearer {token['token']}", only=GUEST_PATHS)
 
 
 def run_pass(
@@ -129,7 +158,10 @@ def run_pass(
         "2",
         "--no-color",
     ]
-    command += ["--include-path-regex" if session_ending else "--exclude-path-regex", SESSION_ENDING]
+    if principal.only is not None:
+        command += ["--include-path-regex", principal.only]
+    else:
+        command += ["--include-path-regex" if session_ending else "--exclude-path-regex", SESSION_ENDING]
     if seed is not None:
         command += ["--seed", str(seed)]
     name = f"{principal.name}{' (session-ending)' if session_ending else ''}"
@@ -152,16 +184,23 @@ def run_pass(
 def fuzz(url: str, max_examples: int, phases: str, seed: int | None = None) -> list[PassResult]:
     """Every role's pass, then each role's session-ending pass."""
     everyone = principals(url)
+    # No links lead to or from the session-ending or the guest operations: they have no stateful phase.
+    stateless = ",".join(phase for phase in phases.split(",") if phase != "stateful")
     results = [
-        run_pass(url, principal, max_examples, phases, session_ending=False, seed=seed)
+        run_pass(
+            url,
+            principal,
+            max_examples,
+            phases if principal.only is None else stateless,
+            session_ending=False,
+            seed=seed,
+        )
         for principal in everyone
     ]
-    # No links lead to or from these operations, so they have no stateful phase.
-    stateless = ",".join(phase for phase in phases.split(",") if phase != "stateful")
     results += [
         run_pass(url, principal, max_examples, stateless, session_ending=True, seed=seed)
         for principal in everyone
-        if principal.header.startswith("Authorization")
+        if principal.header.startswith("Authorization") and principal.only is None
     ]
     return results
 

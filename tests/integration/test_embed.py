@@ -173,7 +173,11 @@ def test_tokens_are_revoked_one_by_one_or_per_dashboard_and_expire(
             "UPDATE embed_tokens SET expires_at = now() - interval '1 second' WHERE id = %s", (live["jti"],)
         )
     assert guest(api, live["token"], "GET", "/resource").status == 401
-    # A token signed with another secret, or for sessions' audience, is refused.
+    # A token outlives neither its dashboard...
+    doomed = mint(api, embedded, claims={"tenant": "a"}).json()
+    assert api.delete(f"/api/v1/dashboards/{embedded['dashboard']}", token=embedded["admin"]).status == 204
+    assert guest(api, doomed["token"], "GET", "/data").status == 401
+    # ...nor a signature by another secret.
     settings = get_settings()
     forged = jwt.encode(
         {

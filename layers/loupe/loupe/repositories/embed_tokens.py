@@ -53,7 +53,11 @@ EMBED_TOKENS = Collection(
 GUEST_COLUMNS = (
     "id, organization_id, kind, resource_type, resource_id, locked, editable_filters, claims, allowed_origins"
 )
-LIVE = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+# A token outlives neither its revocation, its expiry, nor its dashboard.
+LIVE = (
+    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+    " AND EXISTS (SELECT FROM dashboards WHERE dashboards.id = embed_tokens.resource_id)"
+)
 
 
 def live(organization_id: UUID, token_id: UUID) -> dict[str, Any] | None:
@@ -70,8 +74,7 @@ def use_share(secret_hash: bytes) -> dict[str, Any] | None:
     return fetch_one(
         "UPDATE embed_tokens SET access_count = access_count + 1, last_accessed_at = now()"  # noqa: S608
         " FROM organizations WHERE embed_tokens.secret_hash = %s AND embed_tokens.kind = 'share'"
-        " AND embed_tokens.revoked_at IS NULL"
-        " AND (embed_tokens.expires_at IS NULL OR embed_tokens.expires_at > now())"
+        f" AND embed_tokens.{LIVE}"
         " AND organizations.id = embed_tokens.organization_id"
         " AND coalesce((organizations.settings ->> 'share_links_enabled')::boolean, false)"
         f" RETURNING {', '.join(f'embed_tokens.{column}' for column in GUEST_COLUMNS.split(', '))}",
