@@ -115,6 +115,7 @@ class Credential:
     role: Role | None
     headers: dict[str, str]
     is_user: bool
+    is_guest: bool = False
 
 
 def add_api_key(database_url: str, organization_id: str, role: str) -> str:
@@ -141,6 +142,39 @@ def credentials(api: Any, register: Any, clean_db: str) -> list[Credential]:
     for role in ("viewer", "editor", "admin"):
         key = add_api_key(clean_db, admin.organization_id, role)
         found.append(Credential(f"{role} api key", Role.parse(role), {"X-API-Key": key}, is_user=False))
+    # A guest: an embed token of a dashboard of the organization, and a share link of it.
+    bearer = f"Bearer {admin.access_token}"
+    dashboard = api.post("/api/v1/dashboards", json_body={"name": "shown"}, headers={"Authorization": bearer})
+    embed = api.post(
+        "/api/v1/embed-tokens",
+        json_body={"resource": {"type": "dashboard", "id": dashboard.json()["id"]}},
+        headers={"Authorization": bearer},
+    )
+    assert embed.status == 201, embed.body
+    found.append(
+        Credential(
+            "guest", None, {"Authorization": f"Bearer {embed.json()['token']}"}, is_user=False, is_guest=True
+        )
+    )
+    api.request(
+        "PATCH",
+        "/api/v1/organizations/current",
+        json_body={"settings": {"share_links_enabled": True}},
+        headers={"Authorization": bearer},
+    )
+    share = api.post(
+        f"/api/v1/dashboards/{dashboard.json()['id']}/shares", json_body={}, headers={"Authorization": bearer}
+    )
+    assert share.status == 201, share.body
+    found.append(
+        Credential(
+            "share guest",
+            None,
+            {"Authorization": f"Bearer {share.json()['token']}"},
+            is_user=False,
+            is_guest=True,
+        )
+    )
     return found
 
 
@@ -169,8 +203,9 @@ def expected_denial(rule: Any, credential: Credential) -> int | None:
     """The status the credential must get, or None when it must be let through."""
     if rule is PUBLIC:
         return None
-    if rule is GUEST:
-        return 401
+    # A guest is let onto the guest routes alone; everyone else is a stranger there.
+    if rule is GUEST or credential.is_guest:
+        return None if rule is GUEST and credential.is_guest else 401
     minimum, users_only = rule if isinstance(rule, tuple) else (rule, None)
     if credential.role is None or (users_only and not credential.is_user):
         return 401
