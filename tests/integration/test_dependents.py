@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import pytest
 
+from loupe import db
+from loupe.repositories import crud
+from loupe.repositories.queries import QUERIES
 from tests import factories
 from tests.integration.test_canvases import edge, node
 from tests.integration.test_dashboards import assert_error, tile
@@ -227,3 +231,12 @@ def test_cascade_is_validated_and_another_organization_learns_nothing(
     )
     assert unknown.status == 422
     assert exists(api, used.token, path)
+
+
+def test_a_reference_being_saved_holds_off_the_delete_of_what_it_names(used: Used, clean_db: str) -> None:
+    query_id = UUID(used.other_query_id)
+    with db.transaction():
+        assert crud.existing_ids(QUERIES, UUID(used.organization_id), {query_id}) == {query_id}
+        # Until this transaction ends, a delete (which locks its row first) must wait, then see the reference.
+        with psycopg.connect(clean_db) as other, pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("SELECT id FROM queries WHERE id = %s FOR UPDATE NOWAIT", (query_id,))

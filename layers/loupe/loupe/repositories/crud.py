@@ -136,9 +136,11 @@ def touch(collection: Collection, organization_id: UUID, resource_ids: list[UUID
 
 
 def existing_ids(collection: Collection, organization_id: UUID, resource_ids: set[UUID]) -> set[UUID]:
-    """Which of the ids name rows of the organization (another organization's rows do not exist here)."""
+    """Which of the ids name rows of the organization (another organization's rows do not exist here),
+    locked against deletion until the transaction ends: a delete, which locks its row before it looks
+    for what uses it, either waits for the reference to commit (and then sees it) or has gone first."""
     rows = fetch_all(
-        sql.SQL("SELECT id FROM {table} WHERE organization_id = %s AND id = ANY(%s)").format(
+        sql.SQL("SELECT id FROM {table} WHERE organization_id = %s AND id = ANY(%s) FOR KEY SHARE").format(
             table=sql.Identifier(collection.table)
         ),
         (organization_id, list(resource_ids)),
