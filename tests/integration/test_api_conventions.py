@@ -336,6 +336,8 @@ class TestOpenApi:
                 path = rule.replace("<", "{").replace(">", "}")
                 methods = methods if isinstance(methods, tuple) else (methods,)
                 for method in methods:
+                    if method == "OPTIONS":
+                        continue  # the guest routes' CORS preflights: answered, not part of the contract
                     operation = document["paths"][path][method.lower()]
                     assert "422" in operation["responses"], (path, method)
                     assert "500" in operation["responses"], (path, method)
