@@ -60,6 +60,8 @@ def authenticate_guest_token(token: str) -> tuple[Principal, dict[str, Any]]:
         if len(token) > 200:
             raise Unauthenticated(INVALID_CREDENTIALS)
         row = embed_tokens.use_share(tokens.digest(token))
+        if row is not None:
+            db.bind_tenant(row["organization_id"])
     else:
         try:
             claims = tokens.decode_guest_token(get_settings(), token)
@@ -69,7 +71,6 @@ def authenticate_guest_token(token: str) -> tuple[Principal, dict[str, Any]]:
         row = embed_tokens.live(claims.organization_id, claims.token_id)
     if row is None:
         raise Unauthenticated(INVALID_CREDENTIALS)
-    db.bind_tenant(row["organization_id"])
     rate_limits.check("guest", str(row["id"]))
     principal = Principal(
         organization_id=row["organization_id"],
