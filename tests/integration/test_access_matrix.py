@@ -88,11 +88,18 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("POST", "/dashboards/{}/shares"): E,
     ("GET", "/dashboards/{}/shares"): E,
     ("DELETE", "/dashboards/{}/shares/{}"): E,
+    ("POST", "/visualizations/{}/shares"): E,
+    ("GET", "/visualizations/{}/shares"): E,
+    ("DELETE", "/visualizations/{}/shares/{}"): E,
+    ("POST", "/queries/{}/shares"): E,
+    ("GET", "/queries/{}/shares"): E,
+    ("DELETE", "/queries/{}/shares/{}"): E,
     # Guest routes take an embed token only: every session and API key is refused (test_embed: guests).
     ("GET", "/embed/resource"): GUEST,
     ("GET", "/embed/data"): GUEST,
     ("POST", "/embed/data"): GUEST,
     ("GET", "/embed/filters/{}/options"): GUEST,
+    ("POST", "/embed/downloads"): GUEST,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):

@@ -46,6 +46,7 @@ ALL_MIGRATIONS = [
     "0015_row_policies",
     "0016_embed_tokens",
     "0017_membership_last_used",
+    "0018_guest_resources",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -194,7 +195,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=15) == [
+    assert migrations.rollback(migrated_url, count=16) == [
+        "0018_guest_resources",
         "0017_membership_last_used",
         "0016_embed_tokens",
         "0015_row_policies",
@@ -227,6 +229,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0015_row_policies",
         "0016_embed_tokens",
         "0017_membership_last_used",
+        "0018_guest_resources",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -247,6 +250,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0015_row_policies",
         "0016_embed_tokens",
         "0017_membership_last_used",
+        "0018_guest_resources",
     ]
 
 
@@ -564,6 +568,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0015_row_policies",
         "0016_embed_tokens",
         "0017_membership_last_used",
+        "0018_guest_resources",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -587,8 +592,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0018_guest_resources",
         "rolled back: 0017_membership_last_used",
-        "rolled back: 0016_embed_tokens",
     ]
     assert password not in out + err + out2 + err2
 
@@ -753,6 +758,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0015_row_policies",
         "0016_embed_tokens",
         "0017_membership_last_used",
+        "0018_guest_resources",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -42,6 +42,7 @@ from loupe.api.errors import (
     error_headers,
     status_of,
 )
+from loupe.api.guest_cors import guest_cors_headers
 from loupe.api.json_limits import shape_problem
 from loupe.api.openapi import AUTHENTICATED, error_responses, response_headers
 from loupe.api.prefix import API_PREFIX
@@ -418,7 +419,10 @@ class LoupeResolver(APIGatewayRestResolver):
                 response = self._render_early(error_response(PayloadTooLarge()))
             else:
                 response = super().resolve(event, context)
-            _add_headers(response, {"X-Request-Id": state.request_id})
+            method = str(event.get("httpMethod") or "")
+            path = self._remove_prefix(str(event.get("path") or ""))
+            cors = guest_cors_headers(path, method, state, int(response.get("statusCode") or 0))
+            _add_headers(response, {"X-Request-Id": state.request_id, **cors})
             self._log_access(event, state, response, started)
             return response
         finally:

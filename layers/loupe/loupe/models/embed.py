@@ -1,5 +1,6 @@
-"""Requests and responses of embed tokens: a guest's signed access to one dashboard, with values locked,
-filters it may change, claims for row policies and the origins its page is served from."""
+"""Requests and responses of embed tokens and share links: a guest's access to one dashboard, visualization
+or query result, with values locked, filters it may change, claims for row policies, the origins its page
+is served from and whether it may download rows."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from loupe.models.common import StrictModel
+from loupe.models.dashboards import DashboardOut
 from loupe.models.queries import ParameterName, ParameterValue
 from loupe.models.row_policies import Claims
+from loupe.results.exports import InstantExportFormat
 
 # https://host or http://host:port, lower case, no path: what a browser sends as Origin.
 ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
@@ -30,19 +33,29 @@ def _origin(value: str) -> str:
 Origin = Annotated[str, Field(max_length=300), AfterValidator(_origin)]
 
 
+GuestResourceType = Literal["dashboard", "visualization", "query"]
+
+
 class EmbeddedResource(StrictModel):
-    type: Literal["dashboard"] = Field(description="What the token shows")
+    type: GuestResourceType = Field(
+        description="What the guest sees: a dashboard, a visualization (its chart), or a query's result (a"
+        " table)"
+    )
     id: UUID
 
 
 class GuestAccess(StrictModel):
-    """What a guest (of an embed token or a share link) may do with the dashboard."""
+    """What a guest (of an embed token or a share link) may do with the resource. A visualization's or a
+    query's filters are its query's parameters."""
 
     locked: dict[ParameterName, ParameterValue] = Field(
         default_factory=dict, max_length=50, description="Filter values the guest cannot change"
     )
     editable_filters: list[ParameterName] = Field(
         default_factory=list, max_length=50, description="Filters the guest may set; the others keep defaults"
+    )
+    downloads: bool = Field(
+        False, description="The guest may download the rows it is shown (POST /embed/downloads)"
     )
     claims: Claims = Field(default_factory=dict)
     allowed_origins: list[Origin] = Field(
@@ -91,9 +104,10 @@ class ShareCreate(GuestAccess):
 
 SHARE_EXAMPLE: JsonDict = {
     "id": "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
-    "dashboard_id": "7b6a5f4e-3d2c-4b1a-9f8e-7d6c5b4a3f2e",
+    "resource": {"type": "dashboard", "id": "7b6a5f4e-3d2c-4b1a-9f8e-7d6c5b4a3f2e"},
     "locked": {},
     "editable_filters": ["period"],
+    "downloads": False,
     "allowed_origins": [],
     "claims": [],
     "expires_at": None,
@@ -111,9 +125,10 @@ class ShareOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [SHARE_EXAMPLE]})
 
     id: UUID
-    dashboard_id: UUID
+    resource: EmbeddedResource
     locked: dict[str, Any]
     editable_filters: list[str]
+    downloads: bool
     allowed_origins: list[str]
     claims: list[str] = Field(description="The claims' names (their values are not shown again)")
     expires_at: datetime | None
@@ -168,7 +183,7 @@ class EmbedTokenRevocation(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    resource_type: Literal["dashboard"]
+    resource_type: GuestResourceType
     resource_id: UUID
 
 
@@ -187,3 +202,101 @@ class GuestFilterOptionsQuery(BaseModel):
     q: str | None = Field(None, min_length=1, max_length=200)
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0)
+
+
+class GuestView(BaseModel):
+    """What a guest's page draws: the resource as a dashboard (a visualization or a query's result is a
+    dashboard of one tile whose filters are its query's parameters), which filters the guest may set, and
+    whether it may download rows."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource": {"type": "visualization", "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b"},
+                    "dashboard": {
+                        "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                        "name": "Revenue by region",
+                        "description": None,
+                        "tags": [],
+                        "tiles": [
+                            {
+                                "id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                                "visualization_id": "9e8d7c6b-5a4f-4e3d-8c2b-1a0f9e8d7c6b",
+                                "text": None,
+                                "x": 0,
+                                "y": 0,
+                                "w": 12,
+                                "h": 8,
+                                "param_mappings": {"start": "start"},
+                            }
+                        ],
+                        "filters": [
+                            {
+                                "name": "start",
+                                "type": "date",
+                                "default": "2026-01-01",
+                                "options": None,
+                                "options_query": None,
+                                "multi": False,
+                                "required": True,
+                            }
+                        ],
+                        "max_age_seconds": 300,
+                        "timezone": None,
+                        "created_by": None,
+                        "created_at": "2026-11-02T09:31:10Z",
+                        "updated_at": "2026-11-02T09:31:10Z",
+                    },
+                    "locked": {},
+                    "editable_filters": ["start"],
+                    "downloads": True,
+                }
+            ]
+        }
+    )
+
+    resource: EmbeddedResource
+    dashboard: DashboardOut = Field(
+        description="A dashboard as is; a visualization as one full-width tile showing it; a query's result"
+        " as one tile with neither visualization nor text, drawn as a table of its rows"
+    )
+    locked: dict[str, Any] = Field(description="The filter values the guest cannot change")
+    editable_filters: list[str]
+    downloads: bool
+
+
+class GuestDownloadRequest(StrictModel):
+    """POST /embed/downloads: a tile's rows, as drawn with these filter values."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tile_id": "1a3c5e7a-9b1d-4f3a-8c5e-7a9b1d3f5a7c",
+                    "filters": {"period": {"preset": "last_7d"}},
+                    "format": "csv",
+                }
+            ]
+        }
+    )
+
+    tile_id: UUID
+    filters: dict[ParameterName, ParameterValue] = Field(default_factory=dict, max_length=50)
+    format: InstantExportFormat = "csv"
+
+
+class GuestDownload(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://results.s3.amazonaws.com/org/.../export.csv?X-Amz-Signature=...",
+                    "run_id": "1d3f5b7d-9f1b-4d5f-8b9d-1f3b5d7f9b1d",
+                }
+            ]
+        }
+    )
+
+    url: str = Field(description="A short-lived signed URL of the file: the page navigates to it")
+    run_id: UUID = Field(description="The run whose rows the file holds")

@@ -19,6 +19,7 @@ EMBED_TOKENS = Collection(
         "editable_filters",
         "claims",
         "allowed_origins",
+        "downloads",
         "expires_at",
         "revoked_at",
         "access_count",
@@ -39,6 +40,7 @@ EMBED_TOKENS = Collection(
             "editable_filters",
             "claims",
             "allowed_origins",
+            "downloads",
             "expires_at",
             "created_by",
             "created_by_api_key_id",
@@ -51,12 +53,16 @@ EMBED_TOKENS = Collection(
 
 
 GUEST_COLUMNS = (
-    "id, organization_id, kind, resource_type, resource_id, locked, editable_filters, claims, allowed_origins"
+    "id, organization_id, kind, resource_type, resource_id, locked, editable_filters, claims,"
+    " allowed_origins, downloads"
 )
-# A token outlives neither its revocation, its expiry, nor its dashboard.
+# A token outlives neither its revocation, its expiry, nor what it shows.
 LIVE = (
-    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
-    " AND EXISTS (SELECT FROM dashboards WHERE dashboards.id = embed_tokens.resource_id)"
+    "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AND CASE embed_tokens.resource_type"
+    " WHEN 'dashboard' THEN EXISTS (SELECT FROM dashboards WHERE dashboards.id = embed_tokens.resource_id)"
+    " WHEN 'visualization' THEN"
+    " EXISTS (SELECT FROM visualizations WHERE visualizations.id = embed_tokens.resource_id)"
+    " ELSE EXISTS (SELECT FROM queries WHERE queries.id = embed_tokens.resource_id) END"
 )
 
 
@@ -82,25 +88,28 @@ def use_share(secret_hash: bytes) -> dict[str, Any] | None:
     )
 
 
-def shares_of(organization_id: UUID, dashboard_id: UUID) -> list[dict[str, Any]]:
-    """A dashboard's share links, newest first, revoked and expired ones too."""
+def shares_of(organization_id: UUID, resource_type: str, resource_id: UUID) -> list[dict[str, Any]]:
+    """A resource's share links, newest first, revoked and expired ones too."""
     return fetch_all(
-        "SELECT id, resource_id, locked, editable_filters, claims, allowed_origins, expires_at, revoked_at,"
-        " access_count, last_accessed_at, created_by, created_at FROM embed_tokens"
-        " WHERE organization_id = %s AND kind = 'share' AND resource_type = 'dashboard' AND resource_id = %s"
+        "SELECT id, resource_type, resource_id, locked, editable_filters, claims, allowed_origins, downloads,"
+        " expires_at, revoked_at, access_count, last_accessed_at, created_by, created_at FROM embed_tokens"
+        " WHERE organization_id = %s AND kind = 'share' AND resource_type = %s AND resource_id = %s"
         " ORDER BY created_at DESC, id",
-        (organization_id, dashboard_id),
+        (organization_id, resource_type, resource_id),
     )
 
 
-def revoke(organization_id: UUID, token_id: UUID, kind: str, resource_id: UUID | None = None) -> bool:
+def revoke(
+    organization_id: UUID, token_id: UUID, kind: str, resource: tuple[str, UUID] | None = None
+) -> bool:
     """Revoke the token or link (of the resource, when given); False when the organization has no such
     one (revoking twice is no error)."""
+    resource_type, resource_id = resource if resource is not None else (None, None)
     found = fetch_one(
         "UPDATE embed_tokens SET revoked_at = coalesce(revoked_at, now())"
-        " WHERE organization_id = %s AND id = %s AND kind = %s AND (%s::uuid IS NULL OR resource_id = %s)"
-        " RETURNING id",
-        (organization_id, token_id, kind, resource_id, resource_id),
+        " WHERE organization_id = %s AND id = %s AND kind = %s"
+        " AND (%s::text IS NULL OR (resource_type = %s AND resource_id = %s)) RETURNING id",
+        (organization_id, token_id, kind, resource_type, resource_type, resource_id),
     )
     return found is not None
 

@@ -3,8 +3,8 @@ the caller's organization or a text; a dashboard's tiles are read with it and re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -204,82 +204,18 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
             updated = super().update(principal, resource_id, body, expected)
             return Versioned(_with_tiles(principal, [updated.resource])[0], updated.version)
 
+    def board(self, principal: Principal, dashboard_id: UUID) -> Board:
+        """The dashboard as its data is drawn from (in the caller's transaction)."""
+        row = self._existing(principal, dashboard_id)
+        return Board(row, _with_tiles(principal, [self.to_out(row)])[0])
+
     def data(self, principal: Principal, dashboard_id: UUID, request: DashboardDataRequest) -> DashboardData:
-        """The dashboard drawn with the filters' values (their defaults where left out): each visualization
-        tile's run (reused when at most max_age_seconds old, else started) and, for a succeeded one, the
-        first page of its rows, all within one response's byte budget."""
-        with db.transaction():
-            row = self._existing(principal, dashboard_id)
-            dashboard = _with_tiles(principal, [self.to_out(row)])[0]
-            plan = _plan(principal, row, dashboard.tiles, request.filters)
-            max_age = row["max_age_seconds"] if request.max_age_seconds is None else request.max_age_seconds
-            served = runs.serve(
-                principal, [(query, values) for _, query, values in plan.runs], max_age or None
-            )
-            warnings = visualization_warnings(plan.visualizations.values())
-        by_tile = {tile_id: run for (tile_id, _, _), run in zip(plan.runs, served, strict=True)}
-        pending = list(dict.fromkeys(run.id for run in served if run.status in ACTIVE_STATUSES))
-        budget = ResponseBudget(
-            DATA_MAX_BYTES - measured(dashboard) - measured(plan.filters) - measured(pending)
-        )
-        drawn = [
-            _drawn(principal, tile, plan, by_tile.get(tile.id), warnings, budget) for tile in dashboard.tiles
-        ]
-        return DashboardData(
-            dashboard=dashboard,
-            filters=plan.filters,
-            tiles=drawn,
-            pending_run_ids=pending,
-        )
+        return draw(principal, lambda: self.board(principal, dashboard_id), request)
 
     def filter_options(
         self, principal: Principal, dashboard_id: UUID, name: str, request: FilterOptionsRequest
     ) -> ParameterOptionsPage:
-        """The options of the dashboard's filter `name`: its options query's result, for a cascading filter
-        the one that ran with the other filters' values (started when there is none young enough, and
-        then `pending`)."""
-        organization_id = principal.organization_id
-        with db.transaction():
-            row = self._existing(principal, dashboard_id)
-            declared = {item["name"]: item for item in row["filters"]}
-            source = (declared.get(name) or {}).get("options_query")
-            if source is None:
-                raise NotFound("The dashboard has no filter of that name with an options query")
-            options_query = crud.get(QUERIES, organization_id, source["query_id"])
-            if options_query is None:
-                raise OptionsUnavailable("The filter's options query is gone")
-            chosen = {item: request.filters.get(item, declared[item].get("default")) for item in declared}
-            try:
-                values = parameter_values(
-                    options_query["parameters"],
-                    parameter_options.depends_on(source, chosen),
-                    organization_id,
-                    lambda: dashboard_zone(organization_id, row),
-                    principal,
-                )
-            except InvalidInput as error:
-                raise OptionsUnavailable(
-                    f"The options query cannot run with these filters: {error.message}"
-                ) from None
-            max_age = row["max_age_seconds"] or None
-            [run] = runs.serve(principal, [(options_query, values)], max_age)
-        if run.status in ACTIVE_STATUSES:
-            return ParameterOptionsPage(
-                items=[],
-                total=0,
-                limit=request.limit,
-                offset=request.offset,
-                run_id=run.id,
-                refreshed_at=None,
-                options_truncated=False,
-                pending=True,
-            )
-        if run.status is not RunStatus.SUCCEEDED or run.finished_at is None:
-            raise OptionsUnavailable(f"The options query's run ended {run.status}")
-        bucket = parameter_options.results_bucket()
-        options = parameter_options.options_of_run(organization_id, bucket, run.id, run.finished_at, source)
-        listing = ParameterOptionsQuery(q=request.q, limit=request.limit, offset=request.offset)
-        return parameter_options.paged(options, listing)
+        return options_of(principal, lambda: self.board(principal, dashboard_id), name, request)
 
     def refresh(
         self,
@@ -291,15 +227,14 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
         """A run for each distinct query and values of the dashboard's tiles, with the filters' values (see
         RunService.serve); a tile whose query lacks a value is skipped, with why."""
         with db.transaction():
-            row = self._existing(principal, dashboard_id)
-            tiles = dashboard_tiles.for_dashboards(principal.organization_id, [dashboard_id])[dashboard_id]
-            plan = _plan(principal, row, [TileOut.model_validate(tile) for tile in tiles], filters)
+            board = self.board(principal, dashboard_id)
+            plan = plan_tiles(principal, board, filters)
             planned = [(query, values) for _, query, values in plan.runs]
             served = runs.serve(principal, planned, max_age_seconds, RunOrigin.REFRESH)
         skipped = {
-            plan.visualizations[tile["visualization_id"]]["query_id"]: plan.skipped[tile["id"]]
-            for tile in tiles
-            if tile["id"] in plan.skipped
+            plan.visualizations[tile.visualization_id]["query_id"]: plan.skipped[tile.id]
+            for tile in board.dashboard.tiles
+            if tile.id in plan.skipped and tile.visualization_id is not None
         }
         return RefreshOut(
             runs=list({run.id: run for run in served}.values()),
@@ -307,6 +242,86 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
                 SkippedQueryOut(query_id=query_id, reason=reason) for query_id, reason in skipped.items()
             ],
         )
+
+
+@dataclass(frozen=True)
+class Board:
+    """What data is drawn from: a row with the filters, max age and time zone, the dashboard with its tiles,
+    and the query each tile shows directly, without a visualization (a guest's query result, a table)."""
+
+    row: Mapping[str, Any]
+    dashboard: DashboardOut
+    direct: Mapping[UUID, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def draw(principal: Principal, load: Callable[[], Board], request: DashboardDataRequest) -> DashboardData:
+    """The board drawn with the filters' values (their defaults where left out): each visualization
+    tile's run (reused when at most max_age_seconds old, else started) and, for a succeeded one, the
+    first page of its rows, all within one response's byte budget."""
+    with db.transaction():
+        board = load()
+        dashboard = board.dashboard
+        plan = plan_tiles(principal, board, request.filters)
+        max_age = board.row["max_age_seconds"] if request.max_age_seconds is None else request.max_age_seconds
+        served = runs.serve(principal, [(query, values) for _, query, values in plan.runs], max_age or None)
+        warnings = visualization_warnings(plan.visualizations.values())
+    by_tile = {tile_id: run for (tile_id, _, _), run in zip(plan.runs, served, strict=True)}
+    pending = list(dict.fromkeys(run.id for run in served if run.status in ACTIVE_STATUSES))
+    budget = ResponseBudget(DATA_MAX_BYTES - measured(dashboard) - measured(plan.filters) - measured(pending))
+    drawn = [
+        _drawn(principal, tile, plan, by_tile.get(tile.id), warnings, budget) for tile in dashboard.tiles
+    ]
+    return DashboardData(dashboard=dashboard, filters=plan.filters, tiles=drawn, pending_run_ids=pending)
+
+
+def options_of(
+    principal: Principal, load: Callable[[], Board], name: str, request: FilterOptionsRequest
+) -> ParameterOptionsPage:
+    """The options of the board's filter `name`: its options query's result, for a cascading filter
+    the one that ran with the other filters' values (started when there is none young enough, and
+    then `pending`)."""
+    organization_id = principal.organization_id
+    with db.transaction():
+        row = load().row
+        declared = {item["name"]: item for item in row["filters"]}
+        source = (declared.get(name) or {}).get("options_query")
+        if source is None:
+            raise NotFound("The dashboard has no filter of that name with an options query")
+        options_query = crud.get(QUERIES, organization_id, source["query_id"])
+        if options_query is None:
+            raise OptionsUnavailable("The filter's options query is gone")
+        chosen = {item: request.filters.get(item, declared[item].get("default")) for item in declared}
+        try:
+            values = parameter_values(
+                options_query["parameters"],
+                parameter_options.depends_on(source, chosen),
+                organization_id,
+                lambda: dashboard_zone(organization_id, row),
+                principal,
+            )
+        except InvalidInput as error:
+            raise OptionsUnavailable(
+                f"The options query cannot run with these filters: {error.message}"
+            ) from None
+        max_age = row["max_age_seconds"] or None
+        [run] = runs.serve(principal, [(options_query, values)], max_age)
+    if run.status in ACTIVE_STATUSES:
+        return ParameterOptionsPage(
+            items=[],
+            total=0,
+            limit=request.limit,
+            offset=request.offset,
+            run_id=run.id,
+            refreshed_at=None,
+            options_truncated=False,
+            pending=True,
+        )
+    if run.status is not RunStatus.SUCCEEDED or run.finished_at is None:
+        raise OptionsUnavailable(f"The options query's run ended {run.status}")
+    bucket = parameter_options.results_bucket()
+    options = parameter_options.options_of_run(organization_id, bucket, run.id, run.finished_at, source)
+    listing = ParameterOptionsQuery(q=request.q, limit=request.limit, offset=request.offset)
+    return parameter_options.paged(options, listing)
 
 
 def dashboard_zone(organization_id: UUID, dashboard: Mapping[str, Any]) -> ZoneInfo:
@@ -329,8 +344,9 @@ class TilePlan:
 
     filters: dict[str, Any]
     visualizations: dict[UUID, dict[str, Any]]
-    runs: list[tuple[UUID, dict[str, Any], dict[str, Any]]]
+    runs: list[tuple[UUID, Mapping[str, Any], dict[str, Any]]]
     skipped: dict[UUID, str]
+    direct: set[UUID]
 
 
 def filter_values(
@@ -355,10 +371,9 @@ def filter_values(
         ) from None
 
 
-def _plan(
-    principal: Principal, dashboard: Mapping[str, Any], tiles: Sequence[TileOut], given: Mapping[str, Any]
-) -> TilePlan:
+def plan_tiles(principal: Principal, board: Board, given: Mapping[str, Any]) -> TilePlan:
     organization_id = principal.organization_id
+    dashboard, tiles = board.row, board.dashboard.tiles
     declared: list[dict[str, Any]] = dashboard["filters"]
 
     filters = filter_values(principal, dashboard, given)
@@ -377,10 +392,13 @@ def _plan(
             QUERIES, organization_id, list({row["query_id"] for row in visualizations.values()})
         )
     }
-    planned: list[tuple[UUID, dict[str, Any], dict[str, Any]]] = []
+    planned: list[tuple[UUID, Mapping[str, Any], dict[str, Any]]] = []
     skipped: dict[UUID, str] = {}
-    for tile in shown:
-        query = queries[visualizations[tile.visualization_id]["query_id"]]
+    for tile in [*shown, *(tile for tile in tiles if tile.id in board.direct)]:
+        if tile.visualization_id is None:
+            query = board.direct[tile.id]
+        else:
+            query = queries[visualizations[tile.visualization_id]["query_id"]]
         names = {parameter["name"] for parameter in query["parameters"]}
         mapped = {
             parameter: chosen[feeding]
@@ -399,7 +417,7 @@ def _plan(
             skipped[tile.id] = "; ".join(
                 f"{issue.field.rsplit('.', 1)[-1]}: {issue.issue}" for issue in error.issues
             )
-    return TilePlan(filters, visualizations, planned, skipped)
+    return TilePlan(filters, visualizations, planned, skipped, set(board.direct))
 
 
 def measured(value: Any) -> int:
@@ -415,12 +433,14 @@ def _drawn(
     warnings: Mapping[UUID, list[str]],
     budget: ResponseBudget,
 ) -> TileData:
-    if tile.visualization_id is None:
+    if tile.visualization_id is None and tile.id not in plan.direct:
         drawn = TileData(tile_id=tile.id, visualization=None, run=None, results=None)
         budget.remaining -= measured(drawn)
         return drawn
-    shown = plan.visualizations[tile.visualization_id]
-    visualization = VisualizationOut.model_validate({**shown, "warnings": warnings.get(shown["id"], [])})
+    visualization = None
+    if tile.visualization_id is not None:
+        shown = plan.visualizations[tile.visualization_id]
+        visualization = VisualizationOut.model_validate({**shown, "warnings": warnings.get(shown["id"], [])})
     slim = TileData(
         tile_id=tile.id,
         visualization_id=tile.visualization_id,

@@ -1,24 +1,36 @@
-"""Guests of a dashboard: embed tokens (signed, short-lived) and share links (long-lived secrets) that
-editors (or the organization's API keys) grant and revoke; guests draw exactly that dashboard, its locked
-values applied and only its editable filters changed."""
+"""Guests of a dashboard, visualization or query result: embed tokens (signed, short-lived) and share links
+(long-lived secrets) that editors (or the organization's API keys) grant and revoke; guests draw exactly
+that resource, its locked values applied and only its editable filters changed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from loupe import db
 from loupe.config import get_settings
-from loupe.errors import Conflict, FieldIssue, InvalidInput, NotFound
-from loupe.models.dashboards import DashboardData, DashboardDataRequest, DashboardOut, FilterOptionsRequest
+from loupe.errors import Conflict, FieldIssue, InvalidInput, NotFound, NotPermitted
+from loupe.models.dashboards import (
+    DEFAULT_MAX_AGE_SECONDS,
+    GRID_COLUMNS,
+    DashboardData,
+    DashboardDataRequest,
+    DashboardOut,
+    FilterOptionsRequest,
+    TileOut,
+)
 from loupe.models.embed import (
+    EmbeddedResource,
     EmbedTokenCreate,
     EmbedTokenCreated,
     EmbedTokenRevocation,
     EmbedTokensRevoked,
     GuestAccess,
+    GuestDownload,
+    GuestDownloadRequest,
+    GuestView,
     ShareCreate,
     ShareCreated,
     ShareList,
@@ -31,13 +43,71 @@ from loupe.repositories import crud, embed_tokens
 from loupe.repositories import organizations as organizations_repository
 from loupe.repositories.dashboards import DASHBOARDS
 from loupe.repositories.embed_tokens import EMBED_TOKENS
+from loupe.repositories.listing import Collection
+from loupe.repositories.queries import QUERIES
+from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.security import tokens
 from loupe.services import audit
-from loupe.services.dashboards import dashboards, filter_values
+from loupe.services.dashboards import Board, dashboards, draw, filter_values, options_of, plan_tiles
+from loupe.services.runs import runs
+
+# A visualization or a query result is drawn as a dashboard of one full-width tile this high.
+SINGLE_TILE_HEIGHT = 8
+
+
+def _one_tile(shown: Mapping[str, Any], query: Mapping[str, Any], visualization_id: UUID | None) -> Board:
+    """A visualization (or a query's result, drawn as a table) as a dashboard of one tile whose filters
+    are the query's parameters, each feeding the parameter of its name."""
+    parameters = query["parameters"]
+    tile = TileOut(
+        id=shown["id"],
+        visualization_id=visualization_id,
+        text=None,
+        x=0,
+        y=0,
+        w=GRID_COLUMNS,
+        h=SINGLE_TILE_HEIGHT,
+        param_mappings={parameter["name"]: parameter["name"] for parameter in parameters},
+    )
+    row = {"filters": parameters, "max_age_seconds": DEFAULT_MAX_AGE_SECONDS, "timezone": None}
+    dashboard = DashboardOut.model_validate(
+        {**shown, "description": shown.get("description"), **row, "tags": [], "tiles": [tile]}
+    )
+    return Board(row, dashboard, {} if visualization_id is not None else {tile.id: query})
+
+
+def _board(principal: Principal, resource_type: str, resource_id: UUID) -> Board:
+    """What the guest of a resource draws (in the caller's transaction); a 404 when it is gone."""
+    if resource_type == "dashboard":
+        return dashboards.board(principal, resource_id)
+    organization_id = principal.organization_id
+    if resource_type == "visualization":
+        visualization = crud.get(VISUALIZATIONS, organization_id, resource_id)
+        if visualization is None:
+            raise NotFound("No such visualization")
+        query = crud.get(QUERIES, organization_id, visualization["query_id"])
+        assert query is not None  # a visualization goes with its query
+        return _one_tile(visualization, query, resource_id)
+    query = crud.get(QUERIES, organization_id, resource_id)
+    if query is None:
+        raise NotFound("No such query")
+    return _one_tile(query, query, None)
+
+
+COLLECTIONS: dict[str, Collection] = {
+    "dashboard": DASHBOARDS,
+    "visualization": VISUALIZATIONS,
+    "query": QUERIES,
+}
+
+
+def _require_resource(principal: Principal, resource_type: str, resource_id: UUID) -> None:
+    if crud.get(COLLECTIONS[resource_type], principal.organization_id, resource_id) is None:
+        raise NotFound(f"No such {resource_type}")
 
 
 def _require_filters(body: GuestAccess, declared: list[dict[str, Any]]) -> None:
-    """Locked and editable names must be the dashboard's filters, and no filter both."""
+    """Locked and editable names must be the resource's filters, and no filter both."""
     names = {item["name"] for item in declared}
     issues = [
         FieldIssue(f"locked.{name}", "the dashboard has no such filter")
@@ -55,28 +125,26 @@ def _require_filters(body: GuestAccess, declared: list[dict[str, Any]]) -> None:
         if name in body.locked
     ]
     if issues:
-        raise InvalidInput("The guest's access names filters the dashboard does not offer", issues=issues)
+        raise InvalidInput("The guest's access names filters the resource does not offer", issues=issues)
 
 
 def _grant(
     principal: Principal,
-    dashboard_id: UUID,
+    resource: EmbeddedResource,
     body: GuestAccess,
     kind: Literal["embed", "share"],
     expires_at: datetime | None,
     secret_hash: bytes | None = None,
 ) -> dict[str, Any]:
-    """The row of a guest's access to the dashboard; its locked values are checked now as the
-    dashboard's filter values are (so a guest never meets a value the dashboard refuses). Audited."""
-    dashboard = crud.get(DASHBOARDS, principal.organization_id, dashboard_id)
-    if dashboard is None:
-        raise NotFound("No such dashboard")
-    _require_filters(body, dashboard["filters"])
+    """The row of a guest's access to the resource; its locked values are checked now as its filter
+    values are (so a guest never meets a value the resource refuses). Audited."""
+    board = _board(principal, resource.type, resource.id)
+    _require_filters(body, board.row["filters"])
     try:
-        filter_values(principal, dashboard, body.locked)
+        filter_values(principal, board.row, body.locked)
     except InvalidInput as error:
         raise InvalidInput(
-            "The locked values do not fit the dashboard's filters",
+            "The locked values do not fit the resource's filters",
             issues=[
                 FieldIssue(issue.field.replace("filters", "locked", 1), issue.issue) for issue in error.issues
             ],
@@ -87,12 +155,13 @@ def _grant(
         {
             "kind": kind,
             "secret_hash": secret_hash,
-            "resource_type": "dashboard",
-            "resource_id": dashboard_id,
+            "resource_type": resource.type,
+            "resource_id": resource.id,
             "locked": body.model_dump(mode="json")["locked"],
             "editable_filters": body.editable_filters,
             "claims": body.claims,
             "allowed_origins": body.allowed_origins,
+            "downloads": body.downloads,
             "expires_at": expires_at,
             "created_by": principal.user_id,
             "created_by_api_key_id": principal.api_key_id,
@@ -101,8 +170,8 @@ def _grant(
     audit.record_by(
         principal,
         f"{'embed_token' if kind == 'embed' else 'share_link'}.created",
-        target_type="dashboard",
-        target_id=dashboard_id,
+        target_type=resource.type,
+        target_id=resource.id,
         metadata={
             "id": str(row["id"]),
             "claims": sorted(body.claims),
@@ -113,10 +182,10 @@ def _grant(
 
 
 def mint(principal: Principal, body: EmbedTokenCreate) -> EmbedTokenCreated:
-    """A signed token for a guest to draw the dashboard, for `lifetime_seconds`."""
+    """A signed token for a guest to draw the resource, for `lifetime_seconds`."""
     expires_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=body.lifetime_seconds)
     with db.transaction():
-        row = _grant(principal, body.resource.id, body, "embed", expires_at)
+        row = _grant(principal, body.resource, body, "embed", expires_at)
     token = tokens.issue_guest_token(
         get_settings(), tokens.GuestClaims(row["id"], principal.organization_id), int(expires_at.timestamp())
     )
@@ -125,41 +194,44 @@ def mint(principal: Principal, body: EmbedTokenCreate) -> EmbedTokenCreated:
 
 def _share_out(row: Mapping[str, Any]) -> ShareOut:
     return ShareOut.model_validate(
-        {**row, "dashboard_id": row["resource_id"], "claims": sorted(row["claims"])}
+        {
+            **row,
+            "resource": {"type": row["resource_type"], "id": row["resource_id"]},
+            "claims": sorted(row["claims"]),
+        }
     )
 
 
-def share(principal: Principal, dashboard_id: UUID, body: ShareCreate) -> ShareCreated:
-    """A public link to the dashboard: a long-lived secret, stored as its digest, shown once. Only where
+def share(principal: Principal, resource: EmbeddedResource, body: ShareCreate) -> ShareCreated:
+    """A public link to the resource: a long-lived secret, stored as its digest, shown once. Only where
     the organization enables share links (a setting, off by default)."""
     with db.transaction():
-        if crud.get(DASHBOARDS, principal.organization_id, dashboard_id) is None:
-            raise NotFound("No such dashboard")
+        _require_resource(principal, resource.type, resource.id)
         if not _sharing_enabled(principal):
             raise Conflict("Share links are off in this organization: an admin turns on share_links_enabled")
         secret = tokens.new_secret_token(tokens.SHARE_LINK_PREFIX)
-        row = _grant(principal, dashboard_id, body, "share", body.expires_at, tokens.digest(secret))
+        row = _grant(principal, resource, body, "share", body.expires_at, tokens.digest(secret))
         return ShareCreated(**_share_out(row).model_dump(), token=secret)
 
 
-def shares(principal: Principal, dashboard_id: UUID) -> ShareList:
+def shares(principal: Principal, resource: EmbeddedResource) -> ShareList:
     with db.transaction():
-        if crud.get(DASHBOARDS, principal.organization_id, dashboard_id) is None:
-            raise NotFound("No such dashboard")
-        return ShareList(
-            items=[_share_out(row) for row in embed_tokens.shares_of(principal.organization_id, dashboard_id)]
-        )
+        _require_resource(principal, resource.type, resource.id)
+        listed = embed_tokens.shares_of(principal.organization_id, resource.type, resource.id)
+        return ShareList(items=[_share_out(row) for row in listed])
 
 
-def revoke_share(principal: Principal, dashboard_id: UUID, share_id: UUID) -> None:
+def revoke_share(principal: Principal, resource: EmbeddedResource, share_id: UUID) -> None:
     with db.transaction():
-        if not embed_tokens.revoke(principal.organization_id, share_id, "share", dashboard_id):
+        if not embed_tokens.revoke(
+            principal.organization_id, share_id, "share", (resource.type, resource.id)
+        ):
             raise NotFound("No such share link")
         audit.record_by(
             principal,
             "share_link.revoked",
-            target_type="dashboard",
-            target_id=dashboard_id,
+            target_type=resource.type,
+            target_id=resource.id,
             metadata={"id": str(share_id)},
         )
 
@@ -178,8 +250,7 @@ def revoke(principal: Principal, token_id: UUID) -> None:
 
 def revoke_all(principal: Principal, query: EmbedTokenRevocation) -> EmbedTokensRevoked:
     with db.transaction():
-        if crud.get(DASHBOARDS, principal.organization_id, query.resource_id) is None:
-            raise NotFound("No such dashboard")
+        _require_resource(principal, query.resource_type, query.resource_id)
         revoked = embed_tokens.revoke_for(principal.organization_id, query.resource_type, query.resource_id)
         audit.record_by(
             principal,
@@ -204,13 +275,25 @@ def _filters(token: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, An
     return {**given, **token["locked"]}
 
 
-def resource(guest: Principal, token: Mapping[str, Any]) -> DashboardOut:
-    return dashboards.get(guest, token["resource_id"]).resource
+def _guest_board(guest: Principal, token: Mapping[str, Any]) -> Callable[[], Board]:
+    return lambda: _board(guest, token["resource_type"], token["resource_id"])
+
+
+def resource(guest: Principal, token: Mapping[str, Any]) -> GuestView:
+    with db.transaction():
+        board = _guest_board(guest, token)()
+    return GuestView(
+        resource=EmbeddedResource(type=token["resource_type"], id=token["resource_id"]),
+        dashboard=board.dashboard,
+        locked=token["locked"],
+        editable_filters=token["editable_filters"],
+        downloads=token["downloads"],
+    )
 
 
 def data(guest: Principal, token: Mapping[str, Any], given: Mapping[str, Any]) -> DashboardData:
     request = DashboardDataRequest(filters=_filters(token, given))
-    return dashboards.data(guest, token["resource_id"], request)
+    return draw(guest, _guest_board(guest, token), request)
 
 
 def filter_options(
@@ -220,4 +303,25 @@ def filter_options(
     if name not in token["editable_filters"]:
         raise NotFound("This embed has no editable filter of that name")
     request = FilterOptionsRequest(filters=dict(token["locked"]), q=q, limit=limit, offset=offset)
-    return dashboards.filter_options(guest, token["resource_id"], name, request)
+    return options_of(guest, _guest_board(guest, token), name, request)
+
+
+def download(guest: Principal, token: Mapping[str, Any], body: GuestDownloadRequest) -> GuestDownload:
+    """A tile's rows as a file, from the newest stored run the guest's data call would show for these
+    filter values (none is started here: a 409 until the tile has drawn)."""
+    if not token["downloads"]:
+        raise NotPermitted("This embed does not let its guest download rows")
+    filters = _filters(token, body.filters)
+    with db.transaction():
+        board = _guest_board(guest, token)()
+        if all(tile.id != body.tile_id for tile in board.dashboard.tiles):
+            raise NotFound("No such tile")
+        plan = plan_tiles(guest, board, filters)
+        ran = [(query, values) for tile_id, query, values in plan.runs if tile_id == body.tile_id]
+        if not ran:
+            raise Conflict(plan.skipped.get(body.tile_id, "The tile shows no rows"))
+        [(query, values)] = ran
+        run = runs.newest_result(guest, query, values)
+    if run is None:
+        raise Conflict("The tile has no stored result for these filters yet: draw it, then download")
+    return GuestDownload(url=runs.export(guest, run.id, body.format), run_id=run.id)

@@ -514,20 +514,18 @@ class RunService(ResourceReader[RunOut]):
                 retry_after_seconds=RETRY_AFTER_SECONDS,
             )
 
-    def _start(
+    def _columns(
         self,
         principal: Principal,
         datasource_id: UUID,
         sql: str,
         values: Mapping[str, Any],
         query_id: UUID | None,
-        max_age_seconds: int | None,
-        *,
-        limited: bool = True,
-        query: Mapping[str, Any] | None = None,
-        origin: RunOrigin = RunOrigin.INTERACTIVE,
-    ) -> Started:
-        """Queue a run; `query` is the saved query it runs (None for an editor's SQL)."""
+        query: Mapping[str, Any] | None,
+        origin: RunOrigin,
+    ) -> tuple[dict[str, Any], str | None]:
+        """A run's columns (its cache key among them) under the caller's row policies, and why it could
+        never run (None: it can)."""
         organization_id = principal.organization_id
         datasource = crud.get(DATASOURCES, organization_id, datasource_id)
         if datasource is None:
@@ -549,8 +547,42 @@ class RunService(ResourceReader[RunOut]):
             origin=origin,
             policy=policy,
         )
-        cache_key = columns["cache_key"]
         columns["embed_token_id"] = principal.guest_token_id
+        return columns, refusal
+
+    def newest_result(
+        self, principal: Principal, query: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> RunOut | None:
+        """The newest succeeded run of the saved query with these values under the caller's row policies,
+        whatever its age, while its result is stored; None when there is none."""
+        sql = snippets.expand_saved(principal.organization_id, query["sql"], query["parameters"])
+        columns, refusal = self._columns(
+            principal, query["datasource_id"], sql, values, query["id"], query, RunOrigin.DASHBOARD
+        )
+        if refusal is not None:
+            return None
+        found = runs_repository.newest_succeeded(
+            principal.organization_id, columns["cache_key"], datetime.min.replace(tzinfo=UTC)
+        )
+        return _run_out(self._run(principal, found), principal) if found is not None else None
+
+    def _start(
+        self,
+        principal: Principal,
+        datasource_id: UUID,
+        sql: str,
+        values: Mapping[str, Any],
+        query_id: UUID | None,
+        max_age_seconds: int | None,
+        *,
+        limited: bool = True,
+        query: Mapping[str, Any] | None = None,
+        origin: RunOrigin = RunOrigin.INTERACTIVE,
+    ) -> Started:
+        """Queue a run; `query` is the saved query it runs (None for an editor's SQL)."""
+        organization_id = principal.organization_id
+        columns, refusal = self._columns(principal, datasource_id, sql, values, query_id, query, origin)
+        cache_key = columns["cache_key"]
         if refusal is not None:
             # It could never run: it ends at once, and takes no place in the queue or the limit.
             row = crud.insert(RUNS, organization_id, refused_run(columns, refusal))

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.shares import share_routes
 from loupe.models.dashboards import (
     DashboardCreate,
     DashboardData,
@@ -35,6 +36,7 @@ crud_routes(
     tag="dashboards",
     names=("Dashboard", "Dashboards"),
 )
+share_routes(router, collection_path="/dashboards", resource_type="dashboard", one="Dashboard")
 
 
 @router.post(

@@ -1,5 +1,6 @@
-"""Routes of embedding, served by the dashboards function: editors grant and revoke embed tokens and share
-links; guests (the token or link as `Authorization: Bearer`) read only their dashboard under /embed/."""
+"""Routes of embedding, served by the dashboards function: editors grant and revoke embed tokens; guests (an
+embed token or a share link as `Authorization: Bearer`) read only their resource under /embed/. Share links
+are declared with each resource (loupe.api.shares); guest answers' CORS headers, in loupe.api.guest_cors."""
 
 from typing import Annotated, Any
 from uuid import UUID
@@ -12,16 +13,16 @@ from loupe.api.context import current_request
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, no_content
-from loupe.models.dashboards import DashboardData, DashboardFilterValues, DashboardOut
+from loupe.models.dashboards import DashboardData, DashboardFilterValues
 from loupe.models.embed import (
     EmbedTokenCreate,
     EmbedTokenCreated,
     EmbedTokenRevocation,
     EmbedTokensRevoked,
+    GuestDownload,
+    GuestDownloadRequest,
     GuestFilterOptionsQuery,
-    ShareCreate,
-    ShareCreated,
-    ShareList,
+    GuestView,
 )
 from loupe.models.queries import ParameterOptionsPage
 from loupe.services import embed
@@ -39,25 +40,14 @@ def _token() -> dict[str, Any]:
     return token
 
 
-def _for_guest(body: Any) -> Response[Any]:
-    """200, readable by a page of the token's allowed origins (and by no other page)."""
-    headers = {"Vary": "Origin"}
-    origin = current_request().headers.get("origin")
-    if origin is not None and origin in _token()["allowed_origins"]:
-        headers |= {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Expose-Headers": "X-Request-Id, Retry-After",
-        }
-    return Response(status_code=200, content_type="application/json", body=body, headers=headers)
-
-
 @router.post(
     "/embed-tokens",
     operation_id="createEmbedToken",
     status_code=201,
     errors=(404,),
     tags=TAGS,
-    summary="Mint a guest's signed token for one dashboard, with locked values, editable filters and claims",
+    summary="Mint a guest's signed token for one dashboard, visualization or query result, with locked"
+    " values, editable filters and claims",
 )
 def create_embed_token(body: EmbedTokenCreate, caller: Editor) -> Response[EmbedTokenCreated]:
     made = embed.mint(caller, body)
@@ -82,7 +72,7 @@ def revoke_embed_token(token_id: UUID, caller: Editor) -> Response[None]:
     operation_id="revokeEmbedTokensOfResource",
     errors=(404,),
     tags=TAGS,
-    summary="Revoke every live embed token of a dashboard",
+    summary="Revoke every live embed token of a resource",
 )
 def revoke_embed_tokens(
     caller: Editor, query: Annotated[EmbedTokenRevocation, Query()]
@@ -90,52 +80,15 @@ def revoke_embed_tokens(
     return embed.revoke_all(caller, query)
 
 
-@router.post(
-    "/dashboards/<dashboard_id>/shares",
-    operation_id="createShareLink",
-    status_code=201,
-    errors=(404, 409),
-    tags=TAGS,
-    summary="Create a public share link of the dashboard (where the organization enables them)",
-)
-def create_share_link(dashboard_id: UUID, body: ShareCreate, caller: Editor) -> Response[ShareCreated]:
-    made = embed.share(caller, dashboard_id, body)
-    return created(made, f"{API_PREFIX}/dashboards/{dashboard_id}/shares/{made.id}")
-
-
-@router.get(
-    "/dashboards/<dashboard_id>/shares",
-    operation_id="listShareLinks",
-    errors=(404,),
-    tags=TAGS,
-    summary="The dashboard's share links, with how often each was used (never their secrets)",
-)
-def list_share_links(dashboard_id: UUID, caller: Editor) -> ShareList:
-    return embed.shares(caller, dashboard_id)
-
-
-@router.delete(
-    "/dashboards/<dashboard_id>/shares/<share_id>",
-    operation_id="revokeShareLink",
-    status_code=204,
-    errors=(404,),
-    tags=TAGS,
-    summary="Revoke a share link; it stops working at once",
-)
-def revoke_share_link(dashboard_id: UUID, share_id: UUID, caller: Editor) -> Response[None]:
-    embed.revoke_share(caller, dashboard_id, share_id)
-    return no_content()
-
-
 @router.get(
     "/embed/resource",
     operation_id="getEmbeddedResource",
     security=GUEST_SECURITY,
     tags=TAGS,
-    summary="The token's dashboard (guests)",
+    summary="What the guest's page draws: the resource as a dashboard, its editable filters (guests)",
 )
-def get_embedded_resource(guest: Guest) -> Response[DashboardOut]:
-    return _for_guest(embed.resource(guest, _token()))
+def get_embedded_resource(guest: Guest) -> GuestView:
+    return embed.resource(guest, _token())
 
 
 @router.get(
@@ -144,10 +97,10 @@ def get_embedded_resource(guest: Guest) -> Response[DashboardOut]:
     security=GUEST_SECURITY,
     errors=(429, 503),
     tags=TAGS,
-    summary="The token's dashboard drawn with its locked values and the filters' defaults (guests)",
+    summary="The resource drawn with its locked values and the filters' defaults (guests)",
 )
-def get_embedded_data(guest: Guest) -> Response[DashboardData]:
-    return _for_guest(embed.data(guest, _token(), {}))
+def get_embedded_data(guest: Guest) -> DashboardData:
+    return embed.data(guest, _token(), {})
 
 
 @router.post(
@@ -156,10 +109,10 @@ def get_embedded_data(guest: Guest) -> Response[DashboardData]:
     security=GUEST_SECURITY,
     errors=(429, 503),
     tags=TAGS,
-    summary="The token's dashboard drawn with values for its editable filters (guests)",
+    summary="The resource drawn with values for its editable filters (guests)",
 )
-def draw_embedded_data(body: DashboardFilterValues, guest: Guest) -> Response[DashboardData]:
-    return _for_guest(embed.data(guest, _token(), body.filters))
+def draw_embedded_data(body: DashboardFilterValues, guest: Guest) -> DashboardData:
+    return embed.data(guest, _token(), body.filters)
 
 
 @router.get(
@@ -172,8 +125,24 @@ def draw_embedded_data(body: DashboardFilterValues, guest: Guest) -> Response[Da
 )
 def list_embedded_filter_options(
     name: str, guest: Guest, query: Annotated[GuestFilterOptionsQuery, Query()]
-) -> Response[ParameterOptionsPage]:
-    return _for_guest(embed.filter_options(guest, _token(), name, query.q, query.limit, query.offset))
+) -> ParameterOptionsPage:
+    return embed.filter_options(guest, _token(), name, query.q, query.limit, query.offset)
+
+
+@router.post(
+    "/embed/downloads",
+    operation_id="downloadEmbeddedTile",
+    security=GUEST_SECURITY,
+    errors=(403, 404, 409, 410, 503),
+    tags=TAGS,
+    summary="A tile's rows as a CSV, JSON or XLSX file (guests whose token or link allows downloads)",
+    description="The file holds the rows of the newest stored run the data call shows for these filter"
+    " values; 409 while the tile has none (draw it first) or when it is too large to export at once. The"
+    " answer is a short-lived signed URL, not a redirect, so that a page calling with a token can navigate"
+    " to it.",
+)
+def download_embedded_tile(body: GuestDownloadRequest, guest: Guest) -> GuestDownload:
+    return embed.download(guest, _token(), body)
 
 
 def _preflight() -> Response[None]:
@@ -192,6 +161,7 @@ def _preflight() -> Response[None]:
 
 @router.route("/embed/resource", method="OPTIONS", include_in_schema=False)
 @router.route("/embed/data", method="OPTIONS", include_in_schema=False)
+@router.route("/embed/downloads", method="OPTIONS", include_in_schema=False)
 def preflight() -> Response[None]:
     return _preflight()
 

@@ -11,6 +11,7 @@ from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
 from loupe.api.routes.runs import started
+from loupe.api.shares import share_routes
 from loupe.models.common import Page
 from loupe.models.queries import (
     ParameterOptionsPage,
@@ -40,6 +41,7 @@ crud_routes(
     names=("Query", "Queries"),
     cascades=True,
 )
+share_routes(router, collection_path="/queries", resource_type="query", one="Query")
 
 
 @router.get(

@@ -2,6 +2,7 @@
 
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.shares import share_routes
 from loupe.models.visualizations import VisualizationCreate, VisualizationListQuery, VisualizationUpdate
 from loupe.services.visualizations import visualizations
 
@@ -18,3 +19,4 @@ crud_routes(
     names=("Visualization", "Visualizations"),
     cascades=True,
 )
+share_routes(router, collection_path="/visualizations", resource_type="visualization", one="Visualization")

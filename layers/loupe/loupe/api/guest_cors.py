@@ -1,0 +1,21 @@
+"""Cross-origin reads of the guest routes (/embed/): a page of the token's allowed origins reads each answer
+to it, errors included; before a token is known (a 401), any page may read the error, which tells it only
+why, so it can mint a new token."""
+
+from loupe.api.context import RequestState
+
+GUEST_PATH = "/embed/"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+
+
+def guest_cors_headers(path: str, method: str, state: RequestState, status: int) -> dict[str, str]:
+    """The CORS headers of a guest route's answer (preflights answer their own)."""
+    if not path.startswith(GUEST_PATH) or method == "OPTIONS":
+        return {}
+    headers = {"Vary": "Origin"}
+    origin = state.headers.get("origin")
+    token = state.guest_token
+    readable = origin in token["allowed_origins"] if token is not None else status >= 400
+    if origin is not None and readable:
+        headers |= {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
+    return headers
