@@ -121,7 +121,9 @@ def test_every_route_with_an_id_answers_404_for_another_organization(
         for method in item:
             target = other_organization[resource_of(path)]
             concrete = "/api/v1" + re.sub(r"\{[^}]+\}", target, path, count=1)
-            # A nested resource's own id (an export of the run) is one B never made either.
+            # A nested resource's own id (an export of the run) is one B never made either; a revision
+            # number is one any resource has.
+            concrete = re.sub(r"\{number\}", "1", concrete)
             concrete = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), concrete)
             key = (method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
             response = api.request(

@@ -34,6 +34,7 @@ NOTHING_LEFT = {
     "login_attempts_purged": 0,
     "rate_limit_hits_purged": 0,
     "alert_firings_purged": 0,
+    "revisions_purged": 0,
 }
 
 
@@ -257,3 +258,43 @@ def test_work_goes_in_bounded_batches_and_stops_at_the_deadline(
     counts = janitor.sweep(datetime.now(UTC))
     assert (counts["runs_deleted"], counts["objects_deleted"], counts["login_attempts_purged"]) == (5, 10, 5)
     assert all(run_state(clean_db, run_id) is None for run_id in old_runs)
+
+
+def test_revisions_past_the_count_or_the_age_are_pruned_but_never_the_newest(
+    api: Any, register: Any, clean_db: str, aws: str
+) -> None:
+    account = register()
+    token = account.access_token
+    path = "/api/v1/canvases"
+    made = api.post(path, json_body={"name": "v1", "time_preset": "last_7d"}, token=token).json()
+    item = f"{path}/{made['id']}"
+    for name in ("v2", "v3", "v4"):
+        etag = api.get(item, token=token).header("ETag")
+        changed = api.request(
+            "PATCH", item, json_body={"name": name}, token=token, headers={"If-Match": etag}
+        )
+        assert changed.status == 200, changed.body
+    other = api.post(path, json_body={"name": "old", "time_preset": "last_7d"}, token=token).json()
+    gone = api.post(path, json_body={"name": "gone", "time_preset": "last_7d"}, token=token).json()
+    with psycopg.connect(clean_db) as conn:
+        # The only revision of `other` is old, yet the newest; `gone` went behind the service's back.
+        conn.execute(
+            "UPDATE revisions SET created_at = now() - interval '400 days' WHERE resource_id = %s",
+            (other["id"],),
+        )
+        conn.execute("DELETE FROM canvases WHERE id = %s", (gone["id"],))
+    set_settings(api, token, {"revision_retention_count": 2})
+    assert run_janitor() == NOTHING_LEFT | {"revisions_purged": 3}
+    numbers = [entry["number"] for entry in api.get(f"{item}/revisions", token=token).json()["items"]]
+    assert numbers == [4, 3]
+    assert api.get(f"{path}/{other['id']}/revisions", token=token).json()["total"] == 1
+    set_settings(api, token, {"revision_retention_count": 100, "revision_retention_days": 1})
+    with psycopg.connect(clean_db) as conn:
+        conn.execute(
+            "UPDATE revisions SET created_at = now() - interval '2 days'"
+            " WHERE resource_id = %s AND number = 3",
+            (made["id"],),
+        )
+    assert run_janitor() == NOTHING_LEFT | {"revisions_purged": 1}
+    assert [entry["number"] for entry in api.get(f"{item}/revisions", token=token).json()["items"]] == [4]
+    assert run_janitor() == NOTHING_LEFT

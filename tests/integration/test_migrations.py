@@ -47,6 +47,7 @@ ALL_MIGRATIONS = [
     "0016_embed_tokens",
     "0017_membership_last_used",
     "0018_guest_resources",
+    "0019_revisions",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -73,6 +74,7 @@ LOUPE_TABLES = {
     "snippets",
     "row_policies",
     "embed_tokens",
+    "revisions",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -195,7 +197,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=16) == [
+    assert migrations.rollback(migrated_url, count=17) == [
+        "0019_revisions",
         "0018_guest_resources",
         "0017_membership_last_used",
         "0016_embed_tokens",
@@ -230,6 +233,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0016_embed_tokens",
         "0017_membership_last_used",
         "0018_guest_resources",
+        "0019_revisions",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -251,6 +255,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0016_embed_tokens",
         "0017_membership_last_used",
         "0018_guest_resources",
+        "0019_revisions",
     ]
 
 
@@ -553,7 +558,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=11)
+    migrations.rollback(database_url, count=13)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -569,6 +574,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0016_embed_tokens",
         "0017_membership_last_used",
         "0018_guest_resources",
+        "0019_revisions",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -592,8 +598,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0019_revisions",
         "rolled back: 0018_guest_resources",
-        "rolled back: 0017_membership_last_used",
     ]
     assert password not in out + err + out2 + err2
 
@@ -734,7 +740,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=9)
+    migrations.rollback(database_url, count=11)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -759,6 +765,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0016_embed_tokens",
         "0017_membership_last_used",
         "0018_guest_resources",
+        "0019_revisions",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

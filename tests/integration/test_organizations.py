@@ -63,6 +63,8 @@ class TestSettings:
             "max_rows_per_run": 10_000_000,
             "max_query_cost": None,
             "share_links_enabled": False,
+            "revision_retention_count": 100,
+            "revision_retention_days": 365,
         }
         etag = response.header("ETag")
         assert etag
@@ -100,6 +102,8 @@ class TestSettings:
             "max_rows_per_run": 10_000_000,
             "max_query_cost": None,
             "share_links_enabled": False,
+            "revision_retention_count": 100,
+            "revision_retention_days": 365,
         }
         assert second.header("ETag") != first.header("ETag")
         assert audit_actions(clean_db, admin.organization_id).count("organization.updated") == 2

@@ -531,7 +531,8 @@ def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
         token=admin.access_token,
         headers={"If-Match": changed.header("ETag")},
     )
-    assert renamed.json()["revision"] == 2
+    # Every change is a revision (issue 17): a rename too.
+    assert renamed.json()["revision"] == 3
 
     run_id = run_query(
         api, admin.access_token, query_id, parameters={"day": "2026-03-01", "minimum": 3}
@@ -541,7 +542,7 @@ def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
     assert (run["status"], run["error"], run["row_count"]) == ("succeeded", None, 3)
     assert (run["parameters"], run["query_revision"], run["origin"], run["schedule_id"]) == (
         {"day": "2026-03-01", "minimum": 3},
-        2,
+        3,
         "interactive",
         None,
     )
@@ -566,7 +567,7 @@ def test_a_date_used_twice_runs_and_the_run_records_the_query_revision(
         recorded = conn.execute(
             "SELECT query_revision, origin, parameter_types FROM runs WHERE id = %s", (run_id,)
         ).fetchone()
-    assert recorded == (2, "interactive", {"day": "date", "minimum": "number"})
+    assert recorded == (3, "interactive", {"day": "date", "minimum": "number"})
 
 
 def test_viewers_neither_see_nor_search_an_editors_adhoc_sql(

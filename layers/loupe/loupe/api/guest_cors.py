@@ -2,6 +2,8 @@
 to it, errors included; before a token is known (a 401), any page may read the error, which tells it only
 why, so it can mint a new token."""
 
+from http import HTTPStatus
+
 from loupe.api.context import RequestState
 
 GUEST_PATH = "/embed/"
@@ -15,7 +17,7 @@ def guest_cors_headers(path: str, method: str, state: RequestState, status: int)
     headers = {"Vary": "Origin"}
     origin = state.headers.get("origin")
     token = state.guest_token
-    readable = origin in token["allowed_origins"] if token is not None else status >= 400
+    readable = origin in token["allowed_origins"] if token is not None else status == HTTPStatus.UNAUTHORIZED
     if origin is not None and readable:
         headers |= {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
     return headers

@@ -24,6 +24,7 @@ def _iana_timezone(name: str) -> str:
 
 TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_iana_timezone)]
 RetentionDays = Annotated[int, Field(ge=1, le=3650)]
+RevisionsKept = Annotated[int, Field(ge=1, le=10_000)]
 QueryTimeoutSeconds = Annotated[int, Field(ge=1, le=900)]
 MaxRows = Annotated[int, Field(ge=1, le=10_000_000)]
 # The cost guard's threshold, in the datasource planner's own unit (see docs/api-notes.md).
@@ -49,6 +50,10 @@ class OrganizationSettings(BaseModel):
     max_query_cost: MaxQueryCost | None = None
     # Off by default: public share links of dashboards (POST /dashboards/{id}/shares) and their use.
     share_links_enabled: bool = False
+    # A resource keeps at most this many revisions, none older than this many days; never less than
+    # its newest.
+    revision_retention_count: RevisionsKept = 100
+    revision_retention_days: RetentionDays = 365
 
 
 class SettingsPatch(StrictModel):
@@ -61,6 +66,8 @@ class SettingsPatch(StrictModel):
     max_rows_per_run: MaxRows | None = None
     max_query_cost: MaxQueryCost | None = None
     share_links_enabled: bool | None = None
+    revision_retention_count: RevisionsKept | None = None
+    revision_retention_days: RetentionDays | None = None
 
 
 class OrganizationUpdate(StrictModel):

@@ -345,7 +345,8 @@ class QueryOut(BaseModel):
     parameters: list[QueryParameter]
     revision: int = Field(
         ge=1,
-        description="The query's version: 1 when created, one more on each change of its SQL or parameters",
+        description="The query's revision: 1 when created, one more on each change; runs record it, and"
+        " GET /queries/{id}/revisions/{n} holds its definition",
     )
     tags: list[str]
     created_by: UUID | None

@@ -22,7 +22,8 @@ TimePreset = Literal[
     "custom",
 ]
 TIME_PRESETS: tuple[str, ...] = get_args(TimePreset)
-# The rolling presets: this long back from now.
+# The rolling presets: this long back from the start of the current minute (so that two requests in one
+# minute name one range: a run's values, and so its cache key, are the same).
 ROLLING: dict[str, timedelta] = {
     "last_1h": timedelta(hours=1),
     "last_24h": timedelta(hours=24),
@@ -31,7 +32,8 @@ ROLLING: dict[str, timedelta] = {
     "last_90d": timedelta(days=90),
 }
 PRESETS_DESCRIPTION = (
-    "`last_1h`, `last_24h`, `last_7d`, `last_30d`, `last_90d` (up to now), `today`, `this_month`,"
+    "`last_1h`, `last_24h`, `last_7d`, `last_30d`, `last_90d` (up to the current minute), `today`,"
+    " `this_month`,"
     " `last_month`, `this_quarter`, `last_quarter`, `this_year` (calendar periods in the organization's"
     " time zone), or `custom` with `from` and `to`"
 )
@@ -62,7 +64,8 @@ def resolve(preset: str, now: datetime, zone: ZoneInfo) -> tuple[datetime, datet
     """The range a (non-custom) preset names at `now`, as aware datetimes in `zone`: [from, to)."""
     local_now = now.astimezone(zone)
     if preset in ROLLING:
-        return local_now - ROLLING[preset], local_now
+        minute = local_now.replace(second=0, microsecond=0)
+        return minute - ROLLING[preset], minute
     first, after = _calendar(preset, local_now.date())
     return datetime.combine(first, time(), zone), datetime.combine(after, time(), zone)
 

@@ -59,10 +59,14 @@ GUEST_COLUMNS = (
 # A token outlives neither its revocation, its expiry, nor what it shows.
 LIVE = (
     "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) AND CASE embed_tokens.resource_type"
-    " WHEN 'dashboard' THEN EXISTS (SELECT FROM dashboards WHERE dashboards.id = embed_tokens.resource_id)"
-    " WHEN 'visualization' THEN"
-    " EXISTS (SELECT FROM visualizations WHERE visualizations.id = embed_tokens.resource_id)"
-    " ELSE EXISTS (SELECT FROM queries WHERE queries.id = embed_tokens.resource_id) END"
+    " WHEN 'dashboard' THEN EXISTS (SELECT FROM dashboards WHERE dashboards.id = embed_tokens.resource_id"
+    " AND dashboards.organization_id = embed_tokens.organization_id)"
+    " WHEN 'visualization' THEN EXISTS (SELECT FROM visualizations"
+    " WHERE visualizations.id = embed_tokens.resource_id"
+    " AND visualizations.organization_id = embed_tokens.organization_id)"
+    " WHEN 'query' THEN EXISTS (SELECT FROM queries WHERE queries.id = embed_tokens.resource_id"
+    " AND queries.organization_id = embed_tokens.organization_id)"
+    " ELSE false END"
 )
 
 

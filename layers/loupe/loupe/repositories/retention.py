@@ -3,6 +3,7 @@ tokens and invitations, each found and deleted in bounded batches."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -69,14 +70,41 @@ PURGES: dict[str, str] = {
         "created_at < %(now)s - make_interval(days => COALESCE((SELECT (settings->>'run_retention_days')::int"
         " FROM organizations WHERE organizations.id = alert_firings.organization_id), %(run_days)s))"
     ),
+    # A resource's revisions past its organization's count or age, never its newest; and every revision
+    # of a resource gone (a cascade deleted it).
+    "revisions": (
+        "(resource_type, resource_id, number) IN (SELECT resource_type, resource_id, number FROM ("
+        " SELECT revisions.resource_type, revisions.resource_id, revisions.number, revisions.created_at,"
+        " row_number() OVER (PARTITION BY revisions.resource_type, revisions.resource_id"
+        " ORDER BY revisions.number DESC) AS newness,"
+        " COALESCE((organizations.settings->>'revision_retention_count')::int, %(revision_count)s) AS kept,"
+        " COALESCE((organizations.settings->>'revision_retention_days')::int, %(revision_days)s) AS days"
+        " FROM revisions JOIN organizations ON organizations.id = revisions.organization_id) AS ranked"
+        " WHERE newness > 1 AND (newness > kept OR created_at < %(now)s - make_interval(days => days)))"
+        " OR NOT CASE resource_type"
+        " WHEN 'query' THEN EXISTS (SELECT FROM queries WHERE queries.id = revisions.resource_id)"
+        " WHEN 'visualization' THEN"
+        " EXISTS (SELECT FROM visualizations WHERE visualizations.id = revisions.resource_id)"
+        " WHEN 'dashboard' THEN EXISTS (SELECT FROM dashboards WHERE dashboards.id = revisions.resource_id)"
+        " ELSE EXISTS (SELECT FROM canvases WHERE canvases.id = revisions.resource_id) END"
+    ),
 }
 
 
-def purge(table: str, now: datetime, run_days: int, limit: int) -> int:
+@dataclass(frozen=True)
+class PurgeDefaults:
+    """The organization settings' defaults the purge conditions fall back on."""
+
+    run_days: int
+    revision_count: int
+    revision_days: int
+
+
+def purge(table: str, now: datetime, defaults: PurgeDefaults, limit: int) -> int:
     """Delete up to `limit` rows of `table` matching its purge condition; rows another janitor holds are
     skipped. Returns the rows deleted."""
     query = sql.SQL(
         "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {condition}"
         " LIMIT %(limit)s FOR UPDATE SKIP LOCKED)"
     ).format(table=sql.Identifier(table), condition=sql.SQL(PURGES[table]))
-    return execute(query, {"now": now, "run_days": run_days, "limit": limit})
+    return execute(query, {"now": now, "limit": limit, **asdict(defaults)})

@@ -95,6 +95,8 @@ def _stored_range(row: dict[str, Any]) -> TimeRange | None:
 
 
 class CanvasService(ResourceService[CanvasCreate, CanvasUpdate, CanvasOut]):
+    revised = "canvas"
+
     def to_out(self, row: dict[str, Any]) -> CanvasOut:
         return CanvasOut.model_validate({**row, "time_range": _stored_range(row)})
 

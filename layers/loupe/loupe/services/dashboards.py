@@ -151,6 +151,7 @@ def _with_tiles(principal: Principal, found: list[DashboardOut]) -> list[Dashboa
 
 class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, DashboardOut]):
     # The base class reads and writes dashboard rows; the methods below add the tiles, in one query each.
+    revised = "dashboard"
 
     def to_out(self, row: dict[str, Any]) -> DashboardOut:
         return DashboardOut.model_validate({**row, "tiles": []})
@@ -178,6 +179,19 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
             check_mappings(principal, [Tile.model_validate(_tile_fields(row)) for row in stored], filters)
         return values
 
+    def definition(self, principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+        """The dashboard with its tiles and filters; tiles without their ids, which each save renews."""
+        shown = _with_tiles(principal, [self.to_out(row)])[0]
+        kept = shown.model_dump(mode="json", exclude=set(self.unrevised))
+        kept["tiles"] = [{name: tile[name] for name in Tile.model_fields} for tile in kept["tiles"]]
+        return kept
+
+    def after_create(self, principal: Principal, body: DashboardCreate, row: dict[str, Any]) -> None:
+        tiles = checked_tiles(principal, body.tiles, body.filters)
+        if tiles:
+            with database_rules():
+                dashboard_tiles.replace(principal.organization_id, row["id"], tiles)
+
     def get(self, principal: Principal, resource_id: UUID) -> Versioned[DashboardOut]:
         with db.transaction():
             found = super().get(principal, resource_id)
@@ -190,11 +204,7 @@ class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, Dashboa
 
     def create(self, principal: Principal, body: DashboardCreate) -> Versioned[DashboardOut]:
         with db.transaction():
-            tiles = checked_tiles(principal, body.tiles, body.filters)
             made = super().create(principal, body)
-            if tiles:
-                with database_rules():
-                    dashboard_tiles.replace(principal.organization_id, made.resource.id, tiles)
             return Versioned(_with_tiles(principal, [made.resource])[0], made.version)
 
     def update(

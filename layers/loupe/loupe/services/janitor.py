@@ -22,6 +22,11 @@ RUN_BATCH = 200
 # Rows per purge statement.
 PURGE_BATCH = 1000
 DEFAULTS = OrganizationSettings()
+PURGE_DEFAULTS = retention.PurgeDefaults(
+    run_days=DEFAULTS.run_retention_days,
+    revision_count=DEFAULTS.revision_retention_count,
+    revision_days=DEFAULTS.revision_retention_days,
+)
 
 
 def sweep(now: datetime, deadline: datetime | None = None) -> dict[str, int]:
@@ -68,7 +73,7 @@ def sweep(now: datetime, deadline: datetime | None = None) -> dict[str, int]:
         counts[f"{table}_purged"] = 0
         while in_time():
             with db.transaction():
-                deleted = retention.purge(table, now, DEFAULTS.run_retention_days, PURGE_BATCH)
+                deleted = retention.purge(table, now, PURGE_DEFAULTS, PURGE_BATCH)
             counts[f"{table}_purged"] += deleted
             if deleted < PURGE_BATCH:
                 break

@@ -34,6 +34,13 @@ def _require_match(sql: str, parameters: list[QueryParameter]) -> None:
 
 class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUpdate, QueryOut]):
     find_dependents = staticmethod(dependents.of_query)
+    revised = "query"
+    unrevised = ResourceService.unrevised | {"revision", "latest_run"}
+
+    def revision_number(self, row: dict[str, Any]) -> int | None:
+        # A query's revision is its history's number: runs record it, and it names their definition.
+        number: int = row["revision"]
+        return number
 
     def version(self, row: dict[str, Any]) -> str:
         return _version(row, runs_repository.latest_succeeded(row["id"]))
@@ -63,10 +70,7 @@ class QueryService(dependents.UsedByOthers, ResourceService[QueryCreate, QueryUp
                 values["parameters"] = _stored(parameters)
                 parameter_options.require_sources(principal.organization_id, parameters, "parameters")
             _require_match(snippets.expand(principal.organization_id, body.sql or current["sql"]), parameters)
-        if (
-            values.get("sql", current["sql"]) != current["sql"]
-            or values.get("parameters", current["parameters"]) != current["parameters"]
-        ):
+        if any(value != current[name] for name, value in values.items()):
             values["revision"] = current["revision"] + 1
         return values
 

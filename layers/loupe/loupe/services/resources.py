@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
 import psycopg.errors
@@ -20,7 +20,9 @@ from loupe.errors import Conflict, Dependent, FieldIssue, InUse, InvalidInput, N
 from loupe.models.common import ListQuery, Page
 from loupe.models.identity import Principal
 from loupe.repositories import crud, listing
+from loupe.repositories import revisions as revisions_repository
 from loupe.repositories.listing import Collection
+from loupe.services import revisions
 from loupe.versions import ExpectedVersions, require_version, version_of
 
 OutT = TypeVar("OutT", bound=BaseModel)
@@ -118,6 +120,34 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
     """Create, read, list, update and delete one kind of resource, in the caller's organization.
     Subclasses override how a body becomes columns and what a delete must not break."""
 
+    # The resource type its revisions are kept under (None: it keeps none), and the fields of its
+    # shown form that are not its definition.
+    revised: ClassVar[str | None] = None
+    unrevised: ClassVar[frozenset[str]] = frozenset({"id", "created_by", "created_at", "updated_at"})
+
+    def definition(self, principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+        """What a revision keeps of the row: the resource as shown, less its id, times and author."""
+        return self.to_out(row).model_dump(mode="json", exclude=set(self.unrevised))
+
+    def revision_number(self, row: dict[str, Any]) -> int | None:
+        """The number the row's revision takes; None: the one after the newest."""
+        return None
+
+    def after_create(self, principal: Principal, body: CreateT, row: dict[str, Any]) -> None:
+        """Write what the resource keeps beside its row, once the row exists; nothing by default."""
+
+    def _revise(self, principal: Principal, row: dict[str, Any], *, authored: bool = True) -> None:
+        """Keep the row's revision (a resource that keeps them); unauthored: its state from before."""
+        if self.revised is not None:
+            revisions.record(
+                principal.organization_id,
+                principal if authored else None,
+                self.revised,
+                row["id"],
+                self.definition(principal, row),
+                self.revision_number(row),
+            )
+
     def values_for_create(self, principal: Principal, body: CreateT) -> dict[str, Any]:
         return body.model_dump()
 
@@ -148,6 +178,8 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
                 values.setdefault("created_by", principal.user_id)
             with database_rules():
                 row = crud.insert(self.collection, principal.organization_id, values)
+            self.after_create(principal, body, row)
+            self._revise(principal, row)
             return self.versioned(row)
 
     def update(
@@ -156,10 +188,14 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
         with db.transaction():
             current = self._existing(principal, resource_id, for_update=True)
             require_version(expected, self.version(current))
+            # Its state, unless it is the newest revision already (made before history began, or changed
+            # by a cascade), is kept first, without an author.
+            self._revise(principal, current, authored=False)
             values = self.values_for_update(principal, body, current)
             with database_rules():
                 row = crud.update(self.collection, principal.organization_id, resource_id, values)
             assert row is not None  # locked above
+            self._revise(principal, row)
             return self.versioned(row)
 
     def delete(
@@ -177,3 +213,5 @@ class ResourceService(ResourceReader[OutT], Generic[CreateT, UpdateT, OutT]):
                 self.remove_dependents(principal, current, found)
             with database_rules():
                 crud.delete(self.collection, principal.organization_id, resource_id)
+            if self.revised is not None:
+                revisions_repository.forget(principal.organization_id, self.revised, resource_id)

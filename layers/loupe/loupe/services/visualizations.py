@@ -62,6 +62,8 @@ class VisualizationService(
     dependents.UsedByOthers, ResourceService[VisualizationCreate, VisualizationUpdate, VisualizationOut]
 ):
     find_dependents = staticmethod(dependents.of_visualization)
+    revised = "visualization"
+    unrevised = ResourceService.unrevised | {"warnings"}
 
     def versioned(self, row: dict[str, Any]) -> Versioned[VisualizationOut]:
         found = super().versioned(row)

@@ -3,6 +3,7 @@ role reads)."""
 
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.revisions import revision_routes
 from loupe.models.canvases import CanvasCreate, CanvasUpdate
 from loupe.services.canvases import canvases
 
@@ -16,4 +17,12 @@ crud_routes(
     update_model=CanvasUpdate,
     tag="canvases",
     names=("Canvas", "Canvases"),
+)
+revision_routes(
+    router,
+    collection_path="/canvases",
+    service=canvases,
+    update_model=CanvasUpdate,
+    tag="canvases",
+    one="Canvas",
 )

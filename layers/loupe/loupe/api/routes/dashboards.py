@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.revisions import revision_routes
 from loupe.api.shares import share_routes
 from loupe.models.dashboards import (
     DashboardCreate,
@@ -35,6 +36,14 @@ crud_routes(
     update_model=DashboardUpdate,
     tag="dashboards",
     names=("Dashboard", "Dashboards"),
+)
+revision_routes(
+    router,
+    collection_path="/dashboards",
+    service=dashboards,
+    update_model=DashboardUpdate,
+    tag="dashboards",
+    one="Dashboard",
 )
 share_routes(router, collection_path="/dashboards", resource_type="dashboard", one="Dashboard")
 

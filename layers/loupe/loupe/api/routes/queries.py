@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from loupe.api.auth import Caller
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.revisions import revision_routes
 from loupe.api.routes.runs import started
 from loupe.api.shares import share_routes
 from loupe.models.common import Page
@@ -40,6 +41,9 @@ crud_routes(
     tag="queries",
     names=("Query", "Queries"),
     cascades=True,
+)
+revision_routes(
+    router, collection_path="/queries", service=queries, update_model=QueryUpdate, tag="queries", one="Query"
 )
 share_routes(router, collection_path="/queries", resource_type="query", one="Query")
 

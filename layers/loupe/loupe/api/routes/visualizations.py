@@ -2,6 +2,7 @@
 
 from loupe.api.crud import crud_routes
 from loupe.api.resolver import LoupeRouter
+from loupe.api.revisions import revision_routes
 from loupe.api.shares import share_routes
 from loupe.models.visualizations import VisualizationCreate, VisualizationListQuery, VisualizationUpdate
 from loupe.services.visualizations import visualizations
@@ -18,5 +19,13 @@ crud_routes(
     tag="visualizations",
     names=("Visualization", "Visualizations"),
     cascades=True,
+)
+revision_routes(
+    router,
+    collection_path="/visualizations",
+    service=visualizations,
+    update_model=VisualizationUpdate,
+    tag="visualizations",
+    one="Visualization",
 )
 share_routes(router, collection_path="/visualizations", resource_type="visualization", one="Visualization")

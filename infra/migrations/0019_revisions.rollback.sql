@@ -1,0 +1,3 @@
+-- Undoes 0019_revisions: the history goes.
+
+DROP TABLE revisions;
