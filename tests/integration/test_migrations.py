@@ -48,6 +48,7 @@ ALL_MIGRATIONS = [
     "0017_membership_last_used",
     "0018_guest_resources",
     "0019_revisions",
+    "0020_bundle_keys",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -75,6 +76,7 @@ LOUPE_TABLES = {
     "row_policies",
     "embed_tokens",
     "revisions",
+    "bundle_keys",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -197,7 +199,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=17) == [
+    assert migrations.rollback(migrated_url, count=18) == [
+        "0020_bundle_keys",
         "0019_revisions",
         "0018_guest_resources",
         "0017_membership_last_used",
@@ -234,6 +237,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0017_membership_last_used",
         "0018_guest_resources",
         "0019_revisions",
+        "0020_bundle_keys",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -256,6 +260,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0017_membership_last_used",
         "0018_guest_resources",
         "0019_revisions",
+        "0020_bundle_keys",
     ]
 
 
@@ -558,7 +563,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=13)
+    migrations.rollback(database_url, count=14)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -575,6 +580,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0017_membership_last_used",
         "0018_guest_resources",
         "0019_revisions",
+        "0020_bundle_keys",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -598,8 +604,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0020_bundle_keys",
         "rolled back: 0019_revisions",
-        "rolled back: 0018_guest_resources",
     ]
     assert password not in out + err + out2 + err2
 
@@ -740,7 +746,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=11)
+    migrations.rollback(database_url, count=12)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -766,6 +772,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0017_membership_last_used",
         "0018_guest_resources",
         "0019_revisions",
+        "0020_bundle_keys",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -321,6 +321,7 @@ HTTP_REQUESTS = {
     "DashboardsFunction": "/api/v1/dashboards",
     "SchedulesFunction": "/api/v1/schedules",
     "CanvasesFunction": "/api/v1/canvases",
+    "BundlesFunction": "/api/v1/bundles",
     "AuditFunction": "/api/v1/audit-events",
     "RunsFunction": "/api/v1/runs/6e8a0c2e-4f6b-4d8f-a0c2-e4f6a8b0c2d4",
 }

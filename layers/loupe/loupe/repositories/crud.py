@@ -197,3 +197,13 @@ def drop_options_from(
         ),
         {"organization_id": organization_id, "texts": [str(query_id) for query_id in query_ids]},
     )
+
+
+def all_of(collection: Collection, organization_id: UUID) -> list[dict[str, Any]]:
+    """Every row of the organization, oldest first (a bundle's export and plan read them whole)."""
+    return fetch_all(
+        sql.SQL("SELECT {columns} FROM {table} WHERE organization_id = %s ORDER BY created_at, id").format(
+            columns=_columns(collection), table=sql.Identifier(collection.table)
+        ),
+        (organization_id,),
+    )

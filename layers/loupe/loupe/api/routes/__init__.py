@@ -18,6 +18,7 @@ ROUTE_MODULES = (
     "embed",
     "schedules",
     "canvases",
+    "bundles",
     "audit",
     "runs",
 )

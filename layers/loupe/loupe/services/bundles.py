@@ -1,0 +1,508 @@
+"""Bundles: an organization's saved objects exported as one document named by stable keys, planned against
+an organization (what applying would create, update and delete, and what conflicts) and applied in one
+transaction, under the caller's role, through the same services as the API's writes."""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+
+from loupe import db
+from loupe.errors import Conflict, DomainError, FieldIssue, InvalidInput
+from loupe.models.bundles import (
+    BUNDLE_KINDS,
+    BUNDLE_SCHEMA,
+    Bundle,
+    BundleApplied,
+    BundleApplyRequest,
+    BundleConflict,
+    BundleKind,
+    BundlePlan,
+    BundlePlanRequest,
+    BundleSource,
+    PlannedChange,
+)
+from loupe.models.canvases import CanvasCreate, CanvasUpdate
+from loupe.models.dashboards import DashboardCreate, DashboardUpdate
+from loupe.models.identity import Principal
+from loupe.models.queries import QueryCreate, QueryUpdate
+from loupe.models.snippets import SnippetCreate, SnippetUpdate
+from loupe.models.visualizations import VisualizationCreate, VisualizationUpdate
+from loupe.repositories import bundle_keys, crud
+from loupe.repositories import revisions as revisions_repository
+from loupe.repositories.datasources import DATASOURCES
+from loupe.services import audit, revisions
+from loupe.services.canvases import canvases
+from loupe.services.dashboards import dashboards
+from loupe.services.queries import queries
+from loupe.services.resources import ResourceService
+from loupe.services.snippets import snippets
+from loupe.services.visualizations import visualizations
+
+# Ids stand in for objects a plan would create, so their references validate as any id does.
+PLACEHOLDERS = uuid.UUID("6f1d4c7e-9a41-4b0c-8f5e-2d3b7a9c1e05")
+BOOKKEEPING = ("key", "revision")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of saved object a bundle holds, and how it is written."""
+
+    name: BundleKind
+    resource_type: str
+    service: ResourceService[Any, Any, Any]
+    create_model: type[BaseModel]
+    update_model: type[BaseModel]
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind("snippets", "snippet", snippets, SnippetCreate, SnippetUpdate),
+        Kind("queries", "query", queries, QueryCreate, QueryUpdate),
+        Kind("visualizations", "visualization", visualizations, VisualizationCreate, VisualizationUpdate),
+        Kind("dashboards", "dashboard", dashboards, DashboardCreate, DashboardUpdate),
+        Kind("canvases", "canvas", canvases, CanvasCreate, CanvasUpdate),
+    )
+}
+TYPE_OF_KIND: dict[str, str] = {"datasources": "datasource"} | {
+    name: kind.resource_type for name, kind in KINDS.items()
+}
+
+# How a reference is named: (type, id) -> key, and back; None for a key that names nothing.
+KeyOf = Callable[[str, UUID], str]
+IdOf = Callable[[str, str], UUID | None]
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list (a bundle is input: anything else is left for validation to refuse)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _options_refs(parameters: Any, rename: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    for parameter in _dicts(parameters):
+        if isinstance(parameter.get("options_query"), dict):
+            parameter["options_query"] = rename(dict(parameter["options_query"]))
+
+
+def to_keys(kind: str, definition: Mapping[str, Any], key_of: KeyOf) -> dict[str, Any]:
+    """A definition with its references (ids) named by key."""
+    shown: dict[str, Any] = json.loads(json.dumps(definition, default=str))
+
+    def options(source: dict[str, Any]) -> dict[str, Any]:
+        return {"query": key_of("query", UUID(source.pop("query_id"))), **source}
+
+    if kind == "queries":
+        shown["datasource"] = key_of("datasource", UUID(shown.pop("datasource_id")))
+        _options_refs(shown["parameters"], options)
+    elif kind == "visualizations":
+        shown["query"] = key_of("query", UUID(shown.pop("query_id")))
+    elif kind == "dashboards":
+        _options_refs(shown["filters"], options)
+        for tile in shown["tiles"]:
+            shown_id = tile.pop("visualization_id")
+            tile["visualization"] = key_of("visualization", UUID(shown_id)) if shown_id else None
+    elif kind == "canvases":
+        for node in shown["nodes"]:
+            ref = node.pop("ref_id")
+            node["ref"] = key_of(node["type"], UUID(ref)) if ref else None
+    return shown
+
+
+def to_ids(kind: str, item: Mapping[str, Any], id_of: IdOf, missing: list[str]) -> dict[str, Any]:
+    """A bundle object as the API takes it: references by id (each key naming nothing goes in
+    `missing`), without its bookkeeping."""
+    body = {name: value for name, value in json.loads(json.dumps(item)).items() if name not in BOOKKEEPING}
+
+    def resolved(resource_type: str, key: Any) -> str | None:
+        found = id_of(resource_type, str(key))
+        if found is None:
+            missing.append(f"{resource_type} {key!r}")
+            return None
+        return str(found)
+
+    def options(source: dict[str, Any]) -> dict[str, Any]:
+        return {"query_id": resolved("query", source.pop("query", None)), **source}
+
+    if kind == "queries":
+        body["datasource_id"] = resolved("datasource", body.pop("datasource", None))
+        _options_refs(body.get("parameters"), options)
+    elif kind == "visualizations":
+        body["query_id"] = resolved("query", body.pop("query", None))
+    elif kind == "dashboards":
+        _options_refs(body.get("filters"), options)
+        for tile in _dicts(body.get("tiles")):
+            shown = tile.pop("visualization", None)
+            tile["visualization_id"] = resolved("visualization", shown) if shown else None
+    elif kind == "canvases":
+        for node in _dicts(body.get("nodes")):
+            ref, shows = node.pop("ref", None), node.get("type")
+            if ref and shows not in ("query", "visualization"):
+                missing.append(f"a {shows!r} node's ref {ref!r}")
+            node["ref_id"] = (
+                resolved(str(shows), ref) if ref and shows in ("query", "visualization") else None
+            )
+    return body
+
+
+def _feeding(item: Mapping[str, Any]) -> list[str]:
+    """The keys of the queries feeding a bundle query's options."""
+    return [
+        str(parameter["options_query"]["query"])
+        for parameter in _dicts(item.get("parameters"))
+        if isinstance(parameter.get("options_query"), dict) and parameter["options_query"].get("query")
+    ]
+
+
+def _revision_of(kind: str, row: Mapping[str, Any], organization_id: UUID) -> int | None:
+    resource_type = KINDS[kind].service.revised
+    if resource_type is None:
+        return None
+    if kind == "queries":
+        number: int = row["revision"]
+        return number
+    latest = revisions_repository.latest(organization_id, resource_type, row["id"])
+    return latest["number"] if latest else None
+
+
+def export(principal: Principal, include: list[BundleKind] | None) -> Bundle:
+    """The organization's saved objects of the kinds asked for (all by default), by key, each kind in
+    the order of its keys."""
+    organization_id = principal.organization_id
+    wanted = [kind for kind in BUNDLE_KINDS if include is None or kind in include]
+    with db.transaction():
+        keys = bundle_keys.of_organization(organization_id)
+
+        def key_of(resource_type: str, resource_id: UUID) -> str:
+            return keys.get((resource_type, resource_id), str(resource_id))
+
+        document: dict[str, Any] = {
+            "schema": BUNDLE_SCHEMA,
+            "source": BundleSource(organization_id=organization_id),
+        }
+        for kind in wanted:
+            if kind == "datasources":
+                objects = [
+                    {"key": key_of("datasource", row["id"]), "name": row["name"], "type": row["type"]}
+                    for row in crud.all_of(DATASOURCES, organization_id)
+                ]
+            else:
+                spec = KINDS[kind]
+                objects = []
+                for row in crud.all_of(spec.service.collection, organization_id):
+                    shown = to_keys(kind, spec.service.definition(principal, row), key_of)
+                    revision = _revision_of(kind, row, organization_id)
+                    bookkeeping: dict[str, Any] = {"key": key_of(spec.resource_type, row["id"])}
+                    if spec.service.revised is not None:
+                        bookkeeping["revision"] = revision
+                    objects.append({**bookkeeping, **shown})
+            document[kind] = sorted(objects, key=lambda item: item["key"])
+    return Bundle.model_validate(document)
+
+
+@dataclass
+class Planned:
+    """A plan, with what applying it needs: each object's target id, and the order of queries."""
+
+    plan: BundlePlan
+    targets: dict[tuple[str, str], UUID] = field(default_factory=dict)
+    query_order: list[str] = field(default_factory=list)
+
+
+def _placeholder(resource_type: str, key: str) -> UUID:
+    return uuid.uuid5(PLACEHOLDERS, f"{resource_type}:{key}")
+
+
+def _version_digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()[:32]
+
+
+def _validation_message(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the object"
+    return f"{where}: {first['msg']}"
+
+
+def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
+    """What applying the bundle would do to the caller's organization, and its conflicts; reads only."""
+    organization_id = principal.organization_id
+    bundle = request.bundle
+    held = [kind for kind in BUNDLE_KINDS if kind in bundle.model_fields_set]
+    with db.transaction():
+        keys = bundle_keys.of_organization(organization_id)
+        rows: dict[str, dict[UUID, dict[str, Any]]] = {
+            "datasource": {row["id"]: row for row in crud.all_of(DATASOURCES, organization_id)}
+        }
+        for kind in KINDS.values():
+            rows[kind.resource_type] = {
+                row["id"]: row for row in crud.all_of(kind.service.collection, organization_id)
+            }
+        by_key = {(resource_type, key): resource_id for (resource_type, resource_id), key in keys.items()}
+
+        def existing(resource_type: str, key: str) -> UUID | None:
+            found = by_key.get((resource_type, key))
+            if found is not None and found in rows[resource_type]:
+                return found
+            try:
+                literal = UUID(key)
+            except ValueError:
+                return None
+            return literal if literal in rows[resource_type] else None
+
+        conflicts: list[BundleConflict] = []
+        targets: dict[tuple[str, str], UUID] = {}
+        datasources: dict[str, UUID] = {}
+        for item in bundle.datasources:
+            found = existing("datasource", item["key"]) or next(
+                (
+                    row["id"]
+                    for row in rows["datasource"].values()
+                    if row["name"] == item.get("name") and row["type"] == item.get("type")
+                ),
+                None,
+            )
+            if found is None:
+                conflicts.append(
+                    BundleConflict(
+                        kind="datasources",
+                        key=item["key"],
+                        code="missing_datasource",
+                        message="No datasource of this organization has this key, id, or name and type: an"
+                        " admin creates it (with its credentials) before the bundle is applied",
+                    )
+                )
+            else:
+                datasources[item["key"]] = found
+                targets[("datasource", item["key"])] = found
+        in_bundle = {(TYPE_OF_KIND[name], item["key"]) for name in KINDS for item in getattr(bundle, name)}
+        for name in KINDS:
+            for item in getattr(bundle, name):
+                found = existing(TYPE_OF_KIND[name], item["key"])
+                if found is not None:
+                    targets[(TYPE_OF_KIND[name], item["key"])] = found
+        key_by_target = {(resource_type, target): key for (resource_type, key), target in targets.items()}
+
+        def id_of(resource_type: str, key: str) -> UUID | None:
+            if (resource_type, key) in targets:
+                return targets[(resource_type, key)]
+            if (resource_type, key) in in_bundle:
+                return _placeholder(resource_type, key)
+            return existing(resource_type, key)
+
+        def key_of(resource_type: str, resource_id: UUID) -> str:
+            return key_by_target.get((resource_type, resource_id)) or keys.get(
+                (resource_type, resource_id), str(resource_id)
+            )
+
+        changes: list[PlannedChange] = []
+        matched: set[tuple[str, UUID]] = set()
+        same_source = bundle.source is not None and bundle.source.organization_id == organization_id
+        for name, spec in KINDS.items():
+            for item in getattr(bundle, name):
+                key = item["key"]
+                missing: list[str] = []
+                body = to_ids(name, item, id_of, missing)
+                if missing:
+                    conflicts.append(
+                        BundleConflict(
+                            kind=spec.name,
+                            key=key,
+                            code="missing_reference",
+                            message=f"It names what is neither in the bundle nor here: {', '.join(missing)}",
+                        )
+                    )
+                    continue
+                try:
+                    normalized = spec.create_model.model_validate(body).model_dump(mode="json")
+                except ValidationError as error:
+                    conflicts.append(
+                        BundleConflict(
+                            kind=spec.name, key=key, code="invalid", message=_validation_message(error)
+                        )
+                    )
+                    continue
+                target = targets.get((spec.resource_type, key))
+                if target is None:
+                    changes.append(PlannedChange(action="create", kind=spec.name, key=key, id=None))
+                    continue
+                matched.add((spec.resource_type, target))
+                row = rows[spec.resource_type][target]
+                current = to_keys(name, spec.service.definition(principal, row), key_of)
+                wanted = to_keys(name, normalized, lambda t, i: key_of_placeholder(t, i, key_of, in_bundle))
+                compared = [field_name for field_name in wanted if field_name in current]
+                differences = revisions.changes(
+                    {field_name: current[field_name] for field_name in compared},
+                    {field_name: wanted[field_name] for field_name in compared},
+                )
+                if not differences:
+                    continue
+                revision = _revision_of(name, row, organization_id)
+                if same_source and item.get("revision") is not None and revision != item["revision"]:
+                    conflicts.append(
+                        BundleConflict(
+                            kind=spec.name,
+                            key=key,
+                            code="changed_since_export",
+                            message=f"It is at revision {revision} here, the bundle has revision"
+                            f" {item['revision']}: export again, or drop `revision` to overwrite",
+                        )
+                    )
+                    continue
+                changes.append(
+                    PlannedChange(action="update", kind=spec.name, key=key, id=target, changes=differences)
+                )
+        if request.prune:
+            for name in reversed(held):
+                if name == "datasources":
+                    continue
+                resource_type = TYPE_OF_KIND[name]
+                for resource_id in rows[resource_type]:
+                    if (resource_type, resource_id) not in matched and resource_id not in targets.values():
+                        key = key_of(resource_type, resource_id)
+                        changes.append(PlannedChange(action="delete", kind=name, key=key, id=resource_id))
+        query_order, cycle = _query_order(bundle)
+        if cycle:
+            conflicts.append(
+                BundleConflict(
+                    kind="queries",
+                    key=cycle[0],
+                    code="cycle",
+                    message=f"Queries feed each other's options in a circle: {' -> '.join(cycle)}",
+                )
+            )
+        versions = [
+            f"{resource_type}:{resource_id}:{row.get('updated_at')}"
+            for resource_type, found in rows.items()
+            for resource_id, row in found.items()
+        ] + [f"key:{resource_type}:{resource_id}:{key}" for (resource_type, resource_id), key in keys.items()]
+        base = _version_digest(versions)
+    return Planned(
+        BundlePlan(changes=changes, conflicts=conflicts, datasources=datasources, base=base),
+        targets,
+        query_order,
+    )
+
+
+def key_of_placeholder(
+    resource_type: str, resource_id: UUID, key_of: KeyOf, in_bundle: set[tuple[str, str]]
+) -> str:
+    """The key a (possibly placeholder) id stands for."""
+    for candidate_type, key in in_bundle:
+        if candidate_type == resource_type and _placeholder(candidate_type, key) == resource_id:
+            return key
+    return key_of(resource_type, resource_id)
+
+
+def _query_order(bundle: Bundle) -> tuple[list[str], list[str]]:
+    """The bundle's queries, each after the queries feeding its options; and a cycle, if there is one."""
+    keys = {item["key"] for item in bundle.queries}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for item in bundle.queries:
+        sorter.add(item["key"], *(key for key in _feeding(item) if key in keys))
+    try:
+        return list(sorter.static_order()), []
+    except graphlib.CycleError as error:
+        return [], [str(key) for key in error.args[1]]
+
+
+def plan_only(principal: Principal, request: BundlePlanRequest) -> BundlePlan:
+    return plan(principal, request).plan
+
+
+def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
+    """Apply the plan in one transaction, once its base is still the organization's state and it has no
+    conflicts; each write goes through its resource's service (validation, references, revisions)."""
+    organization_id = principal.organization_id
+    with db.transaction():
+        planned = plan(principal, request)
+        if planned.plan.base != request.base:
+            raise Conflict("The organization changed since this plan: plan again")
+        if planned.plan.conflicts:
+            first = planned.plan.conflicts[0]
+            raise Conflict(
+                f"The plan has {len(planned.plan.conflicts)} conflicts; the first: {first.kind}"
+                f" {first.key!r}: {first.message}"
+            )
+        targets = dict(planned.targets)
+        keys = bundle_keys.of_organization(organization_id)
+
+        def id_of(resource_type: str, key: str) -> UUID | None:
+            found = targets.get((resource_type, key))
+            if found is not None:
+                return found
+            by_key = {(t, k): i for (t, i), k in keys.items()}
+            if (resource_type, key) in by_key:
+                return by_key[(resource_type, key)]
+            try:
+                return UUID(key)
+            except ValueError:
+                return None
+
+        actions: dict[tuple[str, str], PlannedChange] = {
+            (change.kind, change.key): change for change in planned.plan.changes
+        }
+        for name, spec in KINDS.items():
+            items = {item["key"]: (index, item) for index, item in enumerate(getattr(request.bundle, name))}
+            order = planned.query_order if name == "queries" else list(items)
+            for key in order:
+                index, item = items[key]
+                change = actions.get((name, key))
+                body = to_ids(name, item, id_of, [])
+                with _located(name, index):
+                    if change is not None and change.action == "create":
+                        made = spec.service.create(principal, spec.create_model.model_validate(body))
+                        targets[(spec.resource_type, key)] = made.resource.id
+                    elif change is not None:
+                        assert change.id is not None
+                        fields = {
+                            name_: body[name_] for name_ in body if name_ in spec.update_model.model_fields
+                        }
+                        spec.service.update(
+                            principal, change.id, spec.update_model.model_validate(fields), None
+                        )
+                bundle_keys.put(organization_id, spec.resource_type, key, targets[(spec.resource_type, key)])
+        for change in planned.plan.changes:
+            if change.action == "delete":
+                assert change.id is not None
+                with _located(change.kind, None):
+                    KINDS[change.kind].service.delete(principal, change.id, None)
+        for key, datasource_id in planned.plan.datasources.items():
+            bundle_keys.put(organization_id, "datasource", key, datasource_id)
+        counted = {
+            action: sum(c.action == action for c in planned.plan.changes)
+            for action in ("create", "update", "delete")
+        }
+        audit.record_by(
+            principal,
+            "bundle.applied",
+            target_type="organization",
+            target_id=organization_id,
+            metadata=counted,
+        )
+    return BundleApplied.model_validate(planned.plan.model_dump())
+
+
+@contextmanager
+def _located(kind: str, index: int | None) -> Iterator[None]:
+    """A write's refusal, named by the bundle object that caused it (a 422: the bundle is what is wrong)."""
+    where = f"bundle.{kind}" + (f".{index}" if index is not None else "")
+    try:
+        yield
+    except InvalidInput as error:
+        raise InvalidInput(
+            f"{where}: {error.message}",
+            issues=[FieldIssue(f"{where}.{issue.field}", issue.issue) for issue in error.issues],
+        ) from None
+    except Conflict:
+        raise
+    except DomainError as error:
+        raise InvalidInput(f"{where}: {error.message}", issues=[FieldIssue(where, error.message)]) from None
