@@ -23,3 +23,9 @@ CREATE POLICY tenant_isolation ON bundle_keys TO loupe_app
 CREATE POLICY system_access ON bundle_keys TO loupe_system USING (true) WITH CHECK (true);
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE bundle_keys TO loupe_app, loupe_system;
+
+-- A bundle applied into an organization that lacks one of its datasources creates it unconfigured: no
+-- connection until an admin sets one; its runs fail `datasource_unconfigured` meanwhile.
+ALTER TABLE datasources ALTER COLUMN connection_ciphertext DROP NOT NULL;
+
+ALTER TABLE datasources ADD COLUMN configured boolean GENERATED ALWAYS AS (connection_ciphertext IS NOT NULL) STORED;

@@ -11,7 +11,12 @@ import psycopg
 import pytest
 
 from tests import factories
+from tests.integration import runs_support
 from tests.integration.test_dashboards import assert_error, tile
+from tests.read_only_logins import postgres_reader_url
+
+aws = runs_support.aws
+postgres_database = runs_support.postgres_database
 
 SECRET_DISPLAY = "reader:****@db.example"
 
@@ -150,21 +155,29 @@ def test_a_bundle_moves_to_an_empty_organization_and_comes_back_the_same(
     assert SECRET_DISPLAY not in str(bundle)
 
     target = register()
-    # Datasources are never created by a bundle: the target's own, by name and type, serves.
-    missing = plan(api, target.access_token, bundle)
+    # An editor cannot create the datasource the target lacks; an admin's apply creates it unconfigured.
+    editor = factories.member(api, clean_db, target.organization_id, "editor")[1]["access_token"]
+    missing = plan(api, editor, bundle)
     assert {(conflict["kind"], conflict["code"]) for conflict in missing["conflicts"]} == {
         ("datasources", "missing_datasource"),
         ("queries", "missing_reference"),
     }
-    factories.datasource(clean_db, target.organization_id, name="Warehouse")
     planned = plan(api, target.access_token, bundle)
     assert planned["conflicts"] == []
-    created = ["snippets", "queries", "queries", "visualizations", "dashboards", "canvases"]
+    assert planned["unconfigured"] == [bundle["datasources"][0]["key"]]
+    created = ["datasources", "snippets", "queries", "queries", "visualizations", "dashboards", "canvases"]
     assert [(change["action"], change["kind"]) for change in planned["changes"]] == [
         ("create", kind) for kind in created
     ]
     applied = apply(api, target.access_token, bundle)
     assert applied.status == 200, applied.body
+    [datasource] = api.get("/api/v1/datasources", token=target.access_token).json()["items"]
+    assert (datasource["name"], datasource["configured"], datasource["connection_string"]) == (
+        "Warehouse",
+        False,
+        "",
+    )
+    assert plan(api, target.access_token, bundle)["unconfigured"] == [bundle["datasources"][0]["key"]]
     again = export(api, target.access_token)
     assert comparable(again) == comparable(bundle)
     # Applying the same bundle again changes nothing: the plan is empty.
@@ -280,3 +293,36 @@ def test_malformed_objects_are_conflicts_never_errors(
         "/api/v1/bundles/plan", json_body={"bundle": {"queries": [{"name": "no key"}]}}, token=token
     )
     assert_error(refused, 422, "validation_error")
+
+
+def test_a_datasource_created_unconfigured_fails_its_runs_clearly_until_an_admin_sets_it(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    source = runs_support.setup_org(api, register, postgres_database)[0]
+    bundle = export(api, source.access_token, include="datasources,queries")
+    target = register()
+    assert apply(api, target.access_token, bundle).status == 200
+    [query] = api.get("/api/v1/queries", token=target.access_token).json()["items"]
+    started = runs_support.run_query(api, target.access_token, query["id"], parameters={"minimum": 1})
+    assert started.status == 202, started.body
+    runs_support.deliver(aws)
+    failed = runs_support.run_row(clean_db, started.json()["id"])
+    assert (failed["status"], failed["error"]["code"], failed["attempts"]) == (
+        "failed",
+        "datasource_unconfigured",
+        1,
+    )
+    datasource = api.get(f"/api/v1/datasources/{query['datasource_id']}", token=target.access_token)
+    configured = api.request(
+        "PATCH",
+        f"/api/v1/datasources/{query['datasource_id']}",
+        json_body={"connection_string": postgres_reader_url(postgres_database)},
+        token=target.access_token,
+        headers={"If-Match": datasource.header("ETag")},
+    )
+    assert configured.status == 200, configured.body
+    assert configured.json()["configured"] is True
+    again = runs_support.run_query(api, target.access_token, query["id"], parameters={"minimum": 1})
+    runs_support.deliver(aws)
+    assert runs_support.run_row(clean_db, again.json()["id"])["status"] == "succeeded"
+    assert plan(api, target.access_token, bundle)["unconfigured"] == []

@@ -75,6 +75,7 @@ def test_pull_edit_push_and_promote(
     promoted = api.get("/api/v1/queries", token=production.access_token).json()["items"]
     assert sorted(item["name"] for item in promoted) == ["Regions", "Revenue"]
     # A conflict stops the push with 1, before anything is applied.
-    stranger = register()
-    assert cli.main(["push", str(folder)], send=sender(api, stranger.access_token)) == 1
+    elsewhere = register()
+    editor = factories.member(api, clean_db, elsewhere.organization_id, "editor")[1]["access_token"]
+    assert cli.main(["push", str(folder)], send=sender(api, editor)) == 1
     assert "CONFLICT datasources/" in capsys.readouterr().out

@@ -8,7 +8,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
+from loupe.connectors import DatasourceType
 from loupe.models.common import StrictModel
+from loupe.models.datasources import DatasourceName
 from loupe.models.revisions import FieldChange
 
 BUNDLE_SCHEMA = "loupe.bundle/1"
@@ -113,6 +115,14 @@ def _comma_separated(value: Any) -> Any:
     return value
 
 
+class BundleDatasource(BaseModel):
+    """A bundle's datasource: what names it, never its connection."""
+
+    key: BundleKey
+    name: DatasourceName
+    type: DatasourceType
+
+
 class BundleExportQuery(BaseModel):
     """GET /bundles?include=queries,dashboards: which kinds (all when left out)."""
 
@@ -171,6 +181,7 @@ PLAN_EXAMPLE: dict[str, Any] = {
     ],
     "conflicts": [],
     "datasources": {"warehouse": "7a9e4c1d-2b3f-4e5a-8c6d-9f0e1a2b3c4d"},
+    "unconfigured": [],
     "base": "5d41402abc4b2a76b9719d911017c592",
 }
 
@@ -184,6 +195,10 @@ class BundlePlan(BaseModel):
     conflicts: list[BundleConflict] = Field(description="While there are any, applying is refused")
     datasources: dict[str, UUID] = Field(
         description="Each bundle datasource's key and the datasource of this organization it maps to"
+    )
+    unconfigured: list[str] = Field(
+        description="Keys of the datasources an admin must configure (set connection_string): created by"
+        " this plan without credentials, or still without them"
     )
     base: str = Field(description="The state planned against: send it to apply")
 

@@ -177,6 +177,7 @@ class DatasourceOut(BaseModel):
                         ],
                         "inspected_at": "2026-11-01T08:00:00Z",
                     },
+                    "configured": True,
                     "created_at": "2026-11-01T08:00:00Z",
                     "updated_at": "2026-11-01T08:00:00Z",
                 }
@@ -187,11 +188,16 @@ class DatasourceOut(BaseModel):
     id: UUID
     name: str
     type: DatasourceType
-    connection_string: str = Field(description="With the password masked as ****")
+    connection_string: str = Field(description="With the password masked as ****; empty until configured")
     options: DatasourceOptions
     allowed_functions: list[str]
     accepted_risks: list[LoginFindingCode]
     login_audit: LoginAudit
+    configured: bool = Field(
+        True,
+        description="False for one a bundle created without credentials: its runs fail"
+        " `datasource_unconfigured` until an admin sets `connection_string`",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -18,6 +18,7 @@ DATASOURCES = Collection(
         "login_audit_status",
         "login_findings",
         "login_inspected_at",
+        "configured",
         "created_at",
         "updated_at",
     ),

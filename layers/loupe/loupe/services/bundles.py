@@ -8,10 +8,10 @@ import graphlib
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,7 @@ from loupe.models.bundles import (
     BundleApplied,
     BundleApplyRequest,
     BundleConflict,
+    BundleDatasource,
     BundleKind,
     BundlePlan,
     BundlePlanRequest,
@@ -33,7 +34,7 @@ from loupe.models.bundles import (
 )
 from loupe.models.canvases import CanvasCreate, CanvasUpdate
 from loupe.models.dashboards import DashboardCreate, DashboardUpdate
-from loupe.models.identity import Principal
+from loupe.models.identity import Principal, Role
 from loupe.models.queries import QueryCreate, QueryUpdate
 from loupe.models.snippets import SnippetCreate, SnippetUpdate
 from loupe.models.visualizations import VisualizationCreate, VisualizationUpdate
@@ -44,7 +45,7 @@ from loupe.services import audit, revisions
 from loupe.services.canvases import canvases
 from loupe.services.dashboards import dashboards
 from loupe.services.queries import queries
-from loupe.services.resources import ResourceService
+from loupe.services.resources import ResourceService, database_rules
 from loupe.services.snippets import snippets
 from loupe.services.visualizations import visualizations
 
@@ -218,6 +219,25 @@ class Planned:
     query_order: list[str] = field(default_factory=list)
 
 
+def _uncreatable(
+    principal: Principal, item: Mapping[str, Any], present: Iterable[Mapping[str, Any]]
+) -> tuple[Literal["missing_datasource", "invalid"], str] | None:
+    """Why a bundle datasource the organization lacks cannot be created unconfigured; None: it can."""
+    try:
+        wanted = BundleDatasource.model_validate(item)
+    except ValidationError as error:
+        return "invalid", _validation_message(error)
+    clash = next((row for row in present if row["name"] == wanted.name), None)
+    if clash is not None:
+        return "invalid", f"A {clash['type']} datasource is named {wanted.name!r} here"
+    if principal.role < Role.ADMIN:
+        return "missing_datasource", (
+            "No datasource here has this key, id, or name and type: an admin creates it, or applies the"
+            " bundle (which creates it without credentials, to configure)"
+        )
+    return None
+
+
 def _placeholder(resource_type: str, key: str) -> UUID:
     return uuid.uuid5(PLACEHOLDERS, f"{resource_type}:{key}")
 
@@ -261,8 +281,12 @@ def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
         conflicts: list[BundleConflict] = []
         targets: dict[tuple[str, str], UUID] = {}
         datasources: dict[str, UUID] = {}
+        changes: list[PlannedChange] = []
+        unconfigured: list[str] = []
+        created_datasources: set[tuple[str, str]] = set()
         for item in bundle.datasources:
-            found = existing("datasource", item["key"]) or next(
+            key = item["key"]
+            found = existing("datasource", key) or next(
                 (
                     row["id"]
                     for row in rows["datasource"].values()
@@ -270,20 +294,23 @@ def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
                 ),
                 None,
             )
-            if found is None:
-                conflicts.append(
-                    BundleConflict(
-                        kind="datasources",
-                        key=item["key"],
-                        code="missing_datasource",
-                        message="No datasource of this organization has this key, id, or name and type: an"
-                        " admin creates it (with its credentials) before the bundle is applied",
-                    )
-                )
-            else:
-                datasources[item["key"]] = found
-                targets[("datasource", item["key"])] = found
-        in_bundle = {(TYPE_OF_KIND[name], item["key"]) for name in KINDS for item in getattr(bundle, name)}
+            if found is not None:
+                datasources[key] = found
+                targets[("datasource", key)] = found
+                if not rows["datasource"][found]["configured"]:
+                    unconfigured.append(key)
+                continue
+            problem = _uncreatable(principal, item, rows["datasource"].values())
+            if problem is not None:
+                code, message = problem
+                conflicts.append(BundleConflict(kind="datasources", key=key, code=code, message=message))
+                continue
+            changes.append(PlannedChange(action="create", kind="datasources", key=key, id=None))
+            unconfigured.append(key)
+            created_datasources.add(("datasource", key))
+        in_bundle = created_datasources | {
+            (TYPE_OF_KIND[name], item["key"]) for name in KINDS for item in getattr(bundle, name)
+        }
         for name in KINDS:
             for item in getattr(bundle, name):
                 found = existing(TYPE_OF_KIND[name], item["key"])
@@ -303,7 +330,6 @@ def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
                 (resource_type, resource_id), str(resource_id)
             )
 
-        changes: list[PlannedChange] = []
         matched: set[tuple[str, UUID]] = set()
         same_source = bundle.source is not None and bundle.source.organization_id == organization_id
         for name, spec in KINDS.items():
@@ -386,7 +412,13 @@ def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
         ] + [f"key:{resource_type}:{resource_id}:{key}" for (resource_type, resource_id), key in keys.items()]
         base = _version_digest(versions)
     return Planned(
-        BundlePlan(changes=changes, conflicts=conflicts, datasources=datasources, base=base),
+        BundlePlan(
+            changes=changes,
+            conflicts=conflicts,
+            datasources=datasources,
+            unconfigured=unconfigured,
+            base=base,
+        ),
         targets,
         query_order,
     )
@@ -447,6 +479,32 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
             except ValueError:
                 return None
 
+        for created in planned.plan.changes:
+            if created.kind == "datasources":
+                wanted = BundleDatasource.model_validate(
+                    next(item for item in request.bundle.datasources if item["key"] == created.key)
+                )
+                with database_rules():
+                    row = crud.insert(
+                        DATASOURCES,
+                        organization_id,
+                        {
+                            "name": wanted.name,
+                            "type": wanted.type,
+                            "connection_ciphertext": None,
+                            "connection_display": "",
+                            "created_by": principal.user_id,
+                        },
+                    )
+                targets[("datasource", created.key)] = row["id"]
+                bundle_keys.put(organization_id, "datasource", created.key, row["id"])
+                audit.record_by(
+                    principal,
+                    "datasource.created",
+                    target_type="datasource",
+                    target_id=row["id"],
+                    metadata={"name": wanted.name, "unconfigured": True},
+                )
         actions: dict[tuple[str, str], PlannedChange] = {
             (change.kind, change.key): change for change in planned.plan.changes
         }

@@ -236,6 +236,7 @@ class DatasourceService(
             allowed_functions=row["allowed_functions"],
             accepted_risks=row["accepted_risks"],
             login_audit=login_audit(row),
+            configured=row["configured"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
         )
@@ -406,11 +407,20 @@ class DatasourceUnreachable(Exception):
     """A datasource could not be opened or answered with an error; the message is safe to show."""
 
 
+class DatasourceUnconfigured(DatasourceUnreachable):
+    """The datasource has no connection yet (a bundle created it): no retry will help."""
+
+    def __init__(self) -> None:
+        super().__init__("the datasource has no connection yet: an admin sets its connection_string")
+
+
 def _stored_spec(organization_id: UUID, datasource_id: UUID) -> ConnectionSpec | None:
     """The stored connection string, parsed; None when it can no longer be decrypted or parsed."""
     row = crud.get(CREDENTIALS, organization_id, datasource_id)
     if row is None:
         raise NotFound("No such datasource")
+    if row["connection_ciphertext"] is None:
+        return None
     try:
         plaintext = crypto.decrypt(bytes(row["connection_ciphertext"]), organization_id)
         return parse(row["type"], plaintext.decode(), organization_id=organization_id)
@@ -472,6 +482,8 @@ def session(
     if row is None:
         raise NotFound("No such datasource")
     limits = _capped(DatasourceOptions.model_validate(row["options"]), at_most)
+    if row["connection_ciphertext"] is None:
+        raise DatasourceUnconfigured
     try:
         plaintext = crypto.decrypt(bytes(row["connection_ciphertext"]), organization_id)
     except crypto.DecryptionFailed:

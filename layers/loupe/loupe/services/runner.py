@@ -39,7 +39,13 @@ from loupe.security import sql_guard
 from loupe.security.row_policies import Effective, TableName
 from loupe.services import alerts, query_parameters, scheduler
 from loupe.services.alerts import Observation
-from loupe.services.datasources import DatasourceUnreachable, LoginNotAdmitted, admit_run, session
+from loupe.services.datasources import (
+    DatasourceUnconfigured,
+    DatasourceUnreachable,
+    LoginNotAdmitted,
+    admit_run,
+    session,
+)
 from loupe.services.run_watchdog import RunWatchdog
 from loupe.services.runs import CANCELLED, compiled, guarded, run_settings
 
@@ -137,6 +143,10 @@ def _run_claimed(claimed: ClaimedRun, attempt: int, bounds: RunBounds) -> None:
     except NotFound:
         # Deleting a datasource deletes its runs: there is nothing left to record.
         logger.info("the run's datasource is gone", extra={"run_id": str(run_id)})
+    except DatasourceUnconfigured as error:
+        _finish(
+            claimed, attempt, RunStatus.FAILED, {"code": "datasource_unconfigured", "message": str(error)}
+        )
     except (DatasourceUnreachable, DependencyUnavailable) as error:
         message = str(error) if isinstance(error, DatasourceUnreachable) else error.message
         if attempt < MAX_ATTEMPTS:
