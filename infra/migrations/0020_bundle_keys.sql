@@ -7,7 +7,9 @@
 CREATE TABLE bundle_keys (
     organization_id uuid NOT NULL REFERENCES organizations ON DELETE CASCADE,
     resource_type text NOT NULL
-        CHECK (resource_type IN ('datasource', 'snippet', 'query', 'visualization', 'dashboard', 'canvas')),
+        CHECK (
+            resource_type IN ('datasource', 'snippet', 'query', 'visualization', 'dashboard', 'canvas', 'schedule')
+        ),
     key text NOT NULL CHECK (key ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$'),
     resource_id uuid NOT NULL,
     PRIMARY KEY (organization_id, resource_type, key),

@@ -19,6 +19,7 @@ aws = runs_support.aws
 postgres_database = runs_support.postgres_database
 
 SECRET_DISPLAY = "reader:****@db.example"
+WEBHOOK = "https://93.184.215.14/loupe-hook"
 
 
 def made(response: Any) -> dict[str, Any]:
@@ -100,7 +101,32 @@ def build_organization(api: Any, token: str, database_url: str, organization_id:
             token=token,
         )
     )
-    return {"datasource": datasource, "revenue": revenue["id"], "chart": chart["id"]}
+    schedule = made(
+        api.post(
+            "/api/v1/schedules",
+            json_body={
+                "name": "Weekdays",
+                "query_id": revenue["id"],
+                "cron": "0 7 * * 1-5",
+                "alert_rules": [
+                    {
+                        "name": "Empty",
+                        "source": "row_count",
+                        "operator": "<",
+                        "threshold": 1,
+                        "webhook_url": WEBHOOK,
+                    }
+                ],
+            },
+            token=token,
+        )
+    )
+    return {
+        "datasource": datasource,
+        "revenue": revenue["id"],
+        "chart": chart["id"],
+        "schedule": schedule["id"],
+    }
 
 
 def export(api: Any, token: str, **query: str) -> dict[str, Any]:
@@ -149,7 +175,12 @@ def test_a_bundle_moves_to_an_empty_organization_and_comes_back_the_same(
         "visualizations": 1,
         "dashboards": 1,
         "canvases": 1,
+        "schedules": 1,
     }
+    assert bundle["schedules"][0]["alert_rules"] == [
+        {"name": "Empty", "source": "row_count", "column": None, "operator": "<", "threshold": 1}
+    ]
+    assert "93.184.215.14" not in str(bundle)
     assert bundle["datasources"][0]["name"] == "Warehouse"
     assert set(bundle["datasources"][0]) == {"key", "name", "type"}
     assert SECRET_DISPLAY not in str(bundle)
@@ -166,6 +197,7 @@ def test_a_bundle_moves_to_an_empty_organization_and_comes_back_the_same(
     assert planned["conflicts"] == []
     assert planned["unconfigured"] == [bundle["datasources"][0]["key"]]
     created = ["datasources", "snippets", "queries", "queries", "visualizations", "dashboards", "canvases"]
+    created.append("schedules")
     assert [(change["action"], change["kind"]) for change in planned["changes"]] == [
         ("create", kind) for kind in created
     ]
@@ -326,3 +358,29 @@ def test_a_datasource_created_unconfigured_fails_its_runs_clearly_until_an_admin
     runs_support.deliver(aws)
     assert runs_support.run_row(clean_db, again.json()["id"])["status"] == "succeeded"
     assert plan(api, target.access_token, bundle)["unconfigured"] == []
+
+
+def test_applying_a_bundle_keeps_the_webhooks_it_does_not_carry(
+    api: Any, register: Any, clean_db: str
+) -> None:
+    account = register()
+    token = account.access_token
+    ids = build_organization(api, token, clean_db, account.organization_id)
+    bundle = export(api, token, include="schedules")
+    bundle["schedules"][0]["cron"] = "0 8 * * 1-5"
+    bundle["schedules"][0]["alert_rules"][0]["threshold"] = 2
+    [change] = plan(api, token, bundle)["changes"]
+    assert [field["path"] for field in change["changes"]] == ["/alert_rules/0/threshold", "/cron"]
+    assert apply(api, token, bundle).status == 200
+    schedule = api.get(f"/api/v1/schedules/{ids['schedule']}", token=token).json()
+    assert schedule["cron"] == "0 8 * * 1-5"
+    assert (schedule["alert_rules"][0]["threshold"], schedule["alert_rules"][0]["webhook"]) == (
+        2,
+        "https://93.184.215.14",
+    )
+    with psycopg.connect(clean_db) as conn:
+        stored = conn.execute(
+            "SELECT alert_rules FROM schedules WHERE id = %s", (ids["schedule"],)
+        ).fetchone()
+    assert stored is not None
+    assert stored[0][0]["webhook_url"] == WEBHOOK

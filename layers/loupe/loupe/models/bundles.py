@@ -15,7 +15,9 @@ from loupe.models.revisions import FieldChange
 
 BUNDLE_SCHEMA = "loupe.bundle/1"
 # In dependency order: each kind refers only to kinds before it.
-BundleKind = Literal["datasources", "snippets", "queries", "visualizations", "dashboards", "canvases"]
+BundleKind = Literal[
+    "datasources", "snippets", "queries", "visualizations", "dashboards", "canvases", "schedules"
+]
 BUNDLE_KINDS: tuple[BundleKind, ...] = (
     "datasources",
     "snippets",
@@ -23,6 +25,7 @@ BUNDLE_KINDS: tuple[BundleKind, ...] = (
     "visualizations",
     "dashboards",
     "canvases",
+    "schedules",
 )
 MAX_OBJECTS = 2_000
 BundleKey = Annotated[
@@ -72,7 +75,8 @@ class Bundle(StrictModel):
     """A set of saved objects. Each is the definition the API shows (as in a revision) with a `key`,
     a `revision` (the one exported, when the kind keeps them) and references by key: a query's
     `datasource`, a visualization's `query`, a tile's `visualization`, an options query's `query`, a
-    canvas node's `ref`. A datasource is only `{key, name, type}`: never its connection."""
+    canvas node's `ref`, a schedule's `query`. A datasource is only `{key, name, type}`: never its
+    connection; a schedule's alert rules never carry their webhooks (applying keeps those in place)."""
 
     schema_: Literal["loupe.bundle/1"] = Field("loupe.bundle/1", alias="schema")
     source: BundleSource | None = None
@@ -82,6 +86,7 @@ class Bundle(StrictModel):
     visualizations: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OBJECTS)
     dashboards: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OBJECTS)
     canvases: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OBJECTS)
+    schedules: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_OBJECTS)
 
     model_config = ConfigDict(
         extra="forbid",

@@ -36,16 +36,19 @@ from loupe.models.canvases import CanvasCreate, CanvasUpdate
 from loupe.models.dashboards import DashboardCreate, DashboardUpdate
 from loupe.models.identity import Principal, Role
 from loupe.models.queries import QueryCreate, QueryUpdate
+from loupe.models.schedules import ScheduleCreate, ScheduleUpdate
 from loupe.models.snippets import SnippetCreate, SnippetUpdate
 from loupe.models.visualizations import VisualizationCreate, VisualizationUpdate
 from loupe.repositories import bundle_keys, crud
 from loupe.repositories import revisions as revisions_repository
 from loupe.repositories.datasources import DATASOURCES
+from loupe.repositories.schedules import SCHEDULES
 from loupe.services import audit, revisions
 from loupe.services.canvases import canvases
 from loupe.services.dashboards import dashboards
 from loupe.services.queries import queries
 from loupe.services.resources import ResourceService, database_rules
+from loupe.services.schedules import schedules
 from loupe.services.snippets import snippets
 from loupe.services.visualizations import visualizations
 
@@ -73,6 +76,7 @@ KINDS: dict[str, Kind] = {
         Kind("visualizations", "visualization", visualizations, VisualizationCreate, VisualizationUpdate),
         Kind("dashboards", "dashboard", dashboards, DashboardCreate, DashboardUpdate),
         Kind("canvases", "canvas", canvases, CanvasCreate, CanvasUpdate),
+        Kind("schedules", "schedule", schedules, ScheduleCreate, ScheduleUpdate),
     )
 }
 TYPE_OF_KIND: dict[str, str] = {"datasources": "datasource"} | {
@@ -105,7 +109,7 @@ def to_keys(kind: str, definition: Mapping[str, Any], key_of: KeyOf) -> dict[str
     if kind == "queries":
         shown["datasource"] = key_of("datasource", UUID(shown.pop("datasource_id")))
         _options_refs(shown["parameters"], options)
-    elif kind == "visualizations":
+    elif kind in ("visualizations", "schedules"):
         shown["query"] = key_of("query", UUID(shown.pop("query_id")))
     elif kind == "dashboards":
         _options_refs(shown["filters"], options)
@@ -137,7 +141,7 @@ def to_ids(kind: str, item: Mapping[str, Any], id_of: IdOf, missing: list[str]) 
     if kind == "queries":
         body["datasource_id"] = resolved("datasource", body.pop("datasource", None))
         _options_refs(body.get("parameters"), options)
-    elif kind == "visualizations":
+    elif kind in ("visualizations", "schedules"):
         body["query_id"] = resolved("query", body.pop("query", None))
     elif kind == "dashboards":
         _options_refs(body.get("filters"), options)
@@ -521,6 +525,8 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
                         targets[(spec.resource_type, key)] = made.resource.id
                     elif change is not None:
                         assert change.id is not None
+                        if name == "schedules":
+                            body["alert_rules"] = _kept_webhooks(organization_id, change.id, body)
                         fields = {
                             name_: body[name_] for name_ in body if name_ in spec.update_model.model_fields
                         }
@@ -547,6 +553,27 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
             metadata=counted,
         )
     return BundleApplied.model_validate(planned.plan.model_dump())
+
+
+def _kept_webhooks(organization_id: UUID, schedule_id: UUID, body: Mapping[str, Any]) -> Any:
+    """The bundle's alert rules, each keeping the webhook and id (so the state) of the schedule's rule it
+    stands for (the one of its name, else the one at its place): a bundle carries no webhook, and
+    applying one never clears them."""
+    rules = body.get("alert_rules")
+    current = crud.get(SCHEDULES, organization_id, schedule_id)
+    if not isinstance(rules, list) or current is None:
+        return rules
+    stored: list[dict[str, Any]] = current["alert_rules"]
+    named = {rule["name"]: rule for rule in stored if rule.get("name")}
+    kept = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            kept.append(rule)
+            continue
+        name = rule.get("name")
+        was = named.get(name) if name else (stored[index] if index < len(stored) else None)
+        kept.append({**rule, "id": was["id"], "webhook_url": was.get("webhook_url")} if was else rule)
+    return kept
 
 
 @contextmanager

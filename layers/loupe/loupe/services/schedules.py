@@ -85,7 +85,22 @@ def next_run_at(cron: str, timezone: str, after: datetime) -> datetime:
             return instant
 
 
+# What a bundle keeps of a schedule's alert rule: never its webhook (a secret) nor its id and state.
+RULE_DEFINITION = ("name", "source", "column", "operator", "threshold")
+
+
 class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOut]):
+    def definition(self, principal: Principal, row: dict[str, Any]) -> dict[str, Any]:
+        """What the schedule is set to do, less what running it changes (next and last run, failures)."""
+        kept = ("name", "query_id", "cron", "timezone", "parameters", "enabled", "tags")
+        return {
+            **{name: row[name] for name in kept},
+            "query_id": str(row["query_id"]),
+            "alert_rules": [
+                {name: rule.get(name) for name in RULE_DEFINITION} for rule in row["alert_rules"]
+            ],
+        }
+
     def to_out(self, row: dict[str, Any]) -> ScheduleOut:
         return ScheduleOut.model_validate(
             {**row, "alert_rules": alerts.rules_out(row["alert_rules"], row["alert_state"])}
