@@ -4,12 +4,16 @@ drawn again with other values."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 
+from infra import bundles as bundles_cli
 from infra.local.sample_dashboard import SAMPLE_DASHBOARD
 from infra.local.stack_process import StackProcess
 from tests.e2e.test_local_stack import stack
@@ -87,3 +91,56 @@ def test_the_sample_dashboard_draws_in_one_call_and_again_with_other_filters(dem
     outside = demo.post(path, json={"filters": {**chosen, "city": "New York"}})
     assert outside.status_code == 422
     assert outside.json()["error"]["details"][0]["field"] == "body.filters.city"
+
+
+def test_the_demo_organization_moves_to_a_new_one_by_bundle_and_its_dashboard_draws_there(
+    demo: httpx.Client, stack: StackProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pulled with the command line, pushed into a new organization (its datasource created
+    unconfigured), configured by its admin, and the sample dashboard drawn there."""
+    folder = tmp_path / "demo"
+    monkeypatch.setenv("LOUPE_URL", f"{stack.url}/api/v1")
+    monkeypatch.setenv("LOUPE_TOKEN", demo.headers["Authorization"].removeprefix("Bearer "))
+    assert bundles_cli.main(["pull", str(folder)]) == 0
+    assert list((folder / "dashboards").glob("*.yaml"))
+
+    with httpx.Client(base_url=f"{stack.url}/api/v1", timeout=60) as fresh:
+        registered = fresh.post(
+            "/auth/register",
+            json={
+                "email": f"promoted-{secrets.token_hex(4)}@example.com",
+                "password": "correct horse battery",
+                "name": "Promoter",
+                "organization_name": "Production",
+            },
+        )
+        assert registered.status_code == 201, registered.text
+        fresh.headers["Authorization"] = f"Bearer {registered.json()['access_token']}"
+        monkeypatch.setenv("LOUPE_TOKEN", registered.json()["access_token"])
+        assert bundles_cli.main(["push", str(folder)]) == 0
+        assert bundles_cli.main(["push", str(folder)]) == 0  # nothing left to change
+
+        [datasource] = fresh.get("/datasources").json()["items"]
+        assert datasource["configured"] is False
+        password = quote(stack.stored_secrets()["sample_reader_password"], safe="")
+        configured = fresh.patch(
+            f"/datasources/{datasource['id']}",
+            json={
+                "connection_string": f"postgresql://loupe_sample_reader:{password}@127.0.0.1:{stack.sample_port}"
+                "/loupe_sample"
+            },
+            headers={"If-Match": fresh.get(f"/datasources/{datasource['id']}").headers["ETag"]},
+        )
+        assert configured.status_code == 200, configured.text
+        [dashboard] = [
+            item for item in fresh.get("/dashboards").json()["items"] if item["name"] == SAMPLE_DASHBOARD
+        ]
+        # As in any new organization, a dropdown's options query runs once before its values are checked.
+        countries_source = dashboard["filters"][1]["options_query"]["query_id"]
+        started = fresh.post(f"/queries/{countries_source}/runs", json={})
+        assert started.status_code == 202, started.text
+        waited = fresh.get(f"/runs/{started.json()['id']}", params={"wait": 20}).json()
+        assert waited["status"] == "succeeded", waited
+        drawn = settled(fresh, f"/dashboards/{dashboard['id']}/data")
+        assert [tile["run"]["status"] for tile in drawn["tiles"]] == ["succeeded"] * 3
+        assert all(tile["results"]["rows"] for tile in drawn["tiles"])
