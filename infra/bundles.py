@@ -16,6 +16,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,26 @@ INDEX = "bundle.yaml"
 Send = Callable[[str, str, dict[str, Any] | None], dict[str, Any]]
 
 
+# A bundle larger than this goes by a signed upload URL rather than in the request (API Gateway takes
+# 10 MB bodies).
+INLINE_MAX_BYTES = 5 * 1024**2
+
+
 class ApiError(RuntimeError):
     """The API answered with an error; the message is its envelope's."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def signed(method: str, url: str, data: bytes | None = None) -> bytes:
+    """A signed URL's object, fetched or stored without Loupe's credentials (S3 takes the signature)."""
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(url, method=method, data=data, headers=headers)  # noqa: S310
+    with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310  # the API's signed URL
+        body: bytes = answer.read()
+        return body
 
 
 def http_sender(base_url: str, headers: dict[str, str]) -> Send:
@@ -45,9 +64,8 @@ def http_sender(base_url: str, headers: dict[str, str]) -> Send:
                 parsed: dict[str, Any] = json.loads(answer.read() or b"{}")
                 return parsed
         except urllib.error.HTTPError as error:
-            raise ApiError(
-                f"{method} {path}: HTTP {error.code} {error.read().decode(errors='replace')}"
-            ) from None
+            detail = error.read().decode(errors="replace")
+            raise ApiError(error.code, f"{method} {path}: HTTP {error.code} {detail}") from None
 
     return send
 
@@ -92,13 +110,26 @@ def read_folder(folder: Path) -> dict[str, Any]:
 
 def pull(send: Send, folder: Path, include: str | None) -> list[Path]:
     query = f"?include={include}" if include else ""
-    return write_folder(send("GET", f"/bundles{query}", None), folder)
+    try:
+        bundle = send("GET", f"/bundles{query}", None)
+    except ApiError as error:
+        if error.status != HTTPStatus.CONFLICT:
+            raise
+        # Larger than a response: by a signed URL.
+        bundle = json.loads(signed("GET", send("GET", f"/bundles/download{query}", None)["url"]))
+    return write_folder(bundle, folder)
 
 
 def push(send: Send, folder: Path, *, prune: bool, dry_run: bool, out: Callable[[str], None]) -> int:
     """Plan the folder's bundle, print the plan, and apply it unless `dry_run`; 1 on conflicts."""
     bundle = read_folder(folder)
-    planned = send("POST", "/bundles/plan", {"bundle": bundle, "prune": prune})
+    text = json.dumps(bundle).encode()
+    sent: dict[str, Any] = {"bundle": bundle}
+    if len(text) > INLINE_MAX_BYTES:
+        upload = send("POST", "/bundles/uploads", None)
+        signed("PUT", upload["url"], text)
+        sent = {"upload_id": upload["upload_id"]}
+    planned = send("POST", "/bundles/plan", {**sent, "prune": prune})
     for change in planned["changes"]:
         fields = ", ".join(item["path"] for item in change["changes"])
         out(f"{change['action']:7} {change['kind']}/{change['key']}" + (f" ({fields})" if fields else ""))
@@ -111,7 +142,7 @@ def push(send: Send, folder: Path, *, prune: bool, dry_run: bool, out: Callable[
         return 0
     if dry_run:
         return 0
-    send("POST", "/bundles/apply", {"bundle": bundle, "prune": prune, "base": planned["base"]})
+    send("POST", "/bundles/apply", {**sent, "prune": prune, "base": planned["base"]})
     out(f"applied {len(planned['changes'])} changes")
     return 0
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import requests
 
 from tests import factories
 from tests.integration import runs_support
@@ -384,3 +385,39 @@ def test_applying_a_bundle_keeps_the_webhooks_it_does_not_carry(
         ).fetchone()
     assert stored is not None
     assert stored[0][0]["webhook_url"] == WEBHOOK
+
+
+def test_bundles_too_large_for_a_request_or_response_pass_by_signed_urls(
+    api: Any, register: Any, clean_db: str, aws: str
+) -> None:
+    source = register()
+    build_organization(api, source.access_token, clean_db, source.organization_id)
+    located = api.get("/api/v1/bundles/download", token=source.access_token)
+    assert located.status == 200, located.body
+    fetched = requests.get(located.json()["url"], timeout=10)
+    assert fetched.status_code == 200
+    assert fetched.json() == export(api, source.access_token) | {"source": fetched.json()["source"]}
+
+    target = register()
+    upload = api.post("/api/v1/bundles/uploads", token=target.access_token)
+    assert upload.status == 201, upload.body
+    sent = requests.put(
+        upload.json()["url"], data=fetched.content, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert sent.status_code == 200, sent.text
+    by_id = {"upload_id": upload.json()["upload_id"]}
+    planned = api.post("/api/v1/bundles/plan", json_body=by_id, token=target.access_token)
+    assert planned.status == 200, planned.body
+    assert len(planned.json()["changes"]) == 8
+    applied = api.post(
+        "/api/v1/bundles/apply",
+        json_body={**by_id, "base": planned.json()["base"]},
+        token=target.access_token,
+    )
+    assert applied.status == 200, applied.body
+    assert comparable(export(api, target.access_token)) == comparable(fetched.json())
+    # Another organization's upload, or none, is not found; a bundle and an upload at once is refused.
+    stranger = register().access_token
+    assert_error(api.post("/api/v1/bundles/plan", json_body=by_id, token=stranger), 404, "not_found")
+    both = {"bundle": fetched.json(), **by_id}
+    assert_error(api.post("/api/v1/bundles/plan", json_body=both, token=stranger), 422, "validation_error")

@@ -8,11 +8,17 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+import pytest
+import requests
 import yaml
 
 from infra import bundles as cli
+from loupe.services import bundles as bundles_service
 from tests import factories
+from tests.integration import runs_support
 from tests.integration.test_bundles import build_organization
+
+aws = runs_support.aws
 
 
 def sender(api: Any, token: str) -> cli.Send:
@@ -28,7 +34,7 @@ def sender(api: Any, token: str) -> cli.Send:
             query=dict(urllib.parse.parse_qsl(query)) or None,
         )
         if answer.status >= 400:
-            raise cli.ApiError(f"{method} {path}: HTTP {answer.status} {answer.body}")
+            raise cli.ApiError(answer.status, f"{method} {path}: HTTP {answer.status} {answer.body}")
         parsed: dict[str, Any] = answer.json()
         return parsed
 
@@ -79,3 +85,28 @@ def test_pull_edit_push_and_promote(
     editor = factories.member(api, clean_db, elsewhere.organization_id, "editor")[1]["access_token"]
     assert cli.main(["push", str(folder)], send=sender(api, editor)) == 1
     assert "CONFLICT datasources/" in capsys.readouterr().out
+
+
+def test_large_bundles_go_by_signed_urls_both_ways(
+    api: Any, register: Any, clean_db: str, aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staging = register()
+    build_organization(api, staging.access_token, clean_db, staging.organization_id)
+    folder = tmp_path / "large"
+
+    def through_moto(method: str, url: str, data: bytes | None = None) -> bytes:
+        # moto answers S3 inside this process, where requests (not urllib) is intercepted.
+        answer = requests.request(
+            method, url, data=data, headers={"Content-Type": "application/json"}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+    monkeypatch.setattr(cli, "signed", through_moto)
+    monkeypatch.setattr(bundles_service, "PAGE_MAX_BYTES", 100)
+    assert cli.main(["pull", str(folder)], send=sender(api, staging.access_token)) == 0
+    assert len(list((folder / "queries").glob("*.yaml"))) == 2
+    monkeypatch.setattr(cli, "INLINE_MAX_BYTES", 100)
+    production = register()
+    assert cli.main(["push", str(folder)], send=sender(api, production.access_token)) == 0
+    assert api.get("/api/v1/queries", token=production.access_token).json()["total"] == 2

@@ -3,10 +3,19 @@ by key rather than database id; and the requests and answers of exporting, plann
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from loupe.connectors import DatasourceType
 from loupe.models.common import StrictModel
@@ -133,6 +142,10 @@ class BundleExportQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    delivery: Literal["inline", "url"] = Field(
+        "inline",
+        description="`url`: a short-lived signed URL of the bundle instead (for one larger than a response)",
+    )
     include: Annotated[list[BundleKind] | None, BeforeValidator(_comma_separated)] = Field(
         None, description="Kinds to export, comma-separated or repeated"
     )
@@ -143,10 +156,19 @@ class BundlePlanRequest(StrictModel):
         json_schema_extra={"examples": [{"bundle": BUNDLE_EXAMPLE, "prune": False}]},
     )
 
-    bundle: Bundle
+    bundle: Bundle | None = Field(None, description="The bundle; or `upload_id` for one uploaded")
+    upload_id: UUID | None = Field(
+        None, description="A bundle too large for a request, sent to POST /bundles/uploads' URL"
+    )
     prune: bool = Field(
         False, description="Also delete the objects of the bundle's kinds that it does not hold"
     )
+
+    @model_validator(mode="after")
+    def _one_bundle(self) -> BundlePlanRequest:
+        if (self.bundle is None) == (self.upload_id is None):
+            raise ValueError("send either `bundle` or `upload_id`")
+        return self
 
 
 class BundleApplyRequest(BundlePlanRequest):
@@ -212,3 +234,34 @@ class BundleApplied(BundlePlan):
     """The plan as applied, in one transaction."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [PLAN_EXAMPLE]})
+
+
+SIGNED_EXAMPLE: dict[str, Any] = {
+    "url": "https://results.s3.amazonaws.com/bundles/...json?X-Amz-Signature=...",
+    "expires_at": "2026-12-04T10:15:00Z",
+}
+
+
+class BundleDownload(BaseModel):
+    """GET /bundles?delivery=url: where the bundle is, for a while."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SIGNED_EXAMPLE]})
+
+    url: str = Field(description="GET it (without Loupe's credentials) before `expires_at`")
+    expires_at: datetime
+
+
+class BundleUpload(BaseModel):
+    """POST /bundles/uploads: where to PUT a bundle too large for a request."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**SIGNED_EXAMPLE, "upload_id": "0f1e2d3c-4b5a-4968-8778-695a4b3c2d1e"}]
+        }
+    )
+
+    upload_id: UUID = Field(description="Name it in POST /bundles/plan and /bundles/apply")
+    url: str = Field(
+        description="PUT the bundle's JSON here (Content-Type: application/json) before `expires_at`"
+    )
+    expires_at: datetime

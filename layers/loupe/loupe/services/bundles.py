@@ -11,13 +11,15 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
 from loupe import db
-from loupe.errors import Conflict, DomainError, FieldIssue, InvalidInput
+from loupe.config import get_settings
+from loupe.errors import Conflict, DependencyUnavailable, DomainError, FieldIssue, InvalidInput, NotFound
 from loupe.models.bundles import (
     BUNDLE_KINDS,
     BUNDLE_SCHEMA,
@@ -26,10 +28,12 @@ from loupe.models.bundles import (
     BundleApplyRequest,
     BundleConflict,
     BundleDatasource,
+    BundleDownload,
     BundleKind,
     BundlePlan,
     BundlePlanRequest,
     BundleSource,
+    BundleUpload,
     PlannedChange,
 )
 from loupe.models.canvases import CanvasCreate, CanvasUpdate
@@ -43,6 +47,8 @@ from loupe.repositories import bundle_keys, crud
 from loupe.repositories import revisions as revisions_repository
 from loupe.repositories.datasources import DATASOURCES
 from loupe.repositories.schedules import SCHEDULES
+from loupe.results.page import PAGE_MAX_BYTES, body_text, proxy_bytes
+from loupe.results.store import s3_client
 from loupe.services import audit, revisions
 from loupe.services.canvases import canvases
 from loupe.services.dashboards import dashboards
@@ -52,6 +58,11 @@ from loupe.services.schedules import schedules
 from loupe.services.snippets import snippets
 from loupe.services.visualizations import visualizations
 
+# Bundles too large for a request or response pass through the results bucket under this prefix, by
+# short-lived signed URLs, at most this large.
+BUNDLE_PREFIX = "bundles/"
+SIGNED_SECONDS = 900
+MAX_UPLOAD_BYTES = 100 * 1024**2
 # Ids stand in for objects a plan would create, so their references validate as any id does.
 PLACEHOLDERS = uuid.UUID("6f1d4c7e-9a41-4b0c-8f5e-2d3b7a9c1e05")
 BOOKKEEPING = ("key", "revision")
@@ -256,10 +267,9 @@ def _validation_message(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
-def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
+def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
     """What applying the bundle would do to the caller's organization, and its conflicts; reads only."""
     organization_id = principal.organization_id
-    bundle = request.bundle
     held = [kind for kind in BUNDLE_KINDS if kind in bundle.model_fields_set]
     with db.transaction():
         keys = bundle_keys.of_organization(organization_id)
@@ -390,7 +400,7 @@ def plan(principal: Principal, request: BundlePlanRequest) -> Planned:
                 changes.append(
                     PlannedChange(action="update", kind=spec.name, key=key, id=target, changes=differences)
                 )
-        if request.prune:
+        if prune:
             for name in reversed(held):
                 if name == "datasources":
                     continue
@@ -451,15 +461,16 @@ def _query_order(bundle: Bundle) -> tuple[list[str], list[str]]:
 
 
 def plan_only(principal: Principal, request: BundlePlanRequest) -> BundlePlan:
-    return plan(principal, request).plan
+    return plan(principal, _bundle_of(principal, request), request.prune).plan
 
 
 def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
     """Apply the plan in one transaction, once its base is still the organization's state and it has no
     conflicts; each write goes through its resource's service (validation, references, revisions)."""
     organization_id = principal.organization_id
+    bundle = _bundle_of(principal, request)
     with db.transaction():
-        planned = plan(principal, request)
+        planned = plan(principal, bundle, request.prune)
         if planned.plan.base != request.base:
             raise Conflict("The organization changed since this plan: plan again")
         if planned.plan.conflicts:
@@ -486,7 +497,7 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
         for created in planned.plan.changes:
             if created.kind == "datasources":
                 wanted = BundleDatasource.model_validate(
-                    next(item for item in request.bundle.datasources if item["key"] == created.key)
+                    next(item for item in bundle.datasources if item["key"] == created.key)
                 )
                 with database_rules():
                     row = crud.insert(
@@ -513,7 +524,7 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
             (change.kind, change.key): change for change in planned.plan.changes
         }
         for name, spec in KINDS.items():
-            items = {item["key"]: (index, item) for index, item in enumerate(getattr(request.bundle, name))}
+            items = {item["key"]: (index, item) for index, item in enumerate(getattr(bundle, name))}
             order = planned.query_order if name == "queries" else list(items)
             for key in order:
                 index, item = items[key]
@@ -553,6 +564,93 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
             metadata=counted,
         )
     return BundleApplied.model_validate(planned.plan.model_dump())
+
+
+def _objects() -> tuple[Any, str]:
+    """The S3 client and the bucket bundles too large for a request or response go through."""
+    bucket = get_settings().results_bucket
+    if bucket is None:
+        raise DependencyUnavailable("Large bundles need LOUPE_RESULTS_BUCKET")
+    return s3_client(), bucket
+
+
+def _object_key(organization_id: UUID, name: str) -> str:
+    # Under its own prefix: the bucket's lifecycle rule removes these after a day.
+    return f"{BUNDLE_PREFIX}{organization_id}/{name}.json"
+
+
+def _expiry() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=SIGNED_SECONDS)
+
+
+def new_upload(principal: Principal) -> BundleUpload:
+    """A short-lived signed URL to PUT a bundle too large for a request."""
+    client, bucket = _objects()
+    upload_id = uuid.uuid4()
+    url: str = client.generate_presigned_url(
+        "put_object",
+        Params={
+            "Bucket": bucket,
+            "Key": _object_key(principal.organization_id, str(upload_id)),
+            "ContentType": "application/json",
+        },
+        ExpiresIn=SIGNED_SECONDS,
+    )
+    return BundleUpload(upload_id=upload_id, url=url, expires_at=_expiry())
+
+
+def export_document(principal: Principal, include: list[BundleKind] | None) -> dict[str, Any]:
+    """The bundle as a response's body: only the kinds asked for (a kind a bundle holds is one whose
+    objects `prune` may delete); a 409 past what a response carries."""
+    body: dict[str, Any] = export(principal, include).model_dump(
+        mode="json", by_alias=True, exclude_unset=True
+    )
+    if proxy_bytes(body_text(body)) > PAGE_MAX_BYTES:
+        raise Conflict(
+            "The bundle is larger than a response carries: GET /bundles/download gives a signed URL of it,"
+            " or ask for fewer kinds with ?include="
+        )
+    return body
+
+
+def export_url(principal: Principal, include: list[BundleKind] | None) -> BundleDownload:
+    """The bundle written beside the results, and a short-lived signed URL of it."""
+    exported = export(principal, include).model_dump(mode="json", by_alias=True, exclude_unset=True)
+    client, bucket = _objects()
+    key = _object_key(principal.organization_id, f"export-{uuid.uuid4()}")
+    client.put_object(
+        Bucket=bucket, Key=key, Body=json.dumps(exported).encode(), ContentType="application/json"
+    )
+    url: str = client.generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=SIGNED_SECONDS
+    )
+    return BundleDownload(url=url, expires_at=_expiry())
+
+
+def _bundle_of(principal: Principal, request: BundlePlanRequest) -> Bundle:
+    """The request's bundle, or the one uploaded under its `upload_id` (a 404 once it expired)."""
+    if request.bundle is not None:
+        return request.bundle
+    assert request.upload_id is not None
+    client, bucket = _objects()
+    key = _object_key(principal.organization_id, str(request.upload_id))
+    try:
+        found = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_UPLOAD_BYTES}")
+    except client.exceptions.NoSuchKey:
+        raise NotFound("No such upload: it was never sent, or it expired") from None
+    text = found["Body"].read()
+    if len(text) > MAX_UPLOAD_BYTES:
+        raise InvalidInput(issues=[FieldIssue("upload_id", f"the bundle exceeds {MAX_UPLOAD_BYTES} bytes")])
+    try:
+        return Bundle.model_validate_json(text)
+    except ValidationError as error:
+        raise InvalidInput(
+            "The uploaded bundle is not one",
+            issues=[
+                FieldIssue("upload." + ".".join(str(part) for part in issue["loc"]), issue["msg"])
+                for issue in error.errors()[:20]
+            ],
+        ) from None
 
 
 def _kept_webhooks(organization_id: UUID, schedule_id: UUID, body: Mapping[str, Any]) -> Any:
