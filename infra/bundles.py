@@ -108,16 +108,23 @@ def read_folder(folder: Path) -> dict[str, Any]:
     return bundle
 
 
-def pull(send: Send, folder: Path, include: str | None) -> list[Path]:
+def exported(send: Send, include: str | None) -> dict[str, Any]:
+    """The organization's bundle of the kinds named (all by default)."""
     query = f"?include={include}" if include else ""
     try:
-        bundle = send("GET", f"/bundles{query}", None)
+        return send("GET", f"/bundles{query}", None)
     except ApiError as error:
         if error.status != HTTPStatus.CONFLICT:
             raise
         # Larger than a response: by a signed URL.
-        bundle = json.loads(signed("GET", send("GET", f"/bundles/download{query}", None)["url"]))
-    return write_folder(bundle, folder)
+        located: dict[str, Any] = json.loads(
+            signed("GET", send("GET", f"/bundles/download{query}", None)["url"])
+        )
+        return located
+
+
+def pull(send: Send, folder: Path, include: str | None) -> list[Path]:
+    return write_folder(exported(send, include), folder)
 
 
 def push(send: Send, folder: Path, *, prune: bool, dry_run: bool, out: Callable[[str], None]) -> int:
@@ -144,6 +151,11 @@ def push(send: Send, folder: Path, *, prune: bool, dry_run: bool, out: Callable[
         return 0
     send("POST", "/bundles/apply", {**sent, "prune": prune, "base": planned["base"]})
     out(f"applied {len(planned['changes'])} changes")
+    held = [kind for kind in KINDS if kind in bundle]
+    refreshed = exported(send, ",".join(held))
+    if bundle.get("source") == refreshed.get("source"):
+        # The folder is this organization's: it takes the new revisions, so the next push is no conflict.
+        write_folder(refreshed, folder)
     return 0
 
 

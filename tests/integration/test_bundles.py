@@ -322,10 +322,9 @@ def test_malformed_objects_are_conflicts_never_errors(
     planned = plan(api, token, {"schema": "loupe.bundle/1", **objects})
     assert planned["conflicts"]
     assert planned["changes"] == []
-    refused = api.post(
-        "/api/v1/bundles/plan", json_body={"bundle": {"queries": [{"name": "no key"}]}}, token=token
-    )
-    assert_error(refused, 422, "validation_error")
+    for unkeyed in ([{"name": "no key"}], [{"key": "not a key!"}], [{"key": "x" * 101}]):
+        refused = api.post("/api/v1/bundles/plan", json_body={"bundle": {"queries": unkeyed}}, token=token)
+        assert_error(refused, 422, "validation_error")
 
 
 def test_a_datasource_created_unconfigured_fails_its_runs_clearly_until_an_admin_sets_it(
@@ -421,3 +420,19 @@ def test_bundles_too_large_for_a_request_or_response_pass_by_signed_urls(
     assert_error(api.post("/api/v1/bundles/plan", json_body=by_id, token=stranger), 404, "not_found")
     both = {"bundle": fetched.json(), **by_id}
     assert_error(api.post("/api/v1/bundles/plan", json_body=both, token=stranger), 422, "validation_error")
+
+
+def test_a_field_a_bundle_object_leaves_out_takes_its_default_as_planned(
+    api: Any, register: Any, clean_db: str
+) -> None:
+    account = register()
+    token = account.access_token
+    ids = build_organization(api, token, clean_db, account.organization_id)
+    bundle = export(api, token, include="queries")
+    revenue = next(item for item in bundle["queries"] if item["key"] == ids["revenue"])
+    del revenue["tags"]
+    [change] = plan(api, token, bundle)["changes"]
+    assert change["changes"] == [{"path": "/tags", "before": ["finance"], "after": []}]
+    assert apply(api, token, bundle).status == 200
+    assert api.get(f"/api/v1/queries/{ids['revenue']}", token=token).json()["tags"] == []
+    assert plan(api, token, bundle)["changes"] == []

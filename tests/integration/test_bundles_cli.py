@@ -69,6 +69,13 @@ def test_pull_edit_push_and_promote(
     assert "nothing to change" in capsys.readouterr().out
     read = api.get(f"/api/v1/queries/{ids['revenue']}", token=staging.access_token).json()
     assert read["description"] == "Net of refunds"
+    # The push refreshed the folder's revisions: a second edit pushes without a conflict.
+    revenue = yaml.safe_load(revenue_file.read_text())
+    assert revenue["revision"] == read["revision"]
+    revenue["description"] = "Net of refunds and taxes"
+    revenue_file.write_text(yaml.safe_dump(revenue))
+    assert cli.main(["push", str(folder)], send=send) == 0
+    assert "applied 1 changes" in capsys.readouterr().out
 
     # Pulled again, the folder holds the same files; promoted, another organization gets the objects.
     before = {path.relative_to(folder): path.read_text() for path in folder.rglob("*.yaml")}

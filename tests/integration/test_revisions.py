@@ -137,6 +137,12 @@ def test_a_resource_from_before_history_keeps_its_state_without_an_author_at_its
     kept = api.get(f"{path}/revisions/1", token=token).json()["definition"]
     assert kept["name"] == before["name"]
     assert "warnings" not in kept
+    # A restore is the one revision that says so (not the state before it, had there been one to keep).
+    etag = api.get(path, token=token).header("ETag")
+    restored = api.request("POST", f"{path}/revisions/1/restore", token=token, headers={"If-Match": etag})
+    assert restored.status == 200, restored.body
+    listed = api.get(f"{path}/revisions", token=token).json()["items"]
+    assert [(item["number"], item["restored_from"]) for item in listed] == [(3, 1), (2, None), (1, None)]
 
 
 @pytest.mark.parametrize("role", ["viewer", "editor"])

@@ -3,6 +3,7 @@ by key rather than database id; and the requests and answers of exporting, plann
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -37,9 +38,10 @@ BUNDLE_KINDS: tuple[BundleKind, ...] = (
     "schedules",
 )
 MAX_OBJECTS = 2_000
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 BundleKey = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"),
+    StringConstraints(pattern=KEY_PATTERN.pattern),
     Field(description="Stable across organizations: letters, digits, '.', '_', '-'; at most 100"),
 ]
 
@@ -110,8 +112,10 @@ class Bundle(StrictModel):
         seen: set[str] = set()
         for index, item in enumerate(objects):
             key = item.get("key")
-            if not isinstance(key, str):
-                raise ValueError(f"item {index} has no key")
+            if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+                raise ValueError(
+                    f"item {index} has no key of letters, digits, '.', '_' and '-' (at most 100)"
+                )
             if key in seen:
                 raise ValueError(f"the key {key!r} is used twice")
             seen.add(key)

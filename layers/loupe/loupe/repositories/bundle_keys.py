@@ -27,3 +27,10 @@ def put(organization_id: UUID, resource_type: str, key: str, resource_id: UUID) 
         " ON CONFLICT (organization_id, resource_type, key) DO UPDATE SET resource_id = EXCLUDED.resource_id",
         (organization_id, resource_type, key, resource_id),
     )
+
+
+def lock_organization(organization_id: UUID) -> None:
+    """Hold the organization's bundle lock until the transaction ends: applies go one at a time."""
+    execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('loupe.bundles:' || %s::text, 0))", (organization_id,)
+    )

@@ -62,7 +62,8 @@ from loupe.services.visualizations import visualizations
 # short-lived signed URLs, at most this large.
 BUNDLE_PREFIX = "bundles/"
 SIGNED_SECONDS = 900
-MAX_UPLOAD_BYTES = 100 * 1024**2
+# A Lambda of 512 MB parses a JSON document of about a tenth of that.
+MAX_UPLOAD_BYTES = 20 * 1024**2
 # Ids stand in for objects a plan would create, so their references validate as any id does.
 PLACEHOLDERS = uuid.UUID("6f1d4c7e-9a41-4b0c-8f5e-2d3b7a9c1e05")
 BOOKKEEPING = ("key", "revision")
@@ -222,15 +223,20 @@ def export(principal: Principal, include: list[BundleKind] | None) -> Bundle:
                         bookkeeping["revision"] = revision
                     objects.append({**bookkeeping, **shown})
             document[kind] = sorted(objects, key=lambda item: item["key"])
-    return Bundle.model_validate(document)
+    # Built, not validated: an export is not bound by what one request may carry.
+    return Bundle.model_construct(
+        **{("schema_" if name == "schema" else name): value for name, value in document.items()}
+    )
 
 
 @dataclass
 class Planned:
-    """A plan, with what applying it needs: each object's target id, and the order of queries."""
+    """A plan, with what applying it needs: each object's target id and version read, and the order of
+    queries."""
 
     plan: BundlePlan
     targets: dict[tuple[str, str], UUID] = field(default_factory=dict)
+    versions: dict[UUID, str] = field(default_factory=dict)
     query_order: list[str] = field(default_factory=list)
 
 
@@ -344,7 +350,16 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
                 (resource_type, resource_id), str(resource_id)
             )
 
+        placeholders = {(kind_type, _placeholder(kind_type, key)): key for kind_type, key in in_bundle}
+
+        def key_of_any(resource_type: str, resource_id: UUID) -> str:
+            """The key of an id, a placeholder's (an object to create) included."""
+            return placeholders.get((resource_type, resource_id)) or key_of(resource_type, resource_id)
+
         matched: set[tuple[str, UUID]] = set()
+        # What the plan read: each matched object's definition and version, and every object's id.
+        versions: dict[UUID, str] = {}
+        states: list[str] = []
         same_source = bundle.source is not None and bundle.source.organization_id == organization_id
         for name, spec in KINDS.items():
             for item in getattr(bundle, name):
@@ -377,7 +392,9 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
                 matched.add((spec.resource_type, target))
                 row = rows[spec.resource_type][target]
                 current = to_keys(name, spec.service.definition(principal, row), key_of)
-                wanted = to_keys(name, normalized, lambda t, i: key_of_placeholder(t, i, key_of, in_bundle))
+                versions[target] = spec.service.version(row)
+                states.append(f"{spec.resource_type}:{target}:{json.dumps(current, sort_keys=True)}")
+                wanted = to_keys(name, normalized, key_of_any)
                 compared = [field_name for field_name in wanted if field_name in current]
                 differences = revisions.changes(
                     {field_name: current[field_name] for field_name in compared},
@@ -419,12 +436,14 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
                     message=f"Queries feed each other's options in a circle: {' -> '.join(cycle)}",
                 )
             )
-        versions = [
-            f"{resource_type}:{resource_id}:{row.get('updated_at')}"
-            for resource_type, found in rows.items()
-            for resource_id, row in found.items()
-        ] + [f"key:{resource_type}:{resource_id}:{key}" for (resource_type, resource_id), key in keys.items()]
-        base = _version_digest(versions)
+        # Not the rows' change times: a schedule's run or a login inspection would move them.
+        states += [
+            f"{resource_type}:{resource_id}" for resource_type, found in rows.items() for resource_id in found
+        ]
+        states += [
+            f"key:{resource_type}:{resource_id}:{key}" for (resource_type, resource_id), key in keys.items()
+        ]
+        base = _version_digest(states)
     return Planned(
         BundlePlan(
             changes=changes,
@@ -434,18 +453,9 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
             base=base,
         ),
         targets,
+        versions,
         query_order,
     )
-
-
-def key_of_placeholder(
-    resource_type: str, resource_id: UUID, key_of: KeyOf, in_bundle: set[tuple[str, str]]
-) -> str:
-    """The key a (possibly placeholder) id stands for."""
-    for candidate_type, key in in_bundle:
-        if candidate_type == resource_type and _placeholder(candidate_type, key) == resource_id:
-            return key
-    return key_of(resource_type, resource_id)
 
 
 def _query_order(bundle: Bundle) -> tuple[list[str], list[str]]:
@@ -470,6 +480,8 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
     organization_id = principal.organization_id
     bundle = _bundle_of(principal, request)
     with db.transaction():
+        # One apply at a time per organization: two would both create what neither saw.
+        bundle_keys.lock_organization(organization_id)
         planned = plan(principal, bundle, request.prune)
         if planned.plan.base != request.base:
             raise Conflict("The organization changed since this plan: plan again")
@@ -481,12 +493,12 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
             )
         targets = dict(planned.targets)
         keys = bundle_keys.of_organization(organization_id)
+        by_key = {(resource_type, key): resource_id for (resource_type, resource_id), key in keys.items()}
 
         def id_of(resource_type: str, key: str) -> UUID | None:
             found = targets.get((resource_type, key))
             if found is not None:
                 return found
-            by_key = {(t, k): i for (t, i), k in keys.items()}
             if (resource_type, key) in by_key:
                 return by_key[(resource_type, key)]
             try:
@@ -538,11 +550,17 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
                         assert change.id is not None
                         if name == "schedules":
                             body["alert_rules"] = _kept_webhooks(organization_id, change.id, body)
+                        # Every field, as planned: one the object leaves out takes its default.
+                        whole = spec.create_model.model_validate(body).model_dump(mode="json")
                         fields = {
-                            name_: body[name_] for name_ in body if name_ in spec.update_model.model_fields
+                            name_: whole[name_] for name_ in whole if name_ in spec.update_model.model_fields
                         }
+                        # The version planned: an edit made since (after the plan was read) is a 412.
                         spec.service.update(
-                            principal, change.id, spec.update_model.model_validate(fields), None
+                            principal,
+                            change.id,
+                            spec.update_model.model_validate(fields),
+                            frozenset({planned.versions[change.id]}),
                         )
                 bundle_keys.put(organization_id, spec.resource_type, key, targets[(spec.resource_type, key)])
         for change in planned.plan.changes:
@@ -632,15 +650,20 @@ def _bundle_of(principal: Principal, request: BundlePlanRequest) -> Bundle:
     if request.bundle is not None:
         return request.bundle
     assert request.upload_id is not None
+    from botocore.exceptions import ClientError  # as boto3: only when a bundle is uploaded
+
     client, bucket = _objects()
     key = _object_key(principal.organization_id, str(request.upload_id))
     try:
-        found = client.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{MAX_UPLOAD_BYTES}")
-    except client.exceptions.NoSuchKey:
-        raise NotFound("No such upload: it was never sent, or it expired") from None
-    text = found["Body"].read()
-    if len(text) > MAX_UPLOAD_BYTES:
+        found = client.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        # Without s3:ListBucket, S3 answers a missing object with 403.
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "AccessDenied", "404", "403"):
+            raise NotFound("No such upload: it was never sent, or it expired") from None
+        raise DependencyUnavailable("The bundle store cannot be read right now") from None
+    if found["ContentLength"] > MAX_UPLOAD_BYTES:
         raise InvalidInput(issues=[FieldIssue("upload_id", f"the bundle exceeds {MAX_UPLOAD_BYTES} bytes")])
+    text = found["Body"].read()
     try:
         return Bundle.model_validate_json(text)
     except ValidationError as error:

@@ -9,10 +9,10 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from loupe import db
-from loupe.errors import NotFound
+from loupe.errors import FieldIssue, InvalidInput, NotFound
 from loupe.models.common import Page
 from loupe.models.identity import Principal
 from loupe.models.revisions import FieldChange, RevisionListQuery, RevisionOut, RevisionSummary
@@ -54,9 +54,9 @@ def record(
     author = (principal.user_id, principal.api_key_id) if principal else (None, None)
     if author[1] is not None:
         author = (None, author[1])
-    repository.insert(
-        organization_id, resource_type, resource_id, number, definition, author, _restoring.get()
-    )
+    # Only the authored revision a restore keeps is the restore; its resource's state before is not.
+    restored_from = _restoring.get() if principal is not None else None
+    repository.insert(organization_id, resource_type, resource_id, number, definition, author, restored_from)
 
 
 def changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
@@ -153,9 +153,23 @@ def restore(
     resource_type = _revised(service)
     with db.transaction():
         found = _revision(principal, resource_type, resource_id, number)
-        body = update_model.model_validate(
-            {name: value for name, value in found["definition"].items() if name in update_model.model_fields}
-        )
+        try:
+            body = update_model.model_validate(
+                {
+                    name: value
+                    for name, value in found["definition"].items()
+                    if name in update_model.model_fields
+                }
+            )
+        except ValidationError as error:
+            # Kept before a rule it now breaks: say which, as an update's refusal would.
+            raise InvalidInput(
+                f"Revision {number} no longer passes the {resource_type}'s checks",
+                issues=[
+                    FieldIssue(".".join(str(part) for part in issue["loc"]), issue["msg"])
+                    for issue in error.errors()
+                ],
+            ) from None
         with restoring(number):
             return service.update(principal, resource_id, body, expected)
 
