@@ -436,3 +436,27 @@ def test_a_field_a_bundle_object_leaves_out_takes_its_default_as_planned(
     assert apply(api, token, bundle).status == 200
     assert api.get(f"/api/v1/queries/{ids['revenue']}", token=token).json()["tags"] == []
     assert plan(api, token, bundle)["changes"] == []
+
+
+def test_prune_foresees_what_it_would_break_and_deletes_what_goes_together(
+    api: Any, register: Any, clean_db: str
+) -> None:
+    account = register()
+    token = account.access_token
+    build_organization(api, token, clean_db, account.organization_id)
+    # Emptied of its queries, a bundle holding queries only would break the visualizations, dashboards,
+    # canvases and schedules it does not hold: each is named, and the apply is refused.
+    without_queries = {**export(api, token, include="queries"), "queries": []}
+    conflicts = plan(api, token, without_queries, prune=True)["conflicts"]
+    assert {(c["kind"], c["code"]) for c in conflicts} == {("queries", "in_use")}
+    assert_error(apply(api, token, without_queries, prune=True), 409, "conflict")
+    # Everything pruned together goes, whatever feeds what (a query feeding another's options too).
+    everything = export(api, token)
+    emptied = {
+        kind: ([] if kind not in ("schema", "source", "datasources") else value)
+        for kind, value in everything.items()
+    }
+    applied = apply(api, token, emptied, prune=True)
+    assert applied.status == 200, applied.body
+    for collection in ("queries", "visualizations", "dashboards", "canvases", "schedules", "snippets"):
+        assert api.get(f"/api/v1/{collection}", token=token).json()["total"] == 0, collection

@@ -196,7 +196,9 @@ class PlannedChange(BaseModel):
 class BundleConflict(BaseModel):
     kind: BundleKind
     key: str
-    code: Literal["changed_since_export", "missing_reference", "missing_datasource", "invalid", "cycle"]
+    code: Literal[
+        "changed_since_export", "missing_reference", "missing_datasource", "invalid", "cycle", "in_use"
+    ]
     message: str
 
 

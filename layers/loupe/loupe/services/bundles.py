@@ -238,6 +238,40 @@ class Planned:
     targets: dict[tuple[str, str], UUID] = field(default_factory=dict)
     versions: dict[UUID, str] = field(default_factory=dict)
     query_order: list[str] = field(default_factory=list)
+    # Deletes whose every user is deleted too: they go with cascade, whatever the order.
+    cascading: set[UUID] = field(default_factory=set)
+
+
+def _prunable(
+    principal: Principal,
+    changes: list[PlannedChange],
+    rows: Mapping[str, Mapping[UUID, dict[str, Any]]],
+    matched: set[tuple[str, UUID]],
+    conflicts: list[BundleConflict],
+) -> set[UUID]:
+    """The deletes whose users all go too (or are the bundle's own objects, which it rewrites); a
+    conflict for each delete something else still uses, which would refuse the apply."""
+    deleting = {(TYPE_OF_KIND[change.kind], change.id) for change in changes if change.action == "delete"}
+    cascading: set[UUID] = set()
+    for change in changes:
+        if change.action != "delete" or change.id is None:
+            continue
+        spec = KINDS[change.kind]
+        users = spec.service.dependents(principal, rows[spec.resource_type][change.id])
+        blocking = [user for user in users if (user.kind, user.id) not in deleting | matched]
+        if blocking:
+            named = ", ".join(f"{user.kind} {user.name!r}" for user in blocking[:3])
+            conflicts.append(
+                BundleConflict(
+                    kind=change.kind,
+                    key=change.key,
+                    code="in_use",
+                    message=f"Pruning it would break what the bundle does not hold: {named}",
+                )
+            )
+        elif users and spec.service.cascades and all((user.kind, user.id) in deleting for user in users):
+            cascading.add(change.id)
+    return cascading
 
 
 def _uncreatable(
@@ -426,6 +460,9 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
                     if (resource_type, resource_id) not in matched and resource_id not in targets.values():
                         key = key_of(resource_type, resource_id)
                         changes.append(PlannedChange(action="delete", kind=name, key=key, id=resource_id))
+            cascading = _prunable(principal, changes, rows, matched, conflicts)
+        else:
+            cascading = set()
         query_order, cycle = _query_order(bundle)
         if cycle:
             conflicts.append(
@@ -455,6 +492,7 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
         targets,
         versions,
         query_order,
+        cascading,
     )
 
 
@@ -567,7 +605,9 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
             if change.action == "delete":
                 assert change.id is not None
                 with _located(change.kind, None):
-                    KINDS[change.kind].service.delete(principal, change.id, None)
+                    KINDS[change.kind].service.delete(
+                        principal, change.id, None, cascade=change.id in planned.cascading
+                    )
         for key, datasource_id in planned.plan.datasources.items():
             bundle_keys.put(organization_id, "datasource", key, datasource_id)
         counted = {
