@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,15 @@ class FieldIssue:
 
     field: str
     issue: str
+
+    @classmethod
+    def of_validation(cls, error: ValidationError, prefix: str = "") -> list[FieldIssue]:
+        """A model's refusal of input the service validated itself (not the request's own), each field
+        under `prefix`."""
+        return [
+            cls(prefix + ".".join(str(part) for part in issue["loc"]), issue["msg"])
+            for issue in error.errors()
+        ]
 
 
 class DomainError(Exception):

@@ -302,9 +302,8 @@ def _version_digest(parts: list[str]) -> str:
 
 
 def _validation_message(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "the object"
-    return f"{where}: {first['msg']}"
+    first = FieldIssue.of_validation(error)[0]
+    return f"{first.field or 'the object'}: {first.issue}"
 
 
 def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
@@ -709,10 +708,7 @@ def _bundle_of(principal: Principal, request: BundlePlanRequest) -> Bundle:
     except ValidationError as error:
         raise InvalidInput(
             "The uploaded bundle is not one",
-            issues=[
-                FieldIssue("upload." + ".".join(str(part) for part in issue["loc"]), issue["msg"])
-                for issue in error.errors()[:20]
-            ],
+            issues=FieldIssue.of_validation(error, "upload.")[:20],
         ) from None
 
 

@@ -107,6 +107,11 @@ class ResourceReader(Generic[OutT]):
             items=[self.to_out(row) for row in rows], total=total, limit=query.limit, offset=query.offset
         )
 
+    def require(self, principal: Principal, resource_id: UUID) -> None:
+        """A 404 unless the caller's organization has the resource; nothing more is read (its tiles,
+        its latest run) than the row."""
+        self._existing(principal, resource_id)
+
     def _existing(
         self, principal: Principal, resource_id: UUID, *, for_update: bool = False
     ) -> dict[str, Any]:

@@ -97,7 +97,7 @@ def history(
     """The resource's revisions, newest first (a 404 for a resource the caller cannot see)."""
     resource_type = _revised(service)
     with db.transaction():
-        service.get(principal, resource_id)
+        service.require(principal, resource_id)
         rows, total = repository.page(
             principal.organization_id, resource_type, resource_id, query.limit, query.offset
         )
@@ -127,7 +127,7 @@ def revision(
     version: a revision never changes, so its version is its identity."""
     resource_type = _revised(service)
     with db.transaction():
-        service.get(principal, resource_id)
+        service.require(principal, resource_id)
         found = _revision(principal, resource_type, resource_id, number)
         other = _revision(principal, resource_type, resource_id, diff_to) if diff_to is not None else None
     shown = RevisionOut.model_validate(
@@ -165,10 +165,7 @@ def restore(
             # Kept before a rule it now breaks: say which, as an update's refusal would.
             raise InvalidInput(
                 f"Revision {number} no longer passes the {resource_type}'s checks",
-                issues=[
-                    FieldIssue(".".join(str(part) for part in issue["loc"]), issue["msg"])
-                    for issue in error.errors()
-                ],
+                issues=FieldIssue.of_validation(error),
             ) from None
         with restoring(number):
             return service.update(principal, resource_id, body, expected)
