@@ -181,13 +181,15 @@ def _feeding(item: Mapping[str, Any]) -> list[str]:
 
 
 def _revision_of(kind: str, row: Mapping[str, Any], organization_id: UUID) -> int | None:
-    resource_type = KINDS[kind].service.revised
-    if resource_type is None:
+    """The object's newest revision's number (None for a kind that keeps none, or before its first)."""
+    service = KINDS[kind].service
+    if service.revised is None:
         return None
-    if kind == "queries":
-        number: int = row["revision"]
+    # A query carries its own.
+    number = service.revision_number(dict(row))
+    if number is not None:
         return number
-    latest = revisions_repository.latest(organization_id, resource_type, row["id"])
+    latest = revisions_repository.latest(organization_id, service.revised, row["id"])
     return latest["number"] if latest else None
 
 
@@ -231,8 +233,8 @@ def export(principal: Principal, include: list[BundleKind] | None) -> Bundle:
 
 @dataclass
 class Planned:
-    """A plan, with what applying it needs: each object's target id and version read, and the order of
-    queries."""
+    """A plan, with what applying it needs: the id each key resolved to (the bundle's objects and what they
+    reference), each object's version read, and the order of queries."""
 
     plan: BundlePlan
     targets: dict[tuple[str, str], UUID] = field(default_factory=dict)
@@ -371,12 +373,18 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
                     targets[(TYPE_OF_KIND[name], item["key"])] = found
         key_by_target = {(resource_type, target): key for (resource_type, key), target in targets.items()}
 
+        # The objects outside the bundle its references name, as resolved here: apply uses them as they are.
+        referenced: dict[tuple[str, str], UUID] = {}
+
         def id_of(resource_type: str, key: str) -> UUID | None:
             if (resource_type, key) in targets:
                 return targets[(resource_type, key)]
             if (resource_type, key) in in_bundle:
                 return _placeholder(resource_type, key)
-            return existing(resource_type, key)
+            found = existing(resource_type, key)
+            if found is not None:
+                referenced[(resource_type, key)] = found
+            return found
 
         def key_of(resource_type: str, resource_id: UUID) -> str:
             return key_by_target.get((resource_type, resource_id)) or keys.get(
@@ -488,7 +496,7 @@ def plan(principal: Principal, bundle: Bundle, prune: bool) -> Planned:
             unconfigured=unconfigured,
             base=base,
         ),
-        targets,
+        {**referenced, **targets},
         versions,
         query_order,
         cascading,
@@ -528,20 +536,11 @@ def apply(principal: Principal, request: BundleApplyRequest) -> BundleApplied:
                 f"The plan has {len(planned.plan.conflicts)} conflicts; the first: {first.kind}"
                 f" {first.key!r}: {first.message}"
             )
+        # What the plan resolved, and the objects created as the apply goes (in dependency order).
         targets = dict(planned.targets)
-        keys = bundle_keys.of_organization(organization_id)
-        by_key = {(resource_type, key): resource_id for (resource_type, resource_id), key in keys.items()}
 
         def id_of(resource_type: str, key: str) -> UUID | None:
-            found = targets.get((resource_type, key))
-            if found is not None:
-                return found
-            if (resource_type, key) in by_key:
-                return by_key[(resource_type, key)]
-            try:
-                return UUID(key)
-            except ValueError:
-                return None
+            return targets.get((resource_type, key))
 
         for created in planned.plan.changes:
             if created.kind == "datasources":
