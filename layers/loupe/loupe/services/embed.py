@@ -41,15 +41,16 @@ from loupe.models.organizations import OrganizationSettings
 from loupe.models.queries import ParameterOptionsPage
 from loupe.repositories import crud, embed_tokens
 from loupe.repositories import organizations as organizations_repository
-from loupe.repositories.dashboards import DASHBOARDS
 from loupe.repositories.embed_tokens import EMBED_TOKENS
-from loupe.repositories.listing import Collection
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.security import tokens
 from loupe.services import audit
 from loupe.services.dashboards import Board, dashboards, draw, filter_values, options_of, plan_tiles
+from loupe.services.queries import queries
+from loupe.services.resources import ResourceService
 from loupe.services.runs import runs
+from loupe.services.visualizations import visualizations
 
 # A visualization or a query result is drawn as a dashboard of one full-width tile this high.
 SINGLE_TILE_HEIGHT = 8
@@ -95,16 +96,15 @@ def _board(principal: Principal, resource_type: str, resource_id: UUID) -> Board
     return _one_tile(query, query, None)
 
 
-COLLECTIONS: dict[str, Collection] = {
-    "dashboard": DASHBOARDS,
-    "visualization": VISUALIZATIONS,
-    "query": QUERIES,
+SHOWN: dict[str, ResourceService[Any, Any, Any]] = {
+    "dashboard": dashboards,
+    "visualization": visualizations,
+    "query": queries,
 }
 
 
 def _require_resource(principal: Principal, resource_type: str, resource_id: UUID) -> None:
-    if crud.get(COLLECTIONS[resource_type], principal.organization_id, resource_id) is None:
-        raise NotFound(f"No such {resource_type}")
+    SHOWN[resource_type].require(principal, resource_id)
 
 
 def _require_filters(body: GuestAccess, declared: list[dict[str, Any]]) -> None:
