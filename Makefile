@@ -14,7 +14,7 @@ LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
 
-.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench load build validate lock clean
+.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench load build validate lock clean pictures
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ fuzz: install ## schemathesis against make dev's OpenAPI document as each role (
 
 load: install ## LOAD_USERS (50) locust users drive a local stack for LOAD_REQUESTS (5000) requests; writes bench/load.json
 	$(BIN)/python -m bench.load
+
+pictures: install ## Draw docs/pictures/ (every visualization type and a dashboard) from a fixed sample
+	$(BIN)/python -m infra.pictures
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint --template template.yaml

@@ -21,6 +21,9 @@ class BuildUnavailable(RuntimeError):
 # The export function's own layer (DuckDB, ADR 11): only that function carries it.
 EXPORT_LAYER = "ExportLayer"
 EXPORT_FUNCTION = "ExportFunction"
+# The render function's own layer (vl-convert, ADR 19), likewise.
+RENDER_LAYER = "RenderLayer"
+RENDER_FUNCTION = "RenderFunction"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class ArtifactSizes:
     largest_function_mb: float
     export_layer_mb: float
     export_function_mb: float
+    render_layer_mb: float
+    render_function_mb: float
 
     @property
     def deployed_mb(self) -> float:
@@ -39,6 +44,11 @@ class ArtifactSizes:
     def export_deployed_mb(self) -> float:
         """The export function with both of its layers."""
         return self.layer_mb + self.export_layer_mb + self.export_function_mb
+
+    @property
+    def render_deployed_mb(self) -> float:
+        """The render function with both of its layers."""
+        return self.layer_mb + self.render_layer_mb + self.render_function_mb
 
 
 def _folder_mb(folder: Path) -> float:
@@ -69,11 +79,12 @@ def measure() -> ArtifactSizes:
         functions = {
             path.name: _folder_mb(path)
             for path in build.iterdir()
-            if path.is_dir() and path.name not in ("LoupeLayer", EXPORT_LAYER)
+            if path.is_dir() and path.name not in ("LoupeLayer", EXPORT_LAYER, RENDER_LAYER)
         }
         # The largest of the functions that carry the shared layer alone.
         largest = max(
-            (name for name in functions if name != EXPORT_FUNCTION), key=lambda name: functions[name]
+            (name for name in functions if name not in (EXPORT_FUNCTION, RENDER_FUNCTION)),
+            key=lambda name: functions[name],
         )
         return ArtifactSizes(
             layer_mb=_folder_mb(build / "LoupeLayer"),
@@ -81,4 +92,6 @@ def measure() -> ArtifactSizes:
             largest_function_mb=functions[largest],
             export_layer_mb=_folder_mb(build / EXPORT_LAYER),
             export_function_mb=functions[EXPORT_FUNCTION],
+            render_layer_mb=_folder_mb(build / RENDER_LAYER),
+            render_function_mb=functions[RENDER_FUNCTION],
         )

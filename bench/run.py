@@ -29,7 +29,19 @@ import psycopg
 from psycopg import sql
 from psycopg.abc import Params, Query
 
-from bench import artifacts, dev_run, exports, importtime, layer, load, out, queries_list, runs, statements
+from bench import (
+    artifacts,
+    dev_run,
+    exports,
+    importtime,
+    layer,
+    load,
+    out,
+    queries_list,
+    render,
+    runs,
+    statements,
+)
 from bench.cold import RESULT_MARKER
 from loupe.api.prefix import API_PREFIX
 
@@ -670,6 +682,8 @@ def sizes_details(sizes: artifacts.ArtifactSizes) -> dict[str, Any]:
         "largest_function_mb": sizes.largest_function_mb,
         "export_layer_mb": sizes.export_layer_mb,
         "export_function_with_layers_mb": sizes.export_deployed_mb,
+        "render_layer_mb": sizes.render_layer_mb,
+        "render_function_with_layers_mb": sizes.render_deployed_mb,
         "budget_mb": DEPLOYED_BUDGET_MB,
         "lambda_limit_mb": LAMBDA_UNZIPPED_MB,
     }
@@ -691,6 +705,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         # First, while moto (a dev dependency the layer lacks) may still be imported.
         run_figures = None if config.requests_only else measure_runs(server_url, database_url)
         export_figures = None if config.requests_only else measure_exports(server_url, database_url)
+        render_figures = None if config.requests_only else render.measure()
         from loupe.config import get_settings
 
         get_settings.cache_clear()
@@ -778,6 +793,7 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         Figure("page plan seq scans, 100k rows", "scans", len(listing.seq_scans), 1, 0.0),
         *(runs_table(run_figures) if run_figures is not None else []),
         *(exports.table(export_figures, Figure) if export_figures is not None else []),
+        *(render.table(render_figures, Figure) if render_figures is not None else []),
         *(load_table(load_result) if load_result is not None else []),
     ]
     if dev_result is not None:
@@ -796,6 +812,9 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         )
         figures.append(
             Figure("export function + both layers", "MB", sizes.export_deployed_mb, LAMBDA_UNZIPPED_MB, 1.0)
+        )
+        figures.append(
+            Figure("render function + both layers", "MB", sizes.render_deployed_mb, LAMBDA_UNZIPPED_MB, 1.0)
         )
     details: dict[str, Any] = {
         "machine": {**machine(server_version), "loadavg_before": load_before, "loadavg_after": load_after},
@@ -848,6 +867,8 @@ def bench(config: Config) -> tuple[list[Figure], dict[str, Any]]:
         details["runs"] = runs_details(run_figures)
     if export_figures is not None:
         details["exports"] = exports.details(export_figures)
+    if render_figures is not None:
+        details["render"] = render.details(render_figures.types, render_figures.cold)
     if sizes is not None:
         details["deployable_size"] = sizes_details(sizes)
     if load_result is not None:

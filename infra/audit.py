@@ -1,4 +1,4 @@
-"""`make audit`: the Lambda layer's locked dependencies checked for known vulnerabilities (pip-audit)
+"""`make audit`: the Lambda layers' locked dependencies checked for known vulnerabilities (pip-audit)
 and for licenses the layer may not ship (GPL, AGPL). The license check needs no network; the
 vulnerability check is reported as skipped, with the reason, when its data cannot be reached."""
 
@@ -21,6 +21,10 @@ from infra.dependencies import closure
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
+# Every layer the template deploys: the shared one, and the export and render functions' own.
+LAYER_REQUIREMENTS = tuple(
+    ROOT / "layers" / name / "requirements.txt" for name in ("loupe", "export", "render")
+)
 # pip-audit's default vulnerability service (PyPI's JSON API), probed first with one locked package so
 # that "unreachable" (or a mirror without vulnerability data) is not read as "clean".
 VULNERABILITY_SERVICE = "https://pypi.org/pypi/{name}/{version}/json"
@@ -57,7 +61,8 @@ def license_of(name: str) -> PackageLicense:
 
 
 def check_licenses() -> list[PackageLicense]:
-    return [license_of(name) for name in sorted(closure())]
+    names = set().union(*(closure(path) for path in LAYER_REQUIREMENTS))
+    return [license_of(name) for name in sorted(names)]
 
 
 def vulnerability_data_reachable(name: str, version: str) -> str | None:
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     licenses = check_licenses()
     width = max(len(package.name) for package in licenses)
-    print(f"Licenses of the {len(licenses)} packages in the Lambda layer:")
+    print(f"Licenses of the {len(licenses)} packages in the Lambda layers:")
     for package in licenses:
         flag = "FORBIDDEN" if package.forbidden else "ok"
         print(f"  {package.name:<{width}}  {package.version:<14} {flag:<9} {package.license}")

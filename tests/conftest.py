@@ -116,6 +116,7 @@ class ApiResponse:
     headers: dict[str, str]
     body: str
     function: str | None = None
+    content: bytes = b""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -157,7 +158,9 @@ class ApiClient:
         encoded = body.encode() if isinstance(body, str) else body or b""
         response = _GATEWAY.handle(HttpRequest(method, target, list(all_headers.items()), encoded, source_ip))
         headers = dict(response.headers)
-        return ApiResponse(response.status, headers, response.body.decode(), response.function)
+        # A picture's bytes are not text: `body` holds what decodes, `content` every byte.
+        text = response.body.decode(errors="replace")
+        return ApiResponse(response.status, headers, text, response.function, response.body)
 
     def get(self, path: str, **kwargs: Any) -> ApiResponse:
         return self.request("GET", path, **kwargs)

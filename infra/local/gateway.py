@@ -99,6 +99,18 @@ def render_template(body_template: str, message: str, request_id: str) -> str:
     )
 
 
+def binary_media_types() -> frozenset[str]:
+    """The template's BinaryMediaTypes, `~1` read as the `/` it escapes."""
+    declared = template()["Resources"]["LoupeApi"]["Properties"].get("BinaryMediaTypes") or []
+    return frozenset(str(item).replace("~1", "/").lower() for item in declared)
+
+
+def first_accepted(headers: Iterable[tuple[str, str]]) -> str:
+    """The first media type of the request's Accept header: the one API Gateway matches."""
+    accept = next((value for name, value in headers if name.lower() == "accept"), "")
+    return accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
+
+
 def merged_headers(result: Mapping[str, Any]) -> list[tuple[str, str]]:
     """A proxy result's headers: every multiValueHeaders value, then `headers` values not already given."""
     merged: list[tuple[str, str]] = []
@@ -196,7 +208,7 @@ class Gateway:
         try:
             if isinstance(result, Exception):
                 raise result
-            response = self._to_http(result, route.function)
+            response = self._to_http(result, route.function, first_accepted(request.headers))
         except FunctionError as error:
             # The worker wrote the traceback to the function's log; the client only learns it failed.
             print(error, file=sys.stderr)
@@ -213,14 +225,17 @@ class Gateway:
         )
 
     @staticmethod
-    def _to_http(result: Any, function: str) -> HttpResponse:
+    def _to_http(result: Any, function: str, accepted: str) -> HttpResponse:
         if not isinstance(result, Mapping) or "statusCode" not in result:
             raise TypeError(f"{function} returned no proxy response (statusCode missing)")
         size = len(json.dumps(result).encode())
         if size > MAX_RESPONSE_BYTES:
             raise ValueError(f"{function}: response payload of {size} bytes exceeds {MAX_RESPONSE_BYTES}")
         body = result.get("body") or ""
-        raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+        # As API Gateway does: a base64 body becomes bytes only for a client that accepts a binary media
+        # type first; any other gets the base64 text.
+        binary = result.get("isBase64Encoded") and accepted in binary_media_types()
+        raw = base64.b64decode(body) if binary else str(body).encode()
         headers = [(name, value) for name, value in merged_headers(result) if name.lower() not in HOP_BY_HOP]
         return HttpResponse(int(result["statusCode"]), headers, raw, function)
 

@@ -42,7 +42,7 @@ def generated(stack: StackProcess, tmp_path_factory: pytest.TempPathFactory) -> 
     (folder / "openapi.json").write_text(document.text, encoding="utf-8")
     # No post hooks: formatting the generated code needs ruff on PATH and proves nothing.
     (folder / "config.yaml").write_text(
-        f"package_name_override: {PACKAGE}\npost_hooks: []\n", encoding="utf-8"
+        f"package_name_override: {PACKAGE}\npost_hooks: []\n{PICTURE_TYPES}", encoding="utf-8"
     )
     result = subprocess.run(
         [
@@ -73,6 +73,15 @@ def generated(stack: StackProcess, tmp_path_factory: pytest.TempPathFactory) -> 
         sys.path.remove(str(folder))
         for name in [name for name in sys.modules if name == PACKAGE or name.startswith(f"{PACKAGE}.")]:
             del sys.modules[name]
+
+
+# openapi-python-client reads only JSON, text and octet-stream responses: pictures come as bytes
+# (docs/api-notes.md says so for client authors).
+PICTURE_TYPES = """content_type_overrides:
+  image/svg+xml: text/plain
+  image/png: application/octet-stream
+  application/pdf: application/octet-stream
+"""
 
 
 class Journey:
@@ -226,6 +235,21 @@ def test_a_generated_client_drives_the_whole_journey(generated: ModuleType, stac
     board = model("DashboardCreate", {"name": "Orders", "tiles": tiles})
     dashboard = expect(call("dashboards", "create_dashboard", admin, body=board), 201, "DashboardOut")
     assert len(dashboard.tiles) == 2
+
+    # Pictures: a chart as PNG and as SVG, and the dashboard as a PDF page.
+    formats = journey.models.RenderVisualizationFormat
+    png = admin.with_headers({"Accept": "image/png"})
+    bar = visualizations["bar"].id
+    drawn = call("visualizations", "render_visualization", png, bar, format_=formats.PNG, run_id=run.id)
+    expect(drawn, 200)
+    assert drawn.content.startswith(b"\x89PNG")
+    assert drawn.headers["Loupe-Run-Id"] == str(run.id)
+    svg = call("visualizations", "render_visualization", admin, bar, format_=formats.SVG, run_id=run.id)
+    assert expect(svg, 200).startswith("<svg")
+    pdf = admin.with_headers({"Accept": "application/pdf"})
+    page_formats = journey.models.RenderDashboardFormat
+    page = call("dashboards", "render_dashboard", pdf, dashboard.id, format_=page_formats.PDF)
+    assert expect(page, 200).payload.read().startswith(b"%PDF-")
     plan = model(
         "ScheduleCreate",
         {

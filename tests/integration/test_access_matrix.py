@@ -121,6 +121,9 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("POST", "/embed/data"): GUEST,
     ("GET", "/embed/filters/{}/options"): GUEST,
     ("POST", "/embed/downloads"): GUEST,
+    ("GET", "/visualizations/{}/render"): V,
+    ("GET", "/dashboards/{}/render"): V,
+    ("POST", "/dashboards/{}/render"): V,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):

@@ -276,3 +276,36 @@ def test_views_over_a_policy_table_and_its_children_are_refused_unless_they_carr
     # A view with a policy of its own is read through it.
     assert api.post(path, json_body=policy(table="public.all_orders"), token=admin).status == 201
     assert rows_of(api, viewer, run("SELECT id FROM all_orders ORDER BY id", viewer), aws) == [[1], [3]]
+
+
+def test_a_picture_is_drawn_only_from_a_result_of_the_callers_own_policy(
+    api: Any, setup: dict[str, Any], aws: str
+) -> None:
+    admin, viewer = setup["admin"], setup["viewer"]
+    made = api.post(
+        f"/api/v1/datasources/{setup['datasource']}/row-policies", json_body=policy(), token=admin
+    )
+    assert made.status == 201, made.body
+    set_claims(api, setup, {"tenant": "a"})
+    table = api.post(
+        "/api/v1/visualizations",
+        json_body={"name": "orders", "query_id": setup["query"], "type": "table"},
+        token=admin,
+    ).json()["id"]
+    path = f"/api/v1/visualizations/{table}/render"
+    admin_run = run_query(api, admin, setup["query"])
+    assert len(rows_of(api, admin, admin_run, aws)) == 5
+
+    # The admin's result holds every tenant's rows: the viewer's picture is never drawn from it.
+    assert_error(api.get(path, token=viewer, query={"format": "vega-lite"}), 409, "conflict")
+    assert_error(
+        api.get(path, token=viewer, query={"format": "vega-lite", "run_id": admin_run.json()["id"]}),
+        404,
+        "not_found",
+    )
+    viewer_run = run_query(api, viewer, setup["query"])
+    rows_of(api, viewer, viewer_run, aws)
+    drawn = api.get(path, token=viewer, query={"format": "vega-lite"})
+    assert drawn.header("Loupe-Run-Id") == viewer_run.json()["id"]
+    tenants = {cell["text"] for cell in drawn.json()["data"]["values"] if cell["column"] == "tenant"}
+    assert tenants == {"a"}

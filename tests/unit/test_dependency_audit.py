@@ -32,6 +32,8 @@ def test_the_layer_ships_no_gpl_and_its_closure_is_complete() -> None:
     licenses = {package.name: package for package in audit.check_licenses()}
     # The layer's own requirements and what they pull in (psycopg's binary, boto3's botocore).
     assert {"psycopg", "psycopg-binary", "boto3", "botocore", "pydantic-core"} <= set(licenses)
+    # The export and render functions' own layers too.
+    assert {"duckdb", "vl-convert-python"} <= set(licenses)
     # Test-only tools are not in the layer.
     assert not {"pytest", "moto", "pgserver"} & set(licenses)
     assert [name for name, package in licenses.items() if package.forbidden] == []

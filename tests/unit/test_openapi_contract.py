@@ -78,7 +78,14 @@ def test_writes_that_may_answer_412_take_if_match(document: dict[str, Any]) -> N
 
 def test_response_headers_are_declared(document: dict[str, Any]) -> None:
     headers = document["components"]["headers"]
-    assert set(headers) == {"ETag", "Location", "Retry-After", "X-Request-Id"}
+    assert set(headers) == {
+        "ETag",
+        "Location",
+        "Retry-After",
+        "X-Request-Id",
+        "Content-Disposition",
+        "Loupe-Run-Id",
+    }
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():
             declared = response.get("headers", {})
@@ -87,6 +94,8 @@ def test_response_headers_are_declared(document: dict[str, Any]) -> None:
                 assert "Retry-After" in declared, (method, path, status)
             if status in ("201", "302") or (method == "POST" and path.endswith("/runs") and status < "300"):
                 assert "Location" in declared, (method, path, status)
+            if path.endswith("/render") and status == "200":
+                assert "Content-Disposition" in declared, (method, path, status)
 
 
 def test_lists_of_edited_resources_filter_on_updated_at(document: dict[str, Any]) -> None:

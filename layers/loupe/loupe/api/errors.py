@@ -47,6 +47,12 @@ class MethodNotAllowed(DomainError):
         super().__init__()
 
 
+class NotAcceptable(DomainError):
+    """The client's Accept header does not ask for the type the route would answer with."""
+
+    default_message = "Not acceptable"
+
+
 class PayloadTooLarge(DomainError):
     """The request body is over the function's limit."""
 
@@ -88,6 +94,7 @@ RENDERINGS: dict[type[DomainError], Rendering] = {
     NotFound: Rendering(404, "not_found"),
     ReferenceNotFound: Rendering(404, "not_found", fields_in="body"),
     MethodNotAllowed: Rendering(405, "method_not_allowed", headers=_allow),
+    NotAcceptable: Rendering(406, "not_acceptable"),
     Conflict: Rendering(409, "conflict"),
     ExportTooLarge: Rendering(409, "export_too_large"),
     InUse: Rendering(409, "in_use"),

@@ -26,6 +26,7 @@ ERROR_DESCRIPTIONS = {
     403: "The caller's role does not allow this",
     404: "No such resource in the caller's organization",
     405: "Method not allowed on this path",
+    406: "The Accept header does not name the type asked for (a PNG or PDF needs its own)",
     409: "Uniqueness or state conflict",
     410: "The run's stored result has expired (organization retention)",
     412: "If-Match does not match the current ETag",
@@ -49,6 +50,11 @@ RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
     },
     "Location": {"description": "The URL of the resource", "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "integer"}},
+    "Loupe-Run-Id": {"description": "The run whose stored result was drawn", "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": "`inline`, with a file name for saving the picture",
+        "schema": {"type": "string"},
+    },
 }
 
 # Statuses that never carry a body (RFC 9110): documented without content.

@@ -434,7 +434,7 @@ class RunService(ResourceReader[RunOut]):
             return self._listed(principal, query.model_copy(update={"query_id": query_id}), Page[RunOut])
 
     def results(self, principal: Principal, run_id: UUID, query: ResultsQuery) -> RunResults:
-        return self._reader(principal, run_id).page(query.offset, query.limit)
+        return self.result_reader(principal, run_id).page(query.offset, query.limit)
 
     def cancel(self, principal: Principal, run_id: UUID) -> RunOut:
         """A queued run ends now; a running one's statement is stopped inside the datasource by its
@@ -447,7 +447,7 @@ class RunService(ResourceReader[RunOut]):
 
     def export(self, principal: Principal, run_id: UUID, fmt: InstantExportFormat) -> str:
         """Write a small run's rows as a file beside its result; returns a short-lived signed URL of it."""
-        reader = self._reader(principal, run_id)
+        reader = self.result_reader(principal, run_id)
         manifest = reader.manifest
         if (
             manifest.row_count > INSTANT_EXPORT_MAX_ROWS
@@ -473,7 +473,7 @@ class RunService(ResourceReader[RunOut]):
             offset=query.offset,
         )
 
-    def _reader(self, principal: Principal, run_id: UUID) -> ResultReader:
+    def result_reader(self, principal: Principal, run_id: UUID) -> ResultReader:
         """The stored result of the caller's organization's run; only a succeeded run has one."""
         with db.transaction():
             run = self._run(principal, run_id)

@@ -21,6 +21,7 @@ ROUTE_MODULES = (
     "bundles",
     "audit",
     "runs",
+    "rendering",
 )
 
 

@@ -1,0 +1,188 @@
+"""Pictures of visualizations and dashboards, drawn from stored results the caller may read (row policies
+included); rendering never starts a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from loupe import db
+from loupe.charts import engine
+from loupe.charts.page import PlacedTile, dashboard_page, page_height, tile_size
+from loupe.charts.specs import vega_lite
+from loupe.errors import Conflict, DomainError, FieldIssue, InvalidInput, InvalidListQuery, NotFound
+from loupe.models.identity import Principal
+from loupe.models.rendering import (
+    MAX_PIXELS,
+    DashboardFormat,
+    DashboardRenderRequest,
+    VisualizationRenderQuery,
+)
+from loupe.models.runs import RunOut
+from loupe.models.visualizations import VisualizationOut
+from loupe.repositories import crud
+from loupe.repositories.queries import QUERIES
+from loupe.services.dashboards import dashboards, plan_tiles
+from loupe.services.runs import organization_zone, parameter_values, runs
+from loupe.services.visualizations import visualizations
+
+# A proxy response holds 6 MB, and base64 makes 4 bytes of 3: a picture over this cannot be answered.
+MAX_PICTURE_BYTES = 4_400_000
+CONTENT_TYPES = {
+    "svg": "image/svg+xml",
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "vega-lite": "application/json",
+}
+# What travels base64-encoded, and must be named in the template's BinaryMediaTypes.
+BINARY_TYPES = frozenset({"image/png", "application/pdf"})
+
+
+class PictureTooLarge(InvalidListQuery):
+    """The drawing is over what one response may carry."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A drawing and its media type: text (SVG), bytes (PNG, PDF) or a specification (Vega-Lite)."""
+
+    content_type: str
+    body: str | bytes | dict[str, Any]
+    run_id: UUID | None = None
+
+
+def _require_pixels(width: int, height: int, scale: float) -> None:
+    if width * height * scale * scale > MAX_PIXELS:
+        raise InvalidListQuery(
+            f"A picture has at most {MAX_PIXELS:,} pixels (width x height x scale²)",
+            issues=[FieldIssue("scale", "too many pixels for this width and height")],
+        )
+
+
+def _bounded(body: bytes) -> bytes:
+    if len(body) > MAX_PICTURE_BYTES:
+        raise PictureTooLarge(
+            f"The picture takes {len(body):,} bytes, over the {MAX_PICTURE_BYTES:,} a response carries: ask"
+            " for a smaller width, height or scale",
+            issues=[FieldIssue("width", "the picture is too large at this size")],
+        )
+    return body
+
+
+def _default_run(principal: Principal, query: Mapping[str, Any]) -> RunOut:
+    """The newest stored result of the query with its parameters' defaults."""
+    organization_id = principal.organization_id
+    try:
+        values = parameter_values(
+            query["parameters"], {}, organization_id, lambda: organization_zone(organization_id), principal
+        )
+    except InvalidInput:
+        raise Conflict("The query's parameters have no defaults to draw it with: name a run_id") from None
+    run = runs.newest_result(principal, query, values)
+    if run is None:
+        raise Conflict(
+            "The visualization's query has no stored result with its default parameters yet: run it"
+            " (POST /queries/{id}/runs), or name a run_id"
+        )
+    return run
+
+
+def _spec(
+    principal: Principal, shown: VisualizationOut, run_id: UUID, width: int, height: int
+) -> dict[str, Any]:
+    reader = runs.result_reader(principal, run_id)
+    manifest = reader.manifest
+    return vega_lite(
+        shown.type,
+        shown.options,
+        manifest.columns,
+        reader.iter_rows(),
+        manifest.row_count,
+        title=shown.name,
+        width=width,
+        height=height,
+    )
+
+
+def render_visualization(
+    principal: Principal, visualization_id: UUID, query: VisualizationRenderQuery
+) -> Picture:
+    """The visualization drawn from `query.run_id`, or from its query's newest stored result."""
+    if query.format == "png":
+        _require_pixels(query.width, query.height, query.scale)
+    with db.transaction():
+        shown = visualizations.get(principal, visualization_id).resource
+        if query.run_id is None:
+            stored = crud.get(QUERIES, principal.organization_id, shown.query_id)
+            if stored is None:
+                raise NotFound("The visualization's query is gone")
+            run = _default_run(principal, stored)
+        else:
+            run = runs.get(principal, query.run_id).resource
+            if run.query_id != shown.query_id:
+                raise InvalidListQuery(
+                    "The run is not a run of the visualization's query",
+                    issues=[FieldIssue("run_id", "a run of another query")],
+                )
+    spec = _spec(principal, shown, run.id, query.width, query.height)
+    content_type = CONTENT_TYPES[query.format]
+    if query.format == "vega-lite":
+        return Picture(content_type, spec, run.id)
+    if query.format == "svg":
+        return Picture(content_type, engine.to_svg(spec), run.id)
+    return Picture(content_type, _bounded(engine.to_png(spec, query.scale)), run.id)
+
+
+def _filter_text(name: str, value: Any) -> str:
+    if isinstance(value, Mapping) and "from" in value:
+        return f"{name}: {value.get('preset', 'custom')} ({value['from']} → {value['to']})"
+    if isinstance(value, list):
+        return f"{name}: {', '.join(str(item) for item in value)}"
+    return f"{name}: {value}"
+
+
+def render_dashboard(principal: Principal, dashboard_id: UUID, request: DashboardRenderRequest) -> Picture:
+    """The dashboard on one page, each tile drawn from the newest stored result of the run the data call
+    would show for these filters (a tile without one says so)."""
+    with db.transaction():
+        board = dashboards.board(principal, dashboard_id)
+        plan = plan_tiles(principal, board, request.filters)
+        newest = {
+            tile_id: runs.newest_result(principal, query, values) for tile_id, query, values in plan.runs
+        }
+    tiles: list[PlacedTile] = []
+    for tile in board.dashboard.tiles:
+        placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, text=tile.text)
+        if tile.visualization_id is not None:
+            run = newest.get(tile.id)
+            if run is None:
+                message = (
+                    plan.skipped.get(tile.id)
+                    or "No stored result for these filters yet: refresh the dashboard"
+                )
+                placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, message=message)
+            else:
+                shown = VisualizationOut.model_validate(
+                    {**plan.visualizations[tile.visualization_id], "warnings": []}
+                )
+                width, height = tile_size(request.width, placed)
+                try:
+                    svg = engine.to_svg(_spec(principal, shown, run.id, width, height))
+                except DomainError as refusal:
+                    placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, message=refusal.message)
+                else:
+                    placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, svg=svg)
+        tiles.append(placed)
+    filters = [_filter_text(name, value) for name, value in plan.filters.items() if value is not None]
+    page = dashboard_page(board.dashboard.name, filters, tiles, request.width)
+    if request.format == "png":
+        _require_pixels(request.width, page_height(tiles), request.scale)
+    return _page(page, request.format, request.scale)
+
+
+def _page(page: str, page_format: DashboardFormat, scale: float) -> Picture:
+    if page_format == "pdf":
+        return Picture(CONTENT_TYPES["pdf"], _bounded(engine.svg_to_pdf(page)))
+    return Picture(CONTENT_TYPES["png"], _bounded(engine.svg_to_png(page, scale)))
