@@ -10,6 +10,7 @@ SAM CLI comes from `.venv-sam` (`make validate` creates it; `make test` depends 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -240,10 +241,13 @@ def test_layer_holds_loupe_and_its_pinned_dependencies(sam_build: Build) -> None
         for name, resource in sam_build.resources.items()
         if resource["Type"] == "AWS::Serverless::LayerVersion"
     }
-    assert set(layers) == {"LoupeLayer", "ExportLayer"}
-    # The export function's own layer holds DuckDB (Parquet), which the shared layer leaves out (ADR 9).
+    assert set(layers) == {"LoupeLayer", "ExportLayer", "RenderLayer"}
+    # The export function's own layer holds DuckDB (Parquet), which the shared layer leaves out (ADR 9);
+    # the render function's holds vl-convert (ADR 19).
     assert (layers["ExportLayer"] / "duckdb" / "__init__.py").is_file()
     assert not (layers["LoupeLayer"] / "duckdb").exists()
+    assert (layers["RenderLayer"] / "vl_convert" / "__init__.py").is_file()
+    assert not (layers["LoupeLayer"] / "vl_convert").exists()
     python = layers["LoupeLayer"]
     assert (python / "loupe" / "__init__.py").is_file()
     assert (python / "loupe" / "migrations.py").is_file()
@@ -362,9 +366,17 @@ def _sqs_message(queue_url: str, aws_endpoint: str, key: str = "run_id") -> dict
 
 
 def test_every_built_function_serves_a_request_or_event_against_the_database_and_moto(
-    sam_build: Build, clean_db: str, register: Any
+    sam_build: Build, clean_db: str, register: Any, api: Any
 ) -> None:
     admin = register()
+    # The render function draws a page from its own layer's vl-convert: a dashboard of one text tile.
+    board = {
+        "name": "Built",
+        "tiles": [{"text": "Drawn by the built layer", "x": 0, "y": 0, "w": 12, "h": 2}],
+    }
+    dashboard = api.post("/api/v1/dashboards", json_body=board, token=admin.access_token)
+    assert dashboard.status == 201, dashboard.body
+    http_requests = {**HTTP_REQUESTS, "RenderFunction": f"/api/v1/dashboards/{dashboard.json()['id']}/render"}
     with moto_server(0) as aws_endpoint:
         resources = create_runs_resources(aws_endpoint)
         # What each resource is locally, for the variables the template sets from them.
@@ -383,8 +395,8 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
         }
         served: dict[str, Any] = {}
         for name, properties in sam_build.functions().items():
-            if name in HTTP_REQUESTS:
-                path = HTTP_REQUESTS[name]
+            if name in http_requests:
+                path = http_requests[name]
                 found = find_route("GET", path)
                 assert found is not None, path
                 route, parameters = found
@@ -393,7 +405,10 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
                     path,
                     resource=route.path,
                     path_parameters=parameters,
-                    headers={"Authorization": f"Bearer {admin.access_token}", "Accept": "application/json"},
+                    headers={
+                        "Authorization": f"Bearer {admin.access_token}",
+                        "Accept": "image/png" if name == "RenderFunction" else "application/json",
+                    },
                     stage="dev",
                 )
             elif name in SCHEDULED:
@@ -426,6 +441,9 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
     assert len(served["ExportFunction"]["batchItemFailures"]) == 1
     assert served["DeadLetterFunction"] == {"batchItemFailures": []}
     assert served["MigratorFunction"] == {"applied": []}
+    picture = served["RenderFunction"]
+    assert (picture["statusCode"], picture["isBase64Encoded"]) == (200, True), picture
+    assert base64.b64decode(picture["body"]).startswith(b"\x89PNG")
     assert served["SchedulerFunction"] == {"fired": 0, "sent": 0, "alerts_delivered": 0}
     assert served["ReaperFunction"] == {"requeued": 0, "failed": 0, "cancelled": 0}
     assert set(served["JanitorFunction"]) >= {"runs_deleted", "results_expired"}

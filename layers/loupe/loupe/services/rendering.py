@@ -53,6 +53,18 @@ class Picture:
     run_id: UUID | None = None
 
 
+def require_visualization(principal: Principal, visualization_id: UUID) -> None:
+    """A 404 unless the caller's organization has the visualization."""
+    with db.transaction():
+        visualizations.require(principal, visualization_id)
+
+
+def require_dashboard(principal: Principal, dashboard_id: UUID) -> None:
+    """A 404 unless the caller's organization has the dashboard."""
+    with db.transaction():
+        dashboards.require(principal, dashboard_id)
+
+
 def _require_pixels(width: int, height: int, scale: float) -> None:
     if width * height * scale * scale > MAX_PIXELS:
         raise InvalidListQuery(

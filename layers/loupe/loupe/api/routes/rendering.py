@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -68,13 +69,15 @@ DASHBOARD_PICTURES = {
 }
 
 
-def require_accepted(content_type: str) -> None:
-    """A binary body reaches the client as bytes only when the first type it accepts is that type."""
+def require_accepted(content_type: str, require_shown: Callable[[], None]) -> None:
+    """A binary body reaches the client as bytes only when the first type it accepts is that type. What
+    is not there is a 404 first, whatever the Accept header."""
     if content_type not in BINARY_TYPES:
         return
     accepted = current_request().headers.get("accept", "")
     first = accepted.split(",", 1)[0].split(";", 1)[0].strip().lower()
     if first != content_type:
+        require_shown()
         raise NotAcceptable(
             f"Send `Accept: {content_type}`: API Gateway hands a binary body only to a client whose Accept"
             " header names its type first"
@@ -114,7 +117,10 @@ def picture_response(picture: Picture, name: str, extension: str) -> Response[An
 def render_visualization(
     visualization_id: UUID, caller: Caller, query: Annotated[VisualizationRenderQuery, Query()]
 ) -> Response[Any]:
-    require_accepted(rendering.CONTENT_TYPES[query.format])
+    require_accepted(
+        rendering.CONTENT_TYPES[query.format],
+        lambda: rendering.require_visualization(caller, visualization_id),
+    )
     picture = rendering.render_visualization(caller, visualization_id, query)
     extension = "json" if query.format == "vega-lite" else query.format
     return picture_response(picture, f"visualization-{visualization_id}", extension)
@@ -134,7 +140,9 @@ def render_visualization(
 def render_dashboard(
     dashboard_id: UUID, caller: Caller, query: Annotated[DashboardRenderQuery, Query()]
 ) -> Response[Any]:
-    require_accepted(rendering.CONTENT_TYPES[query.format])
+    require_accepted(
+        rendering.CONTENT_TYPES[query.format], lambda: rendering.require_dashboard(caller, dashboard_id)
+    )
     request = DashboardRenderRequest(format=query.format, width=query.width, scale=query.scale)
     picture = rendering.render_dashboard(caller, dashboard_id, request)
     return picture_response(picture, f"dashboard-{dashboard_id}", query.format)
@@ -153,6 +161,8 @@ def render_dashboard(
 def render_dashboard_with_filters(
     dashboard_id: UUID, body: DashboardRenderRequest, caller: Caller
 ) -> Response[Any]:
-    require_accepted(rendering.CONTENT_TYPES[body.format])
+    require_accepted(
+        rendering.CONTENT_TYPES[body.format], lambda: rendering.require_dashboard(caller, dashboard_id)
+    )
     picture = rendering.render_dashboard(caller, dashboard_id, body)
     return picture_response(picture, f"dashboard-{dashboard_id}", body.format)
