@@ -1,6 +1,7 @@
-"""Lambda entry point of the schedules function: cron schedules that refresh queries."""
+"""Lambda entry point of the schedules function: cron schedules that refresh queries, and the destinations
+their reports and alerts are delivered to."""
 
-from loupe.api.routes.schedules import router
+from loupe.api.routes import destinations, schedules
 from loupe.entry.http import http_function
 
-app, lambda_handler = http_function(router)
+app, lambda_handler = http_function(schedules.router, destinations.router)

@@ -124,6 +124,13 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("GET", "/visualizations/{}/render"): V,
     ("GET", "/dashboards/{}/render"): V,
     ("POST", "/dashboards/{}/render"): V,
+    ("POST", "/destinations"): A,
+    ("GET", "/destinations"): V,
+    ("GET", "/destinations/{}"): V,
+    ("PATCH", "/destinations/{}"): A,
+    ("DELETE", "/destinations/{}"): A,
+    ("POST", "/destinations/{}/rotate-secret"): A,
+    ("POST", "/destinations/{}/test"): A,
 }
 # The standard five routes of the resources editors write and everyone reads.
 for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):

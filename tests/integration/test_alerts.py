@@ -58,6 +58,8 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        # Each POST's headers and body as sent, for checking signatures.
+        self.received: list[tuple[dict[str, str], bytes]] = []
         self.statuses: list[int] = []
         self.trickle_seconds = 0.0
         receiver = self
@@ -66,6 +68,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((self.path, json.loads(body)))
+                receiver.received.append((dict(self.headers), body))
                 if receiver.trickle_seconds:
                     # A byte every 0.2 s: no single read waits long enough to time out.
                     self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")

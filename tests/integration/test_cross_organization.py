@@ -60,6 +60,11 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
             " RETURNING id",
             (org,),
         )
+        destination = insert(
+            "INSERT INTO destinations (organization_id, name, type, recipients)"
+            " VALUES (%s, 'd', 'email', %s) RETURNING id",
+            (org, Jsonb(["owner@example.com"])),
+        )
         run = insert(
             "INSERT INTO runs (organization_id, query_id, datasource_id, sql, parameters, cache_key, status)"
             " VALUES (%s, %s, %s, 'SELECT 1', %s, 'cache-key', 'queued') RETURNING id",
@@ -80,6 +85,7 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
         "users": owner.user_id,
         "sessions": sessions[0]["id"],
         "runs": run,
+        "destinations": destination,
     }
 
 

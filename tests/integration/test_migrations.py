@@ -49,6 +49,7 @@ ALL_MIGRATIONS = [
     "0018_guest_resources",
     "0019_revisions",
     "0020_bundle_keys",
+    "0021_destinations",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -77,6 +78,7 @@ LOUPE_TABLES = {
     "embed_tokens",
     "revisions",
     "bundle_keys",
+    "destinations",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -199,7 +201,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=18) == [
+    assert migrations.rollback(migrated_url, count=19) == [
+        "0021_destinations",
         "0020_bundle_keys",
         "0019_revisions",
         "0018_guest_resources",
@@ -238,6 +241,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0018_guest_resources",
         "0019_revisions",
         "0020_bundle_keys",
+        "0021_destinations",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -261,6 +265,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0018_guest_resources",
         "0019_revisions",
         "0020_bundle_keys",
+        "0021_destinations",
     ]
 
 
@@ -563,7 +568,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=14)
+    migrations.rollback(database_url, count=15)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -581,6 +586,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0018_guest_resources",
         "0019_revisions",
         "0020_bundle_keys",
+        "0021_destinations",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -604,8 +610,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0021_destinations",
         "rolled back: 0020_bundle_keys",
-        "rolled back: 0019_revisions",
     ]
     assert password not in out + err + out2 + err2
 
@@ -746,7 +752,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=12)
+    migrations.rollback(database_url, count=13)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -773,6 +779,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0018_guest_resources",
         "0019_revisions",
         "0020_bundle_keys",
+        "0021_destinations",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

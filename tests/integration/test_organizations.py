@@ -65,6 +65,7 @@ class TestSettings:
             "share_links_enabled": False,
             "revision_retention_count": 100,
             "revision_retention_days": 365,
+            "delivery_allowed_recipients": [],
         }
         etag = response.header("ETag")
         assert etag
@@ -104,6 +105,7 @@ class TestSettings:
             "share_links_enabled": False,
             "revision_retention_count": 100,
             "revision_retention_days": 365,
+            "delivery_allowed_recipients": [],
         }
         assert second.header("ETag") != first.header("ETag")
         assert audit_actions(clean_db, admin.organization_id).count("organization.updated") == 2

@@ -30,6 +30,19 @@ MaxRows = Annotated[int, Field(ge=1, le=10_000_000)]
 # The cost guard's threshold, in the datasource planner's own unit (see docs/api-notes.md).
 MaxQueryCost = Annotated[float, Field(gt=0, le=1e15, allow_inf_nan=False)]
 
+# An address (`finance@partner.example`) or a whole domain (`@partner.example`) outside the organization
+# that its destinations may mail.
+AllowedRecipient = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=254,
+        pattern=r"^([^@\s]+@[^@\s]+\.[^@\s]+|@[^@\s]+\.[^@\s]+)$",
+        examples=["@partner.example"],
+    ),
+]
+AllowedRecipients = Annotated[list[AllowedRecipient], Field(max_length=200)]
+
 # An example for the OpenAPI document, never issued.
 INVITATION_TOKEN_EXAMPLE = "linv_2Yw9sKq4TzL8mVb1NcR6hXe3PjU7aDf5GkH0oWi4Qs8"  # noqa: S105
 
@@ -54,6 +67,8 @@ class OrganizationSettings(BaseModel):
     # its newest.
     revision_retention_count: RevisionsKept = 100
     revision_retention_days: RetentionDays = 365
+    # Destinations mail members; anyone else only at these addresses or domains (none by default).
+    delivery_allowed_recipients: AllowedRecipients = Field(default_factory=list)
 
 
 class SettingsPatch(StrictModel):
@@ -68,6 +83,7 @@ class SettingsPatch(StrictModel):
     share_links_enabled: bool | None = None
     revision_retention_count: RevisionsKept | None = None
     revision_retention_days: RetentionDays | None = None
+    delivery_allowed_recipients: AllowedRecipients | None = None
 
 
 class OrganizationUpdate(StrictModel):

@@ -37,6 +37,7 @@ REFRESH_TOKEN_PREFIX = "lrt_"  # noqa: S105  # a label, not a secret
 API_KEY_PREFIX = "lk_"
 PASSWORD_RESET_PREFIX = "lpr_"  # noqa: S105  # a label, not a secret
 SHARE_LINK_PREFIX = "lsh_"
+WEBHOOK_SECRET_PREFIX = "lwhs_"  # noqa: S105  # a label, not a secret
 
 
 class _CheckedKeyHMAC(HMACAlgorithm):

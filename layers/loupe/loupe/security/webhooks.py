@@ -1,11 +1,15 @@
-"""Alert webhooks: URLs checked against the datasources' network policy when saved and again when
-called, and a POST that connects to the address it checked and never follows a redirect."""
+"""Webhooks: URLs checked against the datasources' network policy when saved and again when called, a
+POST that connects to the address it checked and never follows a redirect, and the HMAC signature a
+receiver checks (docs/deliveries.md)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import socket
 import ssl
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -21,6 +25,8 @@ from loupe.security.connection_policy import (
 DEFAULT_PORTS = {"https": 443, "http": 80}
 # Enough of an answer to read its status; the body is not used.
 MAX_RESPONSE_BYTES = 4096
+SIGNATURE_HEADER = "Loupe-Signature"
+DELIVERY_HEADER = "Loupe-Delivery-Id"
 
 
 class WebhookFailed(Exception):
@@ -84,6 +90,14 @@ def check_webhook_url(url: str, settings: PolicySettings | None = None) -> Webho
     return webhook
 
 
+def signature(secrets: Sequence[str], timestamp: int, body: bytes) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, one v1 per secret (the current one first,
+    then one being rotated out), as Stripe-style receivers check it."""
+    signed = str(timestamp).encode() + b"." + body
+    digests = (hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest() for secret in secrets)
+    return ",".join([f"t={timestamp}", *(f"v1={value}" for value in digests)])
+
+
 class _PinnedConnection(http.client.HTTPConnection):
     """Connects to an address already checked, while the Host header and TLS name stay the URL's host:
     a second DNS answer cannot swap in another address."""
@@ -98,12 +112,20 @@ class _PinnedConnection(http.client.HTTPConnection):
         self.sock = self._tls.wrap_socket(connection, server_hostname=self.host) if self._tls else connection
 
 
-def post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySettings | None = None) -> None:
-    """POST `body` as JSON; returns on a 2xx answer, raises WebhookFailed otherwise, and whatever the
-    server does, within twice `timeout_seconds` (a server that answers a byte at a time is cut off)."""
+def post_json(
+    url: str,
+    body: bytes,
+    timeout_seconds: float,
+    settings: PolicySettings | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """POST `body` as JSON (with `headers` too); returns on a 2xx answer, raises WebhookFailed otherwise,
+    and whatever the server does, within twice `timeout_seconds` (a server that answers a byte at a time
+    is cut off)."""
     deadline = 2 * timeout_seconds
+    extra = dict(headers or {})
     try:
-        call_within(deadline, lambda: _post_json(url, body, timeout_seconds, settings), "webhook")
+        call_within(deadline, lambda: _post_json(url, body, timeout_seconds, settings, extra), "webhook")
     except Overran:
         raise WebhookFailed(f"the webhook did not answer within {deadline:g} s") from None
     except WebhookFailed:
@@ -112,7 +134,9 @@ def post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySet
         raise WebhookFailed(f"the webhook call failed: {type(error).__name__}") from None
 
 
-def _post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySettings | None) -> None:
+def _post_json(
+    url: str, body: bytes, timeout_seconds: float, settings: PolicySettings | None, extra: dict[str, str]
+) -> None:
     try:
         webhook = parse_webhook_url(url, settings)
         address = check_host(webhook.host, settings)[0]
@@ -124,7 +148,7 @@ def _post_json(url: str, body: bytes, timeout_seconds: float, settings: PolicySe
             "POST",
             webhook.target,
             body=body,
-            headers={"Content-Type": "application/json", "User-Agent": "Loupe-Alerts/1"},
+            headers={"Content-Type": "application/json", "User-Agent": "Loupe-Alerts/1", **extra},
         )
         response = connection.getresponse()
         response.read(MAX_RESPONSE_BYTES)

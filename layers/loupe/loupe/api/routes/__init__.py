@@ -17,6 +17,7 @@ ROUTE_MODULES = (
     "dashboards",
     "embed",
     "schedules",
+    "destinations",
     "canvases",
     "bundles",
     "audit",

@@ -1,0 +1,3 @@
+-- Undoes 0021_destinations.
+
+DROP TABLE destinations;

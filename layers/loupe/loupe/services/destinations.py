@@ -1,0 +1,249 @@
+"""Destinations: where reports and alerts go (a mail list, a Slack-compatible or a generic webhook).
+Admins write them and every role lists them; a test, a report and an alert are delivered by one path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from loupe import db, notify
+from loupe.config import get_settings
+from loupe.errors import Conflict, FieldIssue, InvalidInput
+from loupe.models.destinations import (
+    DestinationCreate,
+    DestinationOut,
+    DestinationTestOut,
+    DestinationUpdate,
+    SecretRotated,
+)
+from loupe.models.identity import Principal
+from loupe.models.organizations import OrganizationSettings
+from loupe.repositories import crud
+from loupe.repositories import destinations as repository
+from loupe.repositories import organizations as organizations_repository
+from loupe.repositories.destinations import DESTINATIONS
+from loupe.security import crypto, tokens
+from loupe.security.connection_policy import ConnectionPolicyError
+from loupe.security.webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookFailed,
+    check_webhook_url,
+    post_json,
+    signature,
+)
+from loupe.services import audit
+from loupe.services.resources import ResourceService, Versioned
+from loupe.versions import ExpectedVersions, require_version
+
+# After a rotation the previous secret signs beside the new one this long, while receivers switch.
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+class DeliveryFailed(Exception):
+    """The destination did not take the message; the text never repeats a webhook's path or query."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """What is delivered: a mail's subject and text (a Slack message's text too), and the JSON event a
+    webhook receives as `data`."""
+
+    kind: str
+    subject: str
+    text: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A webhook destination's secrets: its URL and signing secrets, the current one first."""
+
+    url: str
+    secrets: list[str]
+
+
+def _seal(organization_id: UUID, sealed: Sealed) -> bytes:
+    return crypto.encrypt(
+        json.dumps({"url": sealed.url, "secrets": sealed.secrets}).encode(), organization_id
+    )
+
+
+def _open(organization_id: UUID, row: Mapping[str, Any]) -> Sealed:
+    opened = json.loads(crypto.decrypt(bytes(row["secrets_ciphertext"]), organization_id))
+    return Sealed(opened["url"], list(opened["secrets"]))
+
+
+def _checked_url(url: str) -> str:
+    """The URL's scheme and host, once its host passes the network policy."""
+    try:
+        return check_webhook_url(url).display()
+    except ConnectionPolicyError as error:
+        raise InvalidInput(
+            "The URL is not one Loupe may call", issues=[FieldIssue("url", str(error))]
+        ) from None
+
+
+def _allowed(address: str, allowed: Sequence[str]) -> bool:
+    domain = "@" + address.rsplit("@", 1)[-1]
+    return address in allowed or domain in allowed
+
+
+def outside_recipients(organization_id: UUID, recipients: Sequence[str]) -> list[str]:
+    """The recipients who are neither members nor allowed by the organization's settings."""
+    record = organizations_repository.get(organization_id)
+    settings = OrganizationSettings.model_validate(record.settings if record else {})
+    allowed = [entry.lower() for entry in settings.delivery_allowed_recipients]
+    members = repository.member_addresses(organization_id, recipients)
+    return [address for address in recipients if address not in members and not _allowed(address, allowed)]
+
+
+def _checked_recipients(organization_id: UUID, recipients: Sequence[str]) -> list[str]:
+    outside = set(outside_recipients(organization_id, recipients))
+    if outside:
+        raise InvalidInput(
+            "Destinations mail members, and others only at addresses or domains an admin allows"
+            " (the organization's `delivery_allowed_recipients`)",
+            issues=[
+                FieldIssue(f"to.{index}", "not a member's address, nor an allowed one")
+                for index, address in enumerate(recipients)
+                if address in outside
+            ],
+        )
+    return list(recipients)
+
+
+class DestinationService(ResourceService[DestinationCreate, DestinationUpdate, DestinationOut]):
+    def to_out(self, row: dict[str, Any]) -> DestinationOut:
+        return DestinationOut.model_validate({**row, "to": row["recipients"], "url": row["url_display"]})
+
+    def values_for_create(self, principal: Principal, body: DestinationCreate) -> dict[str, Any]:
+        values: dict[str, Any] = {"name": body.name, "type": body.type}
+        if body.to is not None:
+            values["recipients"] = _checked_recipients(principal.organization_id, body.to)
+        if body.url is not None:
+            secrets = (
+                [tokens.new_secret_token(tokens.WEBHOOK_SECRET_PREFIX)] if body.type == "webhook" else []
+            )
+            values["url_display"] = _checked_url(body.url)
+            values["secrets_ciphertext"] = _seal(principal.organization_id, Sealed(body.url, secrets))
+        return values
+
+    def create(self, principal: Principal, body: DestinationCreate) -> Versioned[DestinationOut]:
+        """The destination; a webhook's answer carries its signing secret, this once."""
+        made = super().create(principal, body)
+        if body.type == "webhook":
+            with db.transaction():
+                row = self._existing(principal, made.resource.id)
+                made.resource.signing_secret = _open(principal.organization_id, row).secrets[0]
+        return made
+
+    def values_for_update(
+        self, principal: Principal, body: DestinationUpdate, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if body.name is not None:
+            values["name"] = body.name
+        if body.to is not None:
+            if current["type"] != "email":
+                raise InvalidInput(
+                    issues=[FieldIssue("to", f"a {current['type']} destination has no recipients")]
+                )
+            values["recipients"] = _checked_recipients(principal.organization_id, body.to)
+        if body.url is not None:
+            if current["type"] == "email":
+                raise InvalidInput(issues=[FieldIssue("url", "an email destination has no URL")])
+            kept = _open(principal.organization_id, current)
+            values["url_display"] = _checked_url(body.url)
+            values["secrets_ciphertext"] = _seal(principal.organization_id, Sealed(body.url, kept.secrets))
+        return values
+
+    def rotate_secret(
+        self, principal: Principal, destination_id: UUID, expected: ExpectedVersions
+    ) -> SecretRotated:
+        """A new signing secret; the current one goes on signing beside it for ROTATION_OVERLAP."""
+        with db.transaction():
+            current = self._existing(principal, destination_id, for_update=True)
+            require_version(expected, self.version(current))
+            if current["type"] != "webhook":
+                raise Conflict(f"A {current['type']} destination signs nothing: only webhooks have a secret")
+            kept = _open(principal.organization_id, current)
+            secret = tokens.new_secret_token(tokens.WEBHOOK_SECRET_PREFIX)
+            until = datetime.now(UTC) + ROTATION_OVERLAP
+            values = {
+                "secrets_ciphertext": _seal(
+                    principal.organization_id, Sealed(kept.url, [secret, kept.secrets[0]])
+                ),
+                "previous_secret_until": until,
+            }
+            crud.update(DESTINATIONS, principal.organization_id, destination_id, values)
+            audit.record_by(
+                principal, "destination.secret_rotated", target_type="destination", target_id=destination_id
+            )
+        return SecretRotated(signing_secret=secret, previous_secret_until=until)
+
+    def test(self, principal: Principal, destination_id: UUID) -> DestinationTestOut:
+        """A test message, sent now: whether the destination took it."""
+        with db.transaction():
+            row = self._existing(principal, destination_id)
+        message = Message(
+            kind="test",
+            subject="Loupe: a test of this destination",
+            text=f"A test message to the destination {row['name']!r}, sent from Loupe by an admin.",
+            data={"destination_id": str(destination_id)},
+        )
+        try:
+            deliver(principal.organization_id, row, message)
+        except DeliveryFailed as error:
+            return DestinationTestOut(delivered=False, error=str(error))
+        return DestinationTestOut(delivered=True, error=None)
+
+
+def _signing_secrets(organization_id: UUID, row: Mapping[str, Any]) -> tuple[str, list[str]]:
+    sealed = _open(organization_id, row)
+    until = row["previous_secret_until"]
+    live = sealed.secrets if until is not None and until > datetime.now(UTC) else sealed.secrets[:1]
+    return sealed.url, live
+
+
+def deliver(organization_id: UUID, row: Mapping[str, Any], message: Message) -> None:
+    """Hand the message to the destination; DeliveryFailed says why it did not take it."""
+    timeout = get_settings().webhook_timeout_seconds
+    if row["type"] == "email":
+        with db.transaction():
+            outside = outside_recipients(organization_id, row["recipients"])
+        if outside:
+            raise DeliveryFailed(f"{len(outside)} recipient(s) are no longer members or allowed")
+        for address in row["recipients"]:
+            try:
+                notify.notifier().send(notify.Mail(to=address, subject=message.subject, text=message.text))
+            except (notify.NotifierUnavailable, OSError) as error:
+                raise DeliveryFailed(f"the mail was not sent: {error}") from None
+        return
+    url, secrets = _signing_secrets(organization_id, row)
+    if row["type"] == "slack":
+        body, headers = json.dumps({"text": message.text}).encode(), {}
+    else:
+        delivery_id = str(uuid.uuid4())
+        event = {
+            "id": delivery_id,
+            "type": message.kind,
+            "created_at": datetime.now(UTC).isoformat(),
+            "data": dict(message.data),
+        }
+        body = json.dumps(event).encode()
+        headers = {SIGNATURE_HEADER: signature(secrets, int(time.time()), body), DELIVERY_HEADER: delivery_id}
+    try:
+        post_json(url, body, timeout, headers=headers)
+    except WebhookFailed as error:
+        raise DeliveryFailed(str(error)) from None
+
+
+destinations = DestinationService(DESTINATIONS, DestinationOut, "destination")
