@@ -186,11 +186,22 @@ def test_a_rule_notifies_once_while_true_and_again_after_re_arming(
     shown = api.get(f"/api/v1/schedules/{hourly}", token=token).json()["alert_rules"]
     assert [(rule["triggered"], rule["last_value"]) for rule in shown] == [(False, 2), (False, 4)]
     assert published(alerts_inbox) == []
+    # The history lists each resolution where the firings are; a resolution is notified nowhere.
+    resolved = firings(api, token, hourly, kind="resolved")
+    assert sorted((item["rule"]["name"], item["value"]) for item in resolved) == [
+        ("many widgets", 2),
+        ("starts at one", 4),
+    ]
+    assert all(
+        (item["sns"], item["webhook"], item["destinations"]) == ("skipped", None, {}) for item in resolved
+    )
+    assert all(item["delivered_at"] for item in resolved)
 
     # True again: notified again.
     patch(api, token, hourly, {"parameters": {"minimum": 1}})
     fire(clean_db, aws, hourly)
-    assert len(firings(api, token, hourly)) == 4
+    assert len(firings(api, token, hourly, kind="fired")) == 4
+    assert [item["kind"] for item in firings(api, token, hourly, sort="created_at")].count("resolved") == 2
     assert len(published(alerts_inbox)) == 2
     assert len(receiver.requests) == 2
 

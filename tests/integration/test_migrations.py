@@ -50,6 +50,7 @@ ALL_MIGRATIONS = [
     "0019_revisions",
     "0020_bundle_keys",
     "0021_destinations",
+    "0022_alert_history",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -201,7 +202,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=19) == [
+    assert migrations.rollback(migrated_url, count=20) == [
+        "0022_alert_history",
         "0021_destinations",
         "0020_bundle_keys",
         "0019_revisions",
@@ -242,6 +244,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0019_revisions",
         "0020_bundle_keys",
         "0021_destinations",
+        "0022_alert_history",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -266,6 +269,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0019_revisions",
         "0020_bundle_keys",
         "0021_destinations",
+        "0022_alert_history",
     ]
 
 
@@ -568,7 +572,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=15)
+    migrations.rollback(database_url, count=16)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -587,6 +591,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0019_revisions",
         "0020_bundle_keys",
         "0021_destinations",
+        "0022_alert_history",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -610,8 +615,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0022_alert_history",
         "rolled back: 0021_destinations",
-        "rolled back: 0020_bundle_keys",
     ]
     assert password not in out + err + out2 + err2
 
@@ -752,7 +757,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=13)
+    migrations.rollback(database_url, count=14)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -780,6 +785,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0019_revisions",
         "0020_bundle_keys",
         "0021_destinations",
+        "0022_alert_history",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

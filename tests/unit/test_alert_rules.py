@@ -90,6 +90,11 @@ def test_valid_rules(body: dict[str, Any]) -> None:
     assert AlertRuleIn.model_validate(body).operator == body["operator"]
 
 
+def test_a_rule_on_the_run_failing_takes_nothing_to_compare() -> None:
+    rule = AlertRuleIn.model_validate({"source": "run_failed", "muted_until": "2026-12-24T00:00:00Z"})
+    assert (rule.operator, rule.column, rule.threshold, rule.destination_ids) == (None, None, None, None)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -100,6 +105,14 @@ def test_valid_rules(body: dict[str, Any]) -> None:
         ({"column": "n", "operator": ">", "threshold": None}, "not None"),
         ({"column": "n", "operator": "<", "threshold": True}, "not True"),
         ({"source": "row_count", "operator": ">", "threshold": "5"}, "compared with a number"),
+        ({"column": "n"}, "needs an operator"),
+        ({"source": "run_failed", "operator": ">", "threshold": 1}, "takes no operator or threshold"),
+        ({"source": "run_failed", "threshold": None}, "takes no operator or threshold"),
+        ({"source": "run_failed", "column": "n"}, "names no column"),
+        (
+            {"source": "run_failed", "destination_ids": ["7c9e1a3b-5d7f-4b9d-8f1b-3d5f7b9d1f3b"] * 2},
+            "named once",
+        ),
     ],
 )
 def test_invalid_rules(body: dict[str, Any], message: str) -> None:

@@ -129,7 +129,7 @@ class SecretRotated(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "signing_secret": "lwhs_3Vb8Kq1Tz9mNc4Rx7Pj2Hd6Ws5Ya0Ef",
+                    "signing_secret": "lwhs_example",
                     "previous_secret_until": "2026-12-05T09:00:00Z",
                 }
             ]

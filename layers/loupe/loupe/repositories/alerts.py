@@ -20,9 +20,12 @@ ALERT_FIRINGS = Collection(
         "run_id",
         "rule_id",
         "rule",
+        "kind",
+        "muted",
         "value",
         "sns_status",
         "webhook_status",
+        "destinations",
         "delivery_attempts",
         "delivery_error",
         "delivered_at",
@@ -32,7 +35,7 @@ ALERT_FIRINGS = Collection(
     default_sort="-created_at",
     searchable=(),
     tagged=False,
-    filters=frozenset({"schedule_id", "rule_id"}),
+    filters=frozenset({"schedule_id", "rule_id", "kind"}),
 )
 
 
@@ -50,10 +53,14 @@ def save_state(schedule_id: UUID, state: dict[str, Any]) -> None:
 
 
 def insert_firings(firings: list[dict[str, Any]]) -> None:
-    execute_many(
-        "INSERT INTO alert_firings (id, organization_id, schedule_id, run_id, rule_id, rule, value,"
-        " webhook_url, webhook_status, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        [
+    """Firings and resolutions; a resolution, or a firing of a muted rule, is notified nowhere (it is
+    delivered as it is written)."""
+    rows = []
+    for firing in firings:
+        notified = firing["kind"] == "fired" and not firing["muted"]
+        webhook = firing["webhook_url"] if notified else None
+        destinations = dict.fromkeys(firing["destination_ids"], "pending") if notified else {}
+        rows.append(
             (
                 firing["id"],
                 firing["organization_id"],
@@ -61,13 +68,22 @@ def insert_firings(firings: list[dict[str, Any]]) -> None:
                 firing["run_id"],
                 firing["rule_id"],
                 Jsonb(firing["rule"]),
+                firing["kind"],
+                firing["muted"],
                 Jsonb(firing["value"]),
-                firing["webhook_url"],
-                "pending" if firing["webhook_url"] else None,
+                webhook,
+                "pending" if webhook else None,
+                "pending" if notified else "skipped",
+                Jsonb(destinations),
+                None if notified else firing["created_at"],
                 firing["created_at"],
             )
-            for firing in firings
-        ],
+        )
+    execute_many(
+        "INSERT INTO alert_firings (id, organization_id, schedule_id, run_id, rule_id, rule, kind, muted,"
+        " value, webhook_url, webhook_status, sns_status, destinations, delivered_at, created_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        rows,
     )
 
 
@@ -80,6 +96,7 @@ def next_undelivered(
         "SELECT alert_firings.id, alert_firings.organization_id, alert_firings.schedule_id,"
         " alert_firings.run_id, alert_firings.rule_id, alert_firings.rule, alert_firings.value,"
         " alert_firings.webhook_url, alert_firings.sns_status, alert_firings.webhook_status,"
+        " alert_firings.destinations,"
         " alert_firings.delivery_attempts, alert_firings.created_at, schedules.name AS schedule_name"
         " FROM alert_firings JOIN schedules ON schedules.id = alert_firings.schedule_id"
         " WHERE alert_firings.delivered_at IS NULL AND alert_firings.delivery_attempts < %s"
@@ -94,11 +111,12 @@ def record_delivery(
     firing_id: UUID,
     sns_status: str,
     webhook_status: str | None,
+    destinations: dict[str, str],
     error: str | None,
     delivered_at: datetime | None,
 ) -> None:
     execute(
-        "UPDATE alert_firings SET sns_status = %s, webhook_status = %s, delivery_error = %s,"
-        " delivered_at = %s, delivery_attempts = delivery_attempts + 1 WHERE id = %s",
-        (sns_status, webhook_status, error, delivered_at, firing_id),
+        "UPDATE alert_firings SET sns_status = %s, webhook_status = %s, destinations = %s,"
+        " delivery_error = %s, delivered_at = %s, delivery_attempts = delivery_attempts + 1 WHERE id = %s",
+        (sns_status, webhook_status, Jsonb(destinations), error, delivered_at, firing_id),
     )

@@ -1,9 +1,11 @@
-"""Alert rules of schedules: checked when saved, evaluated after each successful scheduled run, and
-notified once per firing through the alerts topic and the rule's webhook.
+"""Alert rules of schedules: checked when saved, evaluated after each scheduled run, and notified once
+per firing through the alerts topic, the rule's webhook and its destinations.
 
-A rule fires when it becomes true and is re-armed when it is false again; `changed` fires on every run
-whose value differs from the previous run's. Firings are written in the run's own transaction and
-delivered after it commits (an outbox): the scheduler's tick retries what is not yet delivered.
+A rule fires when it becomes true and resolves when it is false again (re-armed); `changed` fires on
+every run whose value differs from the previous run's; `run_failed` fires when a run fails and resolves
+at the next success. A muted rule's firings are kept and notified nowhere. Firings are written in the
+run's own transaction and delivered after it commits (an outbox): the scheduler's tick retries what is
+not yet delivered.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.alerts import AlertFiringOut, AlertRuleIn, AlertRuleOut
 from loupe.observability import logger, metrics
 from loupe.repositories import alerts as alerts_repository
+from loupe.repositories import crud
+from loupe.repositories.destinations import DESTINATIONS
 from loupe.security.connection_policy import ConnectionPolicyError
 from loupe.security.webhooks import WebhookFailed, check_webhook_url, parse_webhook_url, post_json
+from loupe.services import destinations
+from loupe.services.resources import require_references
 
 # A firing whose notifications keep failing is given up after this many attempts (one per tick).
 MAX_DELIVERY_ATTEMPTS = 5
@@ -51,11 +57,20 @@ class Observation:
     row_count: int
 
 
-def checked_rules(rules: list[AlertRuleIn]) -> list[dict[str, Any]]:
+def checked_rules(organization_id: UUID, rules: list[AlertRuleIn]) -> list[dict[str, Any]]:
     """The rules as stored: each with an id (a new one unless given), webhook URLs checked against the
-    network policy. Raises InvalidInput naming the rule."""
+    network policy, destinations the organization's. Raises InvalidInput naming the rule."""
     stored: list[dict[str, Any]] = []
     seen: set[UUID] = set()
+    require_references(
+        DESTINATIONS,
+        organization_id,
+        [
+            (f"alert_rules[{index}].destination_ids[{position}]", destination_id)
+            for index, rule in enumerate(rules)
+            for position, destination_id in enumerate(rule.destination_ids or [])
+        ],
+    )
     for index, rule in enumerate(rules):
         field = f"alert_rules[{index}]"
         if rule.id is not None and rule.id in seen:
@@ -74,14 +89,18 @@ def checked_rules(rules: list[AlertRuleIn]) -> list[dict[str, Any]]:
 def kept_state(
     previous_rules: list[dict[str, Any]], rules: list[dict[str, Any]], state: dict[str, Any]
 ) -> dict[str, Any]:
-    """The state of the rules sent again unchanged (same id, same definition); a new or changed rule
-    starts armed."""
-    previous = {rule["id"]: rule for rule in previous_rules}
+    """The state of the rules sent again unchanged (same id, same definition, whatever their muting); a
+    new or changed rule starts armed."""
+    previous = {rule["id"]: _unmuted(rule) for rule in previous_rules}
     return {
         rule["id"]: state[rule["id"]]
         for rule in rules
-        if rule["id"] in state and previous.get(rule["id"]) == rule
+        if rule["id"] in state and previous.get(rule["id"]) == _unmuted(rule)
     }
+
+
+def _unmuted(rule: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in rule.items() if name != "muted_until"}
 
 
 def rules_out(rules: list[dict[str, Any]], state: dict[str, Any]) -> list[AlertRuleOut]:
@@ -91,7 +110,12 @@ def rules_out(rules: list[dict[str, Any]], state: dict[str, Any]) -> list[AlertR
         url = rule.get("webhook_url")
         shown.append(
             AlertRuleOut(
-                **{name: value for name, value in rule.items() if name != "webhook_url"},
+                **{
+                    name: value
+                    for name, value in rule.items()
+                    if name not in ("webhook_url", "destination_ids")
+                },
+                destination_ids=rule.get("destination_ids") or [],
                 webhook=_display_webhook(url) if url else None,
                 triggered=current.get("triggered", False),
                 last_value=current.get("value"),
@@ -116,9 +140,12 @@ def firing_out(row: dict[str, Any]) -> AlertFiringOut:
         rule_id=row["rule_id"],
         run_id=row["run_id"],
         rule=row["rule"],
+        kind=row["kind"],
+        muted=row["muted"],
         value=row["value"],
         sns=row["sns_status"],
         webhook=row["webhook_status"],
+        destinations=row["destinations"],
         delivery_attempts=row["delivery_attempts"],
         delivery_error=row["delivery_error"],
         delivered_at=row["delivered_at"],
@@ -178,18 +205,63 @@ def _bounded(value: Any) -> Any:
     return encoded[:MAX_VALUE_CHARACTERS] + "…"
 
 
+def _muted(rule: dict[str, Any], now: datetime) -> bool:
+    until = rule.get("muted_until")
+    return until is not None and datetime.fromisoformat(until) > now
+
+
+def _event(
+    schedule: dict[str, Any], run_id: UUID, rule: dict[str, Any], kind: str, value: Any, now: datetime
+) -> dict[str, Any]:
+    """A firing or a resolution of the rule, as recorded."""
+    return {
+        "id": uuid.uuid4(),
+        "organization_id": schedule["organization_id"],
+        "schedule_id": schedule["id"],
+        "run_id": run_id,
+        "rule_id": UUID(rule["id"]),
+        "rule": {name: value for name, value in rule.items() if name not in ("id", "webhook_url")},
+        "kind": kind,
+        "muted": kind == "fired" and _muted(rule, now),
+        "value": value,
+        "webhook_url": rule.get("webhook_url"),
+        "destination_ids": rule.get("destination_ids") or [],
+        "created_at": now,
+    }
+
+
+def _record(schedule: dict[str, Any], state: dict[str, Any], events: list[dict[str, Any]]) -> list[UUID]:
+    alerts_repository.save_state(schedule["id"], state)
+    alerts_repository.insert_firings(events)
+    fired = [event for event in events if event["kind"] == "fired"]
+    if fired:
+        metrics.add_metric(name="AlertsFired", unit=MetricUnit.Count, value=len(fired))
+    return [event["id"] for event in fired if not event["muted"]]
+
+
 def evaluate(schedule_id: UUID, run_id: UUID, observation: Observation) -> list[UUID]:
     """Evaluate the schedule's rules on a successful run, in the caller's transaction; the ids of the
-    firings it recorded, to deliver once that transaction commits."""
+    firings it recorded that are to be notified, to deliver once that transaction commits."""
     schedule = alerts_repository.rules_for_evaluation(schedule_id)
     if schedule is None or not schedule["alert_rules"]:
         return []
     now = datetime.now(UTC)
     previous_state: dict[str, Any] = schedule["alert_state"]
     state: dict[str, Any] = {}
-    firings: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for rule in schedule["alert_rules"]:
         previous = previous_state.get(rule["id"], {})
+        if rule["source"] == "run_failed":
+            # A success resolves a failure.
+            state[rule["id"]] = {
+                **previous,
+                "triggered": False,
+                "evaluated_at": now.isoformat(),
+                "error": None,
+            }
+            if previous.get("triggered"):
+                events.append(_event(schedule, run_id, rule, "resolved", None, now))
+            continue
         value, error = observed_value(rule, observation)
         if error is not None:
             # No value says nothing about the condition: the rule stays as it was (no re-arming).
@@ -209,26 +281,35 @@ def evaluate(schedule_id: UUID, run_id: UUID, observation: Observation) -> list[
             "error": None,
         }
         if fires:
-            firings.append(
-                {
-                    "id": uuid.uuid4(),
-                    "organization_id": schedule["organization_id"],
-                    "schedule_id": schedule_id,
-                    "run_id": run_id,
-                    "rule_id": UUID(rule["id"]),
-                    "rule": {
-                        name: value for name, value in rule.items() if name not in ("id", "webhook_url")
-                    },
-                    "value": value,
-                    "webhook_url": rule.get("webhook_url"),
-                    "created_at": now,
-                }
-            )
-    alerts_repository.save_state(schedule_id, state)
-    alerts_repository.insert_firings(firings)
-    if firings:
-        metrics.add_metric(name="AlertsFired", unit=MetricUnit.Count, value=len(firings))
-    return [firing["id"] for firing in firings]
+            events.append(_event(schedule, run_id, rule, "fired", value, now))
+        elif previous.get("triggered") and not holds and rule["operator"] != "changed":
+            events.append(_event(schedule, run_id, rule, "resolved", value, now))
+    return _record(schedule, state, events)
+
+
+def evaluate_failure(schedule_id: UUID, run_id: UUID, error: str) -> list[UUID]:
+    """A run of the schedule failed: its `run_failed` rules fire (once, until a run succeeds), in the
+    caller's transaction; the ids of the firings to notify."""
+    schedule = alerts_repository.rules_for_evaluation(schedule_id)
+    if schedule is None or all(rule["source"] != "run_failed" for rule in schedule["alert_rules"]):
+        return []
+    now = datetime.now(UTC)
+    state: dict[str, Any] = dict(schedule["alert_state"])
+    events: list[dict[str, Any]] = []
+    for rule in schedule["alert_rules"]:
+        if rule["source"] != "run_failed":
+            continue
+        previous = state.get(rule["id"], {})
+        value = _bounded(error)
+        state[rule["id"]] = {
+            "triggered": True,
+            "value": value,
+            "evaluated_at": now.isoformat(),
+            "error": None,
+        }
+        if not previous.get("triggered"):
+            events.append(_event(schedule, run_id, rule, "fired", value, now))
+    return _record(schedule, state, events)
 
 
 def deliver_pending(firing_ids: list[UUID] | None = None, deadline: datetime | None = None) -> int:
@@ -275,11 +356,13 @@ def _deliver(firing: dict[str, Any]) -> None:
         except WebhookFailed as error:
             webhook_status = "failed"
             errors.append(f"webhook: {error}")
+    statuses = _to_destinations(firing, json.loads(payload), errors)
     done = not errors or firing["delivery_attempts"] + 1 >= MAX_DELIVERY_ATTEMPTS
     alerts_repository.record_delivery(
         firing["id"],
         sns_status,
         webhook_status,
+        statuses,
         "; ".join(errors)[:1000] or None,
         datetime.now(UTC) if not errors else None,
     )
@@ -289,6 +372,33 @@ def _deliver(firing: dict[str, Any]) -> None:
         metrics.add_metric(name="AlertDeliveryFailures", unit=MetricUnit.Count, value=1)
     else:
         logger.info("alert delivered", extra=details)
+
+
+def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: list[str]) -> dict[str, str]:
+    """Deliver the firing to each of its destinations not yet sent; their statuses after this attempt."""
+    statuses: dict[str, str] = dict(firing["destinations"])
+    name = firing["rule"].get("name") or "an alert rule"
+    message = destinations.Message(
+        kind="alert",
+        subject=f"Loupe alert: {name} on {firing['schedule_name']}",
+        text=f"{name} fired on the schedule {firing['schedule_name']!r}:"
+        f" the value is {json.dumps(firing['value'])}.",
+        data=payload,
+    )
+    for destination_id, status in statuses.items():
+        if status not in ("pending", "failed"):
+            continue
+        row = crud.get(DESTINATIONS, firing["organization_id"], UUID(destination_id))
+        if row is None:
+            statuses[destination_id] = "gone"
+            continue
+        try:
+            destinations.deliver(firing["organization_id"], row, message)
+            statuses[destination_id] = "sent"
+        except destinations.DeliveryFailed as error:
+            statuses[destination_id] = "failed"
+            errors.append(f"destination {row['name']}: {error}")
+    return statuses
 
 
 def _publish(firing: dict[str, Any], payload: str) -> tuple[str, str | None]:

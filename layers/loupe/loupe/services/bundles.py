@@ -712,9 +712,9 @@ def _bundle_of(principal: Principal, request: BundlePlanRequest) -> Bundle:
 
 
 def _kept_webhooks(organization_id: UUID, schedule_id: UUID, body: Mapping[str, Any]) -> Any:
-    """The bundle's alert rules, each keeping the webhook and id (so the state) of the schedule's rule it
-    stands for (the one of its name, else the one at its place): a bundle carries no webhook, and
-    applying one never clears them."""
+    """The bundle's alert rules, each keeping the webhook, destinations, muting and id (so the state) of
+    the schedule's rule it stands for (the one of its name, else the one at its place): a bundle carries
+    none of them, and applying one never clears them."""
     rules = body.get("alert_rules")
     current = crud.get(SCHEDULES, organization_id, schedule_id)
     if not isinstance(rules, list) or current is None:
@@ -728,7 +728,10 @@ def _kept_webhooks(organization_id: UUID, schedule_id: UUID, body: Mapping[str, 
             continue
         name = rule.get("name")
         was = named.get(name) if name else (stored[index] if index < len(stored) else None)
-        kept.append({**rule, "id": was["id"], "webhook_url": was.get("webhook_url")} if was else rule)
+        local = (
+            {name: was.get(name) for name in ("webhook_url", "destination_ids", "muted_until")} if was else {}
+        )
+        kept.append({**rule, "id": was["id"], **local} if was else rule)
     return kept
 
 

@@ -11,7 +11,7 @@ from loupe import db
 from loupe.observability import logger, metrics
 from loupe.repositories import run_exports
 from loupe.repositories import runs as runs_repository
-from loupe.services import scheduler
+from loupe.services import alerts, scheduler
 
 UNDELIVERED_EXPORT = {
     "code": "delivery_failed",
@@ -27,8 +27,12 @@ def fail_undelivered(run_id: UUID, receive_count: str | None) -> None:
     """End the run `failed` if it is still queued or running; a finished (or deleted) run is left as is."""
     with db.transaction():
         ended = runs_repository.fail_active(run_id, UNDELIVERED)
+        firings: list[UUID] = []
         if ended is not None and ended.schedule_id is not None:
             scheduler.record_outcome(ended.schedule_id, succeeded=False)
+            firings = alerts.evaluate_failure(ended.schedule_id, run_id, UNDELIVERED["message"])
+    if firings:
+        alerts.deliver_pending(firings)
     logger.warning(
         "run message dead-lettered",
         extra={"run_id": str(run_id), "receive_count": receive_count, "ended": ended is not None},

@@ -12,7 +12,7 @@ from loupe import db, queue
 from loupe.models.runs import RunStatus
 from loupe.observability import metrics
 from loupe.repositories import runs as runs_repository
-from loupe.services import scheduler
+from loupe.services import alerts, scheduler
 from loupe.services.runs import CANCELLED, run_settings
 
 # A run whose runner stopped this many times is likely what stops it (memory, a crash): give it up.
@@ -52,6 +52,10 @@ def reap(now: datetime) -> ReapCounts:
         for run in given_up_runs:
             if run.schedule_id is not None:
                 scheduler.record_outcome(run.schedule_id, succeeded=False)
+                # Notified by the scheduler's next tick, which delivers what is pending.
+                alerts.evaluate_failure(
+                    run.schedule_id, run.id, "The runner stopped before finishing the run"
+                )
         runs_repository.requeue([run.id for run in retried], now)
         if retried:
             # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.

@@ -314,6 +314,10 @@ def _finish(
             scheduler.record_outcome(schedule_id, succeeded=status is RunStatus.SUCCEEDED)
             if observation is not None:
                 firings = alerts.evaluate(schedule_id, run_id, observation)
+            elif status is not RunStatus.SUCCEEDED:
+                firings = alerts.evaluate_failure(
+                    schedule_id, run_id, (error or {}).get("message", str(status))
+                )
     if firings:
         # Now, not at the next tick; what fails here the tick sends again.
         alerts.deliver_pending(firings)

@@ -85,7 +85,8 @@ def next_run_at(cron: str, timezone: str, after: datetime) -> datetime:
             return instant
 
 
-# What a bundle keeps of a schedule's alert rule: never its webhook (a secret) nor its id and state.
+# What a bundle keeps of a schedule's alert rule: never its webhook (a secret), its destinations (the
+# organization's own) or its muting, nor its id and state.
 RULE_DEFINITION = ("name", "source", "column", "operator", "threshold")
 
 
@@ -112,7 +113,7 @@ class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOu
         declared = self._declared_parameters(principal, body.query_id)
         return {
             **body.model_dump(),
-            "alert_rules": alerts.checked_rules(body.alert_rules),
+            "alert_rules": alerts.checked_rules(principal.organization_id, body.alert_rules),
             "cron": cron,
             "parameters": checked_parameters(declared, body.parameters),
             "next_run_at": next_run_at(cron, body.timezone, now) if body.enabled else None,
@@ -126,7 +127,7 @@ class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOu
         if body.cron is not None:
             values["cron"] = checked_cron(body.cron, now)
         if body.alert_rules is not None:
-            values["alert_rules"] = alerts.checked_rules(body.alert_rules)
+            values["alert_rules"] = alerts.checked_rules(principal.organization_id, body.alert_rules)
             values["alert_state"] = alerts.kept_state(
                 current["alert_rules"], values["alert_rules"], current["alert_state"]
             )
@@ -174,6 +175,7 @@ class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOu
                 query,
                 schedule_id=schedule_id,
                 rule_id=query.rule_id,
+                kind=query.kind,
             )
         return Page[AlertFiringOut](
             items=[alerts.firing_out(row) for row in rows],
