@@ -3,11 +3,12 @@ folded, sampled or cut, and said so; and the dashboard page's layout and escapin
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from loupe.charts import sampling
+from loupe.charts import engine, sampling
 from loupe.charts.page import PlacedTile, dashboard_page, page_height, plain_lines, tile_size
 from loupe.charts.specs import (
     UndrawableResult,
@@ -223,3 +224,17 @@ def test_a_dashboard_page_places_each_tile_by_the_grid_and_lists_the_filters() -
     assert ">A link and bold.<" in page
     assert tile_size(1200, tiles[0]) == (580, 232)
     assert plain_lines("word " * 30, 20)[0] == "word word word word"
+
+
+def test_a_drawing_that_overruns_its_time_is_a_422(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "DRAW_SECONDS", 0.05)
+
+    class Slow:
+        @staticmethod
+        def vegalite_to_svg(spec: dict[str, Any], allowed_base_urls: list[str]) -> str:
+            time.sleep(0.5)
+            return "<svg/>"
+
+    monkeypatch.setattr(engine, "_vl_convert", lambda: Slow)
+    with pytest.raises(engine.TooSlowToDraw, match=r"did not draw within 0\.05 s"):
+        engine.to_svg({})
