@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loupe.services import alerts
 from tests.integration import runs_support
 from tests.integration.runs_support import saved_query, setup_org
 from tests.integration.test_alerts import Receiver, alerts_inbox, fire, firings, patch, published, receiver
@@ -135,6 +136,20 @@ def test_firings_go_to_the_rules_destinations_signed_and_a_deleted_one_is_gone(
     assert (event["type"], event["data"]["rule"]["name"]) == ("alert", "refresh failed")
     headers, body = next(item for item in receiver.received if b'"type": "alert"' in item[1])
     assert verified(hook.json()["signing_secret"], headers, body)
+
+    # A delivery that failed goes again under the same delivery id, so a receiver can refuse a replay.
+    receiver.statuses = [500]
+    patch(api, token, hourly, {"parameters": {"d": 1}})
+    fire(clean_db, aws, hourly)
+    patch(api, token, hourly, {"parameters": {"d": 0}})
+    fire(clean_db, aws, hourly)
+    failed = firings(api, token, hourly, kind="fired", sort="-created_at")[0]
+    assert failed["destinations"][hook.json()["id"]] == "failed"
+    alerts.deliver_pending()
+    retried = firings(api, token, hourly, kind="fired", sort="-created_at")[0]
+    assert retried["destinations"][hook.json()["id"]] == "sent"
+    first, second = [headers for headers, body in receiver.received if b'"type": "alert"' in body][-2:]
+    assert first["Loupe-Delivery-Id"] == second["Loupe-Delivery-Id"]
 
     # A destination deleted before a later firing is `gone` there; the others are still sent.
     etag = api.get(f"/api/v1/destinations/{chat.json()['id']}", token=token).header("ETag")

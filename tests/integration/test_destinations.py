@@ -146,6 +146,15 @@ def test_a_webhook_is_signed_its_url_write_only_and_its_secret_rotates_with_an_o
     assert headers["Loupe-Signature"].count("v1=") == 2
     stale = api.post(f"{path}/rotate-secret", token=token, headers={"If-Match": shown.header("ETag")})
     assert_error(stale, 412, "precondition_failed")
+    # A second rotation within the overlap keeps every secret still signing.
+    again = api.post(
+        f"{path}/rotate-secret", token=token, headers={"If-Match": api.get(path, token=token).header("ETag")}
+    )
+    newest = again.json()["signing_secret"]
+    api.post(f"{path}/test", token=token)
+    headers, body = receiver.received[-1]
+    assert all(verified(key, headers, body) for key in (newest, fresh, secret))
+    fresh = newest
 
     # A new URL keeps the secrets; a failing receiver is reported without the URL's path or query.
     moved = api.request(

@@ -106,6 +106,7 @@ def test_a_rule_on_the_run_failing_takes_nothing_to_compare() -> None:
         ({"column": "n", "operator": "<", "threshold": True}, "not True"),
         ({"source": "row_count", "operator": ">", "threshold": "5"}, "compared with a number"),
         ({"column": "n"}, "needs an operator"),
+        ({"source": "run_failed", "muted_until": "2030-01-01T00:00:00"}, "timezone"),
         ({"source": "run_failed", "operator": ">", "threshold": 1}, "takes no operator or threshold"),
         ({"source": "run_failed", "threshold": None}, "takes no operator or threshold"),
         ({"source": "run_failed", "column": "n"}, "names no column"),

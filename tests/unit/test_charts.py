@@ -238,3 +238,37 @@ def test_a_drawing_that_overruns_its_time_is_a_422(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(engine, "_vl_convert", lambda: Slow)
     with pytest.raises(engine.TooSlowToDraw, match=r"did not draw within 0\.05 s"):
         engine.to_svg({})
+
+
+def test_characters_xml_cannot_hold_are_replaced_before_drawing() -> None:
+    rows = [["2026-01-01", "a\x0bb\x1bc\ufffe", "1", 1]]
+    drawn = spec("bar", {"x": "region", "y": [{"column": "revenue"}]}, rows)
+    svg = engine.to_svg(drawn)
+    assert "a\ufffdb\ufffdc\ufffd" in svg
+    assert engine.clean({"t\x00": ["\x08ok\t\n"]}) == {"t\ufffd": ["\ufffdok\t\n"]}
+
+
+def test_json_cells_group_by_their_json_text() -> None:
+    rows = [["d", [1, 2], "3", 1], ["d", [1, 2], "4", 1], ["d", {"k": 1}, "5", 1]]
+    drawn = spec("bar", {"x": "region", "y": [{"column": "revenue"}], "aggregation": "sum"}, rows)
+    assert [(value["x"], value["value"]) for value in drawn["data"]["values"]] == [
+        ("[1, 2]", 7),
+        ('{"k": 1}', 5),
+    ]
+
+
+def test_the_point_bound_counts_every_series() -> None:
+    many = [{"column": "revenue"}, {"column": "n", "label": "count"}]
+    rows = [["d", "r", str(n), n] for n in range(12_000)]
+    drawn = spec("line", {"x": "n", "y": many}, rows)
+    assert len(drawn["data"]["values"]) <= sampling.MAX_POINTS
+    assert {value["series"] for value in drawn["data"]["values"]} == {"revenue", "count"}
+
+    by_x = [["d", "r", str(n), n % 600] for n in range(1200)]
+    summed = spec("bar", {"x": "n", "y": many, "aggregation": "sum"}, by_x)
+    values = summed["data"]["values"]
+    assert {value["series"] for value in values} == {"revenue", "count"}
+    assert len(values) <= sampling.MAX_BARS
+    assert {value["x"] for value in values if value["series"] == "revenue"} == {
+        value["x"] for value in values if value["series"] == "count"
+    }

@@ -43,14 +43,20 @@ def test_the_waf_limits_each_address_per_minute_and_guards_the_api_stage() -> No
 
 
 def test_only_the_account_mail_functions_may_send_mail_and_only_as_the_sender() -> None:
-    # Password resets (auth), invitations (organizations) and destinations' mail (schedules) are the only
-    # mail Loupe sends.
+    # Password resets (auth), invitations (organizations) and destinations' mail (a test from schedules,
+    # alerts from the runner and the scheduler) are the only mail Loupe sends.
     senders = [
         name
         for name, resource in resources_of("AWS::Serverless::Function").items()
         if "ses:SendEmail" in str(resource["Properties"].get("Policies"))
     ]
-    assert senders == ["AuthFunction", "OrganizationsFunction", "SchedulesFunction"]
+    assert senders == [
+        "AuthFunction",
+        "OrganizationsFunction",
+        "SchedulesFunction",
+        "RunnerFunction",
+        "SchedulerFunction",
+    ]
     for name in senders:
         assert "identity/${MailFromAddress}" in str(template()["Resources"][name]["Properties"]["Policies"])
 

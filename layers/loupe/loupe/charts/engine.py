@@ -7,6 +7,7 @@ on first use, so that nothing else loads it. Every drawing is bounded in time.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,6 +20,9 @@ NO_URLS: list[str] = []
 DRAW_SECONDS = 15.0
 
 DrawnT = TypeVar("DrawnT")
+# Characters XML cannot hold: vl-convert's text layout aborts the process on some (\x0b, \x1b, \ufffe),
+# and an SVG page holding one does not parse. Each becomes U+FFFD.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class TooSlowToDraw(InvalidListQuery):
@@ -32,6 +36,17 @@ def _vl_convert() -> Any:
     return vl_convert
 
 
+def clean(value: Any) -> Any:
+    """The value with every string in it free of characters XML cannot hold."""
+    if isinstance(value, str):
+        return NOT_XML.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {clean(key): clean(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clean(item) for item in value]
+    return value
+
+
 def _bounded(draw: Callable[[], DrawnT]) -> DrawnT:
     try:
         return call_within(DRAW_SECONDS, draw, "draw")
@@ -43,20 +58,26 @@ def _bounded(draw: Callable[[], DrawnT]) -> DrawnT:
 
 
 def to_svg(spec: dict[str, Any]) -> str:
-    svg: str = _bounded(lambda: _vl_convert().vegalite_to_svg(spec, allowed_base_urls=NO_URLS))
+    drawn = clean(spec)
+    svg: str = _bounded(lambda: _vl_convert().vegalite_to_svg(drawn, allowed_base_urls=NO_URLS))
     return svg
 
 
 def to_png(spec: dict[str, Any], scale: float) -> bytes:
-    png: bytes = _bounded(lambda: _vl_convert().vegalite_to_png(spec, scale=scale, allowed_base_urls=NO_URLS))
+    drawn = clean(spec)
+    png: bytes = _bounded(
+        lambda: _vl_convert().vegalite_to_png(drawn, scale=scale, allowed_base_urls=NO_URLS)
+    )
     return png
 
 
 def svg_to_png(svg: str, scale: float) -> bytes:
-    png: bytes = _bounded(lambda: _vl_convert().svg_to_png(svg, scale=scale))
+    page = clean(svg)
+    png: bytes = _bounded(lambda: _vl_convert().svg_to_png(page, scale=scale))
     return png
 
 
 def svg_to_pdf(svg: str) -> bytes:
-    pdf: bytes = _bounded(lambda: _vl_convert().svg_to_pdf(svg))
+    page = clean(svg)
+    pdf: bytes = _bounded(lambda: _vl_convert().svg_to_pdf(page))
     return pdf

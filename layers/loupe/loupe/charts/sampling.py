@@ -4,6 +4,7 @@ come, and what is still over a type's bound is sampled evenly or cut, and said s
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -60,7 +61,7 @@ def read_bounded(rows: Iterable[Sequence[Any]], total_rows: int, notes: Notes) -
             notes.add(f"drawn from the first {MAX_READ_ROWS:,} of {total_rows:,} rows")
             return
         if index % 1000 == 999 and time.monotonic() > deadline:
-            notes.add(f"drawn from the first {index + 1:,} of {total_rows:,} rows (time bound)")
+            notes.add(f"drawn from the first {index:,} of {total_rows:,} rows (time bound)")
             return
         yield row
 
@@ -125,6 +126,10 @@ class Groups:
     dropped: int = 0
 
     def add(self, key: tuple[Any, ...], value: Any) -> None:
+        # A JSON or array cell is a key by its JSON text.
+        key = tuple(
+            json.dumps(part, sort_keys=True) if isinstance(part, list | dict) else part for part in key
+        )
         fold = self.folds.get(key)
         if fold is None:
             if len(self.folds) >= MAX_GROUPS:

@@ -179,7 +179,8 @@ def _cartesian_records(
 
     records: list[dict[str, Any]] = []
     if options.aggregation == "none":
-        for row in sampled(rows, total_rows, limit, notes):
+        # The bound counts points: each row draws one per series.
+        for row in sampled(rows, total_rows, max(1, limit // len(drawn)), notes):
             group = row[group_at] if group_at is not None else None
             for label, at, axis in drawn:
                 records.append(
@@ -196,10 +197,15 @@ def _cartesian_records(
         group = row[group_at] if group_at is not None else None
         for position, (_, at, _) in enumerate(drawn):
             groups.add((row[x_at], group, position), row[at])
-    keys = evenly(list(groups.folds), limit * len(drawn), notes, "groups")
-    for x, group, position in keys:
+    # Thinned by x, every series kept at each x drawn, so that no series is sampled away.
+    lines = len({(group, position) for _, group, position in groups.folds}) or 1
+    xs = evenly(list(dict.fromkeys(x for x, _, _ in groups.folds)), max(1, limit // lines), notes, "x values")
+    kept = set(xs)
+    for (x, group, position), fold in groups.folds.items():
+        if x not in kept:
+            continue
         label, _, axis = drawn[position]
-        value = groups.folds[(x, group, position)].value(options.aggregation)
+        value = fold.value(options.aggregation)
         records.append({"x": x, "series": series_name(label, group), "value": value, "axis": axis})
     return records
 

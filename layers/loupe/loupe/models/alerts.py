@@ -7,7 +7,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from loupe.models.common import DisplayName, ListQuery, StrictModel
 
@@ -53,7 +62,7 @@ class AlertRuleIn(StrictModel):
     destination_ids: Annotated[list[UUID] | None, Field(max_length=MAX_RULE_DESTINATIONS)] = Field(
         None, description="Destinations of the organization each firing is delivered to"
     )
-    muted_until: datetime | None = Field(
+    muted_until: AwareDatetime | None = Field(
         None,
         description="Until then a firing is kept in the history, marked `muted`, and notified nowhere;"
         " changing it keeps the rule's state",

@@ -107,6 +107,10 @@ def next_undelivered(
     )
 
 
+def save_destinations(firing_id: UUID, destinations: dict[str, str]) -> None:
+    execute("UPDATE alert_firings SET destinations = %s WHERE id = %s", (Jsonb(destinations), firing_id))
+
+
 def record_delivery(
     firing_id: UUID,
     sns_status: str,

@@ -207,7 +207,11 @@ def _bounded(value: Any) -> Any:
 
 def _muted(rule: dict[str, Any], now: datetime) -> bool:
     until = rule.get("muted_until")
-    return until is not None and datetime.fromisoformat(until) > now
+    if until is None:
+        return False
+    moment = datetime.fromisoformat(until)
+    # Saved with its offset (the model asks for one); a time without one is read as UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) > now
 
 
 def _event(
@@ -375,16 +379,11 @@ def _deliver(firing: dict[str, Any]) -> None:
 
 
 def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: list[str]) -> dict[str, str]:
-    """Deliver the firing to each of its destinations not yet sent; their statuses after this attempt."""
+    """Deliver the firing to each of its destinations not yet sent; their statuses after this attempt,
+    each written as soon as it is known (a statement between calls, so the transaction is never idle for
+    long)."""
     statuses: dict[str, str] = dict(firing["destinations"])
     name = firing["rule"].get("name") or "an alert rule"
-    message = destinations.Message(
-        kind="alert",
-        subject=f"Loupe alert: {name} on {firing['schedule_name']}",
-        text=f"{name} fired on the schedule {firing['schedule_name']!r}:"
-        f" the value is {json.dumps(firing['value'])}.",
-        data=payload,
-    )
     for destination_id, status in statuses.items():
         if status not in ("pending", "failed"):
             continue
@@ -392,12 +391,29 @@ def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: li
         if row is None:
             statuses[destination_id] = "gone"
             continue
+        message = destinations.Message(
+            kind="alert",
+            subject=f"Loupe alert: {name} on {firing['schedule_name']}",
+            text=f"{name} fired on the schedule {firing['schedule_name']!r}:"
+            f" the value is {json.dumps(firing['value'])}.",
+            data=payload,
+            # The same on every attempt at this destination, so that its receiver can refuse a replay.
+            id=uuid.uuid5(firing["id"], destination_id),
+            created_at=firing["created_at"],
+        )
         try:
             destinations.deliver(firing["organization_id"], row, message)
             statuses[destination_id] = "sent"
         except destinations.DeliveryFailed as error:
             statuses[destination_id] = "failed"
             errors.append(f"destination {row['name']}: {error}")
+        except Exception as error:
+            # Whatever else goes wrong at one destination (KMS refusing, say) must not stop the others
+            # or the firing's attempt count.
+            logger.exception("alert destination failed", extra={"destination_id": destination_id})
+            statuses[destination_id] = "failed"
+            errors.append(f"destination {row['name']}: {type(error).__name__}")
+        alerts_repository.save_destinations(firing["id"], statuses)
     return statuses
 
 

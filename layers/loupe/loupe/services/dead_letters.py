@@ -27,12 +27,10 @@ def fail_undelivered(run_id: UUID, receive_count: str | None) -> None:
     """End the run `failed` if it is still queued or running; a finished (or deleted) run is left as is."""
     with db.transaction():
         ended = runs_repository.fail_active(run_id, UNDELIVERED)
-        firings: list[UUID] = []
         if ended is not None and ended.schedule_id is not None:
             scheduler.record_outcome(ended.schedule_id, succeeded=False)
-            firings = alerts.evaluate_failure(ended.schedule_id, run_id, UNDELIVERED["message"])
-    if firings:
-        alerts.deliver_pending(firings)
+            # Notified by the scheduler's next tick, which delivers what is pending.
+            alerts.evaluate_failure(ended.schedule_id, run_id, UNDELIVERED["message"])
     logger.warning(
         "run message dead-lettered",
         extra={"run_id": str(run_id), "receive_count": receive_count, "ended": ended is not None},

@@ -54,12 +54,14 @@ class DeliveryFailed(Exception):
 @dataclass(frozen=True)
 class Message:
     """What is delivered: a mail's subject and text (a Slack message's text too), and the JSON event a
-    webhook receives as `data`."""
+    webhook receives as `data`, under an id that stays the same on every attempt to deliver it."""
 
     kind: str
     subject: str
     text: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    id: UUID = field(default_factory=uuid.uuid4)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -174,13 +176,13 @@ class DestinationService(ResourceService[DestinationCreate, DestinationUpdate, D
             require_version(expected, self.version(current))
             if current["type"] != "webhook":
                 raise Conflict(f"A {current['type']} destination signs nothing: only webhooks have a secret")
-            kept = _open(principal.organization_id, current)
+            url, live = _signing_secrets(principal.organization_id, current)
             secret = tokens.new_secret_token(tokens.WEBHOOK_SECRET_PREFIX)
             until = datetime.now(UTC) + ROTATION_OVERLAP
             values = {
-                "secrets_ciphertext": _seal(
-                    principal.organization_id, Sealed(kept.url, [secret, kept.secrets[0]])
-                ),
+                # Every secret still signing goes on signing (a second rotation within the overlap keeps
+                # the first one's previous secret too), at most three.
+                "secrets_ciphertext": _seal(principal.organization_id, Sealed(url, [secret, *live][:3])),
                 "previous_secret_until": until,
             }
             crud.update(DESTINATIONS, principal.organization_id, destination_id, values)
@@ -231,11 +233,11 @@ def deliver(organization_id: UUID, row: Mapping[str, Any], message: Message) -> 
     if row["type"] == "slack":
         body, headers = json.dumps({"text": message.text}).encode(), {}
     else:
-        delivery_id = str(uuid.uuid4())
+        delivery_id = str(message.id)
         event = {
             "id": delivery_id,
             "type": message.kind,
-            "created_at": datetime.now(UTC).isoformat(),
+            "created_at": message.created_at.isoformat(),
             "data": dict(message.data),
         }
         body = json.dumps(event).encode()

@@ -3,6 +3,8 @@ included); rendering never starts a run."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,8 @@ CONTENT_TYPES = {
     "pdf": "application/pdf",
     "vega-lite": "application/json",
 }
+# A dashboard's tiles are drawn within this many seconds together; those left say so in their place.
+PAGE_SECONDS = 20.0
 # What travels base64-encoded, and must be named in the template's BinaryMediaTypes.
 BINARY_TYPES = frozenset({"image/png", "application/pdf"})
 
@@ -141,9 +145,12 @@ def render_visualization(
     spec = _spec(principal, shown, run.id, query.width, query.height)
     content_type = CONTENT_TYPES[query.format]
     if query.format == "vega-lite":
+        _bounded(json.dumps(spec).encode())
         return Picture(content_type, spec, run.id)
     if query.format == "svg":
-        return Picture(content_type, engine.to_svg(spec), run.id)
+        svg = engine.to_svg(spec)
+        _bounded(svg.encode())
+        return Picture(content_type, svg, run.id)
     return Picture(content_type, _bounded(engine.to_png(spec, query.scale)), run.id)
 
 
@@ -164,12 +171,24 @@ def render_dashboard(principal: Principal, dashboard_id: UUID, request: Dashboar
         newest = {
             tile_id: runs.newest_result(principal, query, values) for tile_id, query, values in plan.runs
         }
+    shown_tiles = board.dashboard.tiles
+    # The page's size is known from the grid: a page too large is refused before any tile is drawn.
+    _require_pixels(
+        request.width,
+        page_height([PlacedTile(tile.x, tile.y, tile.w, tile.h) for tile in shown_tiles]),
+        request.scale if request.format == "png" else 1.0,
+    )
+    deadline = time.monotonic() + PAGE_SECONDS
     tiles: list[PlacedTile] = []
-    for tile in board.dashboard.tiles:
+    for tile in shown_tiles:
         placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, text=tile.text)
         if tile.visualization_id is not None:
             run = newest.get(tile.id)
-            if run is None:
+            if time.monotonic() > deadline:
+                placed = PlacedTile(
+                    tile.x, tile.y, tile.w, tile.h, message="Not drawn: the page ran out of time"
+                )
+            elif run is None:
                 message = (
                     plan.skipped.get(tile.id)
                     or "No stored result for these filters yet: refresh the dashboard"
@@ -189,8 +208,6 @@ def render_dashboard(principal: Principal, dashboard_id: UUID, request: Dashboar
         tiles.append(placed)
     filters = [_filter_text(name, value) for name, value in plan.filters.items() if value is not None]
     page = dashboard_page(board.dashboard.name, filters, tiles, request.width)
-    if request.format == "png":
-        _require_pixels(request.width, page_height(tiles), request.scale)
     return _page(page, request.format, request.scale)
 
 
