@@ -214,15 +214,16 @@ def _cartesian_layer(
     options: CartesianOptions, columns: Columns, x_kind: str, labels: list[str], side: str, sides: int
 ) -> dict[str, Any]:
     kind = x_kind
-    if isinstance(options, BarOptions) and kind != "temporal":
-        kind = "nominal"
     x_title = options.x_axis.title or options.x
     one = [series for series in options.y if series.axis == side]
     y_title = options.y_axis.title or (one[0].label or one[0].column if len(one) == 1 else None)
     x: dict[str, Any] = {"field": "x", "type": kind, "title": x_title, "scale": _scale(options.x_axis)}
-    if kind == "nominal":
-        x["sort"] = None
-        x.pop("scale")
+    if isinstance(options, BarOptions):
+        # Bars stand on bands: dates as days in order (on a time scale a bar is a sliver), anything else
+        # in the result's order.
+        x = {"field": "x", "type": "ordinal", "title": x_title, "sort": None}
+        if kind == "temporal":
+            x.update(timeUnit="yearmonthdate", sort="ascending")
     y: dict[str, Any] = {
         "field": "value",
         "type": "quantitative",
