@@ -194,6 +194,8 @@ def create_credentials_key(aws_endpoint: str) -> str:
 
 RUNS_QUEUE = "loupe-runs"
 RESULTS_BUCKET = "loupe-results-local"
+# S3 destinations write under their prefix of this bucket (template.yaml: DeliveryBucketName).
+DELIVERY_BUCKET = "loupe-deliveries-local"
 SCHEDULED_RUNS_QUEUE = "loupe-scheduled-runs"
 EXPORTS_QUEUE = "loupe-exports"
 ALERTS_TOPIC = "loupe-alerts"
@@ -211,8 +213,8 @@ EXPORTS_DEAD_LETTER_QUEUE_VARIABLE = "LOUPE_LOCAL_EXPORTS_DEAD_LETTER_QUEUE_URL"
 
 def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
     """The runs queues (interactive and scheduled) and the exports queue, each with its dead-letter
-    queue and redrive, the results bucket and the alerts topic, in moto, as template.yaml declares them;
-    their settings (the dead-letter queues' URLs only for the local pollers)."""
+    queue and redrive, the results and delivery buckets and the alerts topic, in moto, as template.yaml
+    declares them; their settings (the dead-letter queues' URLs only for the local pollers)."""
     with closing(aws_client("sqs", aws_endpoint)) as sqs, closing(aws_client("s3", aws_endpoint)) as s3:
 
         def queue_with_dead_letters(name: str) -> tuple[str, str]:
@@ -233,6 +235,7 @@ def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
         scheduled_url, scheduled_dead_letters = queue_with_dead_letters(SCHEDULED_RUNS_QUEUE)
         exports_url, exports_dead_letters = queue_with_dead_letters(EXPORTS_QUEUE)
         s3.create_bucket(Bucket=RESULTS_BUCKET)
+        s3.create_bucket(Bucket=DELIVERY_BUCKET)
     with closing(aws_client("sns", aws_endpoint)) as sns:
         alerts_topic: str = sns.create_topic(Name=ALERTS_TOPIC)["TopicArn"]
     return {
@@ -241,6 +244,7 @@ def create_runs_resources(aws_endpoint: str) -> dict[str, str]:
         "LOUPE_SCHEDULED_RUNS_QUEUE_URL": scheduled_url,
         "LOUPE_EXPORTS_QUEUE_URL": exports_url,
         "LOUPE_RESULTS_BUCKET": RESULTS_BUCKET,
+        "LOUPE_DELIVERY_BUCKET": DELIVERY_BUCKET,
         DEAD_LETTER_QUEUE_VARIABLE: runs_dead_letters,
         SCHEDULED_DEAD_LETTER_QUEUE_VARIABLE: scheduled_dead_letters,
         EXPORTS_DEAD_LETTER_QUEUE_VARIABLE: exports_dead_letters,

@@ -138,13 +138,13 @@ def test_firings_go_to_the_rules_destinations_signed_and_a_deleted_one_is_gone(
     assert verified(hook.json()["signing_secret"], headers, body)
 
     # A delivery that failed goes again under the same delivery id, so a receiver can refuse a replay.
-    receiver.statuses = [500]
+    receiver.statuses = [500, 500]
     patch(api, token, hourly, {"parameters": {"d": 1}})
     fire(clean_db, aws, hourly)
     patch(api, token, hourly, {"parameters": {"d": 0}})
     fire(clean_db, aws, hourly)
     failed = firings(api, token, hourly, kind="fired", sort="-created_at")[0]
-    assert failed["destinations"][hook.json()["id"]] == "failed"
+    assert failed["destinations"] == {hook.json()["id"]: "failed", chat.json()["id"]: "failed"}
     alerts.deliver_pending()
     retried = firings(api, token, hourly, kind="fired", sort="-created_at")[0]
     assert retried["destinations"][hook.json()["id"]] == "sent"

@@ -9,9 +9,11 @@ import hmac
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from loupe import notify
+from loupe.config import get_settings
 from tests import factories
 from tests.integration import runs_support
 from tests.integration.test_alerts import Receiver, receiver
@@ -191,3 +193,43 @@ def test_a_slack_destination_gets_a_message_text_and_no_secret(
     shown = api.get(path, token=token)
     refused = api.post(f"{path}/rotate-secret", token=token, headers={"If-Match": shown.header("ETag")})
     assert_error(refused, 409, "conflict")
+
+
+def test_an_s3_destination_writes_each_message_under_its_prefix_of_the_delivery_bucket(
+    api: Any, register: Any, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = register().access_token
+    body = {"name": "Archive", "type": "s3", "prefix": "reports/finance/"}
+    # A deployment without a delivery bucket has no S3 destinations.
+    refused = api.post("/api/v1/destinations", json_body=body, token=token)
+    assert_error(refused, 422, "validation_error")
+    assert [item["field"] for item in refused.json()["error"]["details"]] == ["body.prefix"]
+
+    boto3.client("s3").create_bucket(Bucket="loupe-deliveries-test")
+    monkeypatch.setenv("LOUPE_DELIVERY_BUCKET", "loupe-deliveries-test")
+    get_settings.cache_clear()
+    made = api.post("/api/v1/destinations", json_body=body, token=token)
+    assert made.status == 201, made.body
+    assert (made.json()["prefix"], made.json()["url"], made.json()["to"]) == ("reports/finance/", None, [])
+    path = f"/api/v1/destinations/{made.json()['id']}"
+    assert api.post(f"{path}/test", token=token).json() == {"delivered": True, "error": None}
+    [listed] = boto3.client("s3").list_objects_v2(Bucket="loupe-deliveries-test")["Contents"]
+    assert listed["Key"].startswith("reports/finance/test/")
+    assert listed["Key"].endswith(".json")
+    stored = json.loads(
+        boto3.client("s3").get_object(Bucket="loupe-deliveries-test", Key=listed["Key"])["Body"].read()
+    )
+    assert (stored["type"], stored["data"]) == ("test", {"destination_id": made.json()["id"]})
+    for bad in ("/abs/", "a/../b/", "no-slash"):
+        assert_error(
+            api.post("/api/v1/destinations", json_body={**body, "prefix": bad}, token=token),
+            422,
+            "validation_error",
+        )
+    moved = api.request("PATCH", path, json_body={"prefix": "reports/all/"}, token=token)
+    assert moved.json()["prefix"] == "reports/all/"
+    assert_error(
+        api.request("PATCH", path, json_body={"url": "http://127.0.0.1:9/x"}, token=token),
+        422,
+        "validation_error",
+    )

@@ -123,6 +123,8 @@ class Settings(BaseModel):
     run_cancel_poll_seconds: float = Field(1.0, ge=0.1, le=60, alias="LOUPE_RUN_CANCEL_POLL_SECONDS")
     slow_run_seconds: float = Field(30.0, gt=0, le=86_400, alias="LOUPE_SLOW_RUN_SECONDS")
     alerts_topic_arn: str | None = Field(None, min_length=1, alias="LOUPE_ALERTS_TOPIC_ARN")
+    # The bucket S3 destinations write under (each at a prefix of its own); none: no S3 destinations.
+    delivery_bucket: str | None = Field(None, min_length=3, max_length=63, alias="LOUPE_DELIVERY_BUCKET")
     webhook_timeout_seconds: float = Field(5.0, gt=0, le=30, alias="LOUPE_WEBHOOK_TIMEOUT_SECONDS")
 
     # Application rate limits, shared by every instance through PostgreSQL (the edge limits per IP in
@@ -174,6 +176,7 @@ class Settings(BaseModel):
         "exports_queue_url",
         "results_bucket",
         "alerts_topic_arn",
+        "delivery_bucket",
         "notifier",
         "mail_from",
         "outbox_dir",

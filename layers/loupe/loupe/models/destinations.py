@@ -6,12 +6,20 @@ from datetime import datetime
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from loupe.models.auth import Email
 from loupe.models.common import DisplayName, ResourceListQuery, StrictModel, refuse_null
 
-DestinationType = Literal["email", "slack", "webhook"]
+DestinationType = Literal["email", "slack", "webhook", "s3"]
 MAX_RECIPIENTS = 50
 
 Recipients = Annotated[
@@ -32,6 +40,25 @@ DestinationUrl = Annotated[
         examples=["https://hooks.slack.com/services/T000/B000/XXXX"],
     ),
 ]
+
+
+def _no_dot_segments(prefix: str) -> str:
+    if any(segment in (".", "..") for segment in prefix.split("/")):
+        raise ValueError("a prefix has no `.` or `..` segments")
+    return prefix
+
+
+DeliveryPrefix = Annotated[
+    str,
+    StringConstraints(
+        min_length=2, max_length=512, pattern=r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*/$"
+    ),
+    AfterValidator(_no_dot_segments),
+    Field(
+        description="Where in the deployment's delivery bucket messages go: a key prefix ending in `/`",
+        examples=["reports/finance/"],
+    ),
+]
 SIGNING_NOTE = (
     "The webhook's signing secret (HMAC-SHA256, docs/deliveries.md). Shown in the answer to a create and"
     " to a rotation only: keep it, it is not shown again"
@@ -45,7 +72,7 @@ def _unique(recipients: list[str] | None) -> list[str] | None:
 
 
 class DestinationCreate(StrictModel):
-    """`to` for an email destination, `url` for a Slack or generic webhook."""
+    """`to` for an email destination, `url` for a Slack or generic webhook, `prefix` for an S3 one."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -60,16 +87,16 @@ class DestinationCreate(StrictModel):
     type: DestinationType
     to: Recipients | None = None
     url: DestinationUrl | None = None
+    prefix: DeliveryPrefix | None = None
 
     _distinct = field_validator("to")(_unique)
 
     @model_validator(mode="after")
     def _fits_type(self) -> Self:
-        if self.type == "email":
-            if self.to is None or self.url is not None:
-                raise ValueError("an email destination takes `to`, and no `url`")
-        elif self.url is None or self.to is not None:
-            raise ValueError(f"a {self.type} destination takes `url`, and no `to`")
+        takes = {"email": "to", "slack": "url", "webhook": "url", "s3": "prefix"}[self.type]
+        given = [name for name in ("to", "url", "prefix") if getattr(self, name) is not None]
+        if given != [takes]:
+            raise ValueError(f"a {self.type} destination takes `{takes}`, and none of the others")
         return self
 
 
@@ -83,8 +110,9 @@ class DestinationUpdate(StrictModel):
     name: DisplayName | None = None
     to: Recipients | None = None
     url: DestinationUrl | None = None
+    prefix: DeliveryPrefix | None = None
 
-    _present = field_validator("name", "to", "url")(refuse_null)
+    _present = field_validator("name", "to", "url", "prefix")(refuse_null)
     _distinct = field_validator("to")(_unique)
 
 
@@ -98,6 +126,7 @@ class DestinationOut(BaseModel):
                     "type": "webhook",
                     "to": [],
                     "url": "https://hooks.example.com",
+                    "prefix": None,
                     "signing_secret": None,
                     "previous_secret_until": None,
                     "created_by": "5f1c2e8a-3b4d-4c6e-8f0a-1b2c3d4e5f60",
@@ -113,6 +142,7 @@ class DestinationOut(BaseModel):
     type: DestinationType
     to: list[str] = Field(description="An email destination's recipients")
     url: str | None = Field(description="A webhook's scheme and host; the full URL is write-only")
+    prefix: str | None = Field(description="An S3 destination's key prefix in the delivery bucket")
     signing_secret: str | None = Field(None, description=SIGNING_NOTE)
     previous_secret_until: datetime | None = Field(
         description="After a rotation, deliveries are signed with the previous secret too until then"

@@ -29,6 +29,7 @@ from loupe.repositories import crud
 from loupe.repositories import destinations as repository
 from loupe.repositories import organizations as organizations_repository
 from loupe.repositories.destinations import DESTINATIONS
+from loupe.results.store import s3_client
 from loupe.security import crypto, tokens
 from loupe.security.connection_policy import ConnectionPolicyError
 from loupe.security.webhooks import (
@@ -93,6 +94,15 @@ def _checked_url(url: str) -> str:
         ) from None
 
 
+def _checked_prefix(prefix: str) -> str:
+    if get_settings().delivery_bucket is None:
+        raise InvalidInput(
+            "This deployment has no delivery bucket (LOUPE_DELIVERY_BUCKET): S3 destinations are off",
+            issues=[FieldIssue("prefix", "no delivery bucket to write under")],
+        )
+    return prefix
+
+
 def _allowed(address: str, allowed: Sequence[str]) -> bool:
     domain = "@" + address.rsplit("@", 1)[-1]
     return address in allowed or domain in allowed
@@ -130,6 +140,8 @@ class DestinationService(ResourceService[DestinationCreate, DestinationUpdate, D
         values: dict[str, Any] = {"name": body.name, "type": body.type}
         if body.to is not None:
             values["recipients"] = _checked_recipients(principal.organization_id, body.to)
+        if body.prefix is not None:
+            values["prefix"] = _checked_prefix(body.prefix)
         if body.url is not None:
             secrets = (
                 [tokens.new_secret_token(tokens.WEBHOOK_SECRET_PREFIX)] if body.type == "webhook" else []
@@ -159,9 +171,15 @@ class DestinationService(ResourceService[DestinationCreate, DestinationUpdate, D
                     issues=[FieldIssue("to", f"a {current['type']} destination has no recipients")]
                 )
             values["recipients"] = _checked_recipients(principal.organization_id, body.to)
+        if body.prefix is not None:
+            if current["type"] != "s3":
+                raise InvalidInput(
+                    issues=[FieldIssue("prefix", f"a {current['type']} destination has no prefix")]
+                )
+            values["prefix"] = _checked_prefix(body.prefix)
         if body.url is not None:
-            if current["type"] == "email":
-                raise InvalidInput(issues=[FieldIssue("url", "an email destination has no URL")])
+            if current["type"] not in ("slack", "webhook"):
+                raise InvalidInput(issues=[FieldIssue("url", f"a {current['type']} destination has no URL")])
             kept = _open(principal.organization_id, current)
             values["url_display"] = _checked_url(body.url)
             values["secrets_ciphertext"] = _seal(principal.organization_id, Sealed(body.url, kept.secrets))
@@ -229,23 +247,50 @@ def deliver(organization_id: UUID, row: Mapping[str, Any], message: Message) -> 
             except (notify.NotifierUnavailable, OSError) as error:
                 raise DeliveryFailed(f"the mail was not sent: {error}") from None
         return
+    if row["type"] == "s3":
+        _to_bucket(organization_id, row, message)
+        return
     url, secrets = _signing_secrets(organization_id, row)
     if row["type"] == "slack":
         body, headers = json.dumps({"text": message.text}).encode(), {}
     else:
         delivery_id = str(message.id)
-        event = {
-            "id": delivery_id,
-            "type": message.kind,
-            "created_at": message.created_at.isoformat(),
-            "data": dict(message.data),
-        }
-        body = json.dumps(event).encode()
+        body = json.dumps(_event(message)).encode()
         headers = {SIGNATURE_HEADER: signature(secrets, int(time.time()), body), DELIVERY_HEADER: delivery_id}
     try:
         post_json(url, body, timeout, headers=headers)
     except WebhookFailed as error:
         raise DeliveryFailed(str(error)) from None
+
+
+def _event(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "type": message.kind,
+        "created_at": message.created_at.isoformat(),
+        "data": dict(message.data),
+    }
+
+
+def _to_bucket(organization_id: UUID, row: Mapping[str, Any], message: Message) -> None:
+    """The event as `<prefix><kind>/<yyyy>/<mm>/<dd>/<id>.json` in the delivery bucket: a retry writes the
+    same object again."""
+    bucket = get_settings().delivery_bucket
+    if bucket is None:
+        raise DeliveryFailed("this deployment has no delivery bucket (LOUPE_DELIVERY_BUCKET)")
+    key = f"{row['prefix']}{message.kind}/{message.created_at:%Y/%m/%d}/{message.id}.json"
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        s3_client().put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(_event(message)).encode(),
+            ContentType="application/json",
+            Metadata={"organization-id": str(organization_id)},
+        )
+    except (BotoCoreError, ClientError) as error:
+        raise DeliveryFailed(f"the delivery bucket refused the object: {type(error).__name__}") from None
 
 
 destinations = DestinationService(DESTINATIONS, DestinationOut, "destination")
