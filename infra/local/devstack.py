@@ -400,7 +400,9 @@ def register_demo_datasource(gateway: Gateway, demo_password: str, sample_url: s
                 {"name": DEMO_DATASOURCE, "type": "postgres", "connection_string": sample_url},
             )["id"]
         )
-    sample_dashboard.ensure(lambda method, target, body: call(method, target, token, body), datasource_id)
+    sample_dashboard.ensure(
+        lambda method, target, body: call(method, target, token, body), datasource_id, DEMO_EMAIL
+    )
     call("POST", f"{API_PREFIX}/auth/logout-all", token)
 
 
@@ -549,7 +551,7 @@ class LocalStack:
         ]
         if self.sample_url:
             lines.append(f"  sample database (read-only): {mask_password(self.sample_url)}")
-        lines.append(f"  mail (password resets): {self.home / 'outbox'}")
+        lines.append(f"  mail (password resets, reports): {self.home / 'outbox'}")
         lines.append(f"  data and secrets: {self.home}   Ctrl-C stops everything")
         return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """The demo organization's "Sales explorer" dashboard, created once through the API on the sample data:
 three tiles, a relative date range, a multi-value country dropdown and a city dropdown that cascades
-from it, ready to draw with `GET /dashboards/{id}/data`."""
+from it, ready to draw with `GET /dashboards/{id}/data`; and its weekly report, mailed to the demo
+user's outbox."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from urllib.parse import urlencode
 from loupe.api.prefix import API_PREFIX
 
 SAMPLE_DASHBOARD = "Sales explorer"
+DEMO_INBOX = "Demo inbox"
+SAMPLE_REPORT = "Sales explorer every Monday"
 # (method, target, body) -> the answer's JSON; the caller signs each request in as the demo admin.
 ApiCall = Callable[[str, str, object], dict[str, Any]]
 
@@ -62,9 +65,10 @@ TILES = (
 )
 
 
-def ensure(call: ApiCall, datasource_id: str) -> bool:
-    """Create the dashboard (and its queries and visualizations) unless the organization has one of that
-    name; True when created now. The countries' options query is run at once, so the dashboard draws."""
+def ensure(call: ApiCall, datasource_id: str, inbox: str) -> bool:
+    """Create the dashboard (and its queries and visualizations), a mail destination to `inbox` and a
+    weekly report of the dashboard to it, unless the organization has a dashboard of that name; True when
+    created now. The countries' options query is run at once, so the dashboard draws."""
     listed = call("GET", f"{API_PREFIX}/dashboards?" + urlencode({"q": SAMPLE_DASHBOARD}), None)
     if any(item["name"] == SAMPLE_DASHBOARD for item in listed["items"]):
         return False
@@ -106,6 +110,19 @@ def ensure(call: ApiCall, datasource_id: str) -> bool:
         {**COUNTRIES, "options_query": {"query_id": countries}},
         {**CITY, "options_query": {"query_id": cities, "parameters": {"countries": "countries"}}},
     ]
-    call("POST", f"{API_PREFIX}/dashboards", {"name": SAMPLE_DASHBOARD, "filters": filters, "tiles": tiles})
+    dashboard = call(
+        "POST", f"{API_PREFIX}/dashboards", {"name": SAMPLE_DASHBOARD, "filters": filters, "tiles": tiles}
+    )
     call("POST", f"{API_PREFIX}/queries/{countries}/runs", {})
+    destination = call(
+        "POST", f"{API_PREFIX}/destinations", {"name": DEMO_INBOX, "type": "email", "to": [inbox]}
+    )
+    report = {
+        "name": SAMPLE_REPORT,
+        "resource": {"type": "dashboard", "id": dashboard["id"]},
+        "cron": "0 8 * * 1",
+        "formats": ["png", "csv"],
+        "destination_ids": [destination["id"]],
+    }
+    call("POST", f"{API_PREFIX}/subscriptions", report)
     return True

@@ -1,11 +1,14 @@
 """The sample dashboard through `make dev`: three tiles, a relative date range, a multi-value country
 dropdown and a city dropdown cascading from it, drawn in one call, waited for with one long poll, and
-drawn again with other values."""
+drawn again with other values; and its report mailed into the outbox."""
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,6 +17,7 @@ import httpx
 import pytest
 
 from infra import bundles as bundles_cli
+from infra.local import sample_dashboard
 from infra.local.sample_dashboard import SAMPLE_DASHBOARD
 from infra.local.stack_process import StackProcess
 from tests.e2e.test_local_stack import stack
@@ -144,3 +148,39 @@ def test_the_demo_organization_moves_to_a_new_one_by_bundle_and_its_dashboard_dr
         drawn = settled(fresh, f"/dashboards/{dashboard['id']}/data")
         assert [tile["run"]["status"] for tile in drawn["tiles"]] == ["succeeded"] * 3
         assert all(tile["results"]["rows"] for tile in drawn["tiles"])
+
+
+def test_the_demo_organization_mails_its_report_into_the_outbox_within_a_minute(
+    demo: httpx.Client, stack: StackProcess
+) -> None:
+    listed = demo.get("/subscriptions").json()["items"]
+    [seeded] = [item for item in listed if item["name"] == sample_dashboard.SAMPLE_REPORT]
+    assert (seeded["formats"], seeded["cron"]) == (["png", "csv"], "0 8 * * 1")
+    # A daily report whose slot is the next minute.
+    slot = datetime.now(UTC) + timedelta(minutes=1)
+    body = {**{name: seeded[name] for name in ("resource", "formats", "destination_ids")}}
+    created = demo.post(
+        "/subscriptions", json={**body, "name": "Right now", "cron": f"{slot.minute} {slot.hour} * * *"}
+    )
+    assert created.status_code == 201, created.text
+    started = time.monotonic()
+    outbox = stack.home / "outbox"
+    deadline = started + 120
+    mail: dict[str, Any] | None = None
+    while mail is None and time.monotonic() < deadline:
+        for path in sorted(outbox.glob("*.json")) if outbox.exists() else []:
+            written = json.loads(path.read_text())
+            if written["subject"] == "Loupe report: Right now":
+                mail = written
+        time.sleep(1)
+    assert mail is not None, "no report in the outbox"
+    # Its slot is at most a minute away; drawing and sending take seconds more.
+    assert time.monotonic() - started < 90
+    assert mail["to"] == stack.demo_email
+    names = [attachment["filename"] for attachment in mail["attachments"]]
+    assert names[0] == "Right-now.png"
+    assert all(name.endswith(".csv") for name in names[1:])
+    assert len(names) == 4
+    assert (outbox / mail["attachments"][0]["path"]).read_bytes().startswith(b"\x89PNG")
+    [delivery] = demo.get(f"/subscriptions/{created.json()['id']}/deliveries").json()["items"]
+    assert delivery["status"] == "delivered"

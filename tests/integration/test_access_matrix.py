@@ -131,9 +131,18 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("DELETE", "/destinations/{}"): A,
     ("POST", "/destinations/{}/rotate-secret"): A,
     ("POST", "/destinations/{}/test"): A,
+    ("GET", "/subscriptions/{}/deliveries"): V,
 }
 # The standard five routes of the resources editors write and everyone reads.
-for collection in ("queries", "snippets", "visualizations", "dashboards", "schedules", "canvases"):
+for collection in (
+    "queries",
+    "snippets",
+    "visualizations",
+    "dashboards",
+    "schedules",
+    "canvases",
+    "subscriptions",
+):
     ACCESS |= {
         ("POST", f"/{collection}"): E,
         ("GET", f"/{collection}"): V,

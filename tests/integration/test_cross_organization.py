@@ -65,6 +65,12 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
             " VALUES (%s, 'd', 'email', %s) RETURNING id",
             (org, Jsonb(["owner@example.com"])),
         )
+        subscription = insert(
+            "INSERT INTO subscriptions (organization_id, name, owner_id, resource_type, resource_id, cron,"
+            " formats, destination_ids)"
+            " VALUES (%s, 's', %s, 'dashboard', %s, '0 * * * *', %s, %s) RETURNING id",
+            (org, owner.user_id, dashboard, Jsonb(["png"]), Jsonb([destination])),
+        )
         run = insert(
             "INSERT INTO runs (organization_id, query_id, datasource_id, sql, parameters, cache_key, status)"
             " VALUES (%s, %s, %s, 'SELECT 1', %s, 'cache-key', 'queued') RETURNING id",
@@ -86,6 +92,7 @@ def other_organization(api: Any, register: Any, clean_db: str) -> dict[str, str]
         "sessions": sessions[0]["id"],
         "runs": run,
         "destinations": destination,
+        "subscriptions": subscription,
     }
 
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("function", "keys"),
     [
         ("janitor", {"results_expired", "runs_deleted", "objects_deleted", "sessions_purged"}),
-        ("scheduler", {"fired", "sent", "alerts_delivered"}),
+        ("scheduler", {"fired", "sent", "alerts_delivered", "reports_fired", "report_attempts"}),
     ],
 )
 def test_a_scheduled_function_runs_once_in_a_fresh_home(

@@ -51,6 +51,7 @@ ALL_MIGRATIONS = [
     "0020_bundle_keys",
     "0021_destinations",
     "0022_alert_history",
+    "0023_subscriptions",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -80,6 +81,8 @@ LOUPE_TABLES = {
     "revisions",
     "bundle_keys",
     "destinations",
+    "subscriptions",
+    "subscription_deliveries",
 }
 # Tables without a tenant: only loupe_system has a policy on them.
 SYSTEM_ONLY_TABLES = {"login_attempts", "password_resets", "rate_limit_hits"}
@@ -202,7 +205,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=20) == [
+    assert migrations.rollback(migrated_url, count=21) == [
+        "0023_subscriptions",
         "0022_alert_history",
         "0021_destinations",
         "0020_bundle_keys",
@@ -245,6 +249,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0020_bundle_keys",
         "0021_destinations",
         "0022_alert_history",
+        "0023_subscriptions",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -270,6 +275,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0020_bundle_keys",
         "0021_destinations",
         "0022_alert_history",
+        "0023_subscriptions",
     ]
 
 
@@ -572,7 +578,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=16)
+    migrations.rollback(database_url, count=17)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -592,6 +598,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0020_bundle_keys",
         "0021_destinations",
         "0022_alert_history",
+        "0023_subscriptions",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -615,8 +622,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0023_subscriptions",
         "rolled back: 0022_alert_history",
-        "rolled back: 0021_destinations",
     ]
     assert password not in out + err + out2 + err2
 
@@ -757,7 +764,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=14)
+    migrations.rollback(database_url, count=15)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -786,6 +793,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0020_bundle_keys",
         "0021_destinations",
         "0022_alert_history",
+        "0023_subscriptions",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

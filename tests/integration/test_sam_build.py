@@ -444,6 +444,12 @@ def test_every_built_function_serves_a_request_or_event_against_the_database_and
     picture = served["RenderFunction"]
     assert (picture["statusCode"], picture["isBase64Encoded"]) == (200, True), picture
     assert base64.b64decode(picture["body"]).startswith(b"\x89PNG")
-    assert served["SchedulerFunction"] == {"fired": 0, "sent": 0, "alerts_delivered": 0}
+    assert served["SchedulerFunction"] == {
+        "fired": 0,
+        "sent": 0,
+        "alerts_delivered": 0,
+        "reports_fired": 0,
+        "report_attempts": 0,
+    }
     assert served["ReaperFunction"] == {"requeued": 0, "failed": 0, "cancelled": 0}
     assert set(served["JanitorFunction"]) >= {"runs_deleted", "results_expired"}

@@ -80,7 +80,13 @@ def test_only_due_enabled_schedules_fire_once_and_advance(
     make_due(clean_db, disabled)
     before = datetime.now(UTC)
 
-    assert run_scheduler() == {"fired": 1, "sent": 1, "alerts_delivered": 0}
+    assert run_scheduler() == {
+        "fired": 1,
+        "sent": 1,
+        "alerts_delivered": 0,
+        "reports_fired": 0,
+        "report_attempts": 0,
+    }
 
     runs = schedule_runs(clean_db, due)
     assert [(status, enqueued is not None) for _, status, enqueued in runs] == [("queued", True)]
@@ -94,7 +100,13 @@ def test_only_due_enabled_schedules_fire_once_and_advance(
     assert schedule_runs(clean_db, disabled) == []
     assert schedule_runs(clean_db, later) == []
     # The next tick finds nothing due.
-    assert run_scheduler() == {"fired": 0, "sent": 0, "alerts_delivered": 0}
+    assert run_scheduler() == {
+        "fired": 0,
+        "sent": 0,
+        "alerts_delivered": 0,
+        "reports_fired": 0,
+        "report_attempts": 0,
+    }
 
 
 def test_after_a_long_gap_a_schedule_fires_once(

@@ -1,5 +1,5 @@
-"""Mail to users (password resets) through one interface: SES in AWS, files in an outbox folder that
-`make dev` prints, a list in memory for tests (LOUPE_NOTIFIER)."""
+"""Mail (password resets, invitations, destinations' messages and reports) through one interface: SES in
+AWS, files in an outbox folder that `make dev` prints, a list in memory for tests (LOUPE_NOTIFIER)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import functools
 import json
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,10 +17,33 @@ from loupe.observability import logger
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
 class Mail:
     to: str
     subject: str
     text: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+def mime_of(mail: Mail, sender: str) -> bytes:
+    """The mail as a MIME message: its text, then each attachment."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, mail.to, mail.subject
+    message.set_content(mail.text)
+    for attachment in mail.attachments:
+        maintype, subtype = attachment.content_type.split("/", 1)
+        message.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    return message.as_bytes()
 
 
 class NotifierUnavailable(Exception):
@@ -40,16 +63,17 @@ class SesNotifier:
             raise NotifierUnavailable("LOUPE_MAIL_FROM is not set")
         from botocore.exceptions import BotoCoreError, ClientError
 
+        content: dict[str, Any] = {
+            "Simple": {
+                "Subject": {"Data": mail.subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": mail.text, "Charset": "UTF-8"}},
+            }
+        }
+        if mail.attachments:
+            content = {"Raw": {"Data": mime_of(mail, sender)}}
         try:
             _ses_client().send_email(
-                FromEmailAddress=sender,
-                Destination={"ToAddresses": [mail.to]},
-                Content={
-                    "Simple": {
-                        "Subject": {"Data": mail.subject, "Charset": "UTF-8"},
-                        "Body": {"Text": {"Data": mail.text, "Charset": "UTF-8"}},
-                    }
-                },
+                FromEmailAddress=sender, Destination={"ToAddresses": [mail.to]}, Content=content
             )
         except (BotoCoreError, ClientError) as error:
             raise NotifierUnavailable(f"SES refused the mail: {type(error).__name__}") from None
@@ -73,9 +97,23 @@ class OutboxNotifier:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         path = self.folder / f"{stamp}.json"
         # Created private: the text holds a reset token.
+        # Attachments as files beside the mail (`<stamp>-<name>`), which names them.
+        files = []
+        for attachment in mail.attachments:
+            name = f"{stamp}-{os.path.basename(attachment.filename)}"
+            descriptor = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(attachment.content)
+            files.append(
+                {"filename": attachment.filename, "content_type": attachment.content_type, "path": name}
+            )
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(asdict(mail), file, indent=2)
+            json.dump(
+                {"to": mail.to, "subject": mail.subject, "text": mail.text, "attachments": files},
+                file,
+                indent=2,
+            )
         logger.info("mail written to the outbox", extra={"path": str(path), "subject": mail.subject})
 
 

@@ -29,7 +29,6 @@ from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.alerts import AlertFiringOut, AlertRuleIn, AlertRuleOut
 from loupe.observability import logger, metrics
 from loupe.repositories import alerts as alerts_repository
-from loupe.repositories import crud
 from loupe.repositories.destinations import DESTINATIONS
 from loupe.security.connection_policy import ConnectionPolicyError
 from loupe.security.webhooks import WebhookFailed, check_webhook_url, parse_webhook_url, post_json
@@ -382,16 +381,10 @@ def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: li
     """Deliver the firing to each of its destinations not yet sent; their statuses after this attempt,
     each written as soon as it is known (a statement between calls, so the transaction is never idle for
     long)."""
-    statuses: dict[str, str] = dict(firing["destinations"])
     name = firing["rule"].get("name") or "an alert rule"
-    for destination_id, status in statuses.items():
-        if status not in ("pending", "failed"):
-            continue
-        row = crud.get(DESTINATIONS, firing["organization_id"], UUID(destination_id))
-        if row is None:
-            statuses[destination_id] = "gone"
-            continue
-        message = destinations.Message(
+
+    def message_for(destination_id: str) -> destinations.Message:
+        return destinations.Message(
             kind="alert",
             subject=f"Loupe alert: {name} on {firing['schedule_name']}",
             text=f"{name} fired on the schedule {firing['schedule_name']!r}:"
@@ -401,19 +394,14 @@ def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: li
             id=uuid.uuid5(firing["id"], destination_id),
             created_at=firing["created_at"],
         )
-        try:
-            destinations.deliver(firing["organization_id"], row, message)
-            statuses[destination_id] = "sent"
-        except destinations.DeliveryFailed as error:
-            statuses[destination_id] = "failed"
-            errors.append(f"destination {row['name']}: {error}")
-        except Exception as error:
-            # Whatever else goes wrong at one destination (KMS refusing, say) must not stop the others
-            # or the firing's attempt count.
-            logger.exception("alert destination failed", extra={"destination_id": destination_id})
-            statuses[destination_id] = "failed"
-            errors.append(f"destination {row['name']}: {type(error).__name__}")
-        alerts_repository.save_destinations(firing["id"], statuses)
+
+    statuses, failed = destinations.deliver_each(
+        firing["organization_id"],
+        firing["destinations"],
+        message_for,
+        lambda known: alerts_repository.save_destinations(firing["id"], known),
+    )
+    errors.extend(failed)
     return statuses
 
 

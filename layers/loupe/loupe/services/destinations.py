@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from loupe.models.destinations import (
 )
 from loupe.models.identity import Principal
 from loupe.models.organizations import OrganizationSettings
+from loupe.observability import logger
 from loupe.repositories import crud
 from loupe.repositories import destinations as repository
 from loupe.repositories import organizations as organizations_repository
@@ -63,6 +64,8 @@ class Message:
     data: Mapping[str, Any] = field(default_factory=dict)
     id: UUID = field(default_factory=uuid.uuid4)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Files a mail carries (a report's pictures and rows); other destinations get links in `data`.
+    attachments: tuple[notify.Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,14 @@ def deliver(organization_id: UUID, row: Mapping[str, Any], message: Message) -> 
             raise DeliveryFailed(f"{len(outside)} recipient(s) are no longer members or allowed")
         for address in row["recipients"]:
             try:
-                notify.notifier().send(notify.Mail(to=address, subject=message.subject, text=message.text))
+                notify.notifier().send(
+                    notify.Mail(
+                        to=address,
+                        subject=message.subject,
+                        text=message.text,
+                        attachments=message.attachments,
+                    )
+                )
             except (notify.NotifierUnavailable, OSError) as error:
                 raise DeliveryFailed(f"the mail was not sent: {error}") from None
         return
@@ -261,6 +271,40 @@ def deliver(organization_id: UUID, row: Mapping[str, Any], message: Message) -> 
         post_json(url, body, timeout, headers=headers)
     except WebhookFailed as error:
         raise DeliveryFailed(str(error)) from None
+
+
+def deliver_each(
+    organization_id: UUID,
+    statuses: Mapping[str, str],
+    message_for: Callable[[str], Message],
+    on_status: Callable[[dict[str, str]], None] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Deliver to each destination (by id) whose status is pending or failed: their statuses after it
+    (`gone` for one deleted since), and an error for each that failed. Whatever goes wrong at one
+    destination (KMS refusing, say) makes it `failed` and stops none of the others; `on_status` hears
+    each status as soon as it is known."""
+    sent: dict[str, str] = dict(statuses)
+    errors: list[str] = []
+    for destination_id, status in statuses.items():
+        if status not in ("pending", "failed"):
+            continue
+        row = crud.get(DESTINATIONS, organization_id, UUID(destination_id))
+        if row is None:
+            sent[destination_id] = "gone"
+            continue
+        try:
+            deliver(organization_id, row, message_for(destination_id))
+            sent[destination_id] = "sent"
+        except DeliveryFailed as error:
+            sent[destination_id] = "failed"
+            errors.append(f"destination {row['name']}: {error}")
+        except Exception as error:
+            logger.exception("destination failed", extra={"destination_id": destination_id})
+            sent[destination_id] = "failed"
+            errors.append(f"destination {row['name']}: {type(error).__name__}")
+        if on_status is not None:
+            on_status(sent)
+    return sent, errors
 
 
 def _event(message: Message) -> dict[str, Any]:

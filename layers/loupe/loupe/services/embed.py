@@ -77,8 +77,9 @@ def _one_tile(shown: Mapping[str, Any], query: Mapping[str, Any], visualization_
     return Board(row, dashboard, {} if visualization_id is not None else {tile.id: query})
 
 
-def _board(principal: Principal, resource_type: str, resource_id: UUID) -> Board:
-    """What the guest of a resource draws (in the caller's transaction); a 404 when it is gone."""
+def board_of(principal: Principal, resource_type: str, resource_id: UUID) -> Board:
+    """What a resource is drawn as (in the caller's transaction): a dashboard, or a visualization or a
+    query's result as a dashboard of one tile; a 404 when it is gone."""
     if resource_type == "dashboard":
         return dashboards.board(principal, resource_id)
     organization_id = principal.organization_id
@@ -139,7 +140,7 @@ def _grant(
 ) -> dict[str, Any]:
     """The row of a guest's access to the resource; its locked values are checked now as its filter
     values are (so a guest never meets a value the resource refuses). Audited."""
-    board = _board(principal, resource.type, resource.id)
+    board = board_of(principal, resource.type, resource.id)
     _require_filters(body, board.row["filters"])
     try:
         filter_values(principal, board.row, body.locked)
@@ -277,7 +278,7 @@ def _filters(token: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, An
 
 
 def _guest_board(guest: Principal, token: Mapping[str, Any]) -> Callable[[], Board]:
-    return lambda: _board(guest, token["resource_type"], token["resource_id"])
+    return lambda: board_of(guest, token["resource_type"], token["resource_id"])
 
 
 def resource(guest: Principal, token: Mapping[str, Any]) -> GuestView:

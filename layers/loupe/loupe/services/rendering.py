@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -26,7 +26,7 @@ from loupe.models.runs import RunOut
 from loupe.models.visualizations import VisualizationOut
 from loupe.repositories import crud
 from loupe.repositories.queries import QUERIES
-from loupe.services.dashboards import dashboards, plan_tiles
+from loupe.services.dashboards import Board, dashboards, plan_tiles
 from loupe.services.runs import organization_zone, parameter_values, runs
 from loupe.services.visualizations import visualizations
 
@@ -165,8 +165,13 @@ def _filter_text(name: str, value: Any) -> str:
 def render_dashboard(principal: Principal, dashboard_id: UUID, request: DashboardRenderRequest) -> Picture:
     """The dashboard on one page, each tile drawn from the newest stored result of the run the data call
     would show for these filters (a tile without one says so)."""
+    return render_board(principal, lambda: dashboards.board(principal, dashboard_id), request)
+
+
+def render_board(principal: Principal, load: Callable[[], Board], request: DashboardRenderRequest) -> Picture:
+    """A board (a dashboard, or a visualization as one) on one page, drawn as render_dashboard says."""
     with db.transaction():
-        board = dashboards.board(principal, dashboard_id)
+        board = load()
         plan = plan_tiles(principal, board, request.filters)
         newest = {
             tile_id: runs.newest_result(principal, query, values) for tile_id, query, values in plan.runs

@@ -7,7 +7,7 @@ audit event."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from loupe.repositories import crud
 from loupe.repositories import runs as runs_repository
 from loupe.repositories import schedules as schedule_rows
 from loupe.repositories.runs import RUNS
-from loupe.services import alerts, audit, row_policies, snippets
+from loupe.services import alerts, audit, row_policies, snippets, subscriptions
 from loupe.services.runs import parameter_values, refused_run, run_columns, run_settings
 from loupe.services.schedules import next_run_at
 
@@ -36,6 +36,8 @@ OUTBOX_BATCH = 100
 # After n consecutive failures the next firing waits at least FIRST_BACKOFF * 2^(n-1), up to a day.
 FIRST_BACKOFF = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(days=1)
+# How long a tick may wait for a report's runs before leaving it to the next tick.
+REPORTS_WAIT = timedelta(seconds=20)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class TickCounts:
     fired: int
     sent: int
     alerts_delivered: int
+    reports_fired: int
+    report_attempts: int
 
 
 def backoff(consecutive_failures: int) -> timedelta:
@@ -78,9 +82,20 @@ def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
             break
     sent = send_outbox(now)
     delivered = alerts.deliver_pending(deadline=deadline)
+    reports_fired = subscriptions.fire_due(now)
+    # Reports last: a delivery waits for its runs within what is left of the tick, at most REPORTS_WAIT.
+    waited = datetime.now(UTC) + REPORTS_WAIT
+    report_attempts = subscriptions.deliver_pending(min(deadline, waited) if deadline else waited)
     metrics.add_metric(name="SchedulesFired", unit=MetricUnit.Count, value=fired)
     metrics.add_metric(name="ScheduledRunsSent", unit=MetricUnit.Count, value=sent)
-    return TickCounts(fired=fired, sent=sent, alerts_delivered=delivered)
+    metrics.add_metric(name="ReportsFired", unit=MetricUnit.Count, value=reports_fired)
+    return TickCounts(
+        fired=fired,
+        sent=sent,
+        alerts_delivered=delivered,
+        reports_fired=reports_fired,
+        report_attempts=report_attempts,
+    )
 
 
 def _earliest(schedule: dict[str, Any], now: datetime) -> datetime:

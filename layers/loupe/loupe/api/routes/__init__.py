@@ -18,6 +18,7 @@ ROUTE_MODULES = (
     "embed",
     "schedules",
     "destinations",
+    "subscriptions",
     "canvases",
     "bundles",
     "audit",

@@ -1,0 +1,5 @@
+-- Undoes 0023_subscriptions.
+
+DROP TABLE subscription_deliveries;
+
+DROP TABLE subscriptions;

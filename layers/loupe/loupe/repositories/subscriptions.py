@@ -1,0 +1,150 @@
+"""The subscriptions table and its deliveries: due subscriptions taken by the scheduler, deliveries worked
+through as an outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from loupe.db import execute, execute_many, fetch_all, fetch_one
+from loupe.repositories.listing import Collection
+
+SUBSCRIPTIONS = Collection(
+    table="subscriptions",
+    columns=(
+        "id",
+        "name",
+        "owner_id",
+        "resource_type",
+        "resource_id",
+        "cron",
+        "timezone",
+        "filters",
+        "formats",
+        "destination_ids",
+        "enabled",
+        "next_run_at",
+        "last_status",
+        "last_error",
+        "last_delivered_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    ),
+    sortable=frozenset({"name", "created_at", "updated_at", "next_run_at"}),
+    writable=frozenset(
+        {
+            "name",
+            "owner_id",
+            "resource_type",
+            "resource_id",
+            "cron",
+            "timezone",
+            "filters",
+            "formats",
+            "destination_ids",
+            "enabled",
+            "next_run_at",
+            "created_by",
+        }
+    ),
+    json_columns=frozenset({"filters", "formats", "destination_ids"}),
+    default_sort="name",
+    tagged=False,
+    filters=frozenset({"resource_id"}),
+)
+DELIVERIES = Collection(
+    table="subscription_deliveries",
+    columns=(
+        "id",
+        "subscription_id",
+        "status",
+        "run_ids",
+        "destinations",
+        "attempts",
+        "error",
+        "created_at",
+        "finished_at",
+    ),
+    sortable=frozenset({"created_at"}),
+    default_sort="-created_at",
+    searchable=(),
+    tagged=False,
+    filters=frozenset({"subscription_id", "status"}),
+)
+
+
+def fire_due(now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Due subscriptions, locked (one tick takes each): the caller advances them and writes their
+    deliveries in the same transaction."""
+    return fetch_all(
+        "SELECT id, organization_id, cron, timezone, destination_ids FROM subscriptions"
+        " WHERE enabled AND next_run_at <= %s ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    )
+
+
+def advance_many(advances: list[tuple[datetime, UUID]]) -> None:
+    execute_many("UPDATE subscriptions SET next_run_at = %s WHERE id = %s", advances)
+
+
+def insert_deliveries(deliveries: list[tuple[UUID, UUID, dict[str, str]]]) -> None:
+    """(organization, subscription, destination statuses) of each delivery to make."""
+    execute_many(
+        "INSERT INTO subscription_deliveries (organization_id, subscription_id, destinations)"
+        " VALUES (%s, %s, %s)",
+        [
+            (organization_id, subscription_id, Jsonb(statuses))
+            for organization_id, subscription_id, statuses in deliveries
+        ],
+    )
+
+
+def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
+    """One delivery due for an attempt (not in `handled`), locked with its subscription's row."""
+    return fetch_one(
+        "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.destinations, d.attempts,"
+        " d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters, s.formats"
+        " FROM subscription_deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+        " WHERE d.status = 'pending' AND d.next_attempt_at <= %s AND d.id <> ALL(%s::uuid[])"
+        " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
+        (now, handled),
+    )
+
+
+def save_runs(delivery_id: UUID, run_ids: list[UUID], next_attempt_at: datetime) -> None:
+    execute(
+        "UPDATE subscription_deliveries SET run_ids = %s, next_attempt_at = %s WHERE id = %s",
+        (Jsonb([str(run_id) for run_id in run_ids]), next_attempt_at, delivery_id),
+    )
+
+
+def record_attempt(
+    delivery: dict[str, Any],
+    status: str,
+    destinations: dict[str, str],
+    error: str | None,
+    next_attempt_at: datetime,
+    now: datetime,
+) -> None:
+    """One attempt's outcome on the delivery, and on its subscription once it is finished."""
+    finished = now if status != "pending" else None
+    execute(
+        "UPDATE subscription_deliveries SET status = %s, destinations = %s, error = %s,"
+        " attempts = attempts + 1, next_attempt_at = %s, finished_at = %s WHERE id = %s",
+        (status, Jsonb(destinations), error, next_attempt_at, finished, delivery["id"]),
+    )
+    if status == "delivered":
+        execute(
+            "UPDATE subscriptions SET last_status = 'delivered', last_error = NULL, last_delivered_at = %s"
+            " WHERE id = %s",
+            (now, delivery["subscription_id"]),
+        )
+    elif status == "failed":
+        execute(
+            "UPDATE subscriptions SET last_status = 'failed', last_error = %s WHERE id = %s",
+            (error, delivery["subscription_id"]),
+        )

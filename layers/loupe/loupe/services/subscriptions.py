@@ -1,0 +1,326 @@
+"""Subscriptions: a dashboard, visualization or query delivered on a cron to destinations, run as its
+owner. The scheduler's tick fires due ones into deliveries and works the deliveries through: start the
+runs, wait for them, draw and attach, send, retry what failed with a backoff, give up after MAX_ATTEMPTS
+(docs/deliveries.md)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from loupe import db, notify
+from loupe.errors import DomainError, FieldIssue, InvalidInput, NotPermitted
+from loupe.models.common import Page
+from loupe.models.identity import Principal, Role
+from loupe.models.rendering import DashboardRenderRequest
+from loupe.models.runs import ACTIVE_STATUSES, RunOrigin, RunStatus
+from loupe.models.subscriptions import (
+    DeliveryListQuery,
+    DeliveryOut,
+    SubscriptionCreate,
+    SubscriptionOut,
+    SubscriptionUpdate,
+)
+from loupe.observability import logger
+from loupe.repositories import listing
+from loupe.repositories import subscriptions as repository
+from loupe.repositories import users as users_repository
+from loupe.repositories.destinations import DESTINATIONS
+from loupe.repositories.subscriptions import DELIVERIES, SUBSCRIPTIONS
+from loupe.results.exports import FORMATS, export_to_s3, signed_url
+from loupe.results.store import s3_client
+from loupe.services import destinations, embed, rendering
+from loupe.services.dashboards import Board, filter_values, plan_tiles
+from loupe.services.resources import ResourceService, require_references
+from loupe.services.runs import run_settings, runs
+from loupe.services.schedules import checked_cron, next_run_at
+
+MAX_ATTEMPTS = 5
+BATCH_SIZE = 100
+# A delivery whose runs are not done this long after it fired fails.
+RUNS_WAIT = timedelta(minutes=30)
+# How soon a delivery waiting for its runs looks again, within the tick and across ticks.
+RECHECK = timedelta(seconds=2)
+# Attachments a mail carries at most; past it the mail links to the files instead (SES takes 40 MB a
+# message, and base64 makes a file a third larger).
+MAIL_ATTACHMENTS_MAX_BYTES = 10 * 1024 * 1024
+# Links to a report's files last as long as the bucket keeps them (template.yaml: deliveries/, 7 days).
+LINK_SECONDS = 7 * 24 * 3600
+PAGE_WIDTH = 1200
+SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 minutes after the first, second, third, fourth failed attempt."""
+    return timedelta(minutes=2 ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    filename: str
+    content_type: str
+    content: bytes
+    url: str
+
+
+class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate, SubscriptionOut]):
+    def to_out(self, row: dict[str, Any]) -> SubscriptionOut:
+        return SubscriptionOut.model_validate(
+            {**row, "resource": {"type": row["resource_type"], "id": row["resource_id"]}}
+        )
+
+    def _checked(
+        self, principal: Principal, resource_type: str, resource_id: UUID, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The fields sent, checked: the destinations the organization's, the cron firing, the filters
+        fitting the resource."""
+        if "destination_ids" in values:
+            require_references(
+                DESTINATIONS,
+                principal.organization_id,
+                [(f"destination_ids.{index}", item) for index, item in enumerate(values["destination_ids"])],
+            )
+            values["destination_ids"] = [str(item) for item in values["destination_ids"]]
+        if "cron" in values:
+            values["cron"] = checked_cron(values["cron"], datetime.now(UTC))
+        if values.get("filters"):
+            # The values given (the defaults are the resource's own, checked when it is drawn).
+            board = embed.board_of(principal, resource_type, resource_id)
+            filter_values(principal, board.row, values["filters"])
+        return values
+
+    def values_for_create(self, principal: Principal, body: SubscriptionCreate) -> dict[str, Any]:
+        if principal.user_id is None:
+            raise NotPermitted("A subscription runs as a person: create it signed in, not with an API key")
+        embed.SHOWN[body.resource.type].require(principal, body.resource.id)
+        values = self._checked(
+            principal, body.resource.type, body.resource.id, body.model_dump(exclude={"resource"})
+        )
+        return {
+            **values,
+            "owner_id": principal.user_id,
+            "resource_type": body.resource.type,
+            "resource_id": body.resource.id,
+            "next_run_at": next_run_at(values["cron"], body.timezone, datetime.now(UTC))
+            if body.enabled
+            else None,
+        }
+
+    def values_for_update(
+        self, principal: Principal, body: SubscriptionUpdate, current: dict[str, Any]
+    ) -> dict[str, Any]:
+        values = self._checked(
+            principal, current["resource_type"], current["resource_id"], body.model_dump(exclude_unset=True)
+        )
+        if (
+            "formats" in values
+            and current["resource_type"] == "query"
+            and {"png", "pdf"} & set(values["formats"])
+        ):
+            raise InvalidInput(issues=[FieldIssue("formats", "a query's result is sent as csv or xlsx")])
+        after = {**current, **values}
+        if {"cron", "timezone", "enabled"} & set(values):
+            values["next_run_at"] = (
+                next_run_at(after["cron"], after["timezone"], datetime.now(UTC)) if after["enabled"] else None
+            )
+        return values
+
+    def deliveries(
+        self, principal: Principal, subscription_id: UUID, query: DeliveryListQuery
+    ) -> Page[DeliveryOut]:
+        """The subscription's deliveries, newest first."""
+        with db.transaction():
+            self._existing(principal, subscription_id)
+            rows, total = listing.list_page(
+                DELIVERIES,
+                principal.organization_id,
+                query,
+                subscription_id=subscription_id,
+                status=query.status,
+            )
+        return Page[DeliveryOut](
+            items=[DeliveryOut.model_validate(row) for row in rows],
+            total=total,
+            limit=query.limit,
+            offset=query.offset,
+        )
+
+
+def fire_due(now: datetime) -> int:
+    """Turn every due subscription into a delivery and advance it; the number fired."""
+    fired = 0
+    while True:
+        with db.transaction():
+            due = repository.fire_due(now, BATCH_SIZE)
+            repository.advance_many(
+                [(next_run_at(item["cron"], item["timezone"], now), item["id"]) for item in due]
+            )
+            repository.insert_deliveries(
+                [
+                    (item["organization_id"], item["id"], dict.fromkeys(item["destination_ids"], "pending"))
+                    for item in due
+                ]
+            )
+        fired += len(due)
+        if len(due) < BATCH_SIZE:
+            return fired
+
+
+def deliver_pending(deadline: datetime) -> int:
+    """Work through the deliveries due for an attempt, one per transaction, until `deadline`; a delivery
+    whose runs are still going is looked at again within the tick. Returns the attempts made."""
+    attempts = 0
+    while datetime.now(UTC) < deadline:
+        handled: list[UUID] = []
+        while datetime.now(UTC) < deadline:
+            with db.transaction():
+                delivery = repository.next_pending(datetime.now(UTC), handled)
+                if delivery is None:
+                    break
+                attempts += _attempt(delivery)
+            handled.append(delivery["id"])
+        if not handled:
+            return attempts
+        time.sleep(RECHECK.total_seconds())
+    return attempts
+
+
+def _owner(delivery: dict[str, Any]) -> Principal | None:
+    membership = users_repository.membership(delivery["owner_id"], delivery["organization_id"])
+    if membership is None:
+        return None
+    return Principal(
+        organization_id=delivery["organization_id"],
+        role=Role.parse(membership.role),
+        user_id=delivery["owner_id"],
+    )
+
+
+def _attempt(delivery: dict[str, Any]) -> int:
+    """One step of the delivery: start its runs, or look at them, or draw and send; 1 when it was an
+    attempt at sending (it counts towards MAX_ATTEMPTS), 0 when it only waited."""
+    now = datetime.now(UTC)
+    principal = _owner(delivery)
+    if principal is None:
+        _finish(
+            delivery,
+            "failed",
+            delivery["destinations"],
+            "The subscription's owner is no longer a member",
+            now,
+        )
+        return 1
+    try:
+        board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
+        plan = plan_tiles(principal, board, delivery["filters"])
+        if not delivery["run_ids"]:
+            planned = [(query, values) for _, query, values in plan.runs]
+            served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
+            repository.save_runs(delivery["id"], [run.id for run in served], now + RECHECK)
+            return 0
+        statuses = [runs.get(principal, UUID(run_id)).resource.status for run_id in delivery["run_ids"]]
+        if any(status in ACTIVE_STATUSES for status in statuses):
+            if now - delivery["created_at"] > RUNS_WAIT:
+                raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
+            repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + RECHECK)
+            return 0
+        files = _files(principal, delivery, board, plan.runs, statuses)
+    except DomainError as refusal:
+        _finish(delivery, "failed", delivery["destinations"], refusal.message, now)
+        return 1
+    _send(delivery, files, statuses, now)
+    return 1
+
+
+def _files(
+    principal: Principal,
+    delivery: dict[str, Any],
+    board: Board,
+    planned: Sequence[tuple[UUID, Any, Any]],
+    statuses: Sequence[RunStatus],
+) -> list[ReportFile]:
+    """The report's pictures and each succeeded tile's rows, each also kept for a link."""
+    base = SAFE.sub("-", delivery["name"]).strip("-")[:80] or "report"
+    files: list[tuple[str, str, bytes]] = []
+    for fmt in delivery["formats"]:
+        if fmt in ("png", "pdf"):
+            request = DashboardRenderRequest(filters=delivery["filters"], format=fmt, width=PAGE_WIDTH)
+            picture = rendering.render_board(principal, lambda: board, request)
+            assert isinstance(picture.body, bytes)
+            files.append((f"{base}.{fmt}", picture.content_type, picture.body))
+    tables = [fmt for fmt in delivery["formats"] if fmt in ("csv", "xlsx")]
+    ran = {str(run_id): status for run_id, status in zip(delivery["run_ids"], statuses, strict=True)}
+    for position, run_id in enumerate(dict.fromkeys(delivery["run_ids"])):
+        if ran[run_id] is not RunStatus.SUCCEEDED:
+            continue
+        reader = runs.result_reader(principal, UUID(run_id))
+        for fmt in tables:
+            key = export_to_s3(reader, fmt)
+            body = s3_client().get_object(Bucket=reader.bucket, Key=key)["Body"].read()
+            files.append((f"{base}-{position + 1}.{fmt}", FORMATS[fmt].media_type.split(";")[0], body))
+    return [_kept(delivery, name, content_type, content) for name, content_type, content in files]
+
+
+def _kept(delivery: dict[str, Any], filename: str, content_type: str, content: bytes) -> ReportFile:
+    bucket = run_settings().results_bucket
+    key = f"deliveries/{delivery['organization_id']}/{delivery['id']}/{filename}"
+    s3_client().put_object(Bucket=bucket, Key=key, Body=content, ContentType=content_type)
+    return ReportFile(filename, content_type, content, signed_url(bucket, key, LINK_SECONDS))
+
+
+def _send(
+    delivery: dict[str, Any], files: list[ReportFile], statuses: Sequence[RunStatus], now: datetime
+) -> None:
+    failed_runs = sum(status is not RunStatus.SUCCEEDED for status in statuses)
+    lines = [f"The report {delivery['name']!r}, as of {now:%Y-%m-%d %H:%M} UTC."]
+    if failed_runs:
+        lines.append(f"{failed_runs} of its {len(statuses)} queries did not succeed: their tiles are empty.")
+    lines.extend(f"{item.filename}: {item.url}" for item in files)
+    attached = sum(len(item.content) for item in files) <= MAIL_ATTACHMENTS_MAX_BYTES
+    message = destinations.Message(
+        kind="report",
+        subject=f"Loupe report: {delivery['name']}",
+        text="\n".join(lines),
+        data={
+            "subscription_id": str(delivery["subscription_id"]),
+            "delivery_id": str(delivery["id"]),
+            "name": delivery["name"],
+            "run_ids": delivery["run_ids"],
+            "files": [
+                {"filename": item.filename, "content_type": item.content_type, "url": item.url}
+                for item in files
+            ],
+        },
+        id=delivery["id"],
+        created_at=delivery["created_at"],
+        attachments=tuple(notify.Attachment(item.filename, item.content_type, item.content) for item in files)
+        if attached
+        else (),
+    )
+    sent, errors = destinations.deliver_each(
+        delivery["organization_id"], delivery["destinations"], lambda _: message
+    )
+    if not errors:
+        _finish(delivery, "delivered", sent, None, now)
+    elif delivery["attempts"] + 1 >= MAX_ATTEMPTS:
+        _finish(delivery, "failed", sent, "; ".join(errors)[:2000], now)
+    else:
+        repository.record_attempt(
+            delivery, "pending", sent, "; ".join(errors)[:2000], now + _backoff(delivery["attempts"] + 1), now
+        )
+
+
+def _finish(
+    delivery: dict[str, Any], status: str, sent: dict[str, str], error: str | None, now: datetime
+) -> None:
+    repository.record_attempt(delivery, status, sent, error, now, now)
+    log = logger.warning if status == "failed" else logger.info
+    log(f"report {status}", extra={"delivery_id": str(delivery["id"]), "error": error})
+
+
+subscriptions = SubscriptionService(SUBSCRIPTIONS, SubscriptionOut, "subscription")

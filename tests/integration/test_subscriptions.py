@@ -1,0 +1,218 @@
+"""Subscriptions: a dashboard, visualization or query on a cron, delivered as its owner through the
+scheduler's tick (runs started and waited for, pictures drawn, rows attached) to destinations, retried
+with a backoff and then reported failed on the subscription."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from PIL import Image
+
+from loupe.services.scheduler import tick
+from tests.integration import runs_support
+from tests.integration.runs_support import deliver, saved_query
+from tests.integration.test_alerts import Receiver, receiver
+from tests.integration.test_destinations import mailbox, verified
+
+aws = runs_support.aws
+postgres_database = runs_support.postgres_database
+__all__ = ["mailbox", "receiver"]
+
+AMOUNTS_SQL = "SELECT label, amount FROM (VALUES ('a', 10), ('b', 20), ('c', 40)) AS t(label, amount)"
+
+
+def report_setup(api: Any, token: str, database: str) -> dict[str, str]:
+    query = saved_query(api, token, database, AMOUNTS_SQL, [])
+    assert query.status == 201, query.body
+    bar = api.post(
+        "/api/v1/visualizations",
+        json_body={
+            "name": "Amounts",
+            "query_id": query.json()["id"],
+            "type": "bar",
+            "options": {"x": "label", "y": [{"column": "amount"}]},
+        },
+        token=token,
+    )
+    dashboard = api.post(
+        "/api/v1/dashboards",
+        json_body={
+            "name": "Amounts board",
+            "tiles": [{"visualization_id": bar.json()["id"], "x": 0, "y": 0, "w": 12, "h": 5}],
+        },
+        token=token,
+    )
+    assert dashboard.status == 201, dashboard.body
+    return {"query": query.json()["id"], "dashboard": dashboard.json()["id"]}
+
+
+def due_now(database_url: str, subscription_id: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE subscriptions SET next_run_at = now() - interval '1 minute' WHERE id = %s",
+            (subscription_id,),
+        )
+
+
+def retry_now(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE subscription_deliveries SET next_attempt_at = now() WHERE status = 'pending'")
+
+
+def short_tick() -> Any:
+    now = datetime.now(UTC)
+    return tick(now, now + timedelta(seconds=1))
+
+
+def test_a_subscription_mails_the_dashboard_drawn_and_its_rows_and_signs_its_webhook(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, mailbox: Any, receiver: Receiver
+) -> None:
+    admin = register()
+    token = admin.access_token
+    made = report_setup(api, token, postgres_database)
+    mail = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
+    )
+    hook = api.post(
+        "/api/v1/destinations",
+        json_body={"name": "Hook", "type": "webhook", "url": receiver.url},
+        token=token,
+    )
+    body = {
+        "name": "Amounts weekly",
+        "resource": {"type": "dashboard", "id": made["dashboard"]},
+        "cron": "0 8 * * 1",
+        "timezone": "Europe/Berlin",
+        "formats": ["png", "csv"],
+        "destination_ids": [mail.json()["id"], hook.json()["id"]],
+    }
+    subscription = api.post("/api/v1/subscriptions", json_body=body, token=token)
+    assert subscription.status == 201, subscription.body
+    shown = subscription.json()
+    assert (shown["owner_id"], shown["last_status"]) == (admin.user_id, None)
+    assert datetime.fromisoformat(shown["next_run_at"]) > datetime.now(UTC)
+
+    due_now(clean_db, shown["id"])
+    fired = short_tick()
+    assert fired.reports_fired == 1
+    path = f"/api/v1/subscriptions/{shown['id']}"
+    [pending] = api.get(f"{path}/deliveries", token=token).json()["items"]
+    assert pending["status"] == "pending"
+    assert len(pending["run_ids"]) == 1
+    run = api.get(f"/api/v1/runs/{pending['run_ids'][0]}", token=token).json()
+    assert (run["origin"], run["created_by"]) == ("subscription", admin.user_id)
+    assert mailbox == []
+
+    deliver(aws)
+    short_tick()
+    [done] = api.get(f"{path}/deliveries", token=token).json()["items"]
+    assert done["status"] == "delivered", done
+    assert done["destinations"] == {mail.json()["id"]: "sent", hook.json()["id"]: "sent"}
+    assert api.get(path, token=token).json()["last_status"] == "delivered"
+
+    [sent] = mailbox
+    assert sent.subject == "Loupe report: Amounts weekly"
+    picture, rows = sent.attachments
+    assert (picture.filename, picture.content_type) == ("Amounts-weekly.png", "image/png")
+    assert Image.open(io.BytesIO(picture.content)).size[0] == 1200
+    assert (rows.filename, rows.content_type) == ("Amounts-weekly-1.csv", "text/csv")
+    assert rows.content.decode().splitlines() == ["label,amount", "a,10", "b,20", "c,40"]
+
+    headers, raw = receiver.received[-1]
+    event = json.loads(raw)
+    assert event["type"] == "report"
+    assert headers["Loupe-Delivery-Id"] == done["id"]
+    assert [item["filename"] for item in event["data"]["files"]] == [
+        "Amounts-weekly.png",
+        "Amounts-weekly-1.csv",
+    ]
+    assert verified(hook.json()["signing_secret"], headers, raw)
+
+
+def test_a_failing_destination_is_retried_with_a_backoff_then_the_subscription_says_it_failed(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, receiver: Receiver
+) -> None:
+    token = register().access_token
+    made = report_setup(api, token, postgres_database)
+    hook = api.post(
+        "/api/v1/destinations", json_body={"name": "Hook", "type": "slack", "url": receiver.url}, token=token
+    )
+    body = {
+        "name": "Rows",
+        "resource": {"type": "query", "id": made["query"]},
+        "cron": "0 * * * *",
+        "formats": ["xlsx"],
+        "destination_ids": [hook.json()["id"]],
+    }
+    subscription = api.post("/api/v1/subscriptions", json_body=body, token=token).json()
+    receiver.statuses = [500] * 5
+    due_now(clean_db, subscription["id"])
+    short_tick()
+    deliver(aws)
+    short_tick()
+    path = f"/api/v1/subscriptions/{subscription['id']}/deliveries"
+    [first] = api.get(path, token=token).json()["items"]
+    assert (first["status"], first["attempts"]) == ("pending", 1)
+    assert "HTTP 500" in first["error"]
+    for _ in range(4):
+        retry_now(clean_db)
+        short_tick()
+    [last] = api.get(path, token=token).json()["items"]
+    assert (last["status"], last["attempts"], last["destinations"]) == (
+        "failed",
+        5,
+        {hook.json()["id"]: "failed"},
+    )
+    shown = api.get(f"/api/v1/subscriptions/{subscription['id']}", token=token).json()
+    assert shown["last_status"] == "failed"
+    assert "HTTP 500" in shown["last_error"]
+    # The Slack message carried the text and a link to the file.
+    assert receiver.requests[-1][1]["text"].startswith("The report 'Rows'")
+    assert "Rows-1.xlsx: http" in receiver.requests[-1][1]["text"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"resource": {"type": "query"}, "formats": ["png"]}, 422, "body"),
+        ({"formats": []}, 422, "body.formats"),
+        ({"formats": ["csv", "csv"]}, 422, "body.formats"),
+        ({"cron": "every day"}, 422, "body.cron"),
+        ({"filters": {"nope": 1}}, 422, "body.filters.nope"),
+        ({"destination_ids": ["00000000-0000-4000-8000-000000000000"]}, 404, "body.destination_ids.0"),
+        ({"resource": {"type": "dashboard", "id": "00000000-0000-4000-8000-000000000000"}}, 404, None),
+    ],
+)
+def test_bad_subscriptions_are_refused_naming_the_field(
+    api: Any,
+    register: Any,
+    aws: str,
+    postgres_database: str,
+    change: dict[str, Any],
+    status: int,
+    field: str | None,
+) -> None:
+    admin = register()
+    token = admin.access_token
+    made = report_setup(api, token, postgres_database)
+    mail = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
+    )
+    body: dict[str, Any] = {
+        "name": "s",
+        "resource": {"type": "dashboard", "id": made["dashboard"]},
+        "cron": "0 8 * * *",
+        "formats": ["pdf"],
+        "destination_ids": [mail.json()["id"]],
+    }
+    if "resource" in change and "id" not in change["resource"]:
+        change = {**change, "resource": {**change["resource"], "id": made["query"]}}
+    refused = api.post("/api/v1/subscriptions", json_body=body | change, token=token)
+    assert refused.status == status, refused.body
+    if field is not None:
+        assert field in {item["field"] for item in refused.json()["error"].get("details", [])}, refused.body
