@@ -13,10 +13,13 @@ import psycopg
 import pytest
 from PIL import Image
 
+from loupe.services import subscriptions
 from loupe.services.scheduler import tick
+from tests import factories
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, saved_query
 from tests.integration.test_alerts import Receiver, receiver
+from tests.integration.test_dashboards import assert_error
 from tests.integration.test_destinations import mailbox, verified
 
 aws = runs_support.aws
@@ -216,3 +219,86 @@ def test_bad_subscriptions_are_refused_naming_the_field(
     assert refused.status == status, refused.body
     if field is not None:
         assert field in {item["field"] for item in refused.json()["error"].get("details", [])}, refused.body
+
+
+def test_only_the_owner_or_an_admin_changes_a_subscription_that_runs_as_its_owner(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str
+) -> None:
+    admin = register()
+    token = admin.access_token
+    made = report_setup(api, token, postgres_database)
+    _, editor = factories.member(api, clean_db, admin.organization_id, "editor")
+    mail = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
+    )
+    body = {
+        "name": "Editor's",
+        "resource": {"type": "dashboard", "id": made["dashboard"]},
+        "cron": "0 8 * * *",
+        "formats": ["pdf"],
+        "destination_ids": [mail.json()["id"]],
+    }
+    owned = api.post("/api/v1/subscriptions", json_body=body, token=editor["access_token"]).json()
+    path = f"/api/v1/subscriptions/{owned['id']}"
+    _, other = factories.member(api, clean_db, admin.organization_id, "editor")
+    etag = api.get(path, token=token).header("ETag")
+    refused = api.request(
+        "PATCH", path, json_body={"formats": ["csv"]}, token=other["access_token"], headers={"If-Match": etag}
+    )
+    assert_error(refused, 403, "forbidden")
+    changed = api.request(
+        "PATCH", path, json_body={"formats": ["csv"]}, token=token, headers={"If-Match": etag}
+    )
+    assert changed.status == 200, changed.body
+    assert changed.json()["owner_id"] == owned["owner_id"]
+
+
+def test_a_page_without_queries_is_delivered_and_a_report_with_no_destination_left_fails(
+    api: Any, register: Any, clean_db: str, aws: str, mailbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = register()
+    token = admin.access_token
+    notes = api.post(
+        "/api/v1/dashboards",
+        json_body={"name": "Notes", "tiles": [{"text": "Nothing to run", "x": 0, "y": 0, "w": 12, "h": 2}]},
+        token=token,
+    )
+    mail = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
+    )
+    body = {
+        "name": "Notes",
+        "resource": {"type": "dashboard", "id": notes.json()["id"]},
+        "cron": "0 8 * * *",
+        "formats": ["png"],
+        "destination_ids": [mail.json()["id"]],
+    }
+    made = api.post("/api/v1/subscriptions", json_body=body, token=token).json()
+    due_now(clean_db, made["id"])
+    short_tick()
+    [done] = api.get(f"/api/v1/subscriptions/{made['id']}/deliveries", token=token).json()["items"]
+    assert (done["status"], done["run_ids"]) == ("delivered", [])
+    assert [item.filename for item in mailbox[0].attachments] == ["Notes.png"]
+
+    # Whatever breaks while preparing one report is an attempt of that report, retried later.
+    monkeypatch.setattr(subscriptions, "_files", lambda *args: (_ for _ in ()).throw(RuntimeError("boom")))
+    due_now(clean_db, made["id"])
+    short_tick()
+    broken = api.get(
+        f"/api/v1/subscriptions/{made['id']}/deliveries", token=token, query={"status": "pending"}
+    )
+    [pending] = broken.json()["items"]
+    assert (pending["attempts"], pending["error"]) == (1, "RuntimeError while preparing the report")
+    monkeypatch.undo()
+
+    etag = api.get(f"/api/v1/destinations/{mail.json()['id']}", token=token).header("ETag")
+    api.delete(f"/api/v1/destinations/{mail.json()['id']}", token=token, headers={"If-Match": etag})
+    retry_now(clean_db)
+    short_tick()
+    [gone] = api.get(
+        f"/api/v1/subscriptions/{made['id']}/deliveries", token=token, query={"status": "failed"}
+    ).json()["items"]
+    assert gone["destinations"] == {mail.json()["id"]: "gone"}
+    assert api.get(f"/api/v1/subscriptions/{made['id']}", token=token).json()["last_error"] == (
+        "Every destination of the subscription is gone"
+    )

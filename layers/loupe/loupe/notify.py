@@ -36,7 +36,9 @@ def mime_of(mail: Mail, sender: str) -> bytes:
     from email.message import EmailMessage
 
     message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = sender, mail.to, mail.subject
+    # A header holds one line: a name with a line break in it stays on one.
+    subject = " ".join(mail.subject.splitlines())
+    message["From"], message["To"], message["Subject"] = sender, mail.to, subject
     message.set_content(mail.text)
     for attachment in mail.attachments:
         maintype, subtype = attachment.content_type.split("/", 1)

@@ -14,7 +14,14 @@ from typing import Any
 from uuid import UUID
 
 from loupe import db, notify
-from loupe.errors import DomainError, FieldIssue, InvalidInput, NotPermitted
+from loupe.errors import (
+    DependencyUnavailable,
+    DomainError,
+    FieldIssue,
+    InvalidInput,
+    NotPermitted,
+    RateLimited,
+)
 from loupe.models.common import Page
 from loupe.models.identity import Principal, Role
 from loupe.models.rendering import DashboardRenderRequest
@@ -46,6 +53,8 @@ BATCH_SIZE = 100
 RUNS_WAIT = timedelta(minutes=30)
 # How soon a delivery waiting for its runs looks again, within the tick and across ticks.
 RECHECK = timedelta(seconds=2)
+# How soon a delivery postponed (the owner's runs at their limit, a queue down) is looked at again.
+LATER = timedelta(minutes=1)
 # Attachments a mail carries at most; past it the mail links to the files instead (SES takes 40 MB a
 # message, and base64 makes a file a third larger).
 MAIL_ATTACHMENTS_MAX_BYTES = 10 * 1024 * 1024
@@ -114,6 +123,9 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
     def values_for_update(
         self, principal: Principal, body: SubscriptionUpdate, current: dict[str, Any]
     ) -> dict[str, Any]:
+        # A report runs as its owner: only they, or an admin, may change what it shows and to whom.
+        if principal.user_id != current["owner_id"] and principal.role < Role.ADMIN:
+            raise NotPermitted("Only the subscription's owner or an admin changes it: it runs as its owner")
         values = self._checked(
             principal, current["resource_type"], current["resource_id"], body.model_dump(exclude_unset=True)
         )
@@ -178,11 +190,23 @@ def deliver_pending(deadline: datetime) -> int:
     while datetime.now(UTC) < deadline:
         handled: list[UUID] = []
         while datetime.now(UTC) < deadline:
-            with db.transaction():
-                delivery = repository.next_pending(datetime.now(UTC), handled)
+            delivery = None
+            try:
+                with db.transaction():
+                    delivery = repository.next_pending(datetime.now(UTC), handled)
+                    if delivery is None:
+                        break
+                    attempts += _attempt(delivery)
+            except Exception as error:
                 if delivery is None:
-                    break
-                attempts += _attempt(delivery)
+                    raise
+                # Whatever else failed (S3, the database, a bug) is this delivery's failed attempt, not
+                # a stop for every other organization's reports.
+                logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
+                with db.transaction():
+                    _failed_attempt(delivery, f"{type(error).__name__} while preparing the report")
+                attempts += 1
+            assert delivery is not None
             handled.append(delivery["id"])
         if not handled:
             return attempts
@@ -218,8 +242,8 @@ def _attempt(delivery: dict[str, Any]) -> int:
     try:
         board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
         plan = plan_tiles(principal, board, delivery["filters"])
-        if not delivery["run_ids"]:
-            planned = [(query, values) for _, query, values in plan.runs]
+        planned = [(query, values) for _, query, values in plan.runs]
+        if planned and not delivery["run_ids"]:
             served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
             repository.save_runs(delivery["id"], [run.id for run in served], now + RECHECK)
             return 0
@@ -230,6 +254,11 @@ def _attempt(delivery: dict[str, Any]) -> int:
             repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + RECHECK)
             return 0
         files = _files(principal, delivery, board, plan.runs, statuses)
+    except (RateLimited, DependencyUnavailable) as refusal:
+        # The owner's active runs are at their limit, or a queue is down: looked at again later.
+        repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + LATER)
+        logger.info("report postponed", extra={"delivery_id": str(delivery["id"]), "reason": refusal.message})
+        return 0
     except DomainError as refusal:
         _finish(delivery, "failed", delivery["destinations"], refusal.message, now)
         return 1
@@ -305,7 +334,9 @@ def _send(
     sent, errors = destinations.deliver_each(
         delivery["organization_id"], delivery["destinations"], lambda _: message
     )
-    if not errors:
+    if not errors and "sent" not in sent.values():
+        _finish(delivery, "failed", sent, "Every destination of the subscription is gone", now)
+    elif not errors:
         _finish(delivery, "delivered", sent, None, now)
     elif delivery["attempts"] + 1 >= MAX_ATTEMPTS:
         _finish(delivery, "failed", sent, "; ".join(errors)[:2000], now)
@@ -313,6 +344,16 @@ def _send(
         repository.record_attempt(
             delivery, "pending", sent, "; ".join(errors)[:2000], now + _backoff(delivery["attempts"] + 1), now
         )
+
+
+def _failed_attempt(delivery: dict[str, Any], error: str) -> None:
+    """An attempt that failed before sending: tried again after the backoff, failed after MAX_ATTEMPTS."""
+    now = datetime.now(UTC)
+    if delivery["attempts"] + 1 >= MAX_ATTEMPTS:
+        _finish(delivery, "failed", delivery["destinations"], error, now)
+    else:
+        next_attempt = now + _backoff(delivery["attempts"] + 1)
+        repository.record_attempt(delivery, "pending", delivery["destinations"], error, next_attempt, now)
 
 
 def _finish(
