@@ -126,11 +126,15 @@ class Groups:
     dropped: int = 0
 
     def add(self, key: tuple[Any, ...], value: Any) -> None:
-        # A JSON or array cell is a key by its JSON text.
-        key = tuple(
-            json.dumps(part, sort_keys=True) if isinstance(part, list | dict) else part for part in key
-        )
-        fold = self.folds.get(key)
+        try:
+            fold = self.folds.get(key)
+        except TypeError:
+            # A JSON or array cell (unhashable) is a key by its JSON text; every other key is used as it
+            # is, with no conversion on this per-row path.
+            key = tuple(
+                json.dumps(part, sort_keys=True) if isinstance(part, list | dict) else part for part in key
+            )
+            fold = self.folds.get(key)
         if fold is None:
             if len(self.folds) >= MAX_GROUPS:
                 self.dropped += 1
