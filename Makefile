@@ -14,7 +14,7 @@ LOUPE_HOME ?= $(CURDIR)/.loupe
 export LOUPE_HOME
 export PYTHONPATH := $(CURDIR)/layers/loupe:$(CURDIR)
 
-.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench load build validate lock clean pictures
+.PHONY: help install browser test check lint format typecheck actionlint audit dev invoke migrate fuzz bench load build validate lock clean pictures deploy plan execute
 
 help: ## Show the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
@@ -112,6 +112,18 @@ load: install ## LOAD_USERS (50) locust users drive a local stack for LOAD_REQUE
 
 pictures: install ## Draw docs/pictures/ (every visualization type and a dashboard) from a fixed sample
 	$(BIN)/python -m infra.pictures
+
+deploy: install build ## Deploy ENV=dev|staging|prod: asks for (and remembers in .deploy/) what only you know, checks it, deploys
+	@test -n "$(ENV)" || { echo "make deploy: say which environment: ENV=dev|staging|prod"; exit 2; }
+	$(BIN)/python -m infra.deploy $(ENV)
+
+plan: install build ## CI: make the changeset of ENV and show it, without executing it
+	@test -n "$(ENV)" || { echo "make plan: say which environment: ENV=dev|staging|prod"; exit 2; }
+	$(BIN)/python -m infra.deploy $(ENV) --plan
+
+execute: install ## CI: execute the changeset CHANGESET that make plan made for ENV
+	@test -n "$(ENV)" -a -n "$(CHANGESET)" || { echo "make execute: give ENV= and CHANGESET="; exit 2; }
+	$(BIN)/python -m infra.deploy $(ENV) --execute "$(CHANGESET)"
 
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM) validate --lint --template template.yaml

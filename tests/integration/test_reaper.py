@@ -1,5 +1,5 @@
 """The lease reaper against the real PostgreSQL (SQS in moto): a runner that claimed a run and stopped is
-simulated by a claim never finished, its lease moved into the past."""
+simulated by a claim never finished, its lease moved into the past, and its message still in flight."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from uuid import UUID
 
 import boto3
 import psycopg
+import pytest
 
 from infra.local.events import LocalLambdaContext, scheduled_event
 from infra.local.template_routes import load_handler
 from loupe import db
+from loupe.config import get_settings
 from loupe.repositories import runs as runs_repository
 from loupe.services.reaper import ReapCounts, reap
 from tests import factories
@@ -31,10 +33,19 @@ def claimed_run(api: Any, token: str, datasource_id: str, queue_url: str) -> str
     )
     assert response.status == 202, response.body
     run_id: str = response.json()["id"]
-    assert taken(queue_url) == [run_id]
+    assert held(queue_url) == [run_id]
     with db.transaction():
         assert runs_repository.claim(UUID(run_id), 60) is not None
     return run_id
+
+
+def held(queue_url: str) -> list[str]:
+    """The run ids of the queued messages, taken as Lambda takes a runner's: in flight (not visible)
+    until the runner returns, which a runner that died never does."""
+    messages = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=3600
+    )
+    return [json.loads(message["Body"])["run_id"] for message in messages.get("Messages", [])]
 
 
 def taken(queue_url: str) -> list[str]:
@@ -113,3 +124,20 @@ def test_the_scheduled_reaper_function_ends_a_cancelled_run_instead_of_retrying_
     assert (ended["status"], ended["error"]["code"]) == ("cancelled", "cancelled")
     assert run_row(clean_db, crashed)["status"] == "queued"
     assert taken(aws) == [crashed]
+
+
+def test_with_no_run_message_in_a_queue_the_reaper_leaves_the_database_alone(
+    api: Any, register: Any, clean_db: str, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = register()
+    datasource_id = factories.datasource(clean_db, admin.organization_id)
+    run_id = claimed_run(api, admin.access_token, datasource_id, aws)
+    lapse(clean_db, run_id)
+    # No message (its runner returned) means no run in flight: the reaper asks nothing of the database,
+    # which here could not even be reached.
+    boto3.client("sqs").purge_queue(QueueUrl=aws)
+    db.close()
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/unreachable")
+    get_settings.cache_clear()
+    assert reap(datetime.now(UTC)) == ReapCounts()
+    assert run_row(clean_db, run_id)["status"] == "running"

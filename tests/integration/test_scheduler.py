@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,9 +14,9 @@ import pytest
 
 from infra.local.events import LocalLambdaContext, scheduled_event
 from infra.local.template_routes import load_handler
-from loupe import db
+from loupe import db, next_tick
 from loupe.config import get_settings
-from loupe.services.scheduler import FIRST_BACKOFF, tick
+from loupe.services.scheduler import FIRST_BACKOFF, TickCounts, tick
 from tests.integration import runs_support
 from tests.integration.runs_support import deliver, receive, setup_org
 
@@ -37,8 +38,11 @@ def schedule(api: Any, token: str, query_id: str, **body: Any) -> str:
 
 
 def make_due(database_url: str, schedule_id: str, ago: timedelta = timedelta(minutes=1)) -> None:
+    """Move the schedule's next firing into the past behind the services' back, and poke the scheduler
+    as a change through them does."""
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE schedules SET next_run_at = now() - %s WHERE id = %s", (ago, schedule_id))
+    next_tick.poke()
 
 
 def schedule_row(database_url: str, schedule_id: str) -> dict[str, Any]:
@@ -100,13 +104,7 @@ def test_only_due_enabled_schedules_fire_once_and_advance(
     assert schedule_runs(clean_db, disabled) == []
     assert schedule_runs(clean_db, later) == []
     # The next tick finds nothing due.
-    assert run_scheduler() == {
-        "fired": 0,
-        "sent": 0,
-        "alerts_delivered": 0,
-        "reports_fired": 0,
-        "report_attempts": 0,
-    }
+    assert run_scheduler() == asdict(TickCounts())
 
 
 def test_after_a_long_gap_a_schedule_fires_once(
@@ -257,6 +255,7 @@ def test_ticks_across_clock_changes_fire_each_day_once(
     daily = schedule(api, admin.access_token, query_id, cron="30 2 * * *", timezone=zone)
     with psycopg.connect(clean_db) as conn:
         conn.execute("UPDATE schedules SET next_run_at = %s WHERE id = %s", (fires_at, daily))
+    next_tick.poke()
 
     for minutes_later in range(0, 120, 10):
         tick(fires_at + timedelta(minutes=minutes_later))
@@ -309,3 +308,37 @@ def test_a_schedule_whose_values_no_longer_fit_its_query_is_disabled_not_run(
     state = schedule_row(clean_db, hourly)
     assert (state["enabled"], state["next_run_at"]) == (False, None)
     assert state["disabled_reason"].startswith("its parameters no longer fit the query")
+
+
+def test_an_idle_tick_reads_one_object_and_leaves_the_database_alone(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, _, query_id = setup_org(api, register, postgres_database)
+    hourly = schedule(api, admin.access_token, query_id)
+    assert run_scheduler()["fired"] == 0
+    # The tick noted when work is next due: the schedule's next firing, at the top of the hour.
+    mark = next_tick.read()
+    assert mark.due_at == schedule_row(clean_db, hourly)["next_run_at"]
+    db.close()
+    with monkeypatch.context() as patched:
+        patched.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/unreachable")
+        get_settings.cache_clear()
+        assert run_scheduler() == asdict(TickCounts())
+    get_settings.cache_clear()
+    # A schedule saved through the API pokes the scheduler once its transaction commits.
+    other = schedule(api, admin.access_token, query_id, cron="*/5 * * * *")
+    assert not next_tick.read().idle_at(datetime.now(UTC))
+    make_due(clean_db, other)
+    assert run_scheduler()["fired"] == 1
+
+
+def test_a_poke_while_the_tick_looks_at_the_database_wins_over_what_the_tick_saw(aws: str) -> None:
+    now = datetime.now(UTC)
+    before = next_tick.read()
+    next_tick.poke()  # a change committed after the tick read the mark
+    assert not next_tick.keep(now + timedelta(hours=1), now, before)
+    assert not next_tick.read().idle_at(now)
+    current = next_tick.read()
+    assert next_tick.keep(now + timedelta(days=3), now, current)
+    # Never trusted further ahead than the horizon.
+    assert next_tick.read().due_at == now + next_tick.HORIZON

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from PIL import Image
 
+from loupe import next_tick
 from loupe.services import subscriptions
 from loupe.services.scheduler import tick
 from tests import factories
@@ -60,11 +61,13 @@ def due_now(database_url: str, subscription_id: str) -> None:
             "UPDATE subscriptions SET next_run_at = now() - interval '1 minute' WHERE id = %s",
             (subscription_id,),
         )
+    next_tick.poke()
 
 
 def retry_now(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE subscription_deliveries SET next_attempt_at = now() WHERE status = 'pending'")
+    next_tick.poke()
 
 
 def short_tick() -> Any:

@@ -4,6 +4,7 @@ each operational signal, and the outputs operators need."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -196,7 +197,7 @@ def test_the_deploy_migrates_through_the_migrator() -> None:
     assert FUNCTIONS["MigratorFunction"]["AutoPublishAlias"]
 
 
-def test_the_created_database_is_encrypted_backed_up_and_reached_through_a_tls_proxy() -> None:
+def test_the_created_database_is_encrypted_backed_up_pauses_or_sits_behind_a_tls_proxy() -> None:
     cluster = RESOURCES["DatabaseCluster"]
     properties = cluster["Properties"]
     assert cluster["Condition"] == "CreatesDatabase"
@@ -205,7 +206,12 @@ def test_the_created_database_is_encrypted_backed_up_and_reached_through_a_tls_p
         True,
         True,
     )
-    assert properties["ServerlessV2ScalingConfiguration"]["MinCapacity"] == 0.5
+    scaling = properties["ServerlessV2ScalingConfiguration"]
+    assert scaling["MinCapacity"] == {"Ref": "DatabaseMinCapacity"}
+    assert scaling["SecondsUntilAutoPause"] == {
+        "If": ["PausesDatabase", {"Ref": "DatabaseAutoPauseSeconds"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert TEMPLATE["Parameters"]["DatabaseMinCapacity"]["Default"] == 0
     assert properties["BackupRetentionPeriod"] == {"Ref": "DatabaseBackupRetentionDays"}
     assert cluster["DeletionPolicy"] == "Snapshot"
     assert RESOURCES["DatabaseInstance"]["Properties"]["DBInstanceClass"] == "db.serverless"
@@ -214,8 +220,10 @@ def test_the_created_database_is_encrypted_backed_up_and_reached_through_a_tls_p
     assert [auth["AuthScheme"] for auth in proxy["Auth"]] == ["SECRETS"]
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["LOUPE_DATABASE_HOST"] == {
-        "If": ["CreatesDatabase", {"GetAtt": "DatabaseProxy.Endpoint"}, ""]
+        "If": ["CreatesProxy", {"GetAtt": "DatabaseProxy.Endpoint"}, ""]
     }
+    assert variables["LOUPE_DB_THROUGH_PROXY"] == {"Ref": "DatabaseThroughProxy"}
+    assert RESOURCES["DatabaseProxy"]["Condition"] == "CreatesProxy"
     assert "DatabaseNeedsANetwork" in TEMPLATE["Rules"]
 
 
@@ -264,3 +272,25 @@ def test_scheduled_runs_can_never_take_every_runner() -> None:
     for name, values in environments.items():
         # At most half the runners for schedules: interactive runs always find room.
         assert values["ScheduledRunsConcurrency"] * 2 <= values["RunnerReservedConcurrency"], name
+
+
+def test_every_function_that_pokes_the_scheduler_may_write_its_mark() -> None:
+    """A function whose code reaches loupe.next_tick without the bucket or the grant would skip its poke,
+    and work would start up to next_tick.HORIZON late."""
+    import grimp
+
+    graph = grimp.build_graph("loupe", "functions")
+    poking = []
+    for name, function in FUNCTIONS.items():
+        module = "functions." + function["CodeUri"].strip("/").split("/")[-1] + ".app"
+        if module not in graph.modules or not graph.chain_exists(importer=module, imported="loupe.next_tick"):
+            continue
+        poking.append(name)
+        assert "LOUPE_RESULTS_BUCKET" in function["Environment"]["Variables"], name
+        granted = [
+            statement
+            for statement in statements(name)
+            if "s3:PutObject" in statement["Action"] and "/control/*" in json.dumps(statement["Resource"])
+        ]
+        assert granted, name
+    assert {"SchedulerFunction", "SchedulesFunction", "RunnerFunction", "ReaperFunction"} <= set(poking)

@@ -79,6 +79,12 @@ class Settings(BaseModel):
     db_idle_in_transaction_timeout_ms: int = Field(
         30_000, ge=100, le=3_600_000, alias="LOUPE_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"
     )
+    # RDS Proxy refuses libpq's startup `options`: through it each transaction sets its own settings.
+    db_through_proxy: bool = Field(False, alias="LOUPE_DB_THROUGH_PROXY")
+    # False: each invocation lets go of its connection, so a database with no proxy can pause when idle.
+    db_keep_connections: bool = Field(True, alias="LOUPE_DB_KEEP_CONNECTIONS")
+    # How long a connection keeps being tried while the database resumes from a pause (0: once).
+    db_wake_wait_seconds: int = Field(0, ge=0, le=120, alias="LOUPE_DB_WAKE_WAIT_SECONDS")
 
     jwt_secret: SecretStr | None = Field(None, alias="LOUPE_JWT_SECRET")
     jwt_secret_file: Path | None = Field(None, alias="LOUPE_JWT_SECRET_FILE")

@@ -1,17 +1,19 @@
 """The metadata database: one psycopg connection per process, one transaction per unit of work.
 
-A warm Lambda reuses its connection (RDS Proxy pools them in AWS); a broken one is replaced on
-the next use. Nothing runs as the login: the session's role is the cross-tenant one and each
-transaction narrows it, so row-level security applies.
+A warm Lambda reuses its connection (RDS Proxy pools them in AWS), or lets go of it after each
+invocation so an idle database can pause; a broken one is replaced on the next use, and a database
+resuming from a pause is waited for. Nothing runs as the login: the session's role is the
+cross-tenant one and each transaction narrows it, so row-level security applies.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, LiteralString
 from uuid import UUID
@@ -48,9 +50,11 @@ _role: ContextVar[DbRole] = ContextVar("loupe_db_role", default=DbRole.SYSTEM)
 
 @dataclass
 class _Unit:
-    """The outermost transaction in progress, which `suspended` may end and begin again."""
+    """The outermost transaction in progress, which `suspended` may end and begin again, and what is
+    to happen once it commits."""
 
     tx: AbstractContextManager[Any]
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 _unit: ContextVar[_Unit | None] = ContextVar("loupe_db_unit", default=None)
@@ -71,40 +75,71 @@ def tls_options(settings: Settings) -> dict[str, str]:
     return options
 
 
-def connect(settings: Settings | None = None) -> Connection:
-    """Open a new connection with the configured TLS mode and timeouts."""
-    settings = settings or get_settings()
-    server_options = " ".join(
-        (
-            f"-c statement_timeout={settings.db_statement_timeout_ms}",
-            f"-c lock_timeout={settings.db_lock_timeout_ms}",
-            f"-c idle_in_transaction_session_timeout={settings.db_idle_in_transaction_timeout_ms}",
-            "-c timezone=UTC",
-            # Every transaction starts as the cross-tenant role and SET LOCAL ends with it: a transaction
-            # that stays in it needs no SET ROLE round trip.
-            f"-c role={DbRole.SYSTEM.value}",
-        )
+def session_settings(settings: Settings) -> dict[str, str]:
+    """What every transaction runs with: the timeouts, UTC, and the cross-tenant role it starts as
+    (SET LOCAL ends with it, so a transaction that stays in it needs no SET ROLE round trip)."""
+    return {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "lock_timeout": str(settings.db_lock_timeout_ms),
+        "idle_in_transaction_session_timeout": str(settings.db_idle_in_transaction_timeout_ms),
+        "timezone": "UTC",
+        "role": DbRole.SYSTEM.value,
+    }
+
+
+# A server that answers a connection with FATAL is up: it refused the login, the database or an option,
+# and asking again would not change that; unless what it says is that it is still starting.
+_STILL_STARTING = ("the database system is starting up", "not yet accepting connections")
+
+
+def _transient(error: psycopg.OperationalError) -> bool:
+    """Worth trying again: no answer (a paused Aurora resuming, a restart, a timeout), or a server
+    still starting. libpq reports connection failures as text, without a SQLSTATE."""
+    text = str(error)
+    return "FATAL" not in text or any(phrase in text for phrase in _STILL_STARTING)
+
+
+def _startup_options(settings: Settings) -> str:
+    return " ".join(f"-c {name}={value}" for name, value in session_settings(settings).items())
+
+
+def _connect_once(settings: Settings) -> Connection:
+    # Through RDS Proxy the settings cannot travel in the startup packet; _begin sets them per transaction.
+    startup = {} if settings.db_through_proxy else {"options": _startup_options(settings)}
+    conn = psycopg.connect(
+        make_conninfo(settings.database_url.get_secret_value(), **tls_options(settings), **startup),
+        connect_timeout=settings.db_connect_timeout_seconds,
+        application_name="loupe",
+        row_factory=dict_row,
+        # Transactions are explicit (db.transaction); outside one nothing is held open.
+        autocommit=True,
     )
-    try:
-        conn = psycopg.connect(
-            make_conninfo(settings.database_url.get_secret_value(), **tls_options(settings)),
-            connect_timeout=settings.db_connect_timeout_seconds,
-            application_name="loupe",
-            options=server_options,
-            row_factory=dict_row,
-            # Transactions are explicit (db.transaction); outside one nothing is held open.
-            autocommit=True,
-        )
-        session_role = conn.execute("SELECT current_user AS name").fetchone()
-    except psycopg.OperationalError as error:
-        # psycopg's message can echo the host and user; keep only its first line's gist.
-        raise DatabaseUnavailable("cannot connect to the metadata database") from error
+    if settings.db_through_proxy:
+        return conn
+    session_role = conn.execute("SELECT current_user AS name").fetchone()
     # Transactions trust the session role (see transaction): a server or proxy that dropped the startup
     # options would leave the login's own role in force, which row-level security may not narrow.
     if session_role is None or session_role["name"] != DbRole.SYSTEM.value:
         conn.close()
         raise DatabaseUnavailable("the metadata database ignored the session role option")
     return conn
+
+
+def connect(settings: Settings | None = None) -> Connection:
+    """Open a new connection with the configured TLS mode and timeouts, trying again for up to
+    LOUPE_DB_WAKE_WAIT_SECONDS while the database does not answer (Aurora resuming from a pause)."""
+    settings = settings or get_settings()
+    give_up_at = time.monotonic() + settings.db_wake_wait_seconds
+    pause = 0.5
+    while True:
+        try:
+            return _connect_once(settings)
+        except psycopg.OperationalError as error:
+            if not _transient(error) or time.monotonic() + pause > give_up_at:
+                # psycopg's message can echo the host and user; keep only its gist.
+                raise DatabaseUnavailable("cannot connect to the metadata database") from error
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
 
 
 def _shared_connection(*, fresh: bool = False) -> Connection:
@@ -136,6 +171,13 @@ def close() -> None:
         _connections.clear()
 
 
+def invocation_ended() -> None:
+    """After each Lambda invocation: let go of the connection unless LOUPE_DB_KEEP_CONNECTIONS, so a
+    warm function holds none and an idle database without a proxy can pause."""
+    if _connections and not get_settings().db_keep_connections:
+        close()
+
+
 def _set_role(conn: Connection, role: DbRole) -> None:
     conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role.value)))
     _role.set(role)
@@ -153,6 +195,18 @@ def _begin() -> tuple[Connection, AbstractContextManager[psycopg.Transaction]]:
         conn = _shared_connection(fresh=True)
         tx = conn.transaction()
         tx.__enter__()
+    settings = get_settings()
+    if settings.db_through_proxy:
+        # Local to the transaction: RDS Proxy can lend the server connection to others between them.
+        items = session_settings(settings).items()
+        conn.execute(
+            sql.SQL("SELECT {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+                    for name, value in items
+                )
+            )
+        )
     return conn, tx
 
 
@@ -180,6 +234,8 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
         raise
     else:
         unit.tx.__exit__(None, None, None)
+        for callback in unit.after_commit:
+            callback()
     finally:
         _role.reset(role_token)
         _unit.reset(unit_token)
@@ -212,6 +268,16 @@ def suspended(organization_id: UUID) -> Iterator[None]:
         _role.set(DbRole.SYSTEM)
         if role is DbRole.APP:
             bind_tenant(organization_id)
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Call `callback` once the outermost transaction in progress has committed (at once outside one);
+    never when it rolls back."""
+    unit = _unit.get()
+    if unit is None:
+        callback()
+    else:
+        unit.after_commit.append(callback)
 
 
 def connection() -> Connection:

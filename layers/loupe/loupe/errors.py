@@ -193,6 +193,11 @@ class TooManyAttempts(RateLimited):
 
 
 class DependencyUnavailable(DomainError):
-    """Something Loupe depends on (a queue, KMS, a store) cannot be reached; trying again may work."""
+    """Something Loupe depends on (a queue, KMS, a store) cannot be reached; trying again after
+    `retry_after_seconds` may work."""
 
     default_message = "A dependency is unavailable; try again shortly"
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int = 5) -> None:
+        self.retry_after_seconds = max(1, retry_after_seconds)
+        super().__init__(message)

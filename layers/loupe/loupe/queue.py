@@ -47,6 +47,25 @@ def send_export(queue_url: str, export_id: UUID) -> None:
     _send(queue_url, body, "export")
 
 
+# Every message a queue holds: waiting, taken by a function and not yet deleted, or delayed.
+_HELD = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+
+
+def messages_held(queue_url: str) -> int:
+    """How many messages the queue holds (SQS's approximate counts, a minute behind at most)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        found = sqs_client().get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(_HELD))
+    except (BotoCoreError, ClientError) as error:
+        raise DependencyUnavailable("The queue cannot be read right now") from error
+    return sum(int(found["Attributes"].get(name, 0)) for name in _HELD)
+
+
 # A message handed back to the queue comes again after 2, 4, 8, ... seconds, not after the queue's
 # visibility timeout (90 minutes for the runs queue, sized for the runner's longest run).
 FIRST_RETRY_SECONDS = 2

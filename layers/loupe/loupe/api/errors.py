@@ -60,7 +60,7 @@ class PayloadTooLarge(DomainError):
 
 
 def _retry_after(error: DomainError) -> dict[str, str]:
-    assert isinstance(error, RateLimited)
+    assert isinstance(error, RateLimited | DependencyUnavailable)
     return {"Retry-After": str(error.retry_after_seconds)}
 
 
@@ -109,7 +109,7 @@ RENDERINGS: dict[type[DomainError], Rendering] = {
     RowTooLarge: Rendering(422, "row_too_large", fields_in="query"),
     RateLimited: Rendering(429, "rate_limited", headers=_retry_after),
     TooManyAttempts: Rendering(429, "too_many_attempts", headers=_retry_after),
-    DependencyUnavailable: Rendering(503, "service_unavailable"),
+    DependencyUnavailable: Rendering(503, "service_unavailable", headers=_retry_after),
 }
 
 

@@ -79,6 +79,18 @@ CORS_ALLOWED_HEADERS = [
     "X-Request-Id",
 ]
 CORS_EXPOSED_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-Id"]
+# Retry-After of a 503 when the metadata database does not answer: a paused Aurora takes about 15 s
+# to resume, and the request waited for part of that already.
+DATABASE_RETRY_AFTER_SECONDS = 10
+
+
+def database_down(error: Exception) -> DependencyUnavailable:
+    """The 503 of a request the metadata database did not answer (down, or resuming from a pause)."""
+    logger.warning("database unavailable", extra={"error_type": type(error).__name__})
+    return DependencyUnavailable(
+        "The database is unavailable or resuming from a pause; try again shortly",
+        retry_after_seconds=DATABASE_RETRY_AFTER_SECONDS,
+    )
 
 
 def new_error_id() -> str:
@@ -375,8 +387,7 @@ class LoupeResolver(APIGatewayRestResolver):
         )
 
     def _database_down(self, error: Exception) -> Response[Any]:
-        logger.warning("database unavailable", extra={"error_type": type(error).__name__})
-        return error_response(DependencyUnavailable())
+        return error_response(database_down(error))
 
     def _unhandled(self, error: Exception) -> Response[Any]:
         error_id = new_error_id()
@@ -436,8 +447,7 @@ class LoupeResolver(APIGatewayRestResolver):
         except DomainError as refusal:
             return refusal
         except (db.DatabaseUnavailable, psycopg.OperationalError) as error:
-            logger.warning("database unavailable", extra={"error_type": type(error).__name__})
-            return DependencyUnavailable()
+            return database_down(error)
         return None
 
     def _render_early(self, response: Response[Any]) -> dict[str, Any]:

@@ -107,6 +107,15 @@ def next_undelivered(
     )
 
 
+def undelivered(max_attempts: int) -> bool:
+    row = fetch_one(
+        "SELECT EXISTS (SELECT 1 FROM alert_firings WHERE delivered_at IS NULL AND delivery_attempts < %s)"
+        " AS found",
+        (max_attempts,),
+    )
+    return bool(row and row["found"])
+
+
 def save_destinations(firing_id: UUID, destinations: dict[str, str]) -> None:
     execute("UPDATE alert_firings SET destinations = %s WHERE id = %s", (Jsonb(destinations), firing_id))
 

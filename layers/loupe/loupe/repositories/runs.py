@@ -373,6 +373,13 @@ def unsent(limit: int) -> list[ScheduledRunRef]:
     return [ScheduledRunRef(**row) for row in rows]
 
 
+def any_unsent() -> bool:
+    row = fetch_one(
+        "SELECT EXISTS (SELECT 1 FROM runs WHERE enqueued_at IS NULL AND status = 'queued') AS found"
+    )
+    return bool(row and row["found"])
+
+
 def mark_sent(run_ids: list[UUID], now: datetime) -> None:
     if run_ids:
         execute("UPDATE runs SET enqueued_at = %s WHERE id = ANY(%s)", (now, run_ids))

@@ -75,6 +75,12 @@ def due(now: datetime, limit: int) -> list[dict[str, Any]]:
     return fetch_all(DUE_SQL, (now, limit))
 
 
+def next_run_at() -> datetime | None:
+    """The earliest firing of an enabled schedule, or None when none is enabled."""
+    row = fetch_one("SELECT min(next_run_at) AS due_at FROM schedules WHERE enabled")
+    return row["due_at"] if row else None
+
+
 def advance_many(advances: list[tuple[datetime, datetime, UUID]]) -> None:
     """(next_run_at, fired_at, schedule id) for each schedule that fired."""
     execute_many("UPDATE schedules SET next_run_at = %s, last_run_at = %s WHERE id = %s", advances)

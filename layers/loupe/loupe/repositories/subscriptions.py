@@ -87,6 +87,15 @@ def fire_due(now: datetime, limit: int) -> list[dict[str, Any]]:
     )
 
 
+def next_work_at() -> datetime | None:
+    """The earliest of the next firing and the next delivery attempt, or None when nothing waits."""
+    row = fetch_one(
+        "SELECT LEAST((SELECT min(next_run_at) FROM subscriptions WHERE enabled),"
+        " (SELECT min(next_attempt_at) FROM subscription_deliveries WHERE status = 'pending')) AS due_at"
+    )
+    return row["due_at"] if row else None
+
+
 def advance_many(advances: list[tuple[datetime, UUID]]) -> None:
     execute_many("UPDATE subscriptions SET next_run_at = %s WHERE id = %s", advances)
 

@@ -23,7 +23,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from loupe import db
+from loupe import db, next_tick
 from loupe.config import get_settings
 from loupe.errors import FieldIssue, InvalidInput
 from loupe.models.alerts import AlertFiringOut, AlertRuleIn, AlertRuleOut
@@ -239,6 +239,9 @@ def _record(schedule: dict[str, Any], state: dict[str, Any], events: list[dict[s
     fired = [event for event in events if event["kind"] == "fired"]
     if fired:
         metrics.add_metric(name="AlertsFired", unit=MetricUnit.Count, value=len(fired))
+    if any(not event["muted"] for event in events):
+        # Delivered by the caller at once; should that fail, the scheduler's next tick tries again.
+        db.after_commit(next_tick.poke)
     return [event["id"] for event in fired if not event["muted"]]
 
 
@@ -313,6 +316,11 @@ def evaluate_failure(schedule_id: UUID, run_id: UUID, error: str) -> list[UUID]:
         if not previous.get("triggered"):
             events.append(_event(schedule, run_id, rule, "fired", value, now))
     return _record(schedule, state, events)
+
+
+def undelivered() -> bool:
+    """Whether any firing still has notifications to try."""
+    return alerts_repository.undelivered(MAX_DELIVERY_ATTEMPTS)
 
 
 def deliver_pending(firing_ids: list[UUID] | None = None, deadline: datetime | None = None) -> int:

@@ -1,5 +1,6 @@
 """The lease reaper: runs left `running` by a runner that stopped (its lease lapsed) go back to the queue,
-or fail once they have used up their attempts."""
+or fail once they have used up their attempts. With no run message in either queue no run is in
+flight, and the database is left alone (an idle one can pause)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,23 @@ BATCH_SIZE = 100
 
 @dataclass(frozen=True)
 class ReapCounts:
-    requeued: int
-    failed: int
-    cancelled: int
+    requeued: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+def runs_in_flight() -> bool:
+    """Whether a run may be in flight: a run's message stays in its queue (taken, or back after its
+    runner stopped) until the run ends, so empty queues mean none is."""
+    settings = run_settings()
+    return any(queue.messages_held(url) for url in {settings.queue_url, settings.scheduled_queue_url})
 
 
 def reap(now: datetime) -> ReapCounts:
     """Re-queue or fail up to BATCH_SIZE runs whose lease lapsed before `now`; rows another transaction
     holds (a runner taking one over) are skipped, not waited for."""
+    if not runs_in_flight():
+        return ReapCounts()
     with db.transaction():
         expired = runs_repository.lapsed(now, BATCH_SIZE)
         # A run someone asked to cancel is not started again, whatever its attempts.

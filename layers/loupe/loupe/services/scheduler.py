@@ -2,7 +2,7 @@
 transaction, then the runs not yet queued are sent (an outbox), so a queue that fails after the
 commit loses nothing: the next tick sends them. Alert notifications not yet delivered are retried the
 same way. A schedule failing again and again backs off, then is disabled with its reason and an
-audit event."""
+audit event. A tick with nothing due reads one object (loupe.next_tick), not the database."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from loupe import db, queue
+from loupe import db, next_tick, queue
 from loupe.config import get_settings
 from loupe.errors import InvalidInput, NotPermitted
 from loupe.models.runs import RunOrigin
@@ -42,11 +42,11 @@ REPORTS_WAIT = timedelta(seconds=20)
 
 @dataclass(frozen=True)
 class TickCounts:
-    fired: int
-    sent: int
-    alerts_delivered: int
-    reports_fired: int
-    report_attempts: int
+    fired: int = 0
+    sent: int = 0
+    alerts_delivered: int = 0
+    reports_fired: int = 0
+    report_attempts: int = 0
 
 
 def backoff(consecutive_failures: int) -> timedelta:
@@ -58,7 +58,27 @@ def backoff(consecutive_failures: int) -> timedelta:
 
 def tick(now: datetime, deadline: datetime | None = None) -> TickCounts:
     """Fire every due schedule once (after downtime too: the next firing is counted from `now`), then
-    send the unsent runs. Stops taking new batches at `deadline`."""
+    send the unsent runs. Stops taking new batches at `deadline`. Before the next work is due it does
+    nothing; after its work it notes when that is."""
+    mark = next_tick.read()
+    if mark.idle_at(now):
+        return TickCounts()
+    counts = _work(now, deadline)
+    next_tick.keep(next_work_at(now), now, mark)
+    return counts
+
+
+def next_work_at(now: datetime) -> datetime:
+    """When the scheduler next has something to do: now while runs, alerts or reports wait to be sent,
+    else the earliest firing of a schedule or subscription, or a report's next attempt."""
+    with db.transaction():
+        if runs_repository.any_unsent() or alerts.undelivered():
+            return now
+        candidates = [schedule_rows.next_run_at(), subscriptions.next_work_at()]
+    return min((due for due in candidates if due is not None), default=now + next_tick.HORIZON)
+
+
+def _work(now: datetime, deadline: datetime | None) -> TickCounts:
     fired = 0
     while deadline is None or datetime.now(now.tzinfo) < deadline:
         with db.transaction():

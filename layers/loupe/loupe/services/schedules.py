@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadDateError, croniter
 
-from loupe import db
+from loupe import db, next_tick
 from loupe.config import get_settings
 from loupe.errors import FieldIssue, InvalidInput, ReferenceNotFound
 from loupe.models.alerts import AlertFiringListQuery, AlertFiringOut
@@ -111,6 +111,7 @@ class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOu
         now = datetime.now(UTC)
         cron = checked_cron(body.cron, now)
         declared = self._declared_parameters(principal, body.query_id)
+        db.after_commit(next_tick.poke)
         return {
             **body.model_dump(),
             "alert_rules": alerts.checked_rules(principal.organization_id, body.alert_rules),
@@ -140,6 +141,7 @@ class ScheduleService(ResourceService[ScheduleCreate, ScheduleUpdate, ScheduleOu
             values["next_run_at"] = (
                 next_run_at(after["cron"], after["timezone"], now) if after["enabled"] else None
             )
+            db.after_commit(next_tick.poke)
         if after["enabled"] and not current["enabled"]:
             # Enabled again by a person: the scheduler's record of why it gave up no longer applies.
             values.update(consecutive_failures=0, disabled_reason=None)

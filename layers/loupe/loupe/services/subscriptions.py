@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from loupe import db, notify
+from loupe import db, next_tick, notify
 from loupe.errors import (
     DependencyUnavailable,
     DomainError,
@@ -110,6 +110,7 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
         values = self._checked(
             principal, body.resource.type, body.resource.id, body.model_dump(exclude={"resource"})
         )
+        db.after_commit(next_tick.poke)
         return {
             **values,
             "owner_id": principal.user_id,
@@ -140,6 +141,7 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
             values["next_run_at"] = (
                 next_run_at(after["cron"], after["timezone"], datetime.now(UTC)) if after["enabled"] else None
             )
+            db.after_commit(next_tick.poke)
         return values
 
     def deliveries(
@@ -161,6 +163,11 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
             limit=query.limit,
             offset=query.offset,
         )
+
+
+def next_work_at() -> datetime | None:
+    """When a subscription next fires or a delivery is next tried, or None."""
+    return repository.next_work_at()
 
 
 def fire_due(now: datetime) -> int:
