@@ -101,6 +101,10 @@ invoke: install ## Run one function once: make invoke FN=health [EVENT=event.jso
 migrate: install ## Apply pending migrations to $$DATABASE_URL (or the local stack's database)
 	$(BIN)/python -m infra.local.migrate
 
+.PHONY: sam-env
+sam-env: install ## For sam local: the running make dev's settings as $$LOUPE_HOME/sam-env.json (needs LOUPE_LOCAL_ADDRESS)
+	$(BIN)/python -m infra.local.sam_env
+
 bench: install $(SAM_VENV)/.installed ## Benchmarks against same-run baselines; prints a table, writes bench/results.json
 	$(BIN)/python -m bench.run
 

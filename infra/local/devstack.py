@@ -6,25 +6,27 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import secrets
 import signal
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from pgserver.postgres_server import PostgresServer, get_server
 from psycopg import sql
 
 from infra.local import sample_dashboard
+from infra.local.console import Console
 from infra.local.gateway import Gateway, GatewayServer, HttpRequest, serve, shutdown
 from infra.local.invokers import WorkerPools
 from infra.local.queue_poller import QueuePoller
@@ -34,6 +36,9 @@ from infra.local.template_routes import ROOT
 from infra.local.ticker import Ticker
 from loupe import config, migrations
 from loupe.api.prefix import API_PREFIX
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 METADATA_DATABASE = "loupe"
 # `.local` would be the natural choice, but the API (email-validator) refuses special-use domains.
@@ -47,6 +52,40 @@ SECRET_GENERATORS: dict[str, Callable[[], str]] = {
     "sample_reader_password": lambda: secrets.token_urlsafe(24),
 }
 HBA_MARKER = "# loupe local stack: the sample reader must log in with its password"
+# The address the gateway, moto and the database's TCP port listen on. Set (to docker0's address, or
+# 0.0.0.0), containers (sam local) reach them as CONTAINER_HOST, and the demo datasource is registered so.
+ADDRESS_VARIABLE = "LOUPE_LOCAL_ADDRESS"
+LOOPBACK = "127.0.0.1"
+CONTAINER_HOST = "host.docker.internal"
+# What the running stack gives its functions, for `make sam-env` (removed when the stack stops).
+STACK_FILE = "local-stack.json"
+
+
+def local_address() -> str | None:
+    """LOUPE_LOCAL_ADDRESS, or None when unset (everything on loopback)."""
+    return os.environ.get(ADDRESS_VARIABLE, "").strip() or None
+
+
+def connect_host(address: str) -> str:
+    """The host this machine's own clients use for a server listening on `address`."""
+    return LOOPBACK if address in ("0.0.0.0", "::") else address  # noqa: S104  # what it listens on, not binds
+
+
+def over_tcp(url: str, host: str, port: int) -> str:
+    """A PostgreSQL URL (maybe over a socket folder, `?host=`) at `host`:`port`, same login and database."""
+    parts = urlsplit(url)
+    login = parts.netloc.rpartition("@")[0]
+    return urlunsplit(parts._replace(netloc=f"{login}@{host}:{port}", query=""))
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (it holds secrets), replacing it whole."""
+    partial = path.with_name(path.name + ".tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(text)
+    os.replace(partial, path)
 
 
 def loupe_home() -> Path:
@@ -68,12 +107,7 @@ def load_secrets(home: Path) -> LocalSecrets:
     missing = {name: generate() for name, generate in SECRET_GENERATORS.items() if not stored.get(name)}
     if missing:
         stored.update(missing)
-        partial = path.with_name(SECRETS_FILE + ".tmp")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            os.fchmod(file.fileno(), 0o600)
-            json.dump(stored, file, indent=2)
-        os.replace(partial, path)
+        write_private(path, json.dumps(stored, indent=2))
     elif path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return LocalSecrets(**{name: stored[name] for name in SECRET_GENERATORS})
@@ -82,6 +116,8 @@ def load_secrets(home: Path) -> LocalSecrets:
 def _forget_dead_handles(pgdata: Path) -> None:
     """pgserver stops its server when the last process holding a handle lets go; a process killed with
     SIGKILL never does, and would keep the server running after every later stop. Drop such pids."""
+    from pgserver.postgres_server import PostgresServer
+
     handles = pgdata / ".handle_pids.json"
     if not handles.exists():
         return
@@ -104,6 +140,9 @@ def _process_exists(pid: int) -> bool:
 
 def start_postgres(home: Path) -> PostgresServer:
     """The embedded server of $LOUPE_HOME/pgdata, started unless another process already runs it."""
+    # Imported here: importing pgserver warns where XDG_RUNTIME_DIR is unset, and main() silences that first.
+    from pgserver.postgres_server import get_server
+
     pgdata = home / "pgdata"
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     _forget_dead_handles(pgdata)
@@ -144,30 +183,32 @@ def metadata_database(home: Path) -> Iterator[str]:
         server.cleanup()
 
 
-def _port_is_free(port: int) -> bool:
+def _port_is_free(port: int, address: str = LOOPBACK) -> bool:
     """True when a server may listen on `port`: bound the way servers bind, with SO_REUSEADDR, so a
     port left in TIME_WAIT by a closed connection counts as free and only a live listener does not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((address, port))
         except OSError:
             return False
     return True
 
 
 @contextmanager
-def moto_server(preferred_port: int) -> Iterator[str]:
-    """moto's server on loopback for the block, on `preferred_port` or else a free one; yields its URL."""
+def moto_server(preferred_port: int, address: str = LOOPBACK) -> Iterator[str]:
+    """moto's server on `address` for the block, on `preferred_port` or else a free one; yields its URL."""
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request moto serves, the queue pollers' several a second among them.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Probe first: moto binds in its own thread and never reports a failed bind, it hangs.
-    port = preferred_port if preferred_port and _port_is_free(preferred_port) else 0
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    port = preferred_port if preferred_port and _port_is_free(preferred_port, address) else 0
+    server = ThreadedMotoServer(ip_address=address, port=port, verbose=False)
     server.start()
     try:
         _, bound = server.get_host_and_port()
-        yield f"http://127.0.0.1:{bound}"
+        yield f"http://{connect_host(address)}:{bound}"
     finally:
         server.stop()
 
@@ -417,31 +458,35 @@ class LocalStack:
         self,
         home: Path | None = None,
         *,
-        host: str = "127.0.0.1",
+        address: str | None = None,
         port: int | None = None,
         moto_port: int | None = None,
-        log_requests: bool = True,
+        console: Console | None = None,
     ) -> None:
         self.home = home or loupe_home()
-        self.host = host
+        # Set, the stack is for containers too (sam local); unset, everything stays on loopback.
+        self.address = local_address() if address is None else address
+        self.host = self.address or LOOPBACK
         self.port = int(os.environ.get("PORT") or 3000) if port is None else port
         self.moto_port = int(os.environ.get("MOTO_PORT") or 5000) if moto_port is None else moto_port
-        self.log_requests = log_requests
+        self.console = Console.from_environment() if console is None else console
         self.secrets: LocalSecrets | None = None
         self.aws_endpoint: str | None = None
         self.sample_url: str | None = None
+        self.database_port: int | None = None  # the TCP port in front of the embedded server's socket
         self.applied_migrations: list[str] = []
         self.demo_created = False
         self.gateway: Gateway | None = None
         self.workers: WorkerPools | None = None
         self._http: GatewayServer | None = None
+        self._proxy: TcpToUnixProxy | None = None
         self._resources = ExitStack()
 
     @property
     def url(self) -> str:
         if self._http is None:
             raise RuntimeError("the stack is not running")
-        return f"http://{self.host}:{self._http.port}"
+        return f"http://{connect_host(self.host)}:{self._http.port}"
 
     def start(self) -> None:
         try:
@@ -462,15 +507,16 @@ class LocalStack:
             server_url = postgres.get_uri()
             database_url = ensure_database(server_url, METADATA_DATABASE)
         self.applied_migrations = migrations.apply(database_url)
-        self.aws_endpoint = self._resources.enter_context(moto_server(self.moto_port))
+        self.aws_endpoint = self._resources.enter_context(moto_server(self.moto_port, self.host))
         variables = local_aws_environment(self.secrets, database_url, self.aws_endpoint, self.home)
         self._resources.enter_context(environment(variables))
         # Read now, so that a configuration error stops `make dev` at once rather than every worker's start.
         config.get_settings()
-        self.workers = WorkerPools(functions_environment(variables))
+        self.workers = WorkerPools(functions_environment(variables), console=self.console)
         self._resources.callback(self._stop_workers)
         gateway = Gateway(invoker=self.workers)
         self.demo_created = seed_demo_user(gateway, database_url, self.secrets.demo_password)
+        self.database_port = self._database_over_tcp(database_url)
         self.sample_url = self._sample_database(server_url, _database_name(database_url))
         if self.sample_url is not None:
             self.sample_url = self._reachable_over_tcp(self.sample_url)
@@ -479,6 +525,12 @@ class LocalStack:
             except DemoLoginRefused as refusal:
                 # The stack still serves; only the demo datasource keeps its old, stale credentials.
                 print(f"demo datasource not updated: {refusal}", file=sys.stderr, flush=True)
+            except RuntimeError as refusal:
+                if self.address is None:
+                    raise
+                # host.docker.internal may name nothing on this machine, only in containers.
+                print(f"demo datasource not updated for containers: {refusal}", file=sys.stderr, flush=True)
+        self._record(variables)
         for queue_variable, function in (
             ("LOUPE_RUNS_QUEUE_URL", "RunnerFunction"),
             ("LOUPE_SCHEDULED_RUNS_QUEUE_URL", "RunnerFunction"),
@@ -488,7 +540,11 @@ class LocalStack:
             (EXPORTS_DEAD_LETTER_QUEUE_VARIABLE, "DeadLetterFunction"),
         ):
             poller = QueuePoller(
-                aws_client("sqs", self.aws_endpoint), variables[queue_variable], function, gateway.invoke
+                aws_client("sqs", self.aws_endpoint),
+                variables[queue_variable],
+                function,
+                gateway.invoke,
+                self.console,
             ).start()
             self._resources.callback(poller.stop)
         for function, variable, default_seconds in (
@@ -497,9 +553,9 @@ class LocalStack:
             ("JanitorFunction", "LOUPE_LOCAL_JANITOR_SECONDS", JANITOR_SECONDS),
         ):
             interval = float(os.environ.get(variable) or default_seconds)
-            ticker = Ticker(function, gateway.invoke, interval).start()
+            ticker = Ticker(function, gateway.invoke, interval, self.console).start()
             self._resources.callback(ticker.stop)
-        self._http = serve(gateway, self.host, self.port, log=self.log_requests)
+        self._http = serve(gateway, self.host, self.port, console=self.console)
         self.gateway = gateway
         self._resources.callback(self._stop_http)
 
@@ -515,15 +571,34 @@ class LocalStack:
             return None
 
     def _reachable_over_tcp(self, url: str) -> str:
-        """The embedded server listens on a socket only: put a loopback port in front of it."""
+        """The embedded server listens on a socket only: put a TCP port in front of it (on the stack's
+        address), reached from this machine, or from containers when the address is set."""
         socket_folder = parse_qs(urlsplit(url).query).get("host")
         if not socket_folder:
             return url
-        proxy = TcpToUnixProxy(Path(socket_folder[0]) / ".s.PGSQL.5432").start()
-        self._resources.callback(proxy.stop)
-        parts = urlsplit(url)
-        login = parts.netloc.rpartition("@")[0]
-        return urlunsplit(parts._replace(netloc=f"{login}@127.0.0.1:{proxy.port}", query=""))
+        if self._proxy is None:
+            self._proxy = TcpToUnixProxy(Path(socket_folder[0]) / ".s.PGSQL.5432", host=self.host).start()
+            self._resources.callback(self._stop_proxy)
+        return over_tcp(url, CONTAINER_HOST if self.address else connect_host(self.host), self._proxy.port)
+
+    def _database_over_tcp(self, database_url: str) -> int | None:
+        """For containers, which reach no socket, the metadata database's TCP port (the embedded one's)."""
+        if self.address is None or "host=" not in urlsplit(database_url).query:
+            return None
+        self._reachable_over_tcp(database_url)
+        assert self._proxy is not None
+        return self._proxy.port
+
+    def _record(self, variables: Mapping[str, str]) -> None:
+        """What the functions get, for `make sam-env`; it holds the JWT key, so only its owner reads it."""
+        record = {
+            "address": self.address,
+            "database_port": self.database_port,
+            "environment": dict(variables),
+        }
+        path = self.home / STACK_FILE
+        write_private(path, json.dumps(record, indent=2))
+        self._resources.callback(path.unlink, missing_ok=True)
 
     def _stop_http(self) -> None:
         if self._http is not None:
@@ -533,6 +608,11 @@ class LocalStack:
             # Let an invocation in flight finish before its worker is stopped.
             self.gateway.idle(timeout=30)
             self.gateway = None
+
+    def _stop_proxy(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
 
     def _stop_workers(self) -> None:
         if self.workers is not None:
@@ -552,6 +632,8 @@ class LocalStack:
         if self.sample_url:
             lines.append(f"  sample database (read-only): {mask_password(self.sample_url)}")
         lines.append(f"  mail (password resets, reports): {self.home / 'outbox'}")
+        if self.address:
+            lines.append(f"  for containers (sam local) on {self.address}: make sam-env")
         lines.append(f"  data and secrets: {self.home}   Ctrl-C stops everything")
         return "\n".join(lines)
 
@@ -570,6 +652,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
 
 
 def main() -> int:
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     # SIGTERM (docker stop, a supervisor) stops as cleanly as Ctrl-C. SIGINT is set too: a shell starts
     # background jobs with it ignored, and Python then never turns it into KeyboardInterrupt.
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -3,6 +3,7 @@ imports the function's handler once, then serves the events its pool writes on s
 
 Each answer is one line of JSON on file descriptor FD (stdout and stderr are the function's log): first
 {"ready": pid} or the init error, then {"result": ...} or {"errorType": ..., "errorMessage": ...} per event.
+Before each answer the log gets an end-of-event mark, so the stack knows which lines were the event's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import traceback
 from typing import IO, Any
 
+from infra.local.console import END_OF_EVENT
 from infra.local.events import LocalLambdaContext
 from infra.local.template_routes import load_handler
 from loupe import db
@@ -26,11 +28,19 @@ def error_reply(error: BaseException) -> dict[str, str]:
     return {"errorType": type(error).__name__, "errorMessage": str(error)}
 
 
+def end_of_event() -> None:
+    """Mark the end of what the init or the event wrote; stderr is the same pipe as stdout."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.write(1, END_OF_EVENT)
+
+
 def reply(replies: IO[bytes], message: dict[str, Any]) -> None:
     try:
         line = json.dumps(message).encode()
     except (TypeError, ValueError) as error:  # Lambda's Runtime.MarshalError
         line = json.dumps(error_reply(error)).encode()
+    end_of_event()
     replies.write(line + b"\n")
     replies.flush()
 

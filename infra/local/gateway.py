@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from infra.local.console import Console, capturing, note_failure
 from infra.local.events import rest_api_event
 from infra.local.invokers import FunctionError, HandlerLoader, InProcess, Invoker
 from infra.local.template_routes import ApiRoute, find_route, load_handler, template
@@ -211,11 +212,11 @@ class Gateway:
             response = self._to_http(result, route.function, first_accepted(request.headers))
         except FunctionError as error:
             # The worker wrote the traceback to the function's log; the client only learns it failed.
-            print(error, file=sys.stderr)
+            note_failure(str(error))
             return gateway_response("DEFAULT_5XX", "Internal server error", request_id)
         except Exception:
             # What Lambda would write to the function's log.
-            traceback.print_exc(file=sys.stderr)
+            note_failure(traceback.format_exc().rstrip("\n"))
             return gateway_response("DEFAULT_5XX", "Internal server error", request_id)
         return HttpResponse(
             response.status,
@@ -241,14 +242,15 @@ class Gateway:
 
 
 class GatewayServer(ThreadingHTTPServer):
-    """A threaded HTTP server that feeds a Gateway, and can drop its idle keep-alive connections on stop."""
+    """A threaded HTTP server that feeds a Gateway, and can drop its idle keep-alive connections on stop.
+    With a `console`, each request gets its line there."""
 
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], gateway: Gateway, *, log: bool = True) -> None:
+    def __init__(self, address: tuple[str, int], gateway: Gateway, *, console: Console | None = None) -> None:
         self.gateway = gateway
-        self.log = log
+        self.console = console
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, GatewayRequestHandler)
@@ -291,26 +293,32 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.perf_counter()
-        body = self._read_body()
-        if body is None:
-            response = gateway_response("REQUEST_TOO_LARGE", "Request Too Long", str(uuid.uuid4()))
-            self.close_connection = True
-        else:
-            request = HttpRequest(
-                method=self.command,
-                target=self.path,
-                headers=self._forwarded_headers(),
-                body=body,
-                source_ip=self.client_address[0],
-            )
-            response = self.server.gateway.handle(request)
+        with capturing() as capture:
+            body = self._read_body()
+            if body is None:
+                response = gateway_response("REQUEST_TOO_LARGE", "Request Too Long", str(uuid.uuid4()))
+                self.close_connection = True
+            else:
+                request = HttpRequest(
+                    method=self.command,
+                    target=self.path,
+                    headers=self._forwarded_headers(),
+                    body=body,
+                    source_ip=self.client_address[0],
+                )
+                response = self.server.gateway.handle(request)
         self._write(response)
-        if self.server.log:
+        if self.server.console is not None:
             # The path only: query strings and bodies can carry tokens, and headers carry credentials.
-            elapsed = (time.perf_counter() - started) * 1000
-            path = urlsplit(self.path).path
-            function = response.function or "gateway"
-            print(f"{self.command} {path} {response.status} {function} {elapsed:.0f}ms", file=sys.stderr)
+            self.server.console.request(
+                response.function or "gateway",
+                self.command,
+                urlsplit(self.path).path,
+                response.status,
+                (time.perf_counter() - started) * 1000,
+                next((value for name, value in response.headers if name == "x-amzn-RequestId"), "-"),
+                capture,
+            )
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
 
@@ -382,13 +390,16 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         """Replaced by the access line of _serve, which leaves the query string out."""
 
     def log_error(self, format: str, *args: Any) -> None:
-        if self.server.log:
+        if self.server.console is not None:
             print(f"gateway: {format % args}", file=sys.stderr)
 
 
-def serve(gateway: Gateway, host: str = "127.0.0.1", port: int = 3000, *, log: bool = True) -> GatewayServer:
-    """Bind the gateway's HTTP server (port 0 picks a free one) and serve it on a background thread."""
-    server = GatewayServer((host, port), gateway, log=log)
+def serve(
+    gateway: Gateway, host: str = "127.0.0.1", port: int = 3000, *, console: Console | None = None
+) -> GatewayServer:
+    """Bind the gateway's HTTP server (port 0 picks a free one) and serve it on a background thread; with a
+    `console`, each request gets its line there."""
+    server = GatewayServer((host, port), gateway, console=console)
     threading.Thread(target=server.serve_forever, name="loupe-gateway", daemon=True).start()
     return server
 

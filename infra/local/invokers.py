@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from infra.local.console import JSON, Console, WorkerOutput
 from infra.local.events import LocalLambdaContext
 from infra.local.template_routes import PYTHON_PATH, ROOT, api_routes, function_limits, load_handler
 from loupe import db
@@ -31,6 +32,8 @@ DEFAULT_CONCURRENCY = 4
 INIT_TIMEOUT_SECONDS = 60.0
 # How long a stopping worker may take to finish the event in hand before it is killed.
 STOP_TIMEOUT_SECONDS = 5.0
+# How long the log of an answered event may lag its answer (a worker's child holding the pipe, say).
+OUTPUT_TIMEOUT_SECONDS = 5.0
 
 
 class FunctionError(RuntimeError):
@@ -90,10 +93,22 @@ class InProcess:
 
 class Worker:
     """One execution environment: a process that imported the function's handler (its cold start) and
-    serves one event at a time, on a database connection of its own."""
+    serves one event at a time, on a database connection of its own. Its stdout and stderr go to `console`,
+    each event's lines with that event."""
 
-    def __init__(self, function: str, environment: Mapping[str, str], handler: str | None = None) -> None:
+    def __init__(
+        self,
+        function: str,
+        environment: Mapping[str, str],
+        handler: str | None = None,
+        console: Console | None = None,
+    ) -> None:
         self.function = function
+        # Without a console of the stack's, the log goes as it comes to stderr, leaving stdout to the caller.
+        self._console = console or Console(JSON, sys.stderr)
+        self._output = WorkerOutput(function, self._console)
+        # What the init writes belongs to the event that started the worker.
+        self._init_mark = self._output.begin()
         replies, reply_end = os.pipe()
         try:
             self.process = subprocess.Popen(  # our own interpreter and module
@@ -108,6 +123,8 @@ class Worker:
                 cwd=ROOT,
                 env=dict(environment),
                 stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 pass_fds=(reply_end,),
             )
         except BaseException:
@@ -115,20 +132,29 @@ class Worker:
             raise
         finally:
             os.close(reply_end)
+        assert self.process.stdout is not None
+        self._output.start(self.process.stdout)
         self._replies = os.fdopen(replies, "rb")
 
     @classmethod
-    def start(cls, function: str, environment: Mapping[str, str], handler: str | None = None) -> Worker:
+    def start(
+        cls,
+        function: str,
+        environment: Mapping[str, str],
+        handler: str | None = None,
+        console: Console | None = None,
+    ) -> Worker:
         """A worker whose handler is imported, or FunctionError (the import failed, say)."""
         started = time.perf_counter()
-        worker = cls(function, environment, handler)
+        worker = cls(function, environment, handler, console)
         try:
             worker._receive(INIT_TIMEOUT_SECONDS, f"init timed out after {INIT_TIMEOUT_SECONDS:.0f} seconds")
         except BaseException:
+            worker._output.end(worker._init_mark, OUTPUT_TIMEOUT_SECONDS)
             worker.stop()
             raise
-        elapsed = (time.perf_counter() - started) * 1000
-        print(f"{function}: worker {worker.pid} initialized in {elapsed:.0f}ms", file=sys.stderr, flush=True)
+        worker._output.end(worker._init_mark, OUTPUT_TIMEOUT_SECONDS)
+        worker._console.worker_started(function, worker.pid, (time.perf_counter() - started) * 1000)
         return worker
 
     @property
@@ -144,12 +170,16 @@ class Worker:
         exited or the event took longer than `timeout` seconds."""
         request = json.dumps({"event": event, "timeout": timeout, "memory": memory}).encode() + b"\n"
         assert self.process.stdin is not None
+        mark = self._output.begin()
         try:
-            self.process.stdin.write(request)
-            self.process.stdin.flush()
-        except OSError:
-            raise self._exited() from None
-        return self._receive(timeout, f"Task timed out after {timeout:.2f} seconds")
+            try:
+                self.process.stdin.write(request)
+                self.process.stdin.flush()
+            except OSError:
+                raise self._exited() from None
+            return self._receive(timeout, f"Task timed out after {timeout:.2f} seconds")
+        finally:
+            self._output.end(mark, OUTPUT_TIMEOUT_SECONDS)
 
     def _receive(self, timeout: float, late: str) -> Any:
         readable, _, _ = select.select([self._replies], [], [], timeout)
@@ -184,6 +214,7 @@ class Worker:
         except subprocess.TimeoutExpired:
             self.kill()
         self._replies.close()
+        self._output.join(OUTPUT_TIMEOUT_SECONDS)
 
 
 class FunctionPool:
@@ -197,12 +228,14 @@ class FunctionPool:
         capacity: int,
         handler: str | None = None,
         limits: Limits = function_limits,
+        console: Console | None = None,
     ) -> None:
         self._function = function
         self._environment = environment
         self._capacity = capacity
         self._handler = handler
         self._limits = limits
+        self._console = console
         self._workers: set[Worker] = set()
         self._idle: list[Worker] = []
         self._starting = 0
@@ -234,7 +267,7 @@ class FunctionPool:
             self._starting += 1
         try:
             # Outside the lock: a cold start holds up no event that a warm worker can serve.
-            worker = Worker.start(self._function, self._environment, self._handler)
+            worker = Worker.start(self._function, self._environment, self._handler, self._console)
         except BaseException:
             self._started(None)
             raise
@@ -287,7 +320,7 @@ class WorkerPools:
     """A pool of worker processes per function, each started on its function's first event (`make dev`).
 
     `environment` is the workers' whole environment; `handlers` stands handlers of its own (MODULE:ATTRIBUTE)
-    in for the template's, by function."""
+    in for the template's, by function; `console` gets what the workers write (else stderr, as it comes)."""
 
     def __init__(
         self,
@@ -295,12 +328,14 @@ class WorkerPools:
         capacity: int | None = None,
         handlers: Mapping[str, str] | None = None,
         limits: Limits = function_limits,
+        console: Console | None = None,
     ) -> None:
         # Unbuffered, so that a function's log lines reach the stack's output as they are written.
         self._environment = {**environment, "PYTHONPATH": PYTHON_PATH, "PYTHONUNBUFFERED": "1"}
         self._capacity = concurrency() if capacity is None else capacity
         self._handlers = dict(handlers or {})
         self._limits = limits
+        self._console = console
         self._pools: dict[str, FunctionPool] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -311,7 +346,12 @@ class WorkerPools:
                 raise FunctionError(f"{function}: the local stack is stopping")
             if function not in self._pools:
                 self._pools[function] = FunctionPool(
-                    function, self._environment, self._capacity, self._handlers.get(function), self._limits
+                    function,
+                    self._environment,
+                    self._capacity,
+                    self._handlers.get(function),
+                    self._limits,
+                    self._console,
                 )
             return self._pools[function]
 

@@ -23,8 +23,8 @@ from loupe.api.prefix import API_PREFIX
 
 READY = re.compile(r"Loupe is ready at (http://\S+)" + re.escape(API_PREFIX))
 DEMO_LOGIN = re.compile(r"demo login: (\S+) / (\S+)")
-MOTO = re.compile(r"AWS \(moto\): http://127\.0\.0\.1:(\d+)")
-SAMPLE = re.compile(r"sample database \(read-only\): \S+@127\.0\.0\.1:(\d+)/")
+MOTO = re.compile(r"AWS \(moto\): http://[^:/\s]+:(\d+)")
+SAMPLE = re.compile(r"sample database \(read-only\): \S+@[^:/\s]+:(\d+)/")
 START_TIMEOUT_SECONDS = 180
 # A test suite's own database settings must not leak into the stack, which brings its own.
 SUITE_ONLY_VARIABLES = ("DATABASE_URL", "TEST_DATABASE_URL")

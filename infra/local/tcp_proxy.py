@@ -1,5 +1,6 @@
-"""A loopback TCP port forwarding to a Unix socket: the embedded PostgreSQL listens only on a socket,
-and datasources are reached over TCP like any customer database (the policy refuses socket paths)."""
+"""A TCP port forwarding to a Unix socket: the embedded PostgreSQL listens only on a socket, datasources
+are reached over TCP like any customer database (the policy refuses socket paths), and containers
+(sam local) reach no socket of the host."""
 
 from __future__ import annotations
 
@@ -9,12 +10,25 @@ import threading
 from pathlib import Path
 
 
-class TcpToUnixProxy:
-    """Accepts on 127.0.0.1:`port` (0 picks a free one) and pipes each connection to `socket_path`."""
+def relay(source: socket.socket, target: socket.socket) -> None:
+    """Copy what `source` sends to `target` until it closes, then close `source` and end `target`'s side."""
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+        source.close()
 
-    def __init__(self, socket_path: Path, port: int = 0) -> None:
+
+class TcpToUnixProxy:
+    """Accepts on `host`:`port` (0 picks a free one) and pipes each connection to `socket_path`."""
+
+    def __init__(self, socket_path: Path, port: int = 0, host: str = "127.0.0.1") -> None:
         self.socket_path = socket_path
-        self._listener = socket.create_server(("127.0.0.1", port))
+        self._listener = socket.create_server((host, port))
         self.port: int = self._listener.getsockname()[1]
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
@@ -56,14 +70,6 @@ class TcpToUnixProxy:
                 threading.Thread(target=self._pipe, args=(source, target), daemon=True).start()
 
     def _pipe(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                target.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                target.shutdown(socket.SHUT_WR)
-            with self._lock:
-                self._connections.discard(source)
-            source.close()
+        relay(source, target)
+        with self._lock:
+            self._connections.discard(source)

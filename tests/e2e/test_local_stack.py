@@ -340,7 +340,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def gateway_url(recorder: Recorder) -> Iterator[str]:
-    server: GatewayServer = serve(Gateway(handler_for=lambda function: recorder), port=0, log=False)
+    server: GatewayServer = serve(Gateway(handler_for=lambda function: recorder), port=0)
     try:
         yield f"http://127.0.0.1:{server.port}"
     finally:
@@ -454,7 +454,7 @@ def test_gateway_runs_one_http_function_at_a_time_in_process() -> None:
 
         return handle
 
-    server = serve(Gateway(handler_for=handler_for), port=0, log=False)
+    server = serve(Gateway(handler_for=handler_for), port=0)
     paths = ["/api/v1/health", "/api/v1/queries", "/api/v1/dashboards", "/api/v1/auth/me"] * 4
     try:
         with ThreadPoolExecutor(max_workers=len(paths)) as pool:
