@@ -15,6 +15,7 @@ import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,16 @@ def remember(environment: str, values: Mapping[str, str]) -> Path:
 def from_environment(variables: Mapping[str, str]) -> dict[str, str] | None:
     """CI's values (LOUPE_DEPLOY_*; an unset GitHub secret arrives empty), or None when none is set."""
     given = {
-        value.parameter: variables[value.variable].strip()
+        value.parameter: _members(variables[value.variable])
         for value in OPERATOR_VALUES
         if variables.get(value.variable, "").strip()
     }
     return given or None
+
+
+def _members(text: str) -> str:
+    """A list value with the spaces around its members taken out (a parameter's members keep none)."""
+    return ",".join(member.strip() for member in text.split(","))
 
 
 def ask(ask_line: Callable[[str], str], say: Callable[[str], None]) -> dict[str, str]:
@@ -142,7 +148,7 @@ def ask(ask_line: Callable[[str], str], say: Callable[[str], None]) -> dict[str,
         else:
             question = value.question
         while True:
-            text = ask_line(f"{question}: ").strip().replace(" ", "")
+            text = _members(ask_line(f"{question}: ").strip())
             problem = value.problem(text)
             if problem is None:
                 break
@@ -191,9 +197,17 @@ def operator_values_for(environment: str, *, interactive: bool) -> dict[str, str
     return answers
 
 
+def _sam_value(value: str) -> str:
+    """A value as SAM's parser takes it: bare, or double-quoted with `"` escaped (SAM keeps any other
+    backslash as it is)."""
+    if value and not re.search(r"[\s\"'\\]", value):
+        return value
+    return '"' + value.replace('"', '\\"') + '"'
+
+
 def overrides_argument(parameters: Mapping[str, str]) -> str:
-    """SAM's --parameter-overrides text: Name=Value pairs, values with spaces quoted."""
-    return " ".join(f"{name}={shlex.quote(value)}" for name, value in parameters.items())
+    """SAM's --parameter-overrides text: Name=Value pairs separated by spaces."""
+    return " ".join(f"{name}={_sam_value(value)}" for name, value in parameters.items())
 
 
 def sam_deploy_command(environment: str, operator_values: Mapping[str, str], *, plan: bool) -> list[str]:
@@ -217,13 +231,16 @@ def sam_deploy_command(environment: str, operator_values: Mapping[str, str], *, 
     return command
 
 
-def newest_changeset(client: Any, stack: str) -> dict[str, Any] | None:
-    """The changeset `sam deploy --no-execute-changeset` just made, or None when nothing changed."""
+def changeset_made_since(client: Any, stack: str, since: datetime) -> dict[str, Any] | None:
+    """The changeset `sam deploy --no-execute-changeset` made after `since`, or None when nothing
+    changed (an older one, a plan never approved, is not it)."""
     summaries = client.list_change_sets(StackName=stack).get("Summaries", [])
     available = [
         summary
         for summary in summaries
-        if summary["Status"] == "CREATE_COMPLETE" and summary["ExecutionStatus"] == "AVAILABLE"
+        if summary["Status"] == "CREATE_COMPLETE"
+        and summary["ExecutionStatus"] == "AVAILABLE"
+        and summary["CreationTime"] >= since
     ]
     return max(available, key=lambda summary: summary["CreationTime"], default=None)
 
@@ -253,32 +270,36 @@ def _append(variable: str, text: str) -> None:
             output.write(text)
 
 
-def plan(environment: str) -> str:
-    """Make the changeset and show it; its ARN goes to the job's outputs (empty: nothing to change)."""
+def plan(environment: str, since: datetime) -> str:
+    """Show the changeset made since `since`; its name goes to the job's outputs (empty: nothing to
+    change). The name, not the ARN: GitHub drops an output holding a secret's value, and the ARN holds
+    the region and the account."""
     client = boto3.client("cloudformation")
     stack = str(samconfig(environment)["stack_name"])
-    found = newest_changeset(client, stack)
-    arn = found["ChangeSetId"] if found else ""
-    _append("GITHUB_OUTPUT", f"changeset={arn}\n")
-    summary = changeset_summary(client, arn) if arn else f"No changes to {stack}.\n"
+    found = changeset_made_since(client, stack, since)
+    name = str(found["ChangeSetName"]) if found else ""
+    _append("GITHUB_OUTPUT", f"changeset={name}\n")
+    summary = changeset_summary(client, found["ChangeSetId"]) if found else f"No changes to {stack}.\n"
     _append("GITHUB_STEP_SUMMARY", summary)
     print(summary)
-    return str(arn)
+    return name
 
 
-def execute(environment: str, arn: str, poll_seconds: float = 15.0) -> None:
+def execute(environment: str, name: str, poll_seconds: float = 15.0) -> None:
     """Execute the approved changeset of this environment's stack and wait for the stack to settle."""
     client = boto3.client("cloudformation")
     stack = str(samconfig(environment)["stack_name"])
-    described = client.describe_change_set(ChangeSetName=arn)
-    if described["StackName"] != stack:
-        raise DeployRefused(f"changeset {arn} is for {described['StackName']}, not {stack}")
+    described = client.describe_change_set(ChangeSetName=name, StackName=stack)
     if described["ExecutionStatus"] != "AVAILABLE":
-        raise DeployRefused(f"changeset {arn} cannot be executed: {described['ExecutionStatus']}")
-    client.execute_change_set(ChangeSetName=arn)
+        raise DeployRefused(f"changeset {name} cannot be executed: {described['ExecutionStatus']}")
+    client.execute_change_set(ChangeSetName=name, StackName=stack)
+    # Right after the call the stack may still show its last settled status: wait for the execution to
+    # start (the changeset leaves AVAILABLE, or the stack shows progress), then for the stack to settle.
+    started = False
     while True:
         status = client.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-        if not status.endswith("_IN_PROGRESS"):
+        started = started or status.endswith("_IN_PROGRESS") or _executing(client, name, stack)
+        if started and not status.endswith("_IN_PROGRESS"):
             break
         time.sleep(poll_seconds)
     print(f"make deploy: {stack} is {status}")
@@ -286,12 +307,22 @@ def execute(environment: str, arn: str, poll_seconds: float = 15.0) -> None:
         raise DeployRefused(f"{stack} ended {status}; see its events in the CloudFormation console")
 
 
+def _executing(client: Any, name: str, stack: str) -> bool:
+    try:
+        status = client.describe_change_set(ChangeSetName=name, StackName=stack)["ExecutionStatus"]
+    except client.exceptions.ChangeSetNotFoundException:
+        return True  # executed changesets are removed with the stack's others
+    return bool(status != "AVAILABLE")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__)
     parser.add_argument("environment", choices=ENVIRONMENTS)
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--plan", action="store_true", help="make and show the changeset, do not execute it")
-    action.add_argument("--execute", metavar="CHANGESET_ARN", help="execute a changeset `--plan` made")
+    action.add_argument(
+        "--execute", metavar="CHANGESET", help="execute the changeset `--plan` made (its name)"
+    )
     action.add_argument("--check", action="store_true", help="only check the values against the template")
     args = parser.parse_args(argv)
     if args.execute:
@@ -306,10 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0
     command = sam_deploy_command(args.environment, values, plan=args.plan)
+    # A second of slack for the clocks: CloudFormation stamps the changeset, this machine the start.
+    since = datetime.now(UTC) - timedelta(seconds=1)
     # The repository's SAM CLI with arguments built here; the values were checked above.
     subprocess.run(command, check=True, cwd=ROOT, env=sam_environment())
     if args.plan:
-        plan(args.environment)
+        plan(args.environment, since)
     return 0
 
 

@@ -73,14 +73,14 @@ class _Evaluator:
         if name == "Equals":
             return _text(evaluated[0]) == _text(evaluated[1])
         if name == "Contains":
-            return _text(evaluated[1]) in evaluated[0]
+            return _text(evaluated[1]) in _list(evaluated[0])
         if name == "EachMemberEquals":
-            return all(member == _text(evaluated[1]) for member in evaluated[0])
+            return all(member == _text(evaluated[1]) for member in _list(evaluated[0]))
         if name == "EachMemberIn":
-            return all(member in evaluated[1] for member in evaluated[0])
+            return all(member in _list(evaluated[1]) for member in _list(evaluated[0]))
         if name == "Join":
-            return _text(evaluated[0]).join(evaluated[1])
-        return evaluated[1][int(evaluated[0])]  # Select
+            return _text(evaluated[0]).join(_list(evaluated[1]))
+        return _list(evaluated[1])[int(evaluated[0])]  # Select
 
     def condition(self, name: str) -> bool:
         if name not in self.known:
@@ -94,6 +94,12 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         raise TemplateError("a list where a string is expected")
     return str(value)
+
+
+def _list(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise TemplateError("a string where a list is expected")
+    return value
 
 
 def _number(text: str) -> float | None:

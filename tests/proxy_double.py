@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+from infra.local.tcp_proxy import relay
+
 SSL_REQUEST = 80877103
 # What RDS Proxy answers a startup packet with `options` in it.
 REFUSAL = "Feature not supported: RDS Proxy currently doesn't support the option options."
@@ -105,18 +107,7 @@ class ProxyDouble:
             with self._lock:
                 self._sockets.add(upstream)
             upstream.sendall(packet)
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-            self._pipe(client, upstream)
+            threading.Thread(target=relay, args=(upstream, client), daemon=True).start()
+            relay(client, upstream)
         except OSError:
             client.close()
-
-    def _pipe(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                target.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                target.shutdown(socket.SHUT_WR)
-            source.close()

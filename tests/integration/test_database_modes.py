@@ -17,7 +17,7 @@ import pytest
 
 from infra.local.events import LocalLambdaContext, rest_api_event
 from infra.local.template_routes import load_handler
-from loupe import db
+from loupe import db, migrations
 from loupe.config import get_settings
 from loupe.entry.observed import observed
 from tests.proxy_double import ProxyDouble
@@ -58,6 +58,15 @@ def test_through_rds_proxy_no_startup_options_are_sent_and_each_transaction_sets
             ).fetchone()
         assert row == {"role": "loupe_system", "statement_timeout": "4321ms", "zone": "UTC"}
     assert proxy.refused == 1
+    # Named prepared statements would pin the client to one server connection of the proxy: none is made,
+    # however often the same statement runs.
+    for _ in range(10):
+        with db.transaction() as conn:
+            conn.execute("SELECT 1 AS one").fetchone()
+    with db.transaction() as conn:
+        assert conn.execute("SELECT count(*) AS prepared FROM pg_prepared_statements").fetchone() == {
+            "prepared": 0
+        }
 
 
 @pytest.mark.parametrize("proxy", [False], ids=["paused-cluster"], indirect=True)
@@ -131,3 +140,36 @@ def test_without_a_proxy_each_invocation_lets_go_of_its_connection(
 
     assert observed(handler)({}, LocalLambdaContext("AnyFunction")) == 1
     assert _loupe_backends(database_url) == left
+
+
+def test_after_commit_runs_once_per_callback_outside_the_transaction_and_never_on_rollback(
+    database_url: str,
+) -> None:
+    calls: list[str] = []
+
+    def note() -> None:
+        # Outside the committed transaction: a transaction here is a new one.
+        with db.transaction() as conn:
+            calls.append(str(conn.execute("SELECT txid_current_if_assigned() AS id").fetchone()))
+
+    with db.transaction():
+        db.after_commit(note)
+        db.after_commit(note)
+        assert calls == []
+    assert calls == ["{'id': None}"]
+
+    def rolled_back() -> None:
+        with db.transaction():
+            db.after_commit(note)
+            raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("proxy", [False], ids=["paused-cluster"], indirect=True)
+def test_a_deploy_migrates_a_paused_cluster_once_it_has_resumed(proxy: ProxyDouble) -> None:
+    proxy.asleep_until = time.monotonic() + 1.5
+    assert migrations.apply(proxy.url()) == []
+    assert time.monotonic() >= proxy.asleep_until

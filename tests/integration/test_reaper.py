@@ -4,7 +4,7 @@ simulated by a claim never finished, its lease moved into the past, and its mess
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +14,7 @@ import pytest
 
 from infra.local.events import LocalLambdaContext, scheduled_event
 from infra.local.template_routes import load_handler
-from loupe import db
+from loupe import db, run_claims
 from loupe.config import get_settings
 from loupe.repositories import runs as runs_repository
 from loupe.services.reaper import ReapCounts, reap
@@ -133,11 +133,18 @@ def test_with_no_run_message_in_a_queue_the_reaper_leaves_the_database_alone(
     datasource_id = factories.datasource(clean_db, admin.organization_id)
     run_id = claimed_run(api, admin.access_token, datasource_id, aws)
     lapse(clean_db, run_id)
-    # No message (its runner returned) means no run in flight: the reaper asks nothing of the database,
-    # which here could not even be reached.
+    # Its message gone (a duplicate delivery deleted it), a claim within a lease's length still says a run
+    # may be in flight: the reaper looks.
     boto3.client("sqs").purge_queue(QueueUrl=aws)
+    now = datetime.now(UTC)
+    run_claims.claimed(now - run_claims.WINDOW + timedelta(minutes=1))
+    assert reap(now) == ReapCounts(requeued=1, failed=0, cancelled=0)
+    assert taken(aws) == [run_id]  # the re-queued message, consumed as a runner would
+    # No message and no claim for longer than a lease lasts: no run is in flight, and the reaper asks
+    # nothing of the database, which here could not even be reached.
+    run_claims.claimed(now - run_claims.WINDOW)
     db.close()
     monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/unreachable")
     get_settings.cache_clear()
-    assert reap(datetime.now(UTC)) == ReapCounts()
-    assert run_row(clean_db, run_id)["status"] == "running"
+    assert reap(now) == ReapCounts()
+    assert run_row(clean_db, run_id)["status"] == "queued"

@@ -338,6 +338,11 @@ def test_a_poke_while_the_tick_looks_at_the_database_wins_over_what_the_tick_saw
     next_tick.poke()  # a change committed after the tick read the mark
     assert not next_tick.keep(now + timedelta(hours=1), now, before)
     assert not next_tick.read().idle_at(now)
+    # The same race when the tick itself started from a poke: the second poke is a new version too.
+    poked = next_tick.read()
+    next_tick.poke()
+    assert not next_tick.keep(now + timedelta(hours=1), now, poked)
+    assert not next_tick.read().idle_at(now)
     current = next_tick.read()
     assert next_tick.keep(now + timedelta(days=3), now, current)
     # Never trusted further ahead than the horizon.

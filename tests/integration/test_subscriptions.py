@@ -9,16 +9,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import psycopg
 import pytest
 from PIL import Image
 
 from loupe import next_tick
+from loupe.config import get_settings
 from loupe.services import subscriptions
 from loupe.services.scheduler import tick
 from tests import factories
 from tests.integration import runs_support
-from tests.integration.runs_support import deliver, saved_query
+from tests.integration.runs_support import deliver, receive, saved_query
 from tests.integration.test_alerts import Receiver, receiver
 from tests.integration.test_dashboards import assert_error
 from tests.integration.test_destinations import mailbox, verified
@@ -305,3 +307,41 @@ def test_a_page_without_queries_is_delivered_and_a_report_with_no_destination_le
     assert api.get(f"/api/v1/subscriptions/{made['id']}", token=token).json()["last_error"] == (
         "Every destination of the subscription is gone"
     )
+
+
+def test_a_reports_runs_go_to_the_scheduled_runs_queue_not_the_one_people_wait_on(
+    api: Any,
+    register: Any,
+    clean_db: str,
+    aws: str,
+    postgres_database: str,
+    mailbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scheduled = boto3.client("sqs").create_queue(QueueName="loupe-scheduled-runs-reports")["QueueUrl"]
+    monkeypatch.setenv("LOUPE_SCHEDULED_RUNS_QUEUE_URL", scheduled)
+    get_settings.cache_clear()
+    admin = register()
+    made = report_setup(api, admin.access_token, postgres_database)
+    mail = api.post(
+        "/api/v1/destinations",
+        json_body={"name": "Me", "type": "email", "to": [admin.email]},
+        token=admin.access_token,
+    )
+    body = {
+        "name": "Amounts",
+        "resource": {"type": "query", "id": made["query"]},
+        "cron": "0 8 * * 1",
+        "timezone": "UTC",
+        "formats": ["csv"],
+        "destination_ids": [mail.json()["id"]],
+    }
+    subscription = api.post("/api/v1/subscriptions", json_body=body, token=admin.access_token)
+    assert subscription.status == 201, subscription.body
+    due_now(clean_db, subscription.json()["id"])
+    assert short_tick().reports_fired == 1
+    [delivery] = api.get(
+        f"/api/v1/subscriptions/{subscription.json()['id']}/deliveries", token=admin.access_token
+    ).json()["items"]
+    assert [json.loads(message["Body"])["run_id"] for message in receive(scheduled)] == delivery["run_ids"]
+    assert receive(aws) == []

@@ -5,7 +5,9 @@ fails here, not at deploy time. The CI workflow deploys without a prompt and giv
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -182,7 +184,7 @@ def test_ci_deploys_dev_from_main_staging_from_a_candidate_and_prod_from_a_relea
     assert "-rc" in jobs["deploy-staging"]["if"]
     assert "make deploy ENV=staging" in _job_runs(jobs["deploy-staging"])
     plan, execute = jobs["plan-prod"], jobs["deploy-prod"]
-    assert "!contains(github.ref_name, '-rc')" in plan["if"]
+    assert "!contains(github.ref_name, '-')" in plan["if"]
     # The plan shows the changeset before the approval gate; the gated job executes that changeset.
     assert plan["environment"] == "prod-plan"
     assert "make plan ENV=prod" in _job_runs(plan)
@@ -191,7 +193,41 @@ def test_ci_deploys_dev_from_main_staging_from_a_candidate_and_prod_from_a_relea
     assert "needs.plan-prod.outputs.changeset" in _job_runs(execute)
     assert "sam deploy" not in _job_runs(execute)
     assert "make deploy" not in _job_runs(execute)
+    # A job output holding a secret's value (the region in an ARN) is dropped: the plan hands on a name.
+    plan_source = (ROOT / "infra" / "deploy.py").read_text(encoding="utf-8")
+    assert 'f"changeset={name}\\n"' in plan_source
     for name in ("deploy-dev", "deploy-staging", "plan-prod"):
         given = set(jobs[name]["env"])
         assert {value.variable for value in deploy.OPERATOR_VALUES} <= given, name
         assert jobs[name]["env"]["CI"] == "true"
+
+
+def test_sam_reads_the_overrides_as_given_whatever_their_characters() -> None:
+    """Parsed by SAM CLI's own parser (in .venv-sam), as `sam deploy --parameter-overrides` does."""
+    values = {
+        "CorsOrigins": "https://a.example,https://b.example",
+        "MailFromAddress": "",
+        "PasswordResetUrl": 'https://app.example/reset?token={token}&it\'s="quoted" back\\slash',
+        "SubnetIds": deploy.EXAMPLE_NETWORK["SubnetIds"],
+    }
+    sam_python = ROOT / ".venv-sam" / "bin" / "python"
+    parsed = subprocess.run(
+        [
+            str(sam_python),
+            "-c",
+            "import json, sys; from samcli.cli.types import CfnParameterOverridesType as T;"
+            " print(json.dumps(T().convert((sys.argv[1],), None, None)))",
+            deploy.overrides_argument(values),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(parsed.stdout) == values
+
+
+def test_ci_values_lose_the_spaces_around_their_members(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOUPE_DEPLOY_SUBNET_IDS", " subnet-0123456789abcdef0 , subnet-0fedcba9876543210 ")
+    monkeypatch.setenv("LOUPE_DEPLOY_SECURITY_GROUP_IDS", "")
+    monkeypatch.delenv("LOUPE_DEPLOY_DATABASE_SECRET_ARN", raising=False)
+    assert deploy.from_environment(dict(os.environ)) == {"SubnetIds": deploy.EXAMPLE_NETWORK["SubnetIds"]}

@@ -211,7 +211,7 @@ def test_the_created_database_is_encrypted_backed_up_pauses_or_sits_behind_a_tls
     assert scaling["SecondsUntilAutoPause"] == {
         "If": ["PausesDatabase", {"Ref": "DatabaseAutoPauseSeconds"}, {"Ref": "AWS::NoValue"}]
     }
-    assert TEMPLATE["Parameters"]["DatabaseMinCapacity"]["Default"] == 0
+    assert TEMPLATE["Parameters"]["DatabaseMinCapacity"]["Default"] == "0"
     assert properties["BackupRetentionPeriod"] == {"Ref": "DatabaseBackupRetentionDays"}
     assert cluster["DeletionPolicy"] == "Snapshot"
     assert RESOURCES["DatabaseInstance"]["Properties"]["DBInstanceClass"] == "db.serverless"
@@ -293,4 +293,12 @@ def test_every_function_that_pokes_the_scheduler_may_write_its_mark() -> None:
             if "s3:PutObject" in statement["Action"] and "/control/*" in json.dumps(statement["Resource"])
         ]
         assert granted, name
+        # The bucket encrypts under the credentials key: a write needs a data key from it.
+        sealing = [
+            statement
+            for statement in statements(name)
+            if "kms:GenerateDataKey" in statement["Action"]
+            and statement["Resource"] == {"GetAtt": "CredentialsKey.Arn"}
+        ]
+        assert sealing, name
     assert {"SchedulerFunction", "SchedulesFunction", "RunnerFunction", "ReaperFunction"} <= set(poking)

@@ -8,6 +8,7 @@ cross-tenant one and each transaction narrows it, so row-level security applies.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,6 +57,12 @@ class _Unit:
     tx: AbstractContextManager[Any]
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
+    def committed(self) -> None:
+        """Call what was to happen once the work so far committed, each callback once."""
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in dict.fromkeys(callbacks):
+            callback()
+
 
 _unit: ContextVar[_Unit | None] = ContextVar("loupe_db_unit", default=None)
 
@@ -89,10 +96,15 @@ def session_settings(settings: Settings) -> dict[str, str]:
 
 # A server that answers a connection with FATAL is up: it refused the login, the database or an option,
 # and asking again would not change that; unless what it says is that it is still starting.
-_STILL_STARTING = ("the database system is starting up", "not yet accepting connections")
+_STILL_STARTING = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "not yet accepting connections",
+)
 
 
-def _transient(error: psycopg.OperationalError) -> bool:
+def transient(error: psycopg.OperationalError) -> bool:
     """Worth trying again: no answer (a paused Aurora resuming, a restart, a timeout), or a server
     still starting. libpq reports connection failures as text, without a SQLSTATE."""
     text = str(error)
@@ -103,18 +115,20 @@ def _startup_options(settings: Settings) -> str:
     return " ".join(f"-c {name}={value}" for name, value in session_settings(settings).items())
 
 
-def _connect_once(settings: Settings) -> Connection:
+def _connect_once(settings: Settings, timeout_seconds: int) -> Connection:
     # Through RDS Proxy the settings cannot travel in the startup packet; _begin sets them per transaction.
     startup = {} if settings.db_through_proxy else {"options": _startup_options(settings)}
     conn = psycopg.connect(
         make_conninfo(settings.database_url.get_secret_value(), **tls_options(settings), **startup),
-        connect_timeout=settings.db_connect_timeout_seconds,
+        connect_timeout=timeout_seconds,
         application_name="loupe",
         row_factory=dict_row,
         # Transactions are explicit (db.transaction); outside one nothing is held open.
         autocommit=True,
     )
     if settings.db_through_proxy:
+        # Named prepared statements would pin the connection to one server connection of the proxy.
+        conn.prepare_threshold = None
         return conn
     session_role = conn.execute("SELECT current_user AS name").fetchone()
     # Transactions trust the session role (see transaction): a server or proxy that dropped the startup
@@ -132,10 +146,16 @@ def connect(settings: Settings | None = None) -> Connection:
     give_up_at = time.monotonic() + settings.db_wake_wait_seconds
     pause = 0.5
     while True:
+        # No attempt runs past the wait by more than libpq's shortest timeout (2 s), so that a request
+        # that waited gets its 503 well inside API Gateway's 29 s.
+        left = math.ceil(give_up_at - time.monotonic())
+        timeout = settings.db_connect_timeout_seconds
+        if left > 0:
+            timeout = max(2, min(timeout, left))
         try:
-            return _connect_once(settings)
+            return _connect_once(settings, timeout)
         except psycopg.OperationalError as error:
-            if not _transient(error) or time.monotonic() + pause > give_up_at:
+            if not transient(error) or time.monotonic() + pause > give_up_at:
                 # psycopg's message can echo the host and user; keep only its gist.
                 raise DatabaseUnavailable("cannot connect to the metadata database") from error
         time.sleep(pause)
@@ -234,12 +254,12 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
         raise
     else:
         unit.tx.__exit__(None, None, None)
-        for callback in unit.after_commit:
-            callback()
     finally:
         _role.reset(role_token)
         _unit.reset(unit_token)
         _current.reset(token)
+    # Outside the committed transaction: a callback's own transaction() is a new one.
+    unit.committed()
 
 
 @contextmanager
@@ -258,6 +278,7 @@ def suspended(organization_id: UUID) -> Iterator[None]:
     unit.tx = nullcontext()
     current_token = _current.set(None)
     unit_token = _unit.set(None)
+    unit.committed()
     try:
         yield
     finally:
@@ -271,8 +292,9 @@ def suspended(organization_id: UUID) -> Iterator[None]:
 
 
 def after_commit(callback: Callable[[], None]) -> None:
-    """Call `callback` once the outermost transaction in progress has committed (at once outside one);
-    never when it rolls back."""
+    """Call `callback` once the outermost transaction in progress has committed (at once outside one),
+    once however often it was asked for; never when it rolls back. It must not raise: the work is
+    committed by then."""
     unit = _unit.get()
     if unit is None:
         callback()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,7 @@ import psycopg
 from yoyo import get_backend, read_migrations
 from yoyo.migrations import MigrationList
 
+from loupe import db
 from loupe.config import environment
 
 _YOYO_SCHEME = "postgresql+psycopg"
@@ -85,10 +87,28 @@ def migration_lock(database_url: str, timeout_seconds: int = _LOCK_TIMEOUT_SECON
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
 
 
+# A paused Aurora cluster resumes in about 15 s; the migrator (5 minutes) waits up to this for it.
+_WAKE_WAIT_SECONDS = 120
+
+
+def _wait_until_reachable(database_url: str, wait_seconds: float = _WAKE_WAIT_SECONDS) -> None:
+    """Return once the database answers a connection; a refusal (a wrong login) is raised at once."""
+    give_up_at = time.monotonic() + wait_seconds
+    while True:
+        try:
+            psycopg.connect(database_url, connect_timeout=10).close()
+            return
+        except psycopg.OperationalError as error:
+            if not db.transient(error) or time.monotonic() > give_up_at:
+                raise
+        time.sleep(2)
+
+
 def apply(database_url: str, directory: Path | None = None) -> list[str]:
     """Apply every pending migration under the migration lock; return the ids applied, in order."""
     migrations = _read(directory)
     backend_url = _yoyo_url(database_url)  # refuses other schemes before any connection
+    _wait_until_reachable(database_url)
     with (
         migration_lock(database_url),
         get_backend(backend_url) as backend,

@@ -1,33 +1,27 @@
-"""When the scheduler next has work, kept outside the database (one small object in the results
-bucket): an idle minute's tick reads it and leaves the database alone, so a paused Aurora stays paused."""
+"""When the scheduler next has work, kept outside the database (a control mark): an idle minute's tick
+reads it and leaves the database alone, so a paused Aurora stays paused."""
 
 from __future__ import annotations
 
-import json
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from loupe.config import get_settings
-from loupe.observability import logger
-from loupe.results.store import s3_client
+from loupe import control_marks
 
 KEY = "control/scheduler-next-tick.json"
-# The longest the scheduler trusts the object without looking at the database: it bounds how late
-# work could start should a change ever fail to poke it.
-HORIZON = timedelta(hours=6)
+# The longest the scheduler trusts the mark without looking at the database (so twice a day at least
+# while nothing is scheduled): it bounds how late work could start should a change fail to poke it.
+HORIZON = timedelta(hours=12)
 _LOOK_NOW = datetime.fromtimestamp(0, UTC)
-# S3's answers to a conditional write whose condition no longer holds.
-_CHANGED_SINCE_READ = ("PreconditionFailed", "ConditionalRequestConflict")
 
 
 @dataclass(frozen=True)
 class Mark:
-    """The object as read: when work is next due (None: no object, look now), and its version."""
+    """The mark as read: when work is next due (None: no mark, look now), and its version."""
 
     due_at: datetime | None
-    etag: str | None
+    read_as: control_marks.Mark
 
     def idle_at(self, now: datetime) -> bool:
         return self.due_at is not None and now < self.due_at
@@ -35,43 +29,23 @@ class Mark:
 
 def read() -> Mark:
     """The mark, or one saying "look now" when there is none or it cannot be read."""
-    bucket = get_settings().results_bucket
-    if bucket is None:
-        return Mark(None, None)
+    found = control_marks.read(KEY)
     try:
-        found = s3_client().get_object(Bucket=bucket, Key=KEY)
-        due_at = datetime.fromisoformat(json.loads(found["Body"].read())["due_at"])
-    except (ClientError, BotoCoreError, ValueError, KeyError, TypeError):
-        return Mark(None, None)
-    return Mark(due_at, found["ETag"])
+        due_at = datetime.fromisoformat(str((found.content or {})["due_at"]))
+    except (KeyError, ValueError):
+        return Mark(None, found)
+    return Mark(due_at if due_at.tzinfo else None, found)
 
 
 def keep(due_at: datetime, now: datetime, read_before: Mark) -> bool:
-    """Write the next due time, unless the object changed since `read_before` (a change poked it while
-    the tick looked at the database: its poke wins). False when it was not written."""
-    bucket = get_settings().results_bucket
-    if bucket is None:
-        return False
-    condition = {"IfMatch": read_before.etag} if read_before.etag else {"IfNoneMatch": "*"}
-    body = json.dumps({"due_at": min(due_at, now + HORIZON).isoformat()}).encode()
-    try:
-        s3_client().put_object(Bucket=bucket, Key=KEY, Body=body, ContentType="application/json", **condition)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _CHANGED_SINCE_READ:
-            return False
-        raise
-    return True
+    """Write the next due time, unless the mark changed since `read_before` (a change poked it while the
+    tick looked at the database: its poke wins). False when it was not written."""
+    content = {"due_at": min(due_at, now + HORIZON).isoformat()}
+    return control_marks.write(KEY, content, unless_changed_since=read_before.read_as)
 
 
 def poke() -> None:
     """Something may be due sooner than the mark says (a schedule saved, an alert to deliver): the next
-    tick looks at the database. Called after the change commits; a failure only delays, by HORIZON at
-    most, so it is logged, not raised."""
-    bucket = get_settings().results_bucket
-    if bucket is None:
-        return
-    try:
-        body = json.dumps({"due_at": _LOOK_NOW.isoformat()}).encode()
-        s3_client().put_object(Bucket=bucket, Key=KEY, Body=body, ContentType="application/json")
-    except (ClientError, BotoCoreError) as error:
-        logger.warning("scheduler not poked", extra={"error_type": type(error).__name__})
+    tick looks at the database. Called after the change commits. Each poke is a new version (the nonce),
+    so a tick that read an earlier poke cannot overwrite this one; a failure is logged, not raised."""
+    control_marks.write(KEY, {"due_at": _LOOK_NOW.isoformat(), "poke": uuid.uuid4().hex})

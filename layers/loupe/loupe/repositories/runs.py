@@ -169,8 +169,14 @@ class LapsedRun:
 
     id: UUID
     schedule_id: UUID | None
+    origin: str
     attempts: int
     cancel_requested_at: datetime | None
+
+    @property
+    def background(self) -> bool:
+        """Started by a schedule or a report, not by someone waiting: its queue is the scheduled one."""
+        return self.schedule_id is not None or self.origin == "subscription"
 
 
 @dataclass(frozen=True)
@@ -444,7 +450,7 @@ def lapsed(now: datetime, limit: int) -> list[LapsedRun]:
     """Runs left `running` past their lease, oldest first, locked; rows another transaction holds are
     skipped, not waited for."""
     rows = fetch_all(
-        "SELECT id, schedule_id, attempts, cancel_requested_at FROM runs"
+        "SELECT id, schedule_id, origin, attempts, cancel_requested_at FROM runs"
         " WHERE status = 'running' AND lease_expires_at < %s"
         " ORDER BY lease_expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (now, limit),

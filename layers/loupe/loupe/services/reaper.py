@@ -1,6 +1,6 @@
 """The lease reaper: runs left `running` by a runner that stopped (its lease lapsed) go back to the queue,
-or fail once they have used up their attempts. With no run message in either queue no run is in
-flight, and the database is left alone (an idle one can pause)."""
+or fail once they have used up their attempts. With no run message in either queue and no recent claim
+no run is in flight, and the database is left alone (an idle one can pause)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from loupe import db, queue
+from loupe import db, queue, run_claims
 from loupe.models.runs import RunStatus
 from loupe.observability import metrics
 from loupe.repositories import runs as runs_repository
@@ -29,17 +29,19 @@ class ReapCounts:
     cancelled: int = 0
 
 
-def runs_in_flight() -> bool:
-    """Whether a run may be in flight: a run's message stays in its queue (taken, or back after its
-    runner stopped) until the run ends, so empty queues mean none is."""
+def runs_in_flight(now: datetime) -> bool:
+    """Whether a run may be in flight: its message is in a queue (taken, or back after its runner
+    stopped), or a runner claimed one recently (a duplicate delivery can delete the message of a run
+    still going)."""
     settings = run_settings()
-    return any(queue.messages_held(url) for url in {settings.queue_url, settings.scheduled_queue_url})
+    queued = any(queue.messages_held(url) for url in {settings.queue_url, settings.scheduled_queue_url})
+    return queued or run_claims.recent(now)
 
 
 def reap(now: datetime) -> ReapCounts:
     """Re-queue or fail up to BATCH_SIZE runs whose lease lapsed before `now`; rows another transaction
     holds (a runner taking one over) are skipped, not waited for."""
-    if not runs_in_flight():
+    if not runs_in_flight(now):
         return ReapCounts()
     with db.transaction():
         expired = runs_repository.lapsed(now, BATCH_SIZE)
@@ -69,10 +71,11 @@ def reap(now: datetime) -> ReapCounts:
         runs_repository.requeue([run.id for run in retried], now)
         if retried:
             # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.
-            # A scheduled run goes back to the scheduled runs' queue, a person's to the interactive one.
+            # A scheduled or report run goes back to the scheduled runs' queue, a person's to the
+            # interactive one.
             settings = run_settings()
             for run in retried:
-                queue_url = settings.scheduled_queue_url if run.schedule_id else settings.queue_url
+                queue_url = settings.scheduled_queue_url if run.background else settings.queue_url
                 queue.send_run(queue_url, run.id)
     metrics.add_metric(name="RunsRequeued", unit=MetricUnit.Count, value=len(retried))
     metrics.add_metric(name="RunsExpired", unit=MetricUnit.Count, value=len(given_up) + len(cancelled))

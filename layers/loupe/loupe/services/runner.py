@@ -16,7 +16,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from loupe import db
+from loupe import db, run_claims
 from loupe.config import get_settings
 from loupe.connectors import (
     DatasourceType,
@@ -95,6 +95,7 @@ def execute_run(run_id: UUID, remaining_ms: int) -> None:
     if claimed is None:
         logger.info("run already claimed or finished", extra={"run_id": str(run_id)})
         return
+    run_claims.claimed(datetime.now(UTC))
     attempt = claimed.attempts
     _log_started(claimed)
     try:

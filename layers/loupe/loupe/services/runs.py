@@ -603,8 +603,10 @@ class RunService(ResourceReader[RunOut]):
             )
         )
         # Sent inside the transaction: a queue that refuses rolls the run back. The runner retries a
-        # message whose run it cannot see yet (this transaction has not committed).
-        queue.send_run(settings.queue_url, run.id)
+        # message whose run it cannot see yet (this transaction has not committed). A report's runs
+        # go where scheduled runs go, so a burst of reports never takes the runners people wait on.
+        queue_url = settings.scheduled_queue_url if origin is RunOrigin.SUBSCRIPTION else settings.queue_url
+        queue.send_run(queue_url, run.id)
         return Started(_run_out(run, principal), new=True)
 
 
