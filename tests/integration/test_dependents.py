@@ -240,3 +240,47 @@ def test_a_reference_being_saved_holds_off_the_delete_of_what_it_names(used: Use
         # Until this transaction ends, a delete (which locks its row first) must wait, then see the reference.
         with psycopg.connect(clean_db) as other, pytest.raises(psycopg.errors.LockNotAvailable):
             other.execute("SELECT id FROM queries WHERE id = %s FOR UPDATE NOWAIT", (query_id,))
+
+
+def subscribe(api: Any, token: str, resource_type: str, resource_id: str, destination_id: str) -> str:
+    created = api.post(
+        "/api/v1/subscriptions",
+        json_body={
+            "name": f"{resource_type} weekly",
+            "resource": {"type": resource_type, "id": resource_id},
+            "cron": "0 8 * * 1",
+            "timezone": "UTC",
+            "formats": ["csv"],
+            "destination_ids": [destination_id],
+        },
+        token=token,
+    )
+    assert created.status == 201, created.body
+    return str(created.json()["id"])
+
+
+def test_subscriptions_delivering_a_visualization_or_query_are_its_dependents_and_go_with_it(
+    api: Any, used: Used
+) -> None:
+    me = api.get("/api/v1/auth/me", token=used.token).json()
+    destination = api.post(
+        "/api/v1/destinations",
+        json_body={"name": "Me", "type": "email", "to": [me["email"]]},
+        token=used.token,
+    )
+    assert destination.status == 201, destination.body
+    chart = subscribe(api, used.token, "visualization", used.visualization_id, destination.json()["id"])
+    rows = subscribe(api, used.token, "query", used.query_id, destination.json()["id"])
+
+    path = f"/api/v1/visualizations/{used.visualization_id}"
+    error = assert_error(api.delete(path, token=used.token), 409, "in_use")
+    assert ("subscription", chart) in kinds(error)
+    assert api.delete(path, token=used.token, query={"cascade": "true"}).status == 204
+    assert not exists(api, used.token, f"/api/v1/subscriptions/{chart}")
+
+    query_path = f"/api/v1/queries/{used.query_id}"
+    error = assert_error(api.delete(query_path, token=used.token), 409, "in_use")
+    assert ("subscription", rows) in kinds(error)
+    assert api.delete(query_path, token=used.token, query={"cascade": "true"}).status == 204
+    assert not exists(api, used.token, f"/api/v1/subscriptions/{rows}")
+    assert exists(api, used.token, f"/api/v1/destinations/{destination.json()['id']}")

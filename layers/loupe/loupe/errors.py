@@ -90,7 +90,7 @@ class Conflict(DomainError):
     default_message = "Conflict"
 
 
-DependentKind = Literal["query", "visualization", "dashboard", "canvas", "schedule"]
+DependentKind = Literal["query", "visualization", "dashboard", "canvas", "schedule", "subscription"]
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,15 @@ def fire_due(now: datetime, limit: int) -> list[dict[str, Any]]:
     )
 
 
+def showing(organization_id: UUID, resource_type: str, resource_ids: list[UUID]) -> list[dict[str, Any]]:
+    """The id and name of the organization's subscriptions that deliver one of these resources."""
+    return fetch_all(
+        "SELECT id, name FROM subscriptions WHERE organization_id = %s AND resource_type = %s"
+        " AND resource_id = ANY(%s) ORDER BY name, id",
+        (organization_id, resource_type, resource_ids),
+    )
+
+
 def next_work_at() -> datetime | None:
     """The earliest of the next firing and the next delivery attempt, or None when nothing waits."""
     row = fetch_one(

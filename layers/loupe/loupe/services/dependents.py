@@ -1,6 +1,6 @@
 """What uses a datasource, a query or a visualization, and removing it with them (a delete's cascade):
 queries of a datasource; visualizations and schedules of a query, and queries whose dropdowns it feeds;
-dashboards and canvases showing them."""
+dashboards and canvases showing them, and subscriptions delivering them."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ from uuid import UUID
 from loupe.errors import Dependent, DependentKind
 from loupe.models.identity import Principal
 from loupe.repositories import canvases, crud, dashboard_tiles
+from loupe.repositories import subscriptions as subscriptions_repository
 from loupe.repositories.dashboards import DASHBOARDS
 from loupe.repositories.queries import QUERIES
 from loupe.repositories.schedules import SCHEDULES
+from loupe.repositories.subscriptions import SUBSCRIPTIONS
 from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.services import audit
 
 # What a cascade deletes (and a datasource's queries); dashboards lose their tiles of the deleted
 # visualizations (the tiles' foreign key), canvases their nodes of the deleted queries and visualizations,
 # and the queries whose dropdowns a deleted query fed keep those parameters, without options (detached).
-DELETED = {"visualization": VISUALIZATIONS, "schedule": SCHEDULES}
+DELETED = {"visualization": VISUALIZATIONS, "schedule": SCHEDULES, "subscription": SUBSCRIPTIONS}
 
 
 def _named(kind: DependentKind, rows: Sequence[dict[str, Any]]) -> list[Dependent]:
@@ -33,10 +35,17 @@ def _distinct(dependents: list[Dependent]) -> list[Dependent]:
     return list(dict.fromkeys(dependents))
 
 
+def _delivering(organization_id: UUID, resource_type: str, resource_ids: list[UUID]) -> list[Dependent]:
+    return _named(
+        "subscription", subscriptions_repository.showing(organization_id, resource_type, resource_ids)
+    )
+
+
 def of_visualizations(organization_id: UUID, visualization_ids: list[UUID]) -> list[Dependent]:
     return [
         *_named("dashboard", dashboard_tiles.dashboards_showing(organization_id, visualization_ids)),
         *_named("canvas", canvases.referencing(organization_id, visualization_ids)),
+        *_delivering(organization_id, "visualization", visualization_ids),
     ]
 
 
@@ -54,6 +63,8 @@ def of_queries(organization_id: UUID, query_ids: list[UUID]) -> list[Dependent]:
             ),
             *_named("canvas", canvases.referencing(organization_id, shown)),
             *_named("schedule", crud.named_by(SCHEDULES, organization_id, "query_id", query_ids)),
+            *_delivering(organization_id, "query", query_ids),
+            *_delivering(organization_id, "visualization", [v.id for v in visualizations]),
             *_named("query", crud.fed_by(QUERIES, "parameters", organization_id, query_ids)),
             *_named("dashboard", crud.fed_by(DASHBOARDS, "filters", organization_id, query_ids)),
         ]
