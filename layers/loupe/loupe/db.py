@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, LiteralString
+from typing import Any, LiteralString, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -37,6 +37,7 @@ class DbRole(StrEnum):
 TENANT_SETTING = "loupe.organization_id"
 
 Connection = psycopg.Connection[dict[str, Any]]
+ConnectedT = TypeVar("ConnectedT")
 
 # One connection per owner: a Lambda process serves one invocation at a time, so the default owner's
 # connection serves it all; threads beside an invocation (the runner's watchdog) and a process running
@@ -104,7 +105,7 @@ _STILL_STARTING = (
 )
 
 
-def transient(error: psycopg.OperationalError) -> bool:
+def _transient(error: psycopg.OperationalError) -> bool:
     """Worth trying again: no answer (a paused Aurora resuming, a restart, a timeout), or a server
     still starting. libpq reports connection failures as text, without a SQLSTATE."""
     text = str(error)
@@ -139,27 +140,39 @@ def _connect_once(settings: Settings, timeout_seconds: int) -> Connection:
     return conn
 
 
+def while_waking(
+    attempt: Callable[[int], ConnectedT], wait_seconds: float, timeout_seconds: int
+) -> ConnectedT:
+    """`attempt(timeout)`, tried again for up to `wait_seconds` while the database does not answer (Aurora
+    resuming from a pause); its last OperationalError is raised. No attempt runs past the wait by more
+    than libpq's shortest timeout (2 s), so a request that waited gets its 503 inside API Gateway's 29 s."""
+    give_up_at = time.monotonic() + wait_seconds
+    pause = 0.5
+    while True:
+        left = math.ceil(give_up_at - time.monotonic())
+        timeout = max(2, min(timeout_seconds, left)) if left > 0 else timeout_seconds
+        try:
+            return attempt(timeout)
+        except psycopg.OperationalError as error:
+            if not _transient(error) or time.monotonic() + pause > give_up_at:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
+
+
 def connect(settings: Settings | None = None) -> Connection:
     """Open a new connection with the configured TLS mode and timeouts, trying again for up to
     LOUPE_DB_WAKE_WAIT_SECONDS while the database does not answer (Aurora resuming from a pause)."""
-    settings = settings or get_settings()
-    give_up_at = time.monotonic() + settings.db_wake_wait_seconds
-    pause = 0.5
-    while True:
-        # No attempt runs past the wait by more than libpq's shortest timeout (2 s), so that a request
-        # that waited gets its 503 well inside API Gateway's 29 s.
-        left = math.ceil(give_up_at - time.monotonic())
-        timeout = settings.db_connect_timeout_seconds
-        if left > 0:
-            timeout = max(2, min(timeout, left))
-        try:
-            return _connect_once(settings, timeout)
-        except psycopg.OperationalError as error:
-            if not transient(error) or time.monotonic() + pause > give_up_at:
-                # psycopg's message can echo the host and user; keep only its gist.
-                raise DatabaseUnavailable("cannot connect to the metadata database") from error
-        time.sleep(pause)
-        pause = min(pause * 2, 4.0)
+    configured = settings or get_settings()
+    try:
+        return while_waking(
+            lambda timeout: _connect_once(configured, timeout),
+            configured.db_wake_wait_seconds,
+            configured.db_connect_timeout_seconds,
+        )
+    except psycopg.OperationalError as error:
+        # psycopg's message can echo the host and user; keep only its gist.
+        raise DatabaseUnavailable("cannot connect to the metadata database") from error
 
 
 def _shared_connection(*, fresh: bool = False) -> Connection:

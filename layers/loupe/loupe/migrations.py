@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -93,15 +92,11 @@ _WAKE_WAIT_SECONDS = 120
 
 def _wait_until_reachable(database_url: str, wait_seconds: float = _WAKE_WAIT_SECONDS) -> None:
     """Return once the database answers a connection; a refusal (a wrong login) is raised at once."""
-    give_up_at = time.monotonic() + wait_seconds
-    while True:
-        try:
-            psycopg.connect(database_url, connect_timeout=10).close()
-            return
-        except psycopg.OperationalError as error:
-            if not db.transient(error) or time.monotonic() > give_up_at:
-                raise
-        time.sleep(2)
+
+    def answered(timeout: int) -> None:
+        psycopg.connect(database_url, connect_timeout=timeout).close()
+
+    db.while_waking(answered, wait_seconds, timeout_seconds=10)
 
 
 def apply(database_url: str, directory: Path | None = None) -> list[str]:

@@ -42,7 +42,8 @@ class RunStatus(StrEnum):
 
 
 class RunOrigin(StrEnum):
-    """What started a run; `subscription`, `embed` and `share` are reserved for features to come."""
+    """What started a run: a person, a schedule, a dashboard load or refresh, a report, an embed or a
+    share link."""
 
     INTERACTIVE = "interactive"
     SCHEDULE = "schedule"

@@ -169,14 +169,9 @@ class LapsedRun:
 
     id: UUID
     schedule_id: UUID | None
-    origin: str
+    origin: RunOrigin
     attempts: int
     cancel_requested_at: datetime | None
-
-    @property
-    def background(self) -> bool:
-        """Started by a schedule or a report, not by someone waiting: its queue is the scheduled one."""
-        return self.schedule_id is not None or self.origin == "subscription"
 
 
 @dataclass(frozen=True)
@@ -455,7 +450,7 @@ def lapsed(now: datetime, limit: int) -> list[LapsedRun]:
         " ORDER BY lease_expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (now, limit),
     )
-    return [LapsedRun(**row) for row in rows]
+    return [LapsedRun(**{**row, "origin": RunOrigin(row["origin"])}) for row in rows]
 
 
 def requeue(run_ids: list[UUID], now: datetime) -> None:

@@ -71,12 +71,10 @@ def reap(now: datetime) -> ReapCounts:
         runs_repository.requeue([run.id for run in retried], now)
         if retried:
             # Sent inside the transaction: a queue that refuses leaves the runs expired for the next pass.
-            # A scheduled or report run goes back to the scheduled runs' queue, a person's to the
-            # interactive one.
+            # Each goes back to the queue it came from.
             settings = run_settings()
             for run in retried:
-                queue_url = settings.scheduled_queue_url if run.background else settings.queue_url
-                queue.send_run(queue_url, run.id)
+                queue.send_run(settings.queue_for(run.origin), run.id)
     metrics.add_metric(name="RunsRequeued", unit=MetricUnit.Count, value=len(retried))
     metrics.add_metric(name="RunsExpired", unit=MetricUnit.Count, value=len(given_up) + len(cancelled))
     return ReapCounts(requeued=len(retried), failed=len(given_up), cancelled=len(cancelled))

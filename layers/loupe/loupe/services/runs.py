@@ -85,6 +85,12 @@ class RunSettings:
     max_rows: int
     max_result_bytes: int
 
+    def queue_for(self, origin: RunOrigin) -> str:
+        """A run nobody waits on (a schedule's, a report's) goes to the scheduled runs' queue, so a burst
+        of them never delays a person's run."""
+        background = origin in (RunOrigin.SCHEDULE, RunOrigin.SUBSCRIPTION)
+        return self.scheduled_queue_url if background else self.queue_url
+
 
 def run_settings() -> RunSettings:
     """The settings of runs and the runner; without a queue or a bucket, runs are unavailable (503)."""
@@ -603,10 +609,8 @@ class RunService(ResourceReader[RunOut]):
             )
         )
         # Sent inside the transaction: a queue that refuses rolls the run back. The runner retries a
-        # message whose run it cannot see yet (this transaction has not committed). A report's runs
-        # go where scheduled runs go, so a burst of reports never takes the runners people wait on.
-        queue_url = settings.scheduled_queue_url if origin is RunOrigin.SUBSCRIPTION else settings.queue_url
-        queue.send_run(queue_url, run.id)
+        # message whose run it cannot see yet (this transaction has not committed).
+        queue.send_run(settings.queue_for(origin), run.id)
         return Started(_run_out(run, principal), new=True)
 
 
