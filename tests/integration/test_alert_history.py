@@ -151,18 +151,29 @@ def test_firings_go_to_the_rules_destinations_signed_and_a_deleted_one_is_gone(
     first, second = [headers for headers, body in receiver.received if b'"type": "alert"' in body][-2:]
     assert first["Loupe-Delivery-Id"] == second["Loupe-Delivery-Id"]
 
-    # A destination deleted before a later firing is `gone` there; the others are still sent.
-    etag = api.get(f"/api/v1/destinations/{chat.json()['id']}", token=token).header("ETag")
-    assert (
-        api.delete(
-            f"/api/v1/destinations/{chat.json()['id']}", token=token, headers={"If-Match": etag}
-        ).status
-        == 204
+    # A destination a rule names cannot be deleted. Once the rule stops naming it, it can, and a firing
+    # still waiting to reach it finds it `gone` there; the others are still sent.
+    chat_path = f"/api/v1/destinations/{chat.json()['id']}"
+    refused = api.delete(
+        chat_path, token=token, headers={"If-Match": api.get(chat_path, token=token).header("ETag")}
     )
+    assert refused.status == 409, refused.body
+    assert [(item["kind"], item["id"]) for item in refused.json()["error"]["dependents"]] == [
+        ("schedule", hourly)
+    ]
+    receiver.statuses = [500, 500]
     patch(api, token, hourly, {"parameters": {"d": 1}})
     fire(clean_db, aws, hourly)
     patch(api, token, hourly, {"parameters": {"d": 0}})
     fire(clean_db, aws, hourly)
+    waiting = firings(api, token, hourly, kind="fired", sort="-created_at")[0]
+    assert waiting["destinations"] == {hook.json()["id"]: "failed", chat.json()["id"]: "failed"}
+    patch(api, token, hourly, {"alert_rules": [FAILS | {"destination_ids": [hook.json()["id"]]}]})
+    deleted = api.delete(
+        chat_path, token=token, headers={"If-Match": api.get(chat_path, token=token).header("ETag")}
+    )
+    assert deleted.status == 204, deleted.body
+    alerts.deliver_pending()
     latest = firings(api, token, hourly, kind="fired", sort="-created_at")[0]
     assert latest["destinations"] == {hook.json()["id"]: "sent", chat.json()["id"]: "gone"}
 

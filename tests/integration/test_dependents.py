@@ -225,10 +225,8 @@ def test_cascade_is_validated_and_another_organization_learns_nothing(
     assert refused.json()["error"]["details"][0]["field"] == "query.cascade"
     stranger = register().access_token
     assert_error(api.delete(path, token=stranger, query={"cascade": "true"}), 404, "not_found")
-    # Dashboards are not used by anything: their delete takes no cascade.
-    unknown = api.delete(
-        f"/api/v1/dashboards/{used.dashboard_id}", token=used.token, query={"cascade": "true"}
-    )
+    # Canvases are not used by anything: their delete takes no cascade.
+    unknown = api.delete(f"/api/v1/canvases/{used.canvas_id}", token=used.token, query={"cascade": "true"})
     assert unknown.status == 422
     assert exists(api, used.token, path)
 
@@ -240,6 +238,16 @@ def test_a_reference_being_saved_holds_off_the_delete_of_what_it_names(used: Use
         # Until this transaction ends, a delete (which locks its row first) must wait, then see the reference.
         with psycopg.connect(clean_db) as other, pytest.raises(psycopg.errors.LockNotAvailable):
             other.execute("SELECT id FROM queries WHERE id = %s FOR UPDATE NOWAIT", (query_id,))
+
+
+def mail_to_me(api: Any, token: str) -> str:
+    """A mail destination to the caller's own address."""
+    me = api.get("/api/v1/auth/me", token=token).json()
+    destination = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [me["email"]]}, token=token
+    )
+    assert destination.status == 201, destination.body
+    return str(destination.json()["id"])
 
 
 def subscribe(api: Any, token: str, resource_type: str, resource_id: str, destination_id: str) -> str:
@@ -262,15 +270,9 @@ def subscribe(api: Any, token: str, resource_type: str, resource_id: str, destin
 def test_subscriptions_delivering_a_visualization_or_query_are_its_dependents_and_go_with_it(
     api: Any, used: Used
 ) -> None:
-    me = api.get("/api/v1/auth/me", token=used.token).json()
-    destination = api.post(
-        "/api/v1/destinations",
-        json_body={"name": "Me", "type": "email", "to": [me["email"]]},
-        token=used.token,
-    )
-    assert destination.status == 201, destination.body
-    chart = subscribe(api, used.token, "visualization", used.visualization_id, destination.json()["id"])
-    rows = subscribe(api, used.token, "query", used.query_id, destination.json()["id"])
+    destination_id = mail_to_me(api, used.token)
+    chart = subscribe(api, used.token, "visualization", used.visualization_id, destination_id)
+    rows = subscribe(api, used.token, "query", used.query_id, destination_id)
 
     path = f"/api/v1/visualizations/{used.visualization_id}"
     error = assert_error(api.delete(path, token=used.token), 409, "in_use")
@@ -283,4 +285,29 @@ def test_subscriptions_delivering_a_visualization_or_query_are_its_dependents_an
     assert ("subscription", rows) in kinds(error)
     assert api.delete(query_path, token=used.token, query={"cascade": "true"}).status == 204
     assert not exists(api, used.token, f"/api/v1/subscriptions/{rows}")
-    assert exists(api, used.token, f"/api/v1/destinations/{destination.json()['id']}")
+    assert exists(api, used.token, f"/api/v1/destinations/{destination_id}")
+
+
+def test_a_dashboards_subscriptions_go_with_it_and_a_destination_in_use_is_kept_until_unused(
+    api: Any, used: Used, clean_db: str
+) -> None:
+    destination_id = mail_to_me(api, used.token)
+    report = subscribe(api, used.token, "dashboard", used.dashboard_id, destination_id)
+
+    path = f"/api/v1/dashboards/{used.dashboard_id}"
+    error = assert_error(api.delete(path, token=used.token), 409, "in_use")
+    assert kinds(error) == [("subscription", report)]
+    assert "cascade=true" in error["message"]
+    assert api.delete(path, token=used.token, query={"cascade": "true"}).status == 204
+    assert not exists(api, used.token, f"/api/v1/subscriptions/{report}")
+    [(action, metadata)] = audit_actions(clean_db)
+    assert (action, metadata["dependents"][0]["id"]) == ("dashboard.deleted_with_dependents", report)
+
+    # A destination is named by what sends to it, which changes first: no cascade takes it from under them.
+    rows = subscribe(api, used.token, "query", used.query_id, destination_id)
+    destination_path = f"/api/v1/destinations/{destination_id}"
+    error = assert_error(api.delete(destination_path, token=used.token), 409, "in_use")
+    assert kinds(error) == [("subscription", rows)]
+    assert "change them first" in error["message"]
+    assert api.delete(f"/api/v1/subscriptions/{rows}", token=used.token).status == 204
+    assert api.delete(destination_path, token=used.token).status == 204

@@ -296,8 +296,31 @@ def test_a_page_without_queries_is_delivered_and_a_report_with_no_destination_le
     assert (pending["attempts"], pending["error"]) == (1, "RuntimeError while preparing the report")
     monkeypatch.undo()
 
-    etag = api.get(f"/api/v1/destinations/{mail.json()['id']}", token=token).header("ETag")
-    api.delete(f"/api/v1/destinations/{mail.json()['id']}", token=token, headers={"If-Match": etag})
+    # A destination a subscription names cannot be deleted; once the subscription sends elsewhere it can,
+    # and the delivery that was made for it finds it gone.
+    mail_path = f"/api/v1/destinations/{mail.json()['id']}"
+    refused = api.delete(
+        mail_path, token=token, headers={"If-Match": api.get(mail_path, token=token).header("ETag")}
+    )
+    assert refused.status == 409, refused.body
+    assert [(item["kind"], item["id"]) for item in refused.json()["error"]["dependents"]] == [
+        ("subscription", made["id"])
+    ]
+    other = api.post(
+        "/api/v1/destinations", json_body={"name": "Other", "type": "email", "to": [admin.email]}, token=token
+    )
+    moved = api.request(
+        "PATCH",
+        f"/api/v1/subscriptions/{made['id']}",
+        json_body={"destination_ids": [other.json()["id"]]},
+        token=token,
+        headers={"If-Match": api.get(f"/api/v1/subscriptions/{made['id']}", token=token).header("ETag")},
+    )
+    assert moved.status == 200, moved.body
+    deleted = api.delete(
+        mail_path, token=token, headers={"If-Match": api.get(mail_path, token=token).header("ETag")}
+    )
+    assert deleted.status == 204, deleted.body
     retry_now(clean_db)
     short_tick()
     [gone] = api.get(

@@ -71,6 +71,16 @@ DUE_SQL = (
 )
 
 
+def alerting_to(organization_id: UUID, destination_id: UUID) -> list[dict[str, Any]]:
+    """The id and name of the organization's schedules with an alert rule that notifies the destination."""
+    return fetch_all(
+        "SELECT id, name FROM schedules WHERE organization_id = %s AND EXISTS ("
+        " SELECT 1 FROM jsonb_array_elements(alert_rules) AS alert_rule"
+        " WHERE alert_rule -> 'destination_ids' ? %s) ORDER BY name, id",
+        (organization_id, str(destination_id)),
+    )
+
+
 def due(now: datetime, limit: int) -> list[dict[str, Any]]:
     return fetch_all(DUE_SQL, (now, limit))
 

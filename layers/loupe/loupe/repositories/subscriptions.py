@@ -96,6 +96,15 @@ def showing(organization_id: UUID, resource_type: str, resource_ids: list[UUID])
     )
 
 
+def sending_to(organization_id: UUID, destination_id: UUID) -> list[dict[str, Any]]:
+    """The id and name of the organization's subscriptions that deliver to the destination."""
+    return fetch_all(
+        "SELECT id, name FROM subscriptions WHERE organization_id = %s AND destination_ids ? %s"
+        " ORDER BY name, id",
+        (organization_id, str(destination_id)),
+    )
+
+
 def next_work_at() -> datetime | None:
     """The earliest of the next firing and the next delivery attempt, or None when nothing waits."""
     row = fetch_one(

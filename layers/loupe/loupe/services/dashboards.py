@@ -35,7 +35,7 @@ from loupe.repositories.queries import QUERIES
 from loupe.repositories.visualizations import VISUALIZATIONS
 from loupe.results.page import PAGE_MAX_BYTES, body_text, proxy_bytes
 from loupe.results.store import ResultReader
-from loupe.services import parameter_options
+from loupe.services import dependents, parameter_options
 from loupe.services.resources import ResourceService, Versioned, database_rules, require_references
 from loupe.services.runs import organization_zone, parameter_values, run_settings, runs
 from loupe.services.visualizations import visualization_warnings
@@ -149,9 +149,12 @@ def _with_tiles(principal: Principal, found: list[DashboardOut]) -> list[Dashboa
     ]
 
 
-class DashboardService(ResourceService[DashboardCreate, DashboardUpdate, DashboardOut]):
+class DashboardService(
+    dependents.UsedByOthers, ResourceService[DashboardCreate, DashboardUpdate, DashboardOut]
+):
     # The base class reads and writes dashboard rows; the methods below add the tiles, in one query each.
     revised = "dashboard"
+    find_dependents = staticmethod(dependents.of_dashboard)
 
     def to_out(self, row: dict[str, Any]) -> DashboardOut:
         return DashboardOut.model_validate({**row, "tiles": []})

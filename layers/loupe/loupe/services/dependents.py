@@ -1,6 +1,7 @@
-"""What uses a datasource, a query or a visualization, and removing it with them (a delete's cascade):
-queries of a datasource; visualizations and schedules of a query, and queries whose dropdowns it feeds;
-dashboards and canvases showing them, and subscriptions delivering them."""
+"""What uses a datasource, a query, a visualization, a dashboard or a destination, and removing it with
+them (a delete's cascade): queries of a datasource; visualizations and schedules of a query, and queries
+whose dropdowns it feeds; dashboards and canvases showing them; subscriptions delivering them or to a
+destination, and alert rules notifying one."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from uuid import UUID
 from loupe.errors import Dependent, DependentKind
 from loupe.models.identity import Principal
 from loupe.repositories import canvases, crud, dashboard_tiles
+from loupe.repositories import schedules as schedules_repository
 from loupe.repositories import subscriptions as subscriptions_repository
 from loupe.repositories.dashboards import DASHBOARDS
 from loupe.repositories.queries import QUERIES
@@ -77,6 +79,19 @@ def of_query(organization_id: UUID, query_id: UUID) -> list[Dependent]:
 
 def of_visualization(organization_id: UUID, visualization_id: UUID) -> list[Dependent]:
     return of_visualizations(organization_id, [visualization_id])
+
+
+def of_dashboard(organization_id: UUID, dashboard_id: UUID) -> list[Dependent]:
+    return _delivering(organization_id, "dashboard", [dashboard_id])
+
+
+def of_destination(organization_id: UUID, destination_id: UUID) -> list[Dependent]:
+    """Subscriptions and alert rules that send to it: they name their destinations, so they change first
+    (a destination is never removed from under them by a cascade)."""
+    return [
+        *_named("subscription", subscriptions_repository.sending_to(organization_id, destination_id)),
+        *_named("schedule", schedules_repository.alerting_to(organization_id, destination_id)),
+    ]
 
 
 def of_datasource(organization_id: UUID, datasource_id: UUID) -> list[Dependent]:

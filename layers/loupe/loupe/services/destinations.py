@@ -15,7 +15,7 @@ from uuid import UUID
 
 from loupe import db, notify
 from loupe.config import get_settings
-from loupe.errors import Conflict, FieldIssue, InvalidInput
+from loupe.errors import Conflict, Dependent, FieldIssue, InvalidInput
 from loupe.models.destinations import (
     DestinationCreate,
     DestinationOut,
@@ -41,7 +41,7 @@ from loupe.security.webhooks import (
     post_json,
     signature,
 )
-from loupe.services import audit
+from loupe.services import audit, dependents
 from loupe.services.resources import ResourceService, Versioned
 from loupe.versions import ExpectedVersions, require_version
 
@@ -187,6 +187,9 @@ class DestinationService(ResourceService[DestinationCreate, DestinationUpdate, D
             values["url_display"] = _checked_url(body.url)
             values["secrets_ciphertext"] = _seal(principal.organization_id, Sealed(body.url, kept.secrets))
         return values
+
+    def dependents(self, principal: Principal, current: dict[str, Any]) -> list[Dependent]:
+        return dependents.of_destination(principal.organization_id, current["id"])
 
     def rotate_secret(
         self, principal: Principal, destination_id: UUID, expected: ExpectedVersions

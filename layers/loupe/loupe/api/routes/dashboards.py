@@ -36,6 +36,7 @@ crud_routes(
     update_model=DashboardUpdate,
     tag="dashboards",
     names=("Dashboard", "Dashboards"),
+    cascades=True,
 )
 revision_routes(
     router,
