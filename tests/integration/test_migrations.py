@@ -52,6 +52,7 @@ ALL_MIGRATIONS = [
     "0021_destinations",
     "0022_alert_history",
     "0023_subscriptions",
+    "0024_report_share_links",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -205,7 +206,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=21) == [
+    assert migrations.rollback(migrated_url, count=22) == [
+        "0024_report_share_links",
         "0023_subscriptions",
         "0022_alert_history",
         "0021_destinations",
@@ -250,6 +252,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0021_destinations",
         "0022_alert_history",
         "0023_subscriptions",
+        "0024_report_share_links",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -276,6 +279,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0021_destinations",
         "0022_alert_history",
         "0023_subscriptions",
+        "0024_report_share_links",
     ]
 
 
@@ -578,7 +582,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=17)
+    migrations.rollback(database_url, count=18)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -599,6 +603,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0021_destinations",
         "0022_alert_history",
         "0023_subscriptions",
+        "0024_report_share_links",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -622,8 +627,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0024_report_share_links",
         "rolled back: 0023_subscriptions",
-        "rolled back: 0022_alert_history",
     ]
     assert password not in out + err + out2 + err2
 
@@ -764,7 +769,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=15)
+    migrations.rollback(database_url, count=16)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -794,6 +799,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0021_destinations",
         "0022_alert_history",
         "0023_subscriptions",
+        "0024_report_share_links",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -269,3 +269,53 @@ def test_a_dashboard_renders_as_one_png_and_one_pdf_page_laid_out_by_its_grid(
     assert (
         api.get(missing, token=token, headers={"Accept": "image/png"}).json()["error"]["code"] == "not_found"
     )
+
+
+def test_a_guest_renders_its_resource_with_its_locked_values_and_nothing_else(
+    api: Any, register: Any, aws: str, postgres_database: str
+) -> None:
+    admin = register()
+    token = admin.access_token
+    query_id = ran_query(api, token, postgres_database, aws, AMOUNTS_SQL)
+    bar = visualization(api, token, query_id, "bar", {"x": "label", "y": [{"column": "amount"}]})
+    minted = api.post(
+        "/api/v1/embed-tokens",
+        json_body={
+            "resource": {"type": "visualization", "id": bar},
+            "allowed_origins": ["https://app.example"],
+        },
+        token=token,
+    )
+    assert minted.status == 201, minted.body
+    guest = {"Authorization": f"Bearer {minted.json()['token']}", "Origin": "https://app.example"}
+
+    drawn = api.get("/api/v1/embed/render", query={"width": "800"}, headers={**guest, "Accept": "image/png"})
+    assert drawn.header("Access-Control-Allow-Origin") == "https://app.example"
+    assert drawn.header("Content-Disposition") == f'inline; filename="visualization-{bar}.png"'
+    page = picture(drawn)
+    assert page.size[0] == 800
+    heights = bar_heights(page, BAR_COLOR)
+    assert len(heights) == 3
+    assert heights[2] / heights[0] == pytest.approx(4, rel=0.08)
+    pdf = api.post(
+        "/api/v1/embed/render", json_body={"format": "pdf"}, headers={**guest, "Accept": "application/pdf"}
+    )
+    assert pdf.status == 200, pdf.body
+    assert pdf.content.startswith(b"%PDF-")
+
+    # A filter that is not the guest's to change, the wrong Accept, a session or no token: refused.
+    changed = api.post(
+        "/api/v1/embed/render", json_body={"filters": {"min": 1}}, headers={**guest, "Accept": "image/png"}
+    )
+    assert changed.status == 422, changed.body
+    assert changed.json()["error"]["details"][0]["field"] == "body.filters.min"
+    assert api.get("/api/v1/embed/render", headers=guest).json()["error"]["code"] == "not_acceptable"
+    assert api.get("/api/v1/embed/render", token=token, headers={"Accept": "image/png"}).status == 401
+    assert api.get("/api/v1/embed/render", headers={"Accept": "image/png"}).status == 401
+    preflight = api.request("OPTIONS", "/api/v1/embed/render", headers={"Origin": "https://app.example"})
+    assert preflight.status == 204
+    assert "Authorization" in preflight.header("Access-Control-Allow-Headers")
+
+    revoked = api.delete(f"/api/v1/embed-tokens/{minted.json()['jti']}", token=token)
+    assert revoked.status == 204
+    assert api.get("/api/v1/embed/render", headers={**guest, "Accept": "image/png"}).status == 401

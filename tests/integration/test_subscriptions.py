@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,9 +180,9 @@ def test_a_failing_destination_is_retried_with_a_backoff_then_the_subscription_s
     shown = api.get(f"/api/v1/subscriptions/{subscription['id']}", token=token).json()
     assert shown["last_status"] == "failed"
     assert "HTTP 500" in shown["last_error"]
-    # The Slack message carried the text and a link to the file.
+    # The Slack message carried the summary; no link to a file (a revocable share link only, when allowed).
     assert receiver.requests[-1][1]["text"].startswith("The report 'Rows'")
-    assert "Rows-1.xlsx: http" in receiver.requests[-1][1]["text"]
+    assert "Rows-1.xlsx" not in receiver.requests[-1][1]["text"]
 
 
 @pytest.mark.parametrize(
@@ -368,3 +369,95 @@ def test_a_reports_runs_go_to_the_scheduled_runs_queue_not_the_one_people_wait_o
     ).json()["items"]
     assert [json.loads(message["Body"])["run_id"] for message in receive(scheduled)] == delivery["run_ids"]
     assert receive(aws) == []
+
+
+def test_a_chat_message_links_to_the_report_through_a_share_link_that_can_be_revoked(
+    api: Any,
+    register: Any,
+    clean_db: str,
+    aws: str,
+    postgres_database: str,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOUPE_SHARE_URL", "https://app.example.com/shared#token={token}")
+    get_settings.cache_clear()
+    admin = register()
+    token = admin.access_token
+    made = report_setup(api, token, postgres_database)
+    chat = api.post(
+        "/api/v1/destinations",
+        json_body={"name": "Chat", "type": "slack", "url": receiver.url.replace("/hook", "/chat")},
+        token=token,
+    )
+    body = {
+        "name": "Amounts daily",
+        "resource": {"type": "dashboard", "id": made["dashboard"]},
+        "cron": "0 8 * * *",
+        "formats": ["png", "csv"],
+        "destination_ids": [chat.json()["id"]],
+    }
+    subscription = api.post("/api/v1/subscriptions", json_body=body, token=token).json()
+    path = f"/api/v1/subscriptions/{subscription['id']}"
+    shares_path = f"/api/v1/dashboards/{made['dashboard']}/shares"
+
+    def delivered_text() -> str:
+        due_now(clean_db, subscription["id"])
+        short_tick()
+        if api.get(f"{path}/deliveries", token=token, query={"status": "pending"}).json()["items"]:
+            deliver(aws)
+            short_tick()
+        [done] = api.get(f"{path}/deliveries", token=token, query={"limit": "1"}).json()["items"]
+        assert done["status"] == "delivered", done
+        texts = [sent["text"] for where, sent in receiver.requests if where.startswith("/chat")]
+        return texts[-1]
+
+    def guest_render(secret: str) -> Any:
+        return api.get(
+            "/api/v1/embed/render", headers={"Authorization": f"Bearer {secret}", "Accept": "image/png"}
+        )
+
+    # Where the organization has share links off, the message is the summary alone: no file, no link.
+    text = delivered_text()
+    assert text.startswith("The report 'Amounts daily', as of")
+    assert "(No link: share links are not available to this report.)" in text
+    assert "https://" not in text
+    assert api.get(path, token=token).json()["share_id"] is None
+
+    sharing = api.request(
+        "PATCH",
+        "/api/v1/organizations/current",
+        json_body={"settings": {"share_links_enabled": True}},
+        token=token,
+    )
+    assert sharing.status == 200, sharing.body
+    text = delivered_text()
+    [secret] = re.findall(r"See it: https://app\.example\.com/shared#token=(\S+)", text)
+    share_id = api.get(path, token=token).json()["share_id"]
+    [listed] = api.get(shares_path, token=token).json()["items"]
+    assert (listed["id"], listed["locked"], listed["created_by"]) == (share_id, {}, admin.user_id)
+    drawn = guest_render(secret)
+    assert drawn.status == 200, drawn.body
+    assert Image.open(io.BytesIO(drawn.content)).size[0] == 1200
+    # Every message carries the same link, until it is revoked; the next then carries a new one.
+    assert secret in delivered_text()
+    assert api.delete(f"{shares_path}/{share_id}", token=token).status == 204
+    assert guest_render(secret).status == 401
+    [renewed] = re.findall(r"#token=(\S+)", delivered_text())
+    assert renewed != secret
+    assert guest_render(renewed).status == 200
+    # New filter values end the link that locked the old ones.
+    changed = api.request(
+        "PATCH",
+        path,
+        json_body={"filters": {}},
+        token=token,
+        headers={"If-Match": api.get(path, token=token).header("ETag")},
+    )
+    assert (changed.status, changed.json()["share_id"]) == (200, None)
+    assert guest_render(renewed).status == 401
+    [latest] = re.findall(r"#token=(\S+)", delivered_text())
+    assert guest_render(latest).status == 200
+    # Deleting the subscription revokes its link.
+    assert api.delete(path, token=token).status == 204
+    assert guest_render(latest).status == 401

@@ -151,6 +151,8 @@ class Settings(BaseModel):
     outbox_dir: Path | None = Field(None, alias="LOUPE_OUTBOX_DIR")
     password_reset_url: str | None = Field(None, max_length=2048, alias="LOUPE_PASSWORD_RESET_URL")
     invitation_url: str | None = Field(None, max_length=2048, alias="LOUPE_INVITATION_URL")
+    # The page that draws a share link's resource; a report's chat messages link to it.
+    share_url: str | None = Field(None, max_length=2048, alias="LOUPE_SHARE_URL")
     # A reset request takes at least this long whether or not the email has an account.
     password_reset_min_ms: int = Field(400, ge=50, le=5_000, alias="LOUPE_PASSWORD_RESET_MIN_MS")
 
@@ -188,6 +190,7 @@ class Settings(BaseModel):
         "outbox_dir",
         "password_reset_url",
         "invitation_url",
+        "share_url",
         "sentry_dsn",
         mode="before",
     )
@@ -229,11 +232,13 @@ class Settings(BaseModel):
             )
         return self
 
-    @field_validator("password_reset_url", "invitation_url")
+    @field_validator("password_reset_url", "invitation_url", "share_url")
     @classmethod
     def _link_takes_the_token(cls, value: str | None) -> str | None:
         if value is not None and "{token}" not in value:
-            raise ValueError("LOUPE_PASSWORD_RESET_URL and LOUPE_INVITATION_URL must contain {token}")
+            raise ValueError(
+                "LOUPE_PASSWORD_RESET_URL, LOUPE_INVITATION_URL and LOUPE_SHARE_URL must contain {token}"
+            )
         return value
 
     @property

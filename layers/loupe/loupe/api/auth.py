@@ -86,6 +86,13 @@ def authenticate_guest(request: Request) -> Principal:
 _GUARDS.add(authenticate_guest)
 
 
+def guest_token() -> dict[str, Any]:
+    """The row of the embed token or share link the Guest guard authenticated this request with."""
+    token = current_request().guest_token
+    assert token is not None  # the Guest guard set it
+    return token
+
+
 @functools.cache
 def route_guard(route: Callable[..., Any]) -> Callable[..., Principal] | None:
     """The dependency a route's signature guards it with (Caller, User, Editor, Admin); None if public."""

@@ -4,10 +4,15 @@ why, so it can mint a new token."""
 
 from http import HTTPStatus
 
-from loupe.api.context import RequestState
+from aws_lambda_powertools.event_handler import Response
+
+from loupe.api.context import RequestState, current_request
 
 GUEST_PATH = "/embed/"
 EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+PREFLIGHT_SECONDS = 600
+# Guest routes take an embed token or a share link, and nothing else.
+GUEST_SECURITY: list[dict[str, list[str]]] = [{"guestToken": []}]
 
 
 def guest_cors_headers(path: str, method: str, state: RequestState, status: int) -> dict[str, str]:
@@ -21,3 +26,17 @@ def guest_cors_headers(path: str, method: str, state: RequestState, status: int)
     if origin is not None and readable:
         headers |= {"Access-Control-Allow-Origin": origin, "Access-Control-Expose-Headers": EXPOSED_HEADERS}
     return headers
+
+
+def guest_preflight() -> Response[None]:
+    """Preflights carry no token: any page may ask; the actual response allows only the token's origins."""
+    origin = current_request().headers.get("origin")
+    headers = {
+        "Access-Control-Allow-Methods": "GET, POST",
+        "Access-Control-Allow-Headers": "Authorization, Content-Type",
+        "Access-Control-Max-Age": str(PREFLIGHT_SECONDS),
+        "Vary": "Origin",
+    }
+    if origin is not None:
+        headers["Access-Control-Allow-Origin"] = origin
+    return Response(status_code=204, headers=headers)

@@ -147,6 +147,11 @@ class SubscriptionOut(BaseModel):
     )
     last_error: str | None
     last_delivered_at: datetime | None
+    share_id: UUID | None = Field(
+        None,
+        description="The share link its chat messages (Slack destinations) carry, listed and revoked with"
+        " the resource's shares; a revoked one is replaced at the next delivery",
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -70,12 +70,12 @@ LIVE = (
 )
 
 
-def live(organization_id: UUID, token_id: UUID) -> dict[str, Any] | None:
-    """An embed token's row while it is neither revoked nor expired."""
+def live(organization_id: UUID, token_id: UUID, kind: str = "embed") -> dict[str, Any] | None:
+    """An embed token's (or share link's) row while it is neither revoked nor expired."""
     return fetch_one(
         f"SELECT {GUEST_COLUMNS} FROM embed_tokens"  # noqa: S608  # constant column lists
-        f" WHERE organization_id = %s AND id = %s AND kind = 'embed' AND {LIVE}",
-        (organization_id, token_id),
+        f" WHERE organization_id = %s AND id = %s AND kind = %s AND {LIVE}",
+        (organization_id, token_id, kind),
     )
 
 

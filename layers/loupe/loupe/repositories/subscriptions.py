@@ -30,6 +30,7 @@ SUBSCRIPTIONS = Collection(
         "last_status",
         "last_error",
         "last_delivered_at",
+        "share_id",
         "created_by",
         "created_at",
         "updated_at",
@@ -48,6 +49,8 @@ SUBSCRIPTIONS = Collection(
             "destination_ids",
             "enabled",
             "next_run_at",
+            "share_id",
+            "share_secret_ciphertext",
             "created_by",
         }
     ),
@@ -134,11 +137,20 @@ def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
     """One delivery due for an attempt (not in `handled`), locked with its subscription's row."""
     return fetch_one(
         "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.destinations, d.attempts,"
-        " d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters, s.formats"
+        " d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters, s.formats,"
+        " s.share_id, s.share_secret_ciphertext"
         " FROM subscription_deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
         " WHERE d.status = 'pending' AND d.next_attempt_at <= %s AND d.id <> ALL(%s::uuid[])"
         " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
         (now, handled),
+    )
+
+
+def save_share(subscription_id: UUID, share_id: UUID, secret_ciphertext: bytes) -> None:
+    """The share link the subscription's chat messages carry, and its sealed secret."""
+    execute(
+        "UPDATE subscriptions SET share_id = %s, share_secret_ciphertext = %s WHERE id = %s",
+        (share_id, secret_ciphertext, subscription_id),
     )
 
 

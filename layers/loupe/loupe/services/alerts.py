@@ -14,7 +14,7 @@ import functools
 import json
 import operator
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -391,7 +391,7 @@ def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: li
     long)."""
     name = firing["rule"].get("name") or "an alert rule"
 
-    def message_for(destination_id: str) -> destinations.Message:
+    def message_for(destination: Mapping[str, Any]) -> destinations.Message:
         return destinations.Message(
             kind="alert",
             subject=f"Loupe alert: {name} on {firing['schedule_name']}",
@@ -399,7 +399,7 @@ def _to_destinations(firing: dict[str, Any], payload: dict[str, Any], errors: li
             f" the value is {json.dumps(firing['value'])}.",
             data=payload,
             # The same on every attempt at this destination, so that its receiver can refuse a replay.
-            id=uuid.uuid5(firing["id"], destination_id),
+            id=uuid.uuid5(firing["id"], str(destination["id"])),
             created_at=firing["created_at"],
         )
 

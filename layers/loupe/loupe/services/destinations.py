@@ -279,11 +279,12 @@ def deliver(organization_id: UUID, row: Mapping[str, Any], message: Message) -> 
 def deliver_each(
     organization_id: UUID,
     statuses: Mapping[str, str],
-    message_for: Callable[[str], Message],
+    message_for: Callable[[Mapping[str, Any]], Message],
     on_status: Callable[[dict[str, str]], None] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
-    """Deliver to each destination (by id) whose status is pending or failed: their statuses after it
-    (`gone` for one deleted since), and an error for each that failed. Whatever goes wrong at one
+    """Deliver to each destination (by id) whose status is pending or failed the message made for it
+    (from its row): their statuses after it (`gone` for one deleted since), and an error for each that
+    failed. Whatever goes wrong at one
     destination (KMS refusing, say) makes it `failed` and stops none of the others; `on_status` hears
     each status as soon as it is known."""
     sent: dict[str, str] = dict(statuses)
@@ -296,7 +297,7 @@ def deliver_each(
             sent[destination_id] = "gone"
             continue
         try:
-            deliver(organization_id, row, message_for(destination_id))
+            deliver(organization_id, row, message_for(row))
             sent[destination_id] = "sent"
         except DeliveryFailed as error:
             sent[destination_id] = "failed"

@@ -36,7 +36,7 @@ from loupe.models.embed import (
     ShareList,
     ShareOut,
 )
-from loupe.models.identity import Principal
+from loupe.models.identity import Principal, Role
 from loupe.models.organizations import OrganizationSettings
 from loupe.models.queries import ParameterOptionsPage
 from loupe.repositories import crud, embed_tokens
@@ -216,6 +216,19 @@ def share(principal: Principal, resource: EmbeddedResource, body: ShareCreate) -
         return ShareCreated(**_share_out(row).model_dump(), token=secret)
 
 
+def report_share(
+    principal: Principal, resource: EmbeddedResource, locked: Mapping[str, Any]
+) -> tuple[UUID, str] | None:
+    """A share link of the resource with a report's filter values locked, for its chat messages, made by
+    the report's owner (in the caller's transaction, audited): None unless the organization allows share
+    links and the owner may make them (an editor)."""
+    if not may_share(principal):
+        return None
+    secret = tokens.new_secret_token(tokens.SHARE_LINK_PREFIX)
+    row = _grant(principal, resource, GuestAccess(locked=dict(locked)), "share", None, tokens.digest(secret))
+    return row["id"], secret
+
+
 def shares(principal: Principal, resource: EmbeddedResource) -> ShareList:
     with db.transaction():
         _require_resource(principal, resource.type, resource.id)
@@ -236,6 +249,11 @@ def revoke_share(principal: Principal, resource: EmbeddedResource, share_id: UUI
             target_id=resource.id,
             metadata={"id": str(share_id)},
         )
+
+
+def may_share(principal: Principal) -> bool:
+    """Whether the principal may hand out share links: an editor where the organization allows them."""
+    return principal.role >= Role.EDITOR and _sharing_enabled(principal)
 
 
 def _sharing_enabled(principal: Principal) -> bool:
@@ -264,7 +282,7 @@ def revoke_all(principal: Principal, query: EmbedTokenRevocation) -> EmbedTokens
     return EmbedTokensRevoked(revoked=revoked)
 
 
-def _filters(token: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+def guest_filters(token: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
     """The guest's values, once each names an editable filter, with the locked values over them."""
     editable = set(token["editable_filters"])
     issues = [
@@ -277,13 +295,14 @@ def _filters(token: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, An
     return {**given, **token["locked"]}
 
 
-def _guest_board(guest: Principal, token: Mapping[str, Any]) -> Callable[[], Board]:
+def guest_board(guest: Principal, token: Mapping[str, Any]) -> Callable[[], Board]:
+    """What the guest's token shows, loaded when called (in the caller's transaction)."""
     return lambda: board_of(guest, token["resource_type"], token["resource_id"])
 
 
 def resource(guest: Principal, token: Mapping[str, Any]) -> GuestView:
     with db.transaction():
-        board = _guest_board(guest, token)()
+        board = guest_board(guest, token)()
     return GuestView(
         resource=EmbeddedResource(type=token["resource_type"], id=token["resource_id"]),
         dashboard=board.dashboard,
@@ -295,8 +314,8 @@ def resource(guest: Principal, token: Mapping[str, Any]) -> GuestView:
 
 def data(guest: Principal, token: Mapping[str, Any], given: Mapping[str, Any]) -> DashboardData:
     # Built, not validated: a query's parameters (so a guest's filters) may outnumber a dashboard's.
-    request = DashboardDataRequest.model_construct(filters=_filters(token, given), max_age_seconds=None)
-    return draw(guest, _guest_board(guest, token), request)
+    request = DashboardDataRequest.model_construct(filters=guest_filters(token, given), max_age_seconds=None)
+    return draw(guest, guest_board(guest, token), request)
 
 
 def filter_options(
@@ -308,7 +327,7 @@ def filter_options(
     request = FilterOptionsRequest.model_construct(
         filters=dict(token["locked"]), q=q, limit=limit, offset=offset
     )
-    return options_of(guest, _guest_board(guest, token), name, request)
+    return options_of(guest, guest_board(guest, token), name, request)
 
 
 def download(guest: Principal, token: Mapping[str, Any], body: GuestDownloadRequest) -> GuestDownload:
@@ -316,9 +335,9 @@ def download(guest: Principal, token: Mapping[str, Any], body: GuestDownloadRequ
     filter values (none is started here: a 409 until the tile has drawn)."""
     if not token["downloads"]:
         raise NotPermitted("This embed does not let its guest download rows")
-    filters = _filters(token, body.filters)
+    filters = guest_filters(token, body.filters)
     with db.transaction():
-        board = _guest_board(guest, token)()
+        board = guest_board(guest, token)()
         if all(tile.id != body.tile_id for tile in board.dashboard.tiles):
             raise NotFound("No such tile")
         plan = plan_tiles(guest, board, filters)

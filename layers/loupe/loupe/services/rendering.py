@@ -26,6 +26,7 @@ from loupe.models.runs import RunOut
 from loupe.models.visualizations import VisualizationOut
 from loupe.repositories import crud
 from loupe.repositories.queries import QUERIES
+from loupe.services import embed
 from loupe.services.dashboards import Board, dashboards, plan_tiles
 from loupe.services.runs import organization_zone, parameter_values, runs
 from loupe.services.visualizations import visualizations
@@ -166,6 +167,16 @@ def render_dashboard(principal: Principal, dashboard_id: UUID, request: Dashboar
     """The dashboard on one page, each tile drawn from the newest stored result of the run the data call
     would show for these filters (a tile without one says so)."""
     return render_board(principal, lambda: dashboards.board(principal, dashboard_id), request)
+
+
+def render_for_guest(guest: Principal, token: Mapping[str, Any], request: DashboardRenderRequest) -> Picture:
+    """The guest's resource on one page, as render_dashboard draws it: the token's locked values over the
+    guest's editable filters, the rest at their defaults."""
+    filters = embed.guest_filters(token, request.filters)
+    drawn = DashboardRenderRequest.model_construct(
+        filters=filters, format=request.format, width=request.width, scale=request.scale
+    )
+    return render_board(guest, embed.guest_board(guest, token), drawn)
 
 
 def render_board(principal: Principal, load: Callable[[], Board], request: DashboardRenderRequest) -> Picture:

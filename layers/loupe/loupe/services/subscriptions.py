@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from loupe import db, next_tick, notify
+from loupe.config import get_settings
 from loupe.errors import (
     DependencyUnavailable,
     DomainError,
@@ -23,6 +24,7 @@ from loupe.errors import (
     RateLimited,
 )
 from loupe.models.common import Page
+from loupe.models.embed import EmbeddedResource
 from loupe.models.identity import Principal, Role
 from loupe.models.rendering import DashboardRenderRequest
 from loupe.models.runs import ACTIVE_STATUSES, RunOrigin, RunStatus
@@ -34,18 +36,20 @@ from loupe.models.subscriptions import (
     SubscriptionUpdate,
 )
 from loupe.observability import logger
-from loupe.repositories import listing
+from loupe.repositories import embed_tokens, listing
 from loupe.repositories import subscriptions as repository
 from loupe.repositories import users as users_repository
 from loupe.repositories.destinations import DESTINATIONS
 from loupe.repositories.subscriptions import DELIVERIES, SUBSCRIPTIONS
 from loupe.results.exports import FORMATS, export_to_s3, signed_url
 from loupe.results.store import s3_client
+from loupe.security import crypto
 from loupe.services import destinations, embed, rendering
 from loupe.services.dashboards import Board, filter_values, plan_tiles
 from loupe.services.resources import ResourceService, require_references
 from loupe.services.runs import run_settings, runs
 from loupe.services.schedules import checked_cron, next_run_at
+from loupe.versions import ExpectedVersions
 
 MAX_ATTEMPTS = 5
 BATCH_SIZE = 100
@@ -136,6 +140,10 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
             and {"png", "pdf"} & set(values["formats"])
         ):
             raise InvalidInput(issues=[FieldIssue("formats", "a query's result is sent as csv or xlsx")])
+        if "filters" in values and current["share_id"] is not None:
+            # Its link locks the old values: the next delivery makes one with the new.
+            _end_share(principal, current)
+            values |= {"share_id": None, "share_secret_ciphertext": None}
         after = {**current, **values}
         if {"cron", "timezone", "enabled"} & set(values):
             values["next_run_at"] = (
@@ -143,6 +151,16 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
             )
             db.after_commit(next_tick.poke)
         return values
+
+    def delete(
+        self, principal: Principal, resource_id: UUID, expected: ExpectedVersions, *, cascade: bool = False
+    ) -> None:
+        """Delete the subscription, and revoke the share link its chat messages carried."""
+        with db.transaction():
+            current = self._existing(principal, resource_id)
+            super().delete(principal, resource_id, expected, cascade=cascade)
+            if current["share_id"] is not None:
+                _end_share(principal, current)
 
     def deliveries(
         self, principal: Principal, subscription_id: UUID, query: DeliveryListQuery
@@ -163,6 +181,10 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
             limit=query.limit,
             offset=query.offset,
         )
+
+
+def _end_share(principal: Principal, subscription: dict[str, Any]) -> None:
+    embed_tokens.revoke(principal.organization_id, subscription["share_id"], "share")
 
 
 def next_work_at() -> datetime | None:
@@ -269,7 +291,7 @@ def _attempt(delivery: dict[str, Any]) -> int:
     except DomainError as refusal:
         _finish(delivery, "failed", delivery["destinations"], refusal.message, now)
         return 1
-    _send(delivery, files, statuses, now)
+    _send(principal, delivery, files, statuses, now)
     return 1
 
 
@@ -309,14 +331,42 @@ def _kept(delivery: dict[str, Any], filename: str, content_type: str, content: b
     return ReportFile(filename, content_type, content, signed_url(bucket, key, LINK_SECONDS))
 
 
+def _chat_link(principal: Principal, delivery: dict[str, Any]) -> str | None:
+    """The link a chat message carries: the deployment's share page with the subscription's share link,
+    made now when it has none live; None without a share page, or where the owner may not share."""
+    share_url = get_settings().share_url
+    if share_url is None or not embed.may_share(principal):
+        return None
+    organization_id = delivery["organization_id"]
+    share_id = delivery["share_id"]
+    if share_id is not None and embed_tokens.live(organization_id, share_id, "share") is not None:
+        secret = crypto.decrypt(bytes(delivery["share_secret_ciphertext"]), organization_id).decode()
+    else:
+        resource = EmbeddedResource(type=delivery["resource_type"], id=delivery["resource_id"])
+        made = embed.report_share(principal, resource, delivery["filters"])
+        if made is None:
+            return None
+        share_id, secret = made
+        sealed = crypto.encrypt(secret.encode(), organization_id)
+        repository.save_share(delivery["subscription_id"], share_id, sealed)
+        delivery.update(share_id=share_id, share_secret_ciphertext=sealed)
+    return share_url.replace("{token}", secret)
+
+
 def _send(
-    delivery: dict[str, Any], files: list[ReportFile], statuses: Sequence[RunStatus], now: datetime
+    principal: Principal,
+    delivery: dict[str, Any],
+    files: list[ReportFile],
+    statuses: Sequence[RunStatus],
+    now: datetime,
 ) -> None:
     failed_runs = sum(status is not RunStatus.SUCCEEDED for status in statuses)
-    lines = [f"The report {delivery['name']!r}, as of {now:%Y-%m-%d %H:%M} UTC."]
+    summary = [f"The report {delivery['name']!r}, as of {now:%Y-%m-%d %H:%M} UTC."]
     if failed_runs:
-        lines.append(f"{failed_runs} of its {len(statuses)} queries did not succeed: their tiles are empty.")
-    lines.extend(f"{item.filename}: {item.url}" for item in files)
+        summary.append(
+            f"{failed_runs} of its {len(statuses)} queries did not succeed: their tiles are empty."
+        )
+    lines = [*summary, *(f"{item.filename}: {item.url}" for item in files)]
     attached = sum(len(item.content) for item in files) <= MAIL_ATTACHMENTS_MAX_BYTES
     message = destinations.Message(
         kind="report",
@@ -338,8 +388,20 @@ def _send(
         if attached
         else (),
     )
+    chat: list[destinations.Message] = []
+
+    def message_for(destination: Mapping[str, Any]) -> destinations.Message:
+        """A chat takes no file: its message links to the resource through the report's share link."""
+        if destination["type"] != "slack":
+            return message
+        if not chat:
+            link = _chat_link(principal, delivery)
+            shown = f"See it: {link}" if link else "(No link: share links are not available to this report.)"
+            chat.append(replace(message, text="\n".join([*summary, shown]), attachments=()))
+        return chat[0]
+
     sent, errors = destinations.deliver_each(
-        delivery["organization_id"], delivery["destinations"], lambda _: message
+        delivery["organization_id"], delivery["destinations"], message_for
     )
     if not errors and "sent" not in sent.values():
         _finish(delivery, "failed", sent, "Every destination of the subscription is gone", now)

@@ -2,14 +2,14 @@
 embed token or a share link as `Authorization: Bearer`) read only their resource under /embed/. Share links
 are declared with each resource (loupe.api.shares); guest answers' CORS headers, in loupe.api.guest_cors."""
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from loupe.api.auth import Editor, Guest
-from loupe.api.context import current_request
+from loupe.api.auth import Editor, Guest, guest_token
+from loupe.api.guest_cors import GUEST_SECURITY, guest_preflight
 from loupe.api.prefix import API_PREFIX
 from loupe.api.resolver import LoupeRouter
 from loupe.api.responses import created, no_content
@@ -29,15 +29,6 @@ from loupe.services import embed
 
 router = LoupeRouter()
 TAGS = ["embedding"]
-PREFLIGHT_SECONDS = 600
-# Guest routes take an embed token, and nothing else.
-GUEST_SECURITY: list[dict[str, list[str]]] = [{"guestToken": []}]
-
-
-def _token() -> dict[str, Any]:
-    token = current_request().guest_token
-    assert token is not None  # the Guest guard set it
-    return token
 
 
 @router.post(
@@ -88,7 +79,7 @@ def revoke_embed_tokens(
     summary="What the guest's page draws: the resource as a dashboard, its editable filters (guests)",
 )
 def get_embedded_resource(guest: Guest) -> GuestView:
-    return embed.resource(guest, _token())
+    return embed.resource(guest, guest_token())
 
 
 @router.get(
@@ -100,7 +91,7 @@ def get_embedded_resource(guest: Guest) -> GuestView:
     summary="The resource drawn with its locked values and the filters' defaults (guests)",
 )
 def get_embedded_data(guest: Guest) -> DashboardData:
-    return embed.data(guest, _token(), {})
+    return embed.data(guest, guest_token(), {})
 
 
 @router.post(
@@ -112,7 +103,7 @@ def get_embedded_data(guest: Guest) -> DashboardData:
     summary="The resource drawn with values for its editable filters (guests)",
 )
 def draw_embedded_data(body: DashboardFilterValues, guest: Guest) -> DashboardData:
-    return embed.data(guest, _token(), body.filters)
+    return embed.data(guest, guest_token(), body.filters)
 
 
 @router.get(
@@ -126,7 +117,7 @@ def draw_embedded_data(body: DashboardFilterValues, guest: Guest) -> DashboardDa
 def list_embedded_filter_options(
     name: str, guest: Guest, query: Annotated[GuestFilterOptionsQuery, Query()]
 ) -> ParameterOptionsPage:
-    return embed.filter_options(guest, _token(), name, query.q, query.limit, query.offset)
+    return embed.filter_options(guest, guest_token(), name, query.q, query.limit, query.offset)
 
 
 @router.post(
@@ -142,31 +133,17 @@ def list_embedded_filter_options(
     " to it.",
 )
 def download_embedded_tile(body: GuestDownloadRequest, guest: Guest) -> GuestDownload:
-    return embed.download(guest, _token(), body)
-
-
-def _preflight() -> Response[None]:
-    """Preflights carry no token: any page may ask; the actual response allows only the token's origins."""
-    origin = current_request().headers.get("origin")
-    headers = {
-        "Access-Control-Allow-Methods": "GET, POST",
-        "Access-Control-Allow-Headers": "Authorization, Content-Type",
-        "Access-Control-Max-Age": str(PREFLIGHT_SECONDS),
-        "Vary": "Origin",
-    }
-    if origin is not None:
-        headers["Access-Control-Allow-Origin"] = origin
-    return Response(status_code=204, headers=headers)
+    return embed.download(guest, guest_token(), body)
 
 
 @router.route("/embed/resource", method="OPTIONS", include_in_schema=False)
 @router.route("/embed/data", method="OPTIONS", include_in_schema=False)
 @router.route("/embed/downloads", method="OPTIONS", include_in_schema=False)
 def preflight() -> Response[None]:
-    return _preflight()
+    return guest_preflight()
 
 
 @router.route("/embed/filters/<name>/options", method="OPTIONS", include_in_schema=False)
 def preflight_options(name: str) -> Response[None]:
     del name  # any filter's: a preflight names no token to check it against
-    return _preflight()
+    return guest_preflight()

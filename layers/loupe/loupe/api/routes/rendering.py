@@ -16,10 +16,12 @@ from uuid import UUID
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from loupe.api.auth import Caller
+from loupe.api.auth import Caller, Guest, guest_token
 from loupe.api.context import current_request
 from loupe.api.errors import NotAcceptable
+from loupe.api.guest_cors import GUEST_SECURITY, guest_preflight
 from loupe.api.resolver import LoupeRouter
+from loupe.models.identity import Principal
 from loupe.models.rendering import DashboardRenderQuery, DashboardRenderRequest, VisualizationRenderQuery
 from loupe.services import rendering
 from loupe.services.rendering import BINARY_TYPES, Picture
@@ -166,3 +168,49 @@ def render_dashboard_with_filters(
     )
     picture = rendering.render_dashboard(caller, dashboard_id, body)
     return picture_response(picture, f"dashboard-{dashboard_id}", body.format)
+
+
+def _render_for_guest(guest: Principal, request: DashboardRenderRequest) -> Response[Any]:
+    require_accepted(rendering.CONTENT_TYPES[request.format], lambda: None)
+    token = guest_token()
+    picture = rendering.render_for_guest(guest, token, request)
+    return picture_response(picture, f"{token['resource_type']}-{token['resource_id']}", request.format)
+
+
+@router.get(
+    "/embed/render",
+    operation_id="renderEmbedded",
+    security=GUEST_SECURITY,
+    errors=(404, 406, 429, 503),
+    success_headers=("Content-Disposition",),
+    tags=["embedding"],
+    summary="Draw the guest's resource as one PNG or PDF page, with its locked values and the filters'"
+    " defaults (guests)",
+    description="As GET /dashboards/{id}/render, for the dashboard, visualization or query result an embed"
+    " token or share link shows: each tile from the newest stored result its data call would show (a"
+    " tile without one says so; no run is started).",
+    responses=DASHBOARD_PICTURES,
+)
+def render_embedded(guest: Guest, query: Annotated[DashboardRenderQuery, Query()]) -> Response[Any]:
+    request = DashboardRenderRequest(format=query.format, width=query.width, scale=query.scale)
+    return _render_for_guest(guest, request)
+
+
+@router.post(
+    "/embed/render",
+    operation_id="renderEmbeddedWithFilters",
+    security=GUEST_SECURITY,
+    errors=(404, 406, 429, 503),
+    success_headers=("Content-Disposition",),
+    tags=["embedding"],
+    summary="Draw the guest's resource as one PNG or PDF page, with values for its editable filters (guests)",
+    description="As GET, with values for the filters the token lets the guest change (422 naming any other).",
+    responses=DASHBOARD_PICTURES,
+)
+def render_embedded_with_filters(body: DashboardRenderRequest, guest: Guest) -> Response[Any]:
+    return _render_for_guest(guest, body)
+
+
+@router.route("/embed/render", method="OPTIONS", include_in_schema=False)
+def preflight() -> Response[None]:
+    return guest_preflight()
