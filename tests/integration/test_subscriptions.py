@@ -21,10 +21,12 @@ from loupe.services import subscriptions
 from loupe.services.scheduler import tick
 from tests import factories
 from tests.integration import runs_support
-from tests.integration.runs_support import deliver, receive, saved_query
+from tests.integration.runs_support import deliver, receive, run_query, saved_query
 from tests.integration.test_alerts import Receiver, receiver
 from tests.integration.test_dashboards import assert_error
 from tests.integration.test_destinations import mailbox, verified
+from tests.integration.test_rendering import BAR_COLOR, bar_heights
+from tests.read_only_logins import POSTGRES_ADMIN
 
 aws = runs_support.aws
 postgres_database = runs_support.postgres_database
@@ -33,8 +35,9 @@ __all__ = ["mailbox", "receiver"]
 AMOUNTS_SQL = "SELECT label, amount FROM (VALUES ('a', 10), ('b', 20), ('c', 40)) AS t(label, amount)"
 
 
-def report_setup(api: Any, token: str, database: str) -> dict[str, str]:
-    query = saved_query(api, token, database, AMOUNTS_SQL, [])
+def report_setup(api: Any, token: str, database: str, sql: str = AMOUNTS_SQL) -> dict[str, str]:
+    """A query of `sql` (a label and an amount), its bar chart, and a dashboard of that chart."""
+    query = saved_query(api, token, database, sql, [])
     assert query.status == 201, query.body
     bar = api.post(
         "/api/v1/visualizations",
@@ -461,3 +464,36 @@ def test_a_chat_message_links_to_the_report_through_a_share_link_that_can_be_rev
     # Deleting the subscription revokes its link.
     assert api.delete(path, token=token).status == 204
     assert guest_render(latest).status == 401
+
+
+def test_a_reports_picture_is_drawn_from_its_own_runs_not_a_newer_result(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, mailbox: Any
+) -> None:
+    admin = register()
+    token = admin.access_token
+    made = report_setup(api, token, postgres_database, "SELECT label, id AS amount FROM widgets ORDER BY id")
+    mail = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
+    )
+    body = {
+        "name": "Widgets",
+        "resource": {"type": "dashboard", "id": made["dashboard"]},
+        "cron": "0 8 * * *",
+        "formats": ["png"],
+        "destination_ids": [mail.json()["id"]],
+    }
+    subscription = api.post("/api/v1/subscriptions", json_body=body, token=token).json()
+    due_now(clean_db, subscription["id"])
+    short_tick()
+    deliver(aws)
+    # Between the report's run and its drawing, the data changes and a newer run stores one row.
+    with psycopg.connect(POSTGRES_ADMIN.format(database=postgres_database), autocommit=True) as conn:
+        conn.execute("DELETE FROM widgets WHERE id > 1")
+    assert run_query(api, token, made["query"]).status == 202
+    deliver(aws)
+    short_tick()
+
+    [sent] = mailbox
+    [picture] = sent.attachments
+    image = Image.open(io.BytesIO(picture.content)).convert("RGB")
+    assert len(bar_heights(image, BAR_COLOR)) == 5

@@ -22,7 +22,7 @@ from loupe.models.rendering import (
     DashboardRenderRequest,
     VisualizationRenderQuery,
 )
-from loupe.models.runs import RunOut
+from loupe.models.runs import RunOut, RunStatus
 from loupe.models.visualizations import VisualizationOut
 from loupe.repositories import crud
 from loupe.repositories.queries import QUERIES
@@ -179,14 +179,35 @@ def render_for_guest(guest: Principal, token: Mapping[str, Any], request: Dashbo
     return render_board(guest, embed.guest_board(guest, token), drawn)
 
 
-def render_board(principal: Principal, load: Callable[[], Board], request: DashboardRenderRequest) -> Picture:
-    """A board (a dashboard, or a visualization as one) on one page, drawn as render_dashboard says."""
+def _succeeded(principal: Principal, run_id: UUID) -> RunOut | None:
+    run = runs.get(principal, run_id).resource
+    return run if run.status is RunStatus.SUCCEEDED else None
+
+
+def render_board(
+    principal: Principal,
+    load: Callable[[], Board],
+    request: DashboardRenderRequest,
+    drawn_from: Mapping[UUID, UUID] | None = None,
+) -> Picture:
+    """A board (a dashboard, or a visualization as one) on one page, drawn as render_dashboard says; or,
+    given `drawn_from` (a report's own runs), each tile from the run named for it, empty where that run
+    did not succeed."""
+    missing = "No stored result for these filters yet: refresh the dashboard"
     with db.transaction():
         board = load()
         plan = plan_tiles(principal, board, request.filters)
-        newest = {
-            tile_id: runs.newest_result(principal, query, values) for tile_id, query, values in plan.runs
-        }
+        if drawn_from is None:
+            newest = {
+                tile_id: runs.newest_result(principal, query, values) for tile_id, query, values in plan.runs
+            }
+        else:
+            missing = "Its query did not succeed in this report"
+            newest = {
+                tile_id: _succeeded(principal, drawn_from[tile_id])
+                for tile_id, _, _ in plan.runs
+                if tile_id in drawn_from
+            }
     shown_tiles = board.dashboard.tiles
     # The page's size is known from the grid: a page too large is refused before any tile is drawn.
     _require_pixels(
@@ -205,10 +226,7 @@ def render_board(principal: Principal, load: Callable[[], Board], request: Dashb
                     tile.x, tile.y, tile.w, tile.h, message="Not drawn: the page ran out of time"
                 )
             elif run is None:
-                message = (
-                    plan.skipped.get(tile.id)
-                    or "No stored result for these filters yet: refresh the dashboard"
-                )
+                message = plan.skipped.get(tile.id) or missing
                 placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, message=message)
             else:
                 shown = VisualizationOut.model_validate(

@@ -272,11 +272,13 @@ def _attempt(delivery: dict[str, Any]) -> int:
         board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
         plan = plan_tiles(principal, board, delivery["filters"])
         planned = [(query, values) for _, query, values in plan.runs]
-        if planned and not delivery["run_ids"]:
+        ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]]
+        # Runs not started yet, or started for tiles since changed: (re)started, one per tile in order.
+        if [run.query_id for run in ran] != [query["id"] for query, _ in planned]:
             served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
             repository.save_runs(delivery["id"], [run.id for run in served], now + RECHECK)
             return 0
-        statuses = [runs.get(principal, UUID(run_id)).resource.status for run_id in delivery["run_ids"]]
+        statuses = [run.status for run in ran]
         if any(status in ACTIVE_STATUSES for status in statuses):
             if now - delivery["created_at"] > RUNS_WAIT:
                 raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
@@ -302,13 +304,17 @@ def _files(
     planned: Sequence[tuple[UUID, Any, Any]],
     statuses: Sequence[RunStatus],
 ) -> list[ReportFile]:
-    """The report's pictures and each succeeded tile's rows, each also kept for a link."""
+    """The report's pictures, drawn from its own runs, and each succeeded tile's rows, each also kept for a
+    link."""
     base = SAFE.sub("-", delivery["name"]).strip("-")[:80] or "report"
+    drawn_from = {
+        tile_id: UUID(run_id) for (tile_id, _, _), run_id in zip(planned, delivery["run_ids"], strict=True)
+    }
     files: list[tuple[str, str, bytes]] = []
     for fmt in delivery["formats"]:
         if fmt in ("png", "pdf"):
             request = DashboardRenderRequest(filters=delivery["filters"], format=fmt, width=PAGE_WIDTH)
-            picture = rendering.render_board(principal, lambda: board, request)
+            picture = rendering.render_board(principal, lambda: board, request, drawn_from)
             assert isinstance(picture.body, bytes)
             files.append((f"{base}.{fmt}", picture.content_type, picture.body))
     tables = [fmt for fmt in delivery["formats"] if fmt in ("csv", "xlsx")]
