@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ import psycopg
 import pytest
 from PIL import Image
 
-from loupe import next_tick
+from loupe import db, next_tick
 from loupe.config import get_settings
 from loupe.services import subscriptions
 from loupe.services.scheduler import tick
@@ -466,17 +467,18 @@ def test_a_chat_message_links_to_the_report_through_a_share_link_that_can_be_rev
     assert guest_render(latest).status == 401
 
 
-def test_a_reports_picture_is_drawn_from_its_own_runs_not_a_newer_result(
-    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, mailbox: Any
-) -> None:
-    admin = register()
+def ran_report(
+    api: Any, admin: Any, clean_db: str, aws: str, database: str, name: str, sql: str
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A report of report_setup's dashboard as a PNG mailed to the admin, fired and its run run, not yet
+    drawn: the admin's token, report_setup's ids, the subscription."""
     token = admin.access_token
-    made = report_setup(api, token, postgres_database, "SELECT label, id AS amount FROM widgets ORDER BY id")
+    made = report_setup(api, token, database, sql)
     mail = api.post(
         "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
     )
     body = {
-        "name": "Widgets",
+        "name": name,
         "resource": {"type": "dashboard", "id": made["dashboard"]},
         "cron": "0 8 * * *",
         "formats": ["png"],
@@ -486,6 +488,21 @@ def test_a_reports_picture_is_drawn_from_its_own_runs_not_a_newer_result(
     due_now(clean_db, subscription["id"])
     short_tick()
     deliver(aws)
+    return token, made, subscription
+
+
+def test_a_reports_picture_is_drawn_from_its_own_runs_not_a_newer_result(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, mailbox: Any
+) -> None:
+    token, made, _ = ran_report(
+        api,
+        register(),
+        clean_db,
+        aws,
+        postgres_database,
+        "Widgets",
+        "SELECT label, id AS amount FROM widgets",
+    )
     # Between the report's run and its drawing, the data changes and a newer run stores one row.
     with psycopg.connect(POSTGRES_ADMIN.format(database=postgres_database), autocommit=True) as conn:
         conn.execute("DELETE FROM widgets WHERE id > 1")
@@ -497,3 +514,44 @@ def test_a_reports_picture_is_drawn_from_its_own_runs_not_a_newer_result(
     [picture] = sent.attachments
     image = Image.open(io.BytesIO(picture.content)).convert("RGB")
     assert len(bar_heights(image, BAR_COLOR)) == 5
+
+
+def test_drawing_and_sending_hold_no_transaction_open_so_a_slow_page_is_still_delivered(
+    api: Any,
+    register: Any,
+    clean_db: str,
+    aws: str,
+    postgres_database: str,
+    mailbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token, _, subscription = ran_report(
+        api, register(), clean_db, aws, postgres_database, "Slow", AMOUNTS_SQL
+    )
+
+    # The server ends a session left idle in a transaction for a second; the page takes longer to draw.
+    # Meanwhile the delivery is claimed: another tick would not take it.
+    drawn = subscriptions.rendering.render_board
+    taken_meanwhile: list[Any] = []
+
+    def slow_board(*args: Any) -> Any:
+        picture = drawn(*args)
+        time.sleep(1.5)
+        with db.transaction():
+            taken_meanwhile.append(subscriptions.repository.next_pending(datetime.now(UTC), []))
+        return picture
+
+    monkeypatch.setattr(subscriptions.rendering, "render_board", slow_board)
+    monkeypatch.setenv("LOUPE_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", "1000")
+    get_settings.cache_clear()
+    db.close()
+    try:
+        short_tick()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        db.close()
+    [done] = api.get(f"/api/v1/subscriptions/{subscription['id']}/deliveries", token=token).json()["items"]
+    assert (done["status"], done["error"]) == ("delivered", None)
+    assert [item.filename for item in mailbox[0].attachments] == ["Slow.png"]
+    assert taken_meanwhile == [None]

@@ -146,6 +146,11 @@ def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
     )
 
 
+def claim(delivery_id: UUID, until: datetime) -> None:
+    """Hold the delivery off from other ticks until `until` (its attempt's outcome sets the next one)."""
+    execute("UPDATE subscription_deliveries SET next_attempt_at = %s WHERE id = %s", (until, delivery_id))
+
+
 def save_share(subscription_id: UUID, share_id: UUID, secret_ciphertext: bytes) -> None:
     """The share link the subscription's chat messages carry, and its sealed secret."""
     execute(

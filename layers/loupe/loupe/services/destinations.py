@@ -292,7 +292,8 @@ def deliver_each(
     for destination_id, status in statuses.items():
         if status not in ("pending", "failed"):
             continue
-        row = crud.get(DESTINATIONS, organization_id, UUID(destination_id))
+        with db.transaction():
+            row = crud.get(DESTINATIONS, organization_id, UUID(destination_id))
         if row is None:
             sent[destination_id] = "gone"
             continue

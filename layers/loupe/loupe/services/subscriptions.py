@@ -57,6 +57,9 @@ BATCH_SIZE = 100
 RUNS_WAIT = timedelta(minutes=30)
 # How soon a delivery waiting for its runs looks again, within the tick and across ticks.
 RECHECK = timedelta(seconds=2)
+# How long a tick holds a delivery it works on (longer than the scheduler may run): if the tick dies, the
+# delivery is taken again after this.
+CLAIM = timedelta(minutes=15)
 # How soon a delivery postponed (the owner's runs at their limit, a queue down) is looked at again.
 LATER = timedelta(minutes=1)
 # Attachments a mail carries at most; past it the mail links to the files instead (SES takes 40 MB a
@@ -219,23 +222,22 @@ def deliver_pending(deadline: datetime) -> int:
     while datetime.now(UTC) < deadline:
         handled: list[UUID] = []
         while datetime.now(UTC) < deadline:
-            delivery = None
+            with db.transaction():
+                delivery = repository.next_pending(datetime.now(UTC), handled)
+                if delivery is not None:
+                    # Claimed: no other tick takes it while this one draws and sends outside the lock.
+                    repository.claim(delivery["id"], datetime.now(UTC) + CLAIM)
+            if delivery is None:
+                break
             try:
-                with db.transaction():
-                    delivery = repository.next_pending(datetime.now(UTC), handled)
-                    if delivery is None:
-                        break
-                    attempts += _attempt(delivery)
+                attempts += _attempt(delivery)
             except Exception as error:
-                if delivery is None:
-                    raise
                 # Whatever else failed (S3, the database, a bug) is this delivery's failed attempt, not
                 # a stop for every other organization's reports.
                 logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
                 with db.transaction():
                     _failed_attempt(delivery, f"{type(error).__name__} while preparing the report")
                 attempts += 1
-            assert delivery is not None
             handled.append(delivery["id"])
         if not handled:
             return attempts
@@ -254,47 +256,63 @@ def _owner(delivery: dict[str, Any]) -> Principal | None:
     )
 
 
+@dataclass(frozen=True)
+class RunsDone:
+    """A delivery whose runs have ended: whom it runs as, what it draws, and how each tile's run ended."""
+
+    principal: Principal
+    board: Board
+    planned: list[tuple[UUID, Any, Any]]
+    statuses: list[RunStatus]
+
+
 def _attempt(delivery: dict[str, Any]) -> int:
     """One step of the delivery: start its runs, or look at them, or draw and send; 1 when it was an
-    attempt at sending (it counts towards MAX_ATTEMPTS), 0 when it only waited."""
+    attempt at sending (it counts towards MAX_ATTEMPTS), 0 when it only waited. Each step has short
+    transactions of its own: drawing and sending can outlast how long a transaction may stay idle."""
     now = datetime.now(UTC)
-    principal = _owner(delivery)
-    if principal is None:
-        _finish(
-            delivery,
-            "failed",
-            delivery["destinations"],
-            "The subscription's owner is no longer a member",
-            now,
-        )
-        return 1
     try:
-        board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
-        plan = plan_tiles(principal, board, delivery["filters"])
-        planned = [(query, values) for _, query, values in plan.runs]
-        ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]]
-        # Runs not started yet, or started for tiles since changed: (re)started, one per tile in order.
-        if [run.query_id for run in ran] != [query["id"] for query, _ in planned]:
-            served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
-            repository.save_runs(delivery["id"], [run.id for run in served], now + RECHECK)
+        with db.transaction():
+            done = _runs_done(delivery, now)
+        if done is None:
             return 0
-        statuses = [run.status for run in ran]
-        if any(status in ACTIVE_STATUSES for status in statuses):
-            if now - delivery["created_at"] > RUNS_WAIT:
-                raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
-            repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + RECHECK)
-            return 0
-        files = _files(principal, delivery, board, plan.runs, statuses)
+        files = _files(done.principal, delivery, done.board, done.planned, done.statuses)
     except (RateLimited, DependencyUnavailable) as refusal:
         # The owner's active runs are at their limit, or a queue is down: looked at again later.
-        repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + LATER)
+        with db.transaction():
+            repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + LATER)
         logger.info("report postponed", extra={"delivery_id": str(delivery["id"]), "reason": refusal.message})
         return 0
     except DomainError as refusal:
-        _finish(delivery, "failed", delivery["destinations"], refusal.message, now)
+        with db.transaction():
+            _finish(delivery, "failed", delivery["destinations"], refusal.message, now)
         return 1
-    _send(principal, delivery, files, statuses, now)
+    _send(done.principal, delivery, files, done.statuses, now)
     return 1
+
+
+def _runs_done(delivery: dict[str, Any], now: datetime) -> RunsDone | None:
+    """The delivery's runs once they have all ended; else None, its runs started (or started again, for
+    tiles changed since) or still going, and the delivery due again shortly."""
+    principal = _owner(delivery)
+    if principal is None:
+        raise NotPermitted("The subscription's owner is no longer a member")
+    board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
+    plan = plan_tiles(principal, board, delivery["filters"])
+    planned = [(query, values) for _, query, values in plan.runs]
+    ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]]
+    # Runs not started yet, or started for tiles since changed: (re)started, one per tile in order.
+    if [run.query_id for run in ran] != [query["id"] for query, _ in planned]:
+        served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
+        repository.save_runs(delivery["id"], [run.id for run in served], now + RECHECK)
+        return None
+    statuses = [run.status for run in ran]
+    if any(status in ACTIVE_STATUSES for status in statuses):
+        if now - delivery["created_at"] > RUNS_WAIT:
+            raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
+        repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + RECHECK)
+        return None
+    return RunsDone(principal, board, list(plan.runs), statuses)
 
 
 def _files(
@@ -341,7 +359,15 @@ def _chat_link(principal: Principal, delivery: dict[str, Any]) -> str | None:
     """The link a chat message carries: the deployment's share page with the subscription's share link,
     made now when it has none live; None without a share page, or where the owner may not share."""
     share_url = get_settings().share_url
-    if share_url is None or not embed.may_share(principal):
+    if share_url is None:
+        return None
+    with db.transaction():
+        secret = _report_share_secret(principal, delivery)
+    return None if secret is None else share_url.replace("{token}", secret)
+
+
+def _report_share_secret(principal: Principal, delivery: dict[str, Any]) -> str | None:
+    if not embed.may_share(principal):
         return None
     organization_id = delivery["organization_id"]
     share_id = delivery["share_id"]
@@ -356,7 +382,7 @@ def _chat_link(principal: Principal, delivery: dict[str, Any]) -> str | None:
         sealed = crypto.encrypt(secret.encode(), organization_id)
         repository.save_share(delivery["subscription_id"], share_id, sealed)
         delivery.update(share_id=share_id, share_secret_ciphertext=sealed)
-    return share_url.replace("{token}", secret)
+    return secret
 
 
 def _send(
@@ -409,16 +435,16 @@ def _send(
     sent, errors = destinations.deliver_each(
         delivery["organization_id"], delivery["destinations"], message_for
     )
-    if not errors and "sent" not in sent.values():
-        _finish(delivery, "failed", sent, "Every destination of the subscription is gone", now)
-    elif not errors:
-        _finish(delivery, "delivered", sent, None, now)
-    elif delivery["attempts"] + 1 >= MAX_ATTEMPTS:
-        _finish(delivery, "failed", sent, "; ".join(errors)[:2000], now)
-    else:
-        repository.record_attempt(
-            delivery, "pending", sent, "; ".join(errors)[:2000], now + _backoff(delivery["attempts"] + 1), now
-        )
+    with db.transaction():
+        if not errors and "sent" not in sent.values():
+            _finish(delivery, "failed", sent, "Every destination of the subscription is gone", now)
+        elif not errors:
+            _finish(delivery, "delivered", sent, None, now)
+        elif delivery["attempts"] + 1 >= MAX_ATTEMPTS:
+            _finish(delivery, "failed", sent, "; ".join(errors)[:2000], now)
+        else:
+            next_attempt = now + _backoff(delivery["attempts"] + 1)
+            repository.record_attempt(delivery, "pending", sent, "; ".join(errors)[:2000], next_attempt, now)
 
 
 def _failed_attempt(delivery: dict[str, Any], error: str) -> None:
