@@ -137,8 +137,7 @@ def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
     """One delivery due for an attempt (not in `handled`), locked with its subscription's row."""
     return fetch_one(
         "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.destinations, d.attempts,"
-        " d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters, s.formats,"
-        " s.share_id, s.share_secret_ciphertext"
+        " d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters, s.formats"
         " FROM subscription_deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
         " WHERE d.status = 'pending' AND d.next_attempt_at <= %s AND d.id <> ALL(%s::uuid[])"
         " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
@@ -149,6 +148,14 @@ def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
 def claim(delivery_id: UUID, until: datetime) -> None:
     """Hold the delivery off from other ticks until `until` (its attempt's outcome sets the next one)."""
     execute("UPDATE subscription_deliveries SET next_attempt_at = %s WHERE id = %s", (until, delivery_id))
+
+
+def share_of(subscription_id: UUID) -> dict[str, Any] | None:
+    """The subscription's share link and sealed secret, its row locked; None once it is deleted."""
+    return fetch_one(
+        "SELECT share_id, share_secret_ciphertext FROM subscriptions WHERE id = %s FOR UPDATE",
+        (subscription_id,),
+    )
 
 
 def save_share(subscription_id: UUID, share_id: UUID, secret_ciphertext: bytes) -> None:

@@ -367,12 +367,14 @@ def _chat_link(principal: Principal, delivery: dict[str, Any]) -> str | None:
 
 
 def _report_share_secret(principal: Principal, delivery: dict[str, Any]) -> str | None:
-    if not embed.may_share(principal):
+    # The subscription's row is locked: two ticks delivering it at once make one link, not two.
+    kept = repository.share_of(delivery["subscription_id"])
+    if kept is None or not embed.may_share(principal):
         return None
     organization_id = delivery["organization_id"]
-    share_id = delivery["share_id"]
+    share_id = kept["share_id"]
     if share_id is not None and embed_tokens.live(organization_id, share_id, "share") is not None:
-        secret = crypto.decrypt(bytes(delivery["share_secret_ciphertext"]), organization_id).decode()
+        secret = crypto.decrypt(bytes(kept["share_secret_ciphertext"]), organization_id).decode()
     else:
         resource = EmbeddedResource(type=delivery["resource_type"], id=delivery["resource_id"])
         made = embed.report_share(principal, resource, delivery["filters"])
@@ -381,7 +383,6 @@ def _report_share_secret(principal: Principal, delivery: dict[str, Any]) -> str 
         share_id, secret = made
         sealed = crypto.encrypt(secret.encode(), organization_id)
         repository.save_share(delivery["subscription_id"], share_id, sealed)
-        delivery.update(share_id=share_id, share_secret_ciphertext=sealed)
     return secret
 
 
