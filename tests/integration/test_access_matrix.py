@@ -121,6 +121,8 @@ ACCESS: dict[tuple[str, str], Any] = {
     ("POST", "/embed/data"): GUEST,
     ("GET", "/embed/filters/{}/options"): GUEST,
     ("POST", "/embed/downloads"): GUEST,
+    ("GET", "/embed/render"): GUEST,
+    ("POST", "/embed/render"): GUEST,
     ("GET", "/visualizations/{}/render"): V,
     ("GET", "/dashboards/{}/render"): V,
     ("POST", "/dashboards/{}/render"): V,

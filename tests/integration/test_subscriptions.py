@@ -448,16 +448,25 @@ def test_a_chat_message_links_to_the_report_through_a_share_link_that_can_be_rev
     assert api.delete(f"{shares_path}/{share_id}", token=token).status == 204
     assert guest_render(secret).status == 401
     [renewed] = re.findall(r"#token=(\S+)", delivered_text())
+
+    def share_id_of(secret: str) -> str:
+        assert guest_render(secret).status == 200
+        return str(api.get(path, token=token).json()["share_id"])
+
     assert renewed != secret
     assert guest_render(renewed).status == 200
-    # New filter values end the link that locked the old ones.
-    changed = api.request(
-        "PATCH",
-        path,
-        json_body={"filters": {}},
-        token=token,
-        headers={"If-Match": api.get(path, token=token).header("ETag")},
-    )
+
+    # The same filter values sent again keep the link; new ones end the link that locked the old values.
+    def patch_filters() -> Any:
+        etag = api.get(path, token=token).header("ETag")
+        return api.request("PATCH", path, json_body={"filters": {}}, token=token, headers={"If-Match": etag})
+
+    assert patch_filters().json()["share_id"] == share_id_of(renewed)
+    with psycopg.connect(clean_db) as conn:
+        conn.execute(
+            "UPDATE subscriptions SET filters = '{\"stale\": 1}' WHERE id = %s", (subscription["id"],)
+        )
+    changed = patch_filters()
     assert (changed.status, changed.json()["share_id"]) == (200, None)
     assert guest_render(renewed).status == 401
     [latest] = re.findall(r"#token=(\S+)", delivered_text())

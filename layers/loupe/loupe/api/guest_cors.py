@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from loupe.api.context import RequestState, current_request
 
 GUEST_PATH = "/embed/"
-EXPOSED_HEADERS = "X-Request-Id, Retry-After"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After, Content-Disposition"
 PREFLIGHT_SECONDS = 600
 # Guest routes take an embed token or a share link, and nothing else.
 GUEST_SECURITY: list[dict[str, list[str]]] = [{"guestToken": []}]

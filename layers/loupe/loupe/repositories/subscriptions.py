@@ -151,9 +151,9 @@ def claim(delivery_id: UUID, until: datetime) -> None:
 
 
 def share_of(subscription_id: UUID) -> dict[str, Any] | None:
-    """The subscription's share link and sealed secret, its row locked; None once it is deleted."""
+    """The subscription's filters, share link and sealed secret, its row locked; None once it is deleted."""
     return fetch_one(
-        "SELECT share_id, share_secret_ciphertext FROM subscriptions WHERE id = %s FOR UPDATE",
+        "SELECT filters, share_id, share_secret_ciphertext FROM subscriptions WHERE id = %s FOR UPDATE",
         (subscription_id,),
     )
 

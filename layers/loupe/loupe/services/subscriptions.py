@@ -44,7 +44,7 @@ from loupe.repositories.subscriptions import DELIVERIES, SUBSCRIPTIONS
 from loupe.results.exports import FORMATS, export_to_s3, signed_url
 from loupe.results.store import s3_client
 from loupe.security import crypto
-from loupe.services import destinations, embed, rendering
+from loupe.services import audit, destinations, embed, rendering
 from loupe.services.dashboards import Board, filter_values, plan_tiles
 from loupe.services.resources import ResourceService, require_references
 from loupe.services.runs import run_settings, runs
@@ -143,7 +143,10 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
             and {"png", "pdf"} & set(values["formats"])
         ):
             raise InvalidInput(issues=[FieldIssue("formats", "a query's result is sent as csv or xlsx")])
-        if "filters" in values and current["share_id"] is not None:
+        if (
+            current["share_id"] is not None
+            and values.get("filters", current["filters"]) != current["filters"]
+        ):
             # Its link locks the old values: the next delivery makes one with the new.
             _end_share(principal, current)
             values |= {"share_id": None, "share_secret_ciphertext": None}
@@ -160,7 +163,8 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
     ) -> None:
         """Delete the subscription, and revoke the share link its chat messages carried."""
         with db.transaction():
-            current = self._existing(principal, resource_id)
+            # Locked first: a delivery making a link meanwhile waits, and its link is the one revoked.
+            current = self._existing(principal, resource_id, for_update=True)
             super().delete(principal, resource_id, expected, cascade=cascade)
             if current["share_id"] is not None:
                 _end_share(principal, current)
@@ -188,6 +192,13 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
 
 def _end_share(principal: Principal, subscription: dict[str, Any]) -> None:
     embed_tokens.revoke(principal.organization_id, subscription["share_id"], "share")
+    audit.record_by(
+        principal,
+        "share_link.revoked",
+        target_type=subscription["resource_type"],
+        target_id=subscription["resource_id"],
+        metadata={"id": str(subscription["share_id"]), "subscription_id": str(subscription["id"])},
+    )
 
 
 def next_work_at() -> datetime | None:
@@ -369,7 +380,8 @@ def _chat_link(principal: Principal, delivery: dict[str, Any]) -> str | None:
 def _report_share_secret(principal: Principal, delivery: dict[str, Any]) -> str | None:
     # The subscription's row is locked: two ticks delivering it at once make one link, not two.
     kept = repository.share_of(delivery["subscription_id"])
-    if kept is None or not embed.may_share(principal):
+    # Filters changed since the delivery was made: its link would lock the old ones.
+    if kept is None or kept["filters"] != delivery["filters"] or not embed.may_share(principal):
         return None
     organization_id = delivery["organization_id"]
     share_id = kept["share_id"]
@@ -377,10 +389,7 @@ def _report_share_secret(principal: Principal, delivery: dict[str, Any]) -> str 
         secret = crypto.decrypt(bytes(kept["share_secret_ciphertext"]), organization_id).decode()
     else:
         resource = EmbeddedResource(type=delivery["resource_type"], id=delivery["resource_id"])
-        made = embed.report_share(principal, resource, delivery["filters"])
-        if made is None:
-            return None
-        share_id, secret = made
+        share_id, secret = embed.report_share(principal, resource, delivery["filters"])
         sealed = crypto.encrypt(secret.encode(), organization_id)
         repository.save_share(delivery["subscription_id"], share_id, sealed)
     return secret
