@@ -145,8 +145,9 @@ def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
     )
 
 
-def claim(delivery_id: UUID, until: datetime) -> None:
-    """Hold the delivery off from other ticks until `until` (its attempt's outcome sets the next one)."""
+def hold(delivery_id: UUID, until: datetime) -> None:
+    """Take the delivery up again no sooner than `until`: a tick's claim while it works on it, a wait for
+    its runs, a postponement."""
     execute("UPDATE subscription_deliveries SET next_attempt_at = %s WHERE id = %s", (until, delivery_id))
 
 

@@ -237,7 +237,7 @@ def deliver_pending(deadline: datetime) -> int:
                 delivery = repository.next_pending(datetime.now(UTC), handled)
                 if delivery is not None:
                     # Claimed: no other tick takes it while this one draws and sends outside the lock.
-                    repository.claim(delivery["id"], datetime.now(UTC) + CLAIM)
+                    repository.hold(delivery["id"], datetime.now(UTC) + CLAIM)
             if delivery is None:
                 break
             try:
@@ -291,7 +291,7 @@ def _attempt(delivery: dict[str, Any]) -> int:
     except (RateLimited, DependencyUnavailable) as refusal:
         # The owner's active runs are at their limit, or a queue is down: looked at again later.
         with db.transaction():
-            repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + LATER)
+            repository.hold(delivery["id"], now + LATER)
         logger.info("report postponed", extra={"delivery_id": str(delivery["id"]), "reason": refusal.message})
         return 0
     except DomainError as refusal:
@@ -321,7 +321,7 @@ def _runs_done(delivery: dict[str, Any], now: datetime) -> RunsDone | None:
     if any(status in ACTIVE_STATUSES for status in statuses):
         if now - delivery["created_at"] > RUNS_WAIT:
             raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
-        repository.save_runs(delivery["id"], [UUID(item) for item in delivery["run_ids"]], now + RECHECK)
+        repository.hold(delivery["id"], now + RECHECK)
         return None
     return RunsDone(principal, board, list(plan.runs), statuses)
 
