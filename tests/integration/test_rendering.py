@@ -319,3 +319,36 @@ def test_a_guest_renders_its_resource_with_its_locked_values_and_nothing_else(
     revoked = api.delete(f"/api/v1/embed-tokens/{minted.json()['jti']}", token=token)
     assert revoked.status == 204
     assert api.get("/api/v1/embed/render", headers={**guest, "Accept": "image/png"}).status == 401
+
+
+def test_a_guests_query_is_drawn_as_its_result_in_a_table(
+    api: Any, register: Any, aws: str, postgres_database: str
+) -> None:
+    admin = register()
+    token = admin.access_token
+    query_id = ran_query(api, token, postgres_database, aws, AMOUNTS_SQL)
+    never_ran = saved_query(api, token, postgres_database, AMOUNTS_SQL + " WHERE amount > 0", [])
+    as_table = api.post(
+        "/api/v1/visualizations",
+        json_body={"name": "q", "query_id": query_id, "type": "table", "options": {}},
+        token=token,
+    )
+    assert as_table.status == 201, as_table.body
+
+    def guest_page(resource_type: str, resource_id: str) -> Image.Image:
+        minted = api.post(
+            "/api/v1/embed-tokens",
+            json_body={"resource": {"type": resource_type, "id": resource_id}},
+            token=token,
+        )
+        assert minted.status == 201, minted.body
+        guest = {"Authorization": f"Bearer {minted.json()['token']}", "Accept": "image/png"}
+        return picture(api.get("/api/v1/embed/render", headers=guest))
+
+    # The query's result is the picture a table visualization of it with default options draws.
+    drawn = guest_page("query", query_id)
+    assert drawn.tobytes() == guest_page("visualization", as_table.json()["id"]).tobytes()
+    # Not the place of a tile without a result: that has only a message in it.
+    waiting = guest_page("query", never_ran.json()["id"])
+    assert drawn.size == waiting.size
+    assert len(colors(drawn)) > len(colors(waiting))

@@ -4,10 +4,10 @@ cron as pictures and files to destinations."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loupe.models.common import DisplayName, ListQuery, ResourceListQuery, StrictModel, refuse_null
 from loupe.models.organizations import TimeZoneName
@@ -16,15 +16,14 @@ from loupe.models.schedules import Cron
 
 SubscribedType = Literal["dashboard", "visualization", "query"]
 ReportFormat = Literal["png", "pdf", "csv", "xlsx"]
-PICTURES: frozenset[str] = frozenset({"png", "pdf"})
 MAX_SUBSCRIPTION_DESTINATIONS = 10
 Formats = Annotated[
     list[ReportFormat],
     Field(
         min_length=1,
         max_length=4,
-        description="`png` and `pdf` draw the dashboard or visualization (a query has no picture); `csv`"
-        " and `xlsx` attach each tile's rows",
+        description="`png` and `pdf` draw the dashboard or visualization (a query's result as a table);"
+        " `csv` and `xlsx` attach each tile's rows",
     ),
 ]
 DestinationIds = Annotated[list[UUID], Field(min_length=1, max_length=MAX_SUBSCRIPTION_DESTINATIONS)]
@@ -74,14 +73,6 @@ class SubscriptionCreate(StrictModel):
     enabled: bool = True
 
     _unique = field_validator("formats", "destination_ids")(_distinct)
-
-    @model_validator(mode="after")
-    def _pictures_of_what_is_drawn(self) -> Self:
-        if self.resource.type == "query" and PICTURES.intersection(self.formats):
-            raise ValueError(
-                "a query's result is sent as csv or xlsx: only dashboards and visualizations are drawn"
-            )
-        return self
 
 
 class SubscriptionUpdate(StrictModel):
@@ -177,10 +168,12 @@ class DeliveryOut(BaseModel):
     id: UUID
     status: Literal["pending", "delivered", "failed"]
     run_ids: list[UUID] = Field(description="The runs the report was drawn from")
-    destinations: dict[str, Literal["pending", "sent", "failed", "gone"]]
-    attempts: int
-    error: str | None
-    created_at: datetime
+    destinations: dict[str, Literal["pending", "sent", "failed", "gone"]] = Field(
+        description="Each destination's status, saved once known: one sent to is not sent to again"
+    )
+    attempts: int = Field(description="Attempts at drawing and sending, each counted as it begins; at most 5")
+    error: str | None = Field(description="Why the last attempt failed, or that it stopped before it ended")
+    created_at: datetime = Field(description="When it fired: the report's ranges are resolved at this time")
     finished_at: datetime | None
 
 

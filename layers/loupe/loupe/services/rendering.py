@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from loupe.charts import engine
 from loupe.charts.page import PlacedTile, dashboard_page, page_height, tile_size
 from loupe.charts.specs import vega_lite
 from loupe.errors import Conflict, DomainError, FieldIssue, InvalidInput, InvalidListQuery, NotFound
+from loupe.models.dashboards import TileOut
 from loupe.models.identity import Principal
 from loupe.models.rendering import (
     MAX_PIXELS,
@@ -23,11 +25,11 @@ from loupe.models.rendering import (
     VisualizationRenderQuery,
 )
 from loupe.models.runs import RunOut, RunStatus
-from loupe.models.visualizations import VisualizationOut
+from loupe.models.visualizations import VisualizationType
 from loupe.repositories import crud
 from loupe.repositories.queries import QUERIES
 from loupe.services import embed
-from loupe.services.dashboards import Board, dashboards, plan_tiles
+from loupe.services.dashboards import Board, TilePlan, dashboards, plan_tiles
 from loupe.services.runs import organization_zone, parameter_values, runs
 from loupe.services.visualizations import visualizations
 
@@ -47,6 +49,15 @@ BINARY_TYPES = frozenset({"image/png", "application/pdf"})
 
 class PictureTooLarge(InvalidListQuery):
     """The drawing is over what one response may carry."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a tile is drawn as: a visualization's type, options and title."""
+
+    type: VisualizationType
+    options: dict[str, Any]
+    name: str
 
 
 @dataclass(frozen=True)
@@ -106,9 +117,7 @@ def _default_run(principal: Principal, query: Mapping[str, Any]) -> RunOut:
     return run
 
 
-def _spec(
-    principal: Principal, shown: VisualizationOut, run_id: UUID, width: int, height: int
-) -> dict[str, Any]:
+def _spec(principal: Principal, shown: Shown, run_id: UUID, width: int, height: int) -> dict[str, Any]:
     reader = runs.result_reader(principal, run_id)
     manifest = reader.manifest
     return vega_lite(
@@ -121,6 +130,17 @@ def _spec(
         width=width,
         height=height,
     )
+
+
+def _shown_in(board: Board, plan: TilePlan, tile: TileOut) -> Shown | None:
+    """What the tile draws: its visualization, or its query's result as a table with default options
+    (a query shown without a visualization); None for a text tile."""
+    if tile.visualization_id is not None:
+        row = plan.visualizations[tile.visualization_id]
+        return Shown(row["type"], row["options"], row["name"])
+    if tile.id in plan.direct:
+        return Shown("table", {}, board.direct[tile.id]["name"])
+    return None
 
 
 def render_visualization(
@@ -143,7 +163,7 @@ def render_visualization(
                     "The run is not a run of the visualization's query",
                     issues=[FieldIssue("run_id", "a run of another query")],
                 )
-    spec = _spec(principal, shown, run.id, query.width, query.height)
+    spec = _spec(principal, Shown(shown.type, shown.options, shown.name), run.id, query.width, query.height)
     content_type = CONTENT_TYPES[query.format]
     if query.format == "vega-lite":
         _bounded(json.dumps(spec).encode())
@@ -189,14 +209,15 @@ def render_board(
     load: Callable[[], Board],
     request: DashboardRenderRequest,
     drawn_from: Mapping[UUID, UUID] | None = None,
+    as_of: datetime | None = None,
 ) -> Picture:
     """A board (a dashboard, or a visualization as one) on one page, drawn as render_dashboard says; or,
-    given `drawn_from` (a report's own runs), each tile from the run named for it, empty where that run
-    did not succeed."""
+    given `drawn_from` (a report's own runs, their ranges resolved `as_of` when it fired), each tile from
+    the run named for it, empty where that run did not succeed."""
     missing = "No stored result for these filters yet: refresh the dashboard"
     with db.transaction():
         board = load()
-        plan = plan_tiles(principal, board, request.filters)
+        plan = plan_tiles(principal, board, request.filters, as_of)
         if drawn_from is None:
             newest = {
                 tile_id: runs.newest_result(principal, query, values) for tile_id, query, values in plan.runs
@@ -219,7 +240,8 @@ def render_board(
     tiles: list[PlacedTile] = []
     for tile in shown_tiles:
         placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, text=tile.text)
-        if tile.visualization_id is not None:
+        shown = _shown_in(board, plan, tile)
+        if shown is not None:
             run = newest.get(tile.id)
             if time.monotonic() > deadline:
                 placed = PlacedTile(
@@ -229,9 +251,6 @@ def render_board(
                 message = plan.skipped.get(tile.id) or missing
                 placed = PlacedTile(tile.x, tile.y, tile.w, tile.h, message=message)
             else:
-                shown = VisualizationOut.model_validate(
-                    {**plan.visualizations[tile.visualization_id], "warnings": []}
-                )
                 width, height = tile_size(request.width, placed)
                 try:
                     svg = engine.to_svg(_spec(principal, shown, run.id, width, height))
