@@ -53,6 +53,7 @@ ALL_MIGRATIONS = [
     "0022_alert_history",
     "0023_subscriptions",
     "0024_report_share_links",
+    "0025_delivery_progress",
 ]
 LOUPE_TABLES = {
     "organizations",
@@ -206,7 +207,8 @@ def test_apply_twice_is_a_no_op(migrated_url: str) -> None:
 
 
 def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
-    assert migrations.rollback(migrated_url, count=22) == [
+    assert migrations.rollback(migrated_url, count=23) == [
+        "0025_delivery_progress",
         "0024_report_share_links",
         "0023_subscriptions",
         "0022_alert_history",
@@ -253,6 +255,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0022_alert_history",
         "0023_subscriptions",
         "0024_report_share_links",
+        "0025_delivery_progress",
     ]
     with psycopg.connect(migrated_url) as conn:
         assert _scalar(conn, "SELECT count(*) FROM pg_policy") == 0
@@ -280,6 +283,7 @@ def test_rollback_count_undoes_the_newest(migrated_url: str) -> None:
         "0022_alert_history",
         "0023_subscriptions",
         "0024_report_share_links",
+        "0025_delivery_progress",
     ]
 
 
@@ -582,7 +586,7 @@ def _url_with_password(url: str) -> tuple[str, str]:
 
 def test_datasources_from_before_the_login_audit_start_not_inspected(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=18)
+    migrations.rollback(database_url, count=19)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
     assert migrations.apply(database_url) == [
@@ -604,6 +608,7 @@ def test_datasources_from_before_the_login_audit_start_not_inspected(database_ur
         "0022_alert_history",
         "0023_subscriptions",
         "0024_report_share_links",
+        "0025_delivery_progress",
     ]
     with psycopg.connect(database_url) as conn:
         row = conn.execute(
@@ -627,8 +632,8 @@ def test_cli(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     out2, err2 = capsys.readouterr()
     assert out2.splitlines()[-3:] == [
         "pending: none",
+        "rolled back: 0025_delivery_progress",
         "rolled back: 0024_report_share_links",
-        "rolled back: 0023_subscriptions",
     ]
     assert password not in out + err + out2 + err2
 
@@ -769,7 +774,7 @@ def test_a_migration_that_overruns_is_reported_failed_before_the_function_times_
 
 def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_url: str) -> None:
     migrations.apply(database_url)
-    migrations.rollback(database_url, count=16)
+    migrations.rollback(database_url, count=17)
     with psycopg.connect(database_url) as conn:
         a = _seed_organization(conn, "a")
         query = _scalar(
@@ -800,6 +805,7 @@ def test_queries_and_runs_from_before_provenance_start_at_revision_one(database_
         "0022_alert_history",
         "0023_subscriptions",
         "0024_report_share_links",
+        "0025_delivery_progress",
     ]
     with psycopg.connect(database_url) as conn:
         assert _scalar(conn, "SELECT revision FROM queries WHERE id = %s", (query,)) == 1

@@ -62,6 +62,24 @@ def report_setup(api: Any, token: str, database: str, sql: str = AMOUNTS_SQL) ->
     return {"query": query.json()["id"], "dashboard": dashboard.json()["id"]}
 
 
+def mailed(api: Any, admin: Any, resource: dict[str, str], name: str, formats: list[str]) -> dict[str, Any]:
+    """A daily subscription of `resource` as `formats`, mailed to the admin."""
+    token = admin.access_token
+    mail = api.post(
+        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
+    )
+    body = {
+        "name": name,
+        "resource": resource,
+        "cron": "0 8 * * *",
+        "formats": formats,
+        "destination_ids": [mail.json()["id"]],
+    }
+    made = api.post("/api/v1/subscriptions", json_body=body, token=token)
+    assert made.status == 201, made.body
+    return dict(made.json())
+
+
 def due_now(database_url: str, subscription_id: str) -> None:
     with psycopg.connect(database_url) as conn:
         conn.execute(
@@ -192,7 +210,6 @@ def test_a_failing_destination_is_retried_with_a_backoff_then_the_subscription_s
 @pytest.mark.parametrize(
     ("change", "status", "field"),
     [
-        ({"resource": {"type": "query"}, "formats": ["png"]}, 422, "body"),
         ({"formats": []}, 422, "body.formats"),
         ({"formats": ["csv", "csv"]}, 422, "body.formats"),
         ({"cron": "every day"}, 422, "body.cron"),
@@ -273,17 +290,7 @@ def test_a_page_without_queries_is_delivered_and_a_report_with_no_destination_le
         json_body={"name": "Notes", "tiles": [{"text": "Nothing to run", "x": 0, "y": 0, "w": 12, "h": 2}]},
         token=token,
     )
-    mail = api.post(
-        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
-    )
-    body = {
-        "name": "Notes",
-        "resource": {"type": "dashboard", "id": notes.json()["id"]},
-        "cron": "0 8 * * *",
-        "formats": ["png"],
-        "destination_ids": [mail.json()["id"]],
-    }
-    made = api.post("/api/v1/subscriptions", json_body=body, token=token).json()
+    made = mailed(api, admin, {"type": "dashboard", "id": notes.json()["id"]}, "Notes", ["png"])
     due_now(clean_db, made["id"])
     short_tick()
     [done] = api.get(f"/api/v1/subscriptions/{made['id']}/deliveries", token=token).json()["items"]
@@ -303,7 +310,7 @@ def test_a_page_without_queries_is_delivered_and_a_report_with_no_destination_le
 
     # A destination a subscription names cannot be deleted; once the subscription sends elsewhere it can,
     # and the delivery that was made for it finds it gone.
-    mail_path = f"/api/v1/destinations/{mail.json()['id']}"
+    mail_path = f"/api/v1/destinations/{made['destination_ids'][0]}"
     refused = api.delete(
         mail_path, token=token, headers={"If-Match": api.get(mail_path, token=token).header("ETag")}
     )
@@ -331,7 +338,7 @@ def test_a_page_without_queries_is_delivered_and_a_report_with_no_destination_le
     [gone] = api.get(
         f"/api/v1/subscriptions/{made['id']}/deliveries", token=token, query={"status": "failed"}
     ).json()["items"]
-    assert gone["destinations"] == {mail.json()["id"]: "gone"}
+    assert gone["destinations"] == {made["destination_ids"][0]: "gone"}
     assert api.get(f"/api/v1/subscriptions/{made['id']}", token=token).json()["last_error"] == (
         "Every destination of the subscription is gone"
     )
@@ -483,17 +490,7 @@ def ran_report(
     drawn: the admin's token, report_setup's ids, the subscription."""
     token = admin.access_token
     made = report_setup(api, token, database, sql)
-    mail = api.post(
-        "/api/v1/destinations", json_body={"name": "Me", "type": "email", "to": [admin.email]}, token=token
-    )
-    body = {
-        "name": name,
-        "resource": {"type": "dashboard", "id": made["dashboard"]},
-        "cron": "0 8 * * *",
-        "formats": ["png"],
-        "destination_ids": [mail.json()["id"]],
-    }
-    subscription = api.post("/api/v1/subscriptions", json_body=body, token=token).json()
+    subscription = mailed(api, admin, {"type": "dashboard", "id": made["dashboard"]}, name, ["png"])
     due_now(clean_db, subscription["id"])
     short_tick()
     deliver(aws)
@@ -564,3 +561,217 @@ def test_drawing_and_sending_hold_no_transaction_open_so_a_slow_page_is_still_de
     assert (done["status"], done["error"]) == ("delivered", None)
     assert [item.filename for item in mailbox[0].attachments] == ["Slow.png"]
     assert taken_meanwhile == [None]
+
+
+FLOOR_SQL = (
+    "SELECT label, amount, {{ period.to }} AS until FROM (VALUES ('a', 10), ('b', 20), ('c', 40))"
+    " AS t(label, amount) WHERE amount > {{ minimum }}"
+)
+
+
+def test_a_report_resolves_its_ranges_when_it_fired_and_runs_again_for_changed_filter_defaults(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, mailbox: Any
+) -> None:
+    admin = register()
+    token = admin.access_token
+    query = saved_query(
+        api,
+        token,
+        postgres_database,
+        FLOOR_SQL,
+        [
+            {"name": "minimum", "type": "number", "required": True},
+            {"name": "period", "type": "datetime_range"},
+        ],
+    )
+    assert query.status == 201, query.body
+    table = api.post(
+        "/api/v1/visualizations",
+        json_body={"name": "Rows", "query_id": query.json()["id"], "type": "table", "options": {}},
+        token=token,
+    )
+    filters = [
+        {"name": "floor", "type": "number", "default": 0},
+        {"name": "period", "type": "datetime_range", "default": {"preset": "last_1h"}},
+    ]
+    dashboard = api.post(
+        "/api/v1/dashboards",
+        json_body={
+            "name": "Floor",
+            "filters": filters,
+            "tiles": [
+                {
+                    "visualization_id": table.json()["id"],
+                    "x": 0,
+                    "y": 0,
+                    "w": 12,
+                    "h": 5,
+                    "param_mappings": {"minimum": "floor", "period": "period"},
+                }
+            ],
+        },
+        token=token,
+    )
+    assert dashboard.status == 201, dashboard.body
+    subscription = mailed(api, admin, {"type": "dashboard", "id": dashboard.json()["id"]}, "Floor", ["csv"])
+    due_now(clean_db, subscription["id"])
+    with db.transaction():
+        assert subscriptions.fire_due(datetime.now(UTC)) == 1
+    # The report fired at 08:00:30 (its tick was late): its last hour is the hour up to 08:00.
+    with psycopg.connect(clean_db) as conn:
+        conn.execute("UPDATE subscription_deliveries SET created_at = '2026-01-05 08:00:30+00'")
+    path = f"/api/v1/subscriptions/{subscription['id']}/deliveries"
+
+    def runs_of_delivery() -> list[dict[str, Any]]:
+        [delivery] = api.get(path, token=token).json()["items"]
+        return [api.get(f"/api/v1/runs/{run_id}", token=token).json() for run_id in delivery["run_ids"]]
+
+    short_tick()
+    [first] = runs_of_delivery()
+    assert first["parameters"]["minimum"] == 0
+    assert first["parameters"]["period"]["to"].startswith("2026-01-05T08:00:00")
+    # Its ranges resolved when it fired, its plan stays the same however late its run ends.
+    deliver(aws)
+    # Meanwhile the dashboard's floor goes up: the report's run is of the old value, and runs again.
+    changed = api.request(
+        "PATCH",
+        f"/api/v1/dashboards/{dashboard.json()['id']}",
+        json_body={"filters": [{**filters[0], "default": 15}, filters[1]]},
+        token=token,
+    )
+    assert changed.status == 200, changed.body
+    short_tick()
+    [again] = runs_of_delivery()
+    assert again["id"] != first["id"]
+    assert (again["parameters"]["minimum"], again["parameters"]["period"]) == (
+        15,
+        first["parameters"]["period"],
+    )
+    assert mailbox == []
+    deliver(aws)
+    short_tick()
+    assert runs_of_delivery() == [api.get(f"/api/v1/runs/{again['id']}", token=token).json()]
+    [sent] = mailbox
+    [rows] = sent.attachments
+    assert [line.split(",")[:2] for line in rows.content.decode().splitlines()] == [
+        ["label", "amount"],
+        ["b", "20"],
+        ["c", "40"],
+    ]
+
+
+class Stopped(BaseException):
+    """What Lambda does to a tick out of time or memory: nothing after it runs, no handler sees it."""
+
+
+def mailed_and_hooked(
+    api: Any, admin: Any, clean_db: str, aws: str, database: str, receiver: Receiver, name: str
+) -> tuple[str, str, str, str]:
+    """ran_report's report, its delivery also due to a webhook: the token, the deliveries' path, the mail's
+    and the webhook's destination ids."""
+    token, _, subscription = ran_report(api, admin, clean_db, aws, database, name, AMOUNTS_SQL)
+    [mail_id] = subscription["destination_ids"]
+    hook = api.post(
+        "/api/v1/destinations",
+        json_body={"name": "Hook", "type": "webhook", "url": receiver.url},
+        token=token,
+    ).json()
+    with psycopg.connect(clean_db) as conn:
+        conn.execute(
+            "UPDATE subscription_deliveries SET destinations = %s",
+            (json.dumps({mail_id: "pending", hook["id"]: "pending"}),),
+        )
+    return token, f"/api/v1/subscriptions/{subscription['id']}/deliveries", mail_id, hook["id"]
+
+
+def tick_stopped_at(monkeypatch: pytest.MonkeyPatch, destination_id: str) -> None:
+    """A tick that stops as it sends to the destination."""
+    delivered = subscriptions.destinations.deliver
+
+    def stopped_there(organization_id: Any, row: Any, message: Any) -> None:
+        if str(row["id"]) == destination_id:
+            raise Stopped
+        delivered(organization_id, row, message)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(subscriptions.destinations, "deliver", stopped_there)
+        with pytest.raises(Stopped):
+            short_tick()
+    db.close()
+
+
+@pytest.mark.parametrize("stops", [1, subscriptions.MAX_ATTEMPTS])
+def test_a_tick_stopped_while_sending_neither_sends_twice_nor_retries_without_end(
+    api: Any,
+    register: Any,
+    clean_db: str,
+    aws: str,
+    postgres_database: str,
+    mailbox: Any,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    stops: int,
+) -> None:
+    admin = register()
+    token, path, mail_id, hook_id = mailed_and_hooked(
+        api, admin, clean_db, aws, postgres_database, receiver, "Stopped"
+    )
+    # Destinations are sent to in the order of their ids: the tick stops at the second.
+    sent_first, stopped_at = sorted([mail_id, hook_id])
+
+    def sends() -> int:
+        return len(mailbox) + len(receiver.received)
+
+    for attempt in range(1, stops + 1):
+        retry_now(clean_db)
+        tick_stopped_at(monkeypatch, stopped_at)
+        [delivery] = api.get(path, token=token).json()["items"]
+        # The first went once, on the first attempt, and is not sent again; the stop is counted and said.
+        assert (delivery["status"], delivery["attempts"]) == ("pending", attempt)
+        assert delivery["destinations"] == {sent_first: "sent", stopped_at: "pending"}
+        assert delivery["error"] == subscriptions.STOPPED
+        assert sends() == 1
+    # A stopped attempt holds the delivery off as any claim does: the next tick does not take it yet.
+    assert short_tick().report_attempts == 0
+
+    # Taken again once its claim is over: sent to the second alone, or failed after its last attempt.
+    retry_now(clean_db)
+    short_tick()
+    [last] = api.get(path, token=token).json()["items"]
+    subscription = api.get(path.removesuffix("/deliveries"), token=token).json()
+    if stops < subscriptions.MAX_ATTEMPTS:
+        assert (last["status"], last["attempts"], last["error"]) == ("delivered", stops + 1, None)
+        assert last["destinations"] == {sent_first: "sent", stopped_at: "sent"}
+        assert (len(mailbox), len(receiver.received)) == (1, 1)
+    else:
+        assert (last["status"], last["attempts"], last["error"]) == ("failed", stops, subscriptions.STOPPED)
+        assert (subscription["last_status"], subscription["last_error"]) == ("failed", subscriptions.STOPPED)
+        assert sends() == 1
+
+
+def test_a_querys_report_draws_its_result_as_a_table(
+    api: Any, register: Any, clean_db: str, aws: str, postgres_database: str, mailbox: Any
+) -> None:
+    admin = register()
+    token = admin.access_token
+    made = report_setup(api, token, postgres_database)
+    subscription = mailed(api, admin, {"type": "query", "id": made["query"]}, "Table", ["png"])
+    due_now(clean_db, subscription["id"])
+    short_tick()
+    deliver(aws)
+    short_tick()
+    [sent] = mailbox
+    [picture] = sent.attachments
+    drawn = Image.open(io.BytesIO(picture.content)).convert("RGB")
+    # The same page a guest of the query sees once the query's run is its newest result.
+    guest = api.post(
+        "/api/v1/embed-tokens", json_body={"resource": {"type": "query", "id": made["query"]}}, token=token
+    ).json()["token"]
+    shown = api.get(
+        "/api/v1/embed/render",
+        query={"width": "1200"},
+        headers={"Authorization": f"Bearer {guest}", "Accept": "image/png"},
+    )
+    assert shown.status == 200, shown.body
+    assert drawn.tobytes() == Image.open(io.BytesIO(shown.content)).convert("RGB").tobytes()
+    assert len(drawn.getcolors(maxcolors=1 << 16) or []) > 10

@@ -136,8 +136,9 @@ def insert_deliveries(deliveries: list[tuple[UUID, UUID, dict[str, str]]]) -> No
 def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
     """One delivery due for an attempt (not in `handled`), locked with its subscription's row."""
     return fetch_one(
-        "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.destinations, d.attempts,"
-        " d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters, s.formats"
+        "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.run_plan, d.destinations,"
+        " d.attempts, d.error, d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters,"
+        " s.formats"
         " FROM subscription_deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
         " WHERE d.status = 'pending' AND d.next_attempt_at <= %s AND d.id <> ALL(%s::uuid[])"
         " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
@@ -167,27 +168,48 @@ def save_share(subscription_id: UUID, share_id: UUID, secret_ciphertext: bytes) 
     )
 
 
-def save_runs(delivery_id: UUID, run_ids: list[UUID], next_attempt_at: datetime) -> None:
+def save_runs(delivery_id: UUID, run_ids: list[UUID], run_plan: list[Any], next_attempt_at: datetime) -> None:
+    """The runs started for the delivery, and what they were started for."""
     execute(
-        "UPDATE subscription_deliveries SET run_ids = %s, next_attempt_at = %s WHERE id = %s",
-        (Jsonb([str(run_id) for run_id in run_ids]), next_attempt_at, delivery_id),
+        "UPDATE subscription_deliveries SET run_ids = %s, run_plan = %s, next_attempt_at = %s WHERE id = %s",
+        (Jsonb([str(run_id) for run_id in run_ids]), Jsonb(run_plan), next_attempt_at, delivery_id),
+    )
+
+
+def begin_attempt(delivery_id: UUID, until: datetime, error: str) -> None:
+    """An attempt at drawing and sending begins: counted now, with `error` standing until it ends, so that
+    one the tick never ends (out of time or memory) is counted and says so."""
+    execute(
+        "UPDATE subscription_deliveries SET attempts = attempts + 1, error = %s, next_attempt_at = %s"
+        " WHERE id = %s",
+        (error, until, delivery_id),
+    )
+
+
+def save_destinations(delivery_id: UUID, destinations: dict[str, str]) -> None:
+    """Each destination's status as soon as it is known: one sent to is not sent to again."""
+    execute(
+        "UPDATE subscription_deliveries SET destinations = %s WHERE id = %s",
+        (Jsonb(destinations), delivery_id),
     )
 
 
 def record_attempt(
     delivery: dict[str, Any],
     status: str,
-    destinations: dict[str, str],
+    destinations: dict[str, str] | None,
     error: str | None,
     next_attempt_at: datetime,
     now: datetime,
 ) -> None:
-    """One attempt's outcome on the delivery, and on its subscription once it is finished."""
+    """An attempt's outcome on the delivery (`attempts` counting it; `destinations` None keeps the statuses
+    saved), and on its subscription once it is finished."""
     finished = now if status != "pending" else None
+    statuses = None if destinations is None else Jsonb(destinations)
     execute(
-        "UPDATE subscription_deliveries SET status = %s, destinations = %s, error = %s,"
-        " attempts = attempts + 1, next_attempt_at = %s, finished_at = %s WHERE id = %s",
-        (status, Jsonb(destinations), error, next_attempt_at, finished, delivery["id"]),
+        "UPDATE subscription_deliveries SET status = %s, destinations = coalesce(%s, destinations),"
+        " error = %s, attempts = %s, next_attempt_at = %s, finished_at = %s WHERE id = %s",
+        (status, statuses, error, delivery["attempts"], next_attempt_at, finished, delivery["id"]),
     )
     if status == "delivered":
         execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -363,17 +364,18 @@ class TilePlan:
 
 
 def filter_values(
-    principal: Principal, dashboard: Mapping[str, Any], given: Mapping[str, Any]
+    principal: Principal, dashboard: Mapping[str, Any], given: Mapping[str, Any], now: datetime | None = None
 ) -> dict[str, Any]:
     """Every filter's value: the one given, checked as a query parameter's is (422 on `filters.<name>`),
-    or its default; ranges resolved in the dashboard's time zone."""
+    or its default; ranges resolved at `now` (the current time unless given) in the dashboard's time
+    zone."""
     organization_id = principal.organization_id
 
     def zone() -> ZoneInfo:
         return dashboard_zone(organization_id, dashboard)
 
     try:
-        return parameter_values(dashboard["filters"], given, organization_id, zone, principal)
+        return parameter_values(dashboard["filters"], given, organization_id, zone, principal, now)
     except InvalidInput as error:
         raise InvalidInput(
             "The filters do not fit the dashboard",
@@ -384,12 +386,16 @@ def filter_values(
         ) from None
 
 
-def plan_tiles(principal: Principal, board: Board, given: Mapping[str, Any]) -> TilePlan:
+def plan_tiles(
+    principal: Principal, board: Board, given: Mapping[str, Any], now: datetime | None = None
+) -> TilePlan:
+    """The board's filters and each tile's run, their ranges resolved at `now` (the current time unless
+    given: a report's are resolved when it fired)."""
     organization_id = principal.organization_id
     dashboard, tiles = board.row, board.dashboard.tiles
     declared: list[dict[str, Any]] = dashboard["filters"]
 
-    filters = filter_values(principal, dashboard, given)
+    filters = filter_values(principal, dashboard, given, now)
 
     def zone() -> ZoneInfo:
         return dashboard_zone(organization_id, dashboard)
@@ -423,7 +429,7 @@ def plan_tiles(principal: Principal, board: Board, given: Mapping[str, Any]) -> 
                 (
                     tile.id,
                     query,
-                    parameter_values(query["parameters"], mapped, organization_id, zone, principal),
+                    parameter_values(query["parameters"], mapped, organization_id, zone, principal, now),
                 )
             )
         except InvalidInput as error:

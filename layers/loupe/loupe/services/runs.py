@@ -178,10 +178,11 @@ def parameter_values(
     organization_id: UUID,
     zone: Callable[[], ZoneInfo],
     reader: Principal | None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Every declared parameter's value: the one given, checked against its type (and a dropdown's
-    against its options as `reader` may read them), or its default; a range's preset resolved now, in
-    `zone` (asked for only when a range has a value), to its ends."""
+    against its options as `reader` may read them), or its default; a range's preset resolved at `now`
+    (the current time unless given), in `zone` (asked for only when a range has a value), to its ends."""
     checked = query_parameters.checked_parameters(declared, dict(given))
     values: dict[str, Any] = {
         parameter["name"]: checked.get(parameter["name"], parameter.get("default")) for parameter in declared
@@ -192,10 +193,10 @@ def parameter_values(
         if parameter["type"] in RANGE_TYPES and values.get(parameter["name"]) is not None
     ]
     if ranges:
-        now, in_zone = datetime.now(UTC), zone()
+        at, in_zone = now or datetime.now(UTC), zone()
         for parameter in ranges:
             values[parameter["name"]] = resolved_range(
-                parameter["type"], values[parameter["name"]], now, in_zone
+                parameter["type"], values[parameter["name"]], at, in_zone
             )
     if any(parameter.get("options_query") for parameter in declared):
         parameter_options.require_within(

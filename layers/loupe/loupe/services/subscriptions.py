@@ -5,6 +5,7 @@ runs, wait for them, draw and attach, send, retry what failed with a backoff, gi
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,6 @@ from loupe.config import get_settings
 from loupe.errors import (
     DependencyUnavailable,
     DomainError,
-    FieldIssue,
     InvalidInput,
     NotPermitted,
     RateLimited,
@@ -68,6 +68,8 @@ MAIL_ATTACHMENTS_MAX_BYTES = 10 * 1024 * 1024
 # Links to a report's files last as long as the bucket keeps them (template.yaml: deliveries/, 7 days).
 LINK_SECONDS = 7 * 24 * 3600
 PAGE_WIDTH = 1200
+# What a delivery says while an attempt is under way: it stays if the tick stops before the attempt ends.
+STOPPED = "An attempt stopped before it ended: the scheduler ran out of time or memory drawing or sending"
 SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -137,12 +139,6 @@ class SubscriptionService(ResourceService[SubscriptionCreate, SubscriptionUpdate
         values = self._checked(
             principal, current["resource_type"], current["resource_id"], body.model_dump(exclude_unset=True)
         )
-        if (
-            "formats" in values
-            and current["resource_type"] == "query"
-            and {"png", "pdf"} & set(values["formats"])
-        ):
-            raise InvalidInput(issues=[FieldIssue("formats", "a query's result is sent as csv or xlsx")])
         if (
             current["share_id"] is not None
             and values.get("filters", current["filters"]) != current["filters"]
@@ -235,20 +231,17 @@ def deliver_pending(deadline: datetime) -> int:
         while datetime.now(UTC) < deadline:
             with db.transaction():
                 delivery = repository.next_pending(datetime.now(UTC), handled)
-                if delivery is not None:
+                # Its last attempt began and never ended: the tick stopped while drawing or sending.
+                stopped = delivery is not None and delivery["attempts"] >= MAX_ATTEMPTS
+                if delivery is not None and stopped:
+                    _finish(delivery, "failed", None, delivery["error"], datetime.now(UTC))
+                elif delivery is not None:
                     # Claimed: no other tick takes it while this one draws and sends outside the lock.
                     repository.hold(delivery["id"], datetime.now(UTC) + CLAIM)
             if delivery is None:
                 break
-            try:
-                attempts += _attempt(delivery)
-            except Exception as error:
-                # Whatever else failed (S3, the database, a bug) is this delivery's failed attempt, not
-                # a stop for every other organization's reports.
-                logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
-                with db.transaction():
-                    _failed_attempt(delivery, f"{type(error).__name__} while preparing the report")
-                attempts += 1
+            if not stopped:
+                attempts += _guarded(delivery)
             handled.append(delivery["id"])
         if not handled:
             return attempts
@@ -277,6 +270,23 @@ class RunsDone:
     statuses: list[RunStatus]
 
 
+def _guarded(delivery: dict[str, Any]) -> int:
+    """_attempt, with whatever else fails before its attempt begins (the database, a bug) made this
+    delivery's failed attempt rather than a stop for every other organization's reports."""
+    try:
+        return _attempt(delivery)
+    except Exception as error:
+        logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
+        with db.transaction():
+            _failed_attempt(_counted(delivery), f"{type(error).__name__} while preparing the report")
+        return 1
+
+
+def _counted(delivery: dict[str, Any]) -> dict[str, Any]:
+    """The delivery with the attempt being made counted."""
+    return {**delivery, "attempts": delivery["attempts"] + 1}
+
+
 def _attempt(delivery: dict[str, Any]) -> int:
     """One step of the delivery: start its runs, or look at them, or draw and send; 1 when it was an
     attempt at sending (it counts towards MAX_ATTEMPTS), 0 when it only waited. Each step has short
@@ -285,38 +295,56 @@ def _attempt(delivery: dict[str, Any]) -> int:
     try:
         with db.transaction():
             done = _runs_done(delivery, now)
-        if done is None:
-            return 0
-        files = _files(done.principal, delivery, done.board, done.planned, done.statuses)
     except (RateLimited, DependencyUnavailable) as refusal:
-        # The owner's active runs are at their limit, or a queue is down: looked at again later.
-        with db.transaction():
-            repository.hold(delivery["id"], now + LATER)
-        logger.info("report postponed", extra={"delivery_id": str(delivery["id"]), "reason": refusal.message})
+        _postpone(delivery, refusal, now)
         return 0
     except DomainError as refusal:
         with db.transaction():
-            _finish(delivery, "failed", delivery["destinations"], refusal.message, now)
+            _finish(_counted(delivery), "failed", None, refusal.message, now)
         return 1
-    _send(done.principal, delivery, files, done.statuses, now)
+    if done is None:
+        return 0
+    with db.transaction():
+        repository.begin_attempt(delivery["id"], now + CLAIM, STOPPED)
+    begun = _counted(delivery)
+    try:
+        files = _files(done.principal, begun, done.board, done.planned, done.statuses)
+        _send(done.principal, begun, files, done.statuses, now)
+    except DomainError as refusal:
+        with db.transaction():
+            _failed_attempt(begun, refusal.message)
+    except Exception as error:
+        logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
+        with db.transaction():
+            _failed_attempt(begun, f"{type(error).__name__} while preparing the report")
     return 1
+
+
+def _postpone(delivery: dict[str, Any], refusal: DomainError, now: datetime) -> None:
+    """The owner's active runs are at their limit, or a queue is down: looked at again later."""
+    with db.transaction():
+        repository.hold(delivery["id"], now + LATER)
+    logger.info("report postponed", extra={"delivery_id": str(delivery["id"]), "reason": refusal.message})
 
 
 def _runs_done(delivery: dict[str, Any], now: datetime) -> RunsDone | None:
     """The delivery's runs once they have all ended; else None, its runs started (or started again, for
-    tiles changed since) or still going, and the delivery due again shortly."""
+    tiles changed since: another query, revision or values) or still going, and the delivery due again
+    shortly. Ranges are resolved when the delivery fired, so the same plan stays the same."""
     principal = _owner(delivery)
     if principal is None:
         raise NotPermitted("The subscription's owner is no longer a member")
     board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
-    plan = plan_tiles(principal, board, delivery["filters"])
+    plan = plan_tiles(principal, board, delivery["filters"], delivery["created_at"])
     planned = [(query, values) for _, query, values in plan.runs]
-    ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]]
-    # Runs not started yet, or started for tiles since changed: (re)started, one per tile in order.
-    if [run.query_id for run in ran] != [query["id"] for query, _ in planned]:
+    run_plan = json.loads(
+        json.dumps([[str(query["id"]), query["revision"], values] for query, values in planned], default=str)
+    )
+    if run_plan != delivery["run_plan"] or len(delivery["run_ids"]) != len(planned):
         served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
-        repository.save_runs(delivery["id"], [run.id for run in served], now + RECHECK)
+        repository.save_runs(delivery["id"], [run.id for run in served], run_plan, now + RECHECK)
         return None
+    ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]]
     statuses = [run.status for run in ran]
     if any(status in ACTIVE_STATUSES for status in statuses):
         if now - delivery["created_at"] > RUNS_WAIT:
@@ -343,7 +371,9 @@ def _files(
     for fmt in delivery["formats"]:
         if fmt in ("png", "pdf"):
             request = DashboardRenderRequest(filters=delivery["filters"], format=fmt, width=PAGE_WIDTH)
-            picture = rendering.render_board(principal, lambda: board, request, drawn_from)
+            picture = rendering.render_board(
+                principal, lambda: board, request, drawn_from, delivery["created_at"]
+            )
             assert isinstance(picture.body, bytes)
             files.append((f"{base}.{fmt}", picture.content_type, picture.body))
     tables = [fmt for fmt in delivery["formats"] if fmt in ("csv", "xlsx")]
@@ -442,33 +472,38 @@ def _send(
             chat.append(replace(message, text="\n".join([*summary, shown]), attachments=()))
         return chat[0]
 
+    def saved(known: dict[str, str]) -> None:
+        with db.transaction():
+            repository.save_destinations(delivery["id"], known)
+
     sent, errors = destinations.deliver_each(
-        delivery["organization_id"], delivery["destinations"], message_for
+        delivery["organization_id"], delivery["destinations"], message_for, saved
     )
     with db.transaction():
         if not errors and "sent" not in sent.values():
             _finish(delivery, "failed", sent, "Every destination of the subscription is gone", now)
         elif not errors:
             _finish(delivery, "delivered", sent, None, now)
-        elif delivery["attempts"] + 1 >= MAX_ATTEMPTS:
+        elif delivery["attempts"] >= MAX_ATTEMPTS:
             _finish(delivery, "failed", sent, "; ".join(errors)[:2000], now)
         else:
-            next_attempt = now + _backoff(delivery["attempts"] + 1)
+            next_attempt = now + _backoff(delivery["attempts"])
             repository.record_attempt(delivery, "pending", sent, "; ".join(errors)[:2000], next_attempt, now)
 
 
 def _failed_attempt(delivery: dict[str, Any], error: str) -> None:
-    """An attempt that failed before sending: tried again after the backoff, failed after MAX_ATTEMPTS."""
+    """An attempt (counted in `delivery`) that failed before it had sent to every destination: tried
+    again after the backoff, failed after MAX_ATTEMPTS. The statuses saved as it sent stand."""
     now = datetime.now(UTC)
-    if delivery["attempts"] + 1 >= MAX_ATTEMPTS:
-        _finish(delivery, "failed", delivery["destinations"], error, now)
+    if delivery["attempts"] >= MAX_ATTEMPTS:
+        _finish(delivery, "failed", None, error, now)
     else:
-        next_attempt = now + _backoff(delivery["attempts"] + 1)
-        repository.record_attempt(delivery, "pending", delivery["destinations"], error, next_attempt, now)
+        next_attempt = now + _backoff(delivery["attempts"])
+        repository.record_attempt(delivery, "pending", None, error, next_attempt, now)
 
 
 def _finish(
-    delivery: dict[str, Any], status: str, sent: dict[str, str], error: str | None, now: datetime
+    delivery: dict[str, Any], status: str, sent: dict[str, str] | None, error: str | None, now: datetime
 ) -> None:
     repository.record_attempt(delivery, status, sent, error, now, now)
     log = logger.warning if status == "failed" else logger.info
