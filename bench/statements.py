@@ -42,6 +42,14 @@ PROFILE: LiteralString = (
     " JOIN organizations o ON o.id = m.organization_id"
     " WHERE u.id = %s"
 )
+# loupe.db.as_system and back: the account's other organizations are outside the request's tenant.
+TO_SYSTEM: LiteralString = 'SET LOCAL ROLE "loupe_system"'
+TO_APP: LiteralString = 'SET LOCAL ROLE "loupe_app"'
+# loupe.repositories.users.memberships
+MEMBERSHIPS: LiteralString = (
+    "SELECT m.organization_id, o.name AS organization_name, m.role FROM memberships m"
+    " JOIN organizations o ON o.id = m.organization_id WHERE m.user_id = %s ORDER BY o.name, o.id"
+)
 
 # loupe.db.connect with the default settings (LOUPE_ENV=test: sslmode prefer).
 SERVER_OPTIONS = (
@@ -87,6 +95,9 @@ def statements(caller: Caller) -> list[Statement]:
             fetch=True,
         ),
         Statement(PROFILE, (caller.organization_id, caller.user_id), fetch=True),
+        Statement(TO_SYSTEM, None, fetch=False),
+        Statement(MEMBERSHIPS, (caller.user_id,), fetch=False),
+        Statement(TO_APP, None, fetch=False),
     ]
 
 
