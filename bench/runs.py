@@ -429,6 +429,7 @@ def open_session(stack: ExitStack, server_url: str, database_url: str, rows: int
     from loupe.observability import logger
     from loupe.queue import sqs_client
     from loupe.results.store import s3_client
+    from loupe.security import crypto
 
     source_url = _source_database(server_url, rows)
     tcp_source = _tcp_url(source_url, stack)
@@ -442,9 +443,11 @@ def open_session(stack: ExitStack, server_url: str, database_url: str, rows: int
             "DATABASE_URL": database_url,
         }
     )
+    # Clients made for an earlier stage's moto (a stack the bench started and stopped) are dropped.
     get_settings.cache_clear()
     s3_client.cache_clear()
     sqs_client.cache_clear()
+    crypto.kms_client.cache_clear()
     stack.callback(db.close)
     # The access log of every API call would drown the table.
     level = logger.log_level
