@@ -617,9 +617,14 @@ def test_a_report_resolves_its_ranges_when_it_fired_and_runs_again_for_changed_f
     due_now(clean_db, subscription["id"])
     with db.transaction():
         assert subscriptions.fire_due(datetime.now(UTC)) == 1
-    # The report fired at 08:00:30 (its tick was late): its last hour is the hour up to 08:00.
+    # The report fired 30 seconds into a minute gone (its tick was late): its last hour ends as that
+    # minute began.
     with psycopg.connect(clean_db) as conn:
-        conn.execute("UPDATE subscription_deliveries SET created_at = '2026-01-05 08:00:30+00'")
+        fired_minute = conn.execute(
+            "UPDATE subscription_deliveries"
+            " SET created_at = date_trunc('minute', now() - interval '1 minute') + interval '30 seconds'"
+            " RETURNING date_trunc('minute', created_at)"
+        ).fetchone()[0]
     path = f"/api/v1/subscriptions/{subscription['id']}/deliveries"
 
     def runs_of_delivery() -> list[dict[str, Any]]:
@@ -629,7 +634,7 @@ def test_a_report_resolves_its_ranges_when_it_fired_and_runs_again_for_changed_f
     short_tick()
     [first] = runs_of_delivery()
     assert first["parameters"]["minimum"] == 0
-    assert first["parameters"]["period"]["to"].startswith("2026-01-05T08:00:00")
+    assert datetime.fromisoformat(first["parameters"]["period"]["to"]) == fired_minute
     # Its ranges resolved when it fired, its plan stays the same however late its run ends.
     deliver(aws)
     # Meanwhile the dashboard's floor goes up: the report's run is of the old value, and runs again.

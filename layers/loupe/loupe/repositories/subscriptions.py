@@ -136,9 +136,9 @@ def insert_deliveries(deliveries: list[tuple[UUID, UUID, dict[str, str]]]) -> No
 def next_pending(now: datetime, handled: list[UUID]) -> dict[str, Any] | None:
     """One delivery due for an attempt (not in `handled`), locked with its subscription's row."""
     return fetch_one(
-        "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.run_plan, d.destinations,"
-        " d.attempts, d.error, d.created_at, s.name, s.owner_id, s.resource_type, s.resource_id, s.filters,"
-        " s.formats"
+        "SELECT d.id, d.organization_id, d.subscription_id, d.run_ids, d.run_plan_digest,"
+        " d.destinations, d.attempts, d.error, d.created_at, s.name, s.owner_id, s.resource_type,"
+        " s.resource_id, s.filters, s.formats"
         " FROM subscription_deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
         " WHERE d.status = 'pending' AND d.next_attempt_at <= %s AND d.id <> ALL(%s::uuid[])"
         " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
@@ -168,11 +168,12 @@ def save_share(subscription_id: UUID, share_id: UUID, secret_ciphertext: bytes) 
     )
 
 
-def save_runs(delivery_id: UUID, run_ids: list[UUID], run_plan: list[Any], next_attempt_at: datetime) -> None:
-    """The runs started for the delivery, and what they were started for."""
+def save_runs(delivery_id: UUID, run_ids: list[UUID], plan_digest: str, next_attempt_at: datetime) -> None:
+    """The runs started for the delivery, and the digest of what they were started for."""
     execute(
-        "UPDATE subscription_deliveries SET run_ids = %s, run_plan = %s, next_attempt_at = %s WHERE id = %s",
-        (Jsonb([str(run_id) for run_id in run_ids]), Jsonb(run_plan), next_attempt_at, delivery_id),
+        "UPDATE subscription_deliveries SET run_ids = %s, run_plan_digest = %s, next_attempt_at = %s"
+        " WHERE id = %s",
+        (Jsonb([str(run_id) for run_id in run_ids]), plan_digest, next_attempt_at, delivery_id),
     )
 
 

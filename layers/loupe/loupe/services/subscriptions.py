@@ -5,6 +5,7 @@ runs, wait for them, draw and attach, send, retry what failed with a backoff, gi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -337,18 +338,28 @@ def _runs_done(delivery: dict[str, Any], now: datetime) -> RunsDone | None:
     board = embed.board_of(principal, delivery["resource_type"], delivery["resource_id"])
     plan = plan_tiles(principal, board, delivery["filters"], delivery["created_at"])
     planned = [(query, values) for _, query, values in plan.runs]
-    run_plan = json.loads(
-        json.dumps([[str(query["id"]), query["revision"], values] for query, values in planned], default=str)
-    )
-    if run_plan != delivery["run_plan"] or len(delivery["run_ids"]) != len(planned):
-        served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
-        repository.save_runs(delivery["id"], [run.id for run in served], run_plan, now + RECHECK)
-        return None
-    ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]]
+    # A digest of the plan's JSON text: compared as text, no value changes on its way through jsonb.
+    plan_digest = hashlib.sha256(
+        json.dumps(
+            [[str(query["id"]), query["revision"], values] for query, values in planned],
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
+    started = (
+        plan_digest == delivery["run_plan_digest"] and len(delivery["run_ids"]) == len(planned)
+    ) or not (planned or delivery["run_ids"])
+    ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]] if started else []
     statuses = [run.status for run in ran]
-    if any(status in ACTIVE_STATUSES for status in statuses):
-        if now - delivery["created_at"] > RUNS_WAIT:
-            raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
+    waiting = not started or any(status in ACTIVE_STATUSES for status in statuses)
+    # However often its tiles change meanwhile, a report waits for its runs this long at most.
+    if waiting and now - delivery["created_at"] > RUNS_WAIT:
+        raise InvalidInput(f"The report's runs did not finish within {RUNS_WAIT}")
+    if not started:
+        served = runs.serve(principal, planned, None, RunOrigin.SUBSCRIPTION)
+        repository.save_runs(delivery["id"], [run.id for run in served], plan_digest, now + RECHECK)
+        return None
+    if waiting:
         repository.hold(delivery["id"], now + RECHECK)
         return None
     return RunsDone(principal, board, list(plan.runs), statuses)
