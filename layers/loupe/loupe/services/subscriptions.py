@@ -277,10 +277,16 @@ def _guarded(delivery: dict[str, Any]) -> int:
     try:
         return _attempt(delivery)
     except Exception as error:
-        logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
-        with db.transaction():
-            _failed_attempt(_counted(delivery), f"{type(error).__name__} while preparing the report")
+        _broke(_counted(delivery), error)
         return 1
+
+
+def _broke(delivery: dict[str, Any], error: Exception) -> None:
+    """The attempt (counted in `delivery`) failed on something other than a refusal: logged with its
+    traceback, and failed by its error's type."""
+    logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
+    with db.transaction():
+        _failed_attempt(delivery, f"{type(error).__name__} while preparing the report")
 
 
 def _counted(delivery: dict[str, Any]) -> dict[str, Any]:
@@ -315,9 +321,7 @@ def _attempt(delivery: dict[str, Any]) -> int:
         with db.transaction():
             _failed_attempt(begun, refusal.message)
     except Exception as error:
-        logger.exception("report attempt failed", extra={"delivery_id": str(delivery["id"])})
-        with db.transaction():
-            _failed_attempt(begun, f"{type(error).__name__} while preparing the report")
+        _broke(begun, error)
     return 1
 
 
@@ -346,9 +350,9 @@ def _runs_done(delivery: dict[str, Any], now: datetime) -> RunsDone | None:
             default=str,
         ).encode()
     ).hexdigest()
-    started = (
-        plan_digest == delivery["run_plan_digest"] and len(delivery["run_ids"]) == len(planned)
-    ) or not (planned or delivery["run_ids"])
+    started_for_plan = plan_digest == delivery["run_plan_digest"] and len(delivery["run_ids"]) == len(planned)
+    # A page without queries has nothing to start (and no digest saved yet).
+    started = started_for_plan or not (planned or delivery["run_ids"])
     ran = [runs.get(principal, UUID(run_id)).resource for run_id in delivery["run_ids"]] if started else []
     statuses = [run.status for run in ran]
     waiting = not started or any(status in ACTIVE_STATUSES for status in statuses)
