@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loupe.api.resolver import LoupeResolver, LoupeRouter, RequestGate, create_app
@@ -25,4 +24,4 @@ def http_function(
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)
 
-    return app, observed(lambda_handler, correlation_paths.API_GATEWAY_REST)
+    return app, observed(lambda_handler)

@@ -3,6 +3,7 @@ error tracking turned on at cold start, and the database connection let go of wh
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -15,9 +16,9 @@ ResultT = TypeVar("ResultT")
 Handler = Callable[[dict[str, Any], LambdaContext], ResultT]
 
 
-def observed(handler: Handler[ResultT], correlation_id_path: str | None = None) -> Handler[ResultT]:
-    """`handler` with the Lambda context in its log lines (and the correlation id found at
-    `correlation_id_path` of the event), traced, and its metrics flushed after each invocation."""
+def observed(handler: Handler[ResultT]) -> Handler[ResultT]:
+    """`handler` with the Lambda context in its log lines, traced, and its metrics flushed after each
+    invocation. Each kind of entry point sets its own correlation id (a request's, a message's)."""
     error_tracking.enabled()  # at cold start, so the Lambda integration wraps the first invocation too
 
     def released(event: dict[str, Any], context: LambdaContext) -> ResultT:
@@ -26,7 +27,12 @@ def observed(handler: Handler[ResultT], correlation_id_path: str | None = None) 
         finally:
             db.invocation_ended()
 
-    decorated: Handler[ResultT] = logger.inject_lambda_context(correlation_id_path=correlation_id_path)(
+    decorated: Handler[ResultT] = logger.inject_lambda_context(
         tracer.capture_lambda_handler(metrics.log_metrics(capture_cold_start_metric=True)(released))
     )
+    if gc.get_freeze_count() == 0:
+        # What the cold start imported lives as long as the process: out of the collector's sight, a full
+        # collection no longer walks it (a pause in a warm request), nor does the interpreter's exit. Once
+        # per process: a later freeze would keep whatever garbage was waiting for a collection.
+        gc.freeze()
     return decorated
