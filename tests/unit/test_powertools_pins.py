@@ -5,8 +5,9 @@ Powertools offers no public hook for these: the body parser and the handler of i
 middleware (JSON only, media types compared in any case; unknown query parameters refused), the route
 tables (405 with Allow), the matched route kept in `context["_route"]` with its dependant's query
 parameters (route names in logs and metrics, 401/403 before 422, the parameters a route declares), and
-the dependency-tree builder that the resolver memoizes (Powertools rebuilds each route's tree on every
-request)."""
+the dependency-tree builder and type-hint reader that the resolver memoizes (Powertools rebuilds each
+route's tree and reads each dependency's hints on every request), and what the validation middleware reads
+of a request (a route that declares none of it skips the middleware)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
 from pydantic import BaseModel
 
 from infra.local.events import LocalLambdaContext, rest_api_event
-from loupe.api.resolver import JsonRequestValidation, LoupeResolver, LoupeRouter
+from loupe.api.resolver import JsonRequestValidation, LoupeResolver, LoupeRouter, declares_parameters
 
 
 class Thing(BaseModel):
@@ -137,3 +138,42 @@ def test_the_dependency_tree_builder_is_looked_up_per_request_and_ours_is_used()
         assert json.loads(answer["body"]) == {"name": "me"}
     assert resolved == ["me", "me"]  # the tree is kept; its dependencies still run on every request
     assert powertools_depends.build_dependency_tree.cache_info().hits > before
+
+
+def test_the_type_hints_of_a_dependency_are_read_through_the_memoized_module_attribute() -> None:
+    assert "get_type_hints(use_fn)" in inspect.getsource(powertools_depends.solve_dependencies)
+    assert hasattr(powertools_depends.get_type_hints, "cache_info")
+    router = LoupeRouter()
+    app = LoupeResolver(cors=None, with_database=False)
+
+    @router.get("/whoami-again", authenticated=False)
+    def whoami_again(name: Annotated[str, Depends(who)]) -> Thing:
+        return Thing(name=name)
+
+    app.include_router(router)
+    assert call(app, "GET", "/whoami-again")["statusCode"] == 200
+    before = powertools_depends.get_type_hints.cache_info().hits
+    assert call(app, "GET", "/whoami-again")["statusCode"] == 200
+    assert powertools_depends.get_type_hints.cache_info().hits > before
+
+
+def test_the_validation_middleware_reads_only_what_a_route_declares() -> None:
+    # A route that declares none of these skips Powertools' middleware: it would validate nothing.
+    source = inspect.getsource(OpenAPIRequestValidationMiddleware.handler)
+    for declared in ("path_params", "query_params", "header_params", "cookie_params", "body_params"):
+        assert f"route.dependant.{declared}" in source
+    assert 'app.context["_route_args"] = values' in source
+    app, seen = make_app()
+    router = LoupeRouter()
+
+    @router.get("/plain", authenticated=False)
+    def plain() -> Thing:
+        seen.append(app.context.get("_route"))
+        return Thing(name="plain")
+
+    app.include_router(router)
+    assert json.loads(call(app, "GET", "/plain")["body"]) == {"name": "plain"}
+    assert json.loads(call(app, "GET", "/things/7")["body"]) == {"name": "7"}
+    plain_route, thing_route = seen
+    assert not declares_parameters(plain_route)
+    assert declares_parameters(thing_route)

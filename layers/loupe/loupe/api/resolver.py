@@ -58,8 +58,10 @@ from loupe.errors import (
 from loupe.observability import logger, route_metrics
 
 # Powertools rebuilds a route's dependency tree (type hints of the route and of each dependency, read
-# again) on every request; annotations do not change once imported, so each function's tree is built once.
+# again) on every request, and reads each dependency's type hints again to solve it; annotations do not
+# change once imported, so each function's tree and hints are read once.
 powertools_depends.build_dependency_tree = functools.cache(powertools_depends.build_dependency_tree)
+powertools_depends.get_type_hints = functools.cache(get_type_hints)  # type: ignore[attr-defined,assignment]
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
@@ -265,6 +267,19 @@ def declared_query_names(route: Route) -> frozenset[str]:
     return frozenset(names)
 
 
+@functools.cache
+def declares_parameters(route: Route) -> bool:
+    """Whether a route reads anything of the request: a path, query, header or cookie parameter, or a body."""
+    dependant = route.dependant
+    return bool(
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+    )
+
+
 class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
     """Powertools' request validation for an API whose bodies are JSON only, and whose query strings hold
     only the parameters a route declares. Powertools would parse a form or multipart body too (a
@@ -284,6 +299,10 @@ class JsonRequestValidation(OpenAPIRequestValidationMiddleware):
                     for name in unknown
                 ]
             )
+        if not declares_parameters(app.context["_route"]):
+            # Powertools would read the path, query, headers and cookies to fill nothing.
+            app.context["_route_args"] = {}
+            return next_middleware(app)
         response: Response[Any] = super().handler(app, next_middleware)
         return response
 
