@@ -6,23 +6,24 @@ import logging
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
+from loupe.observability import MaskingFormatter
 from loupe.security.redaction import MASK, MaskingFilter, mask, mask_text
 
+MASKED_TEXTS = [
+    ("postgresql://app:s3cret@db:5432/x", "postgresql://app:****@db:5432/x"),
+    ("mysql://root:pa@ss@h/db", "mysql://root:****@h/db"),
+    ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ****"),
+    ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_x here", "token **** here"),
+    ("refresh lrt_Vq7nR2xK9mB4tW8cJ1y and key lk_abcdef123", "refresh lrt_**** and key lk_****"),
+    ("reset lpr_3kT9wQ2mZ7xV1cB8nR4yH6", "reset lpr_****"),
+    ("host=db password=hunter2 dbname=x", "host=db password=**** dbname=x"),
+    ('{"api_key": "lk_zzzzzzzz", "secret": "x1"}', '{"api_key": "****", "secret": "****"}'),
+]
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("postgresql://app:s3cret@db:5432/x", "postgresql://app:****@db:5432/x"),
-        ("mysql://root:pa@ss@h/db", "mysql://root:****@h/db"),
-        ("Authorization: Bearer abc.def-ghi", "Authorization: Bearer ****"),
-        ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-nature_x here", "token **** here"),
-        ("refresh lrt_Vq7nR2xK9mB4tW8cJ1y and key lk_abcdef123", "refresh lrt_**** and key lk_****"),
-        ("reset lpr_3kT9wQ2mZ7xV1cB8nR4yH6", "reset lpr_****"),
-        ("host=db password=hunter2 dbname=x", "host=db password=**** dbname=x"),
-        ('{"api_key": "lk_zzzzzzzz", "secret": "x1"}', '{"api_key": "****", "secret": "****"}'),
-    ],
-)
+
+@pytest.mark.parametrize(("text", "expected"), MASKED_TEXTS)
 def test_text(text: str, expected: str) -> None:
     assert mask_text(text) == expected
 
@@ -79,3 +80,37 @@ def test_the_filter_masks_message_arguments_and_traceback() -> None:
     assert "hunter2" not in formatted
     assert "using password=****" in formatted
     assert "postgresql://u:****@h/d" in formatted
+
+
+HARMLESS_RECORDS: list[dict[str, Any]] = [
+    {"message": "request", "route": "GET /auth/me", "status": 200, "duration_ms": 1.5, "user_id": "5f1c2e8a"},
+    {"message": "run finished", "rows": 10, "url": "https://hooks.example.com/path?x=1", "none": None},
+    {"message": "caf\u00e9 \u2603", "nested": {"list": [1, 2.5, True, "x"]}, "tuple": ("a", "b")},
+    # Keys that only look sensitive: searched, walked, and kept.
+    {"message": "x", "token_type": "Bearer", "api_key_id": "5f1c2e8a"},
+]
+SECRET_RECORDS: list[dict[str, Any]] = [
+    *({"message": "failed", "detail": text} for text, _ in MASKED_TEXTS),
+    *({"message": "failed", "detail": ["first", {"deep": text}]} for text, _ in MASKED_TEXTS),
+    {"message": "x", "credential": "abc"},
+    {"message": "x", "headers": {"Cookie": "session=1", "authorization": "Basic Zm9v"}},
+    {"message": "x", "sentry_dsn": "https://key@o1.ingest.sentry.io/1"},
+    {"message": "caf\u00e9\tBearer abc.def", "error": ValueError("password=hunter2")},
+    {"message": "x", "detail": "TO\u212aEN=abc"},  # a Kelvin sign: "token" to a case-blind search
+]
+
+
+@pytest.mark.parametrize("record", HARMLESS_RECORDS + SECRET_RECORDS)
+def test_a_log_line_is_the_masked_record_serialized(record: dict[str, Any]) -> None:
+    # The formatter skips the walk for a line with nothing to mask: its output must not change for that.
+    formatter = MaskingFormatter()
+    written = formatter.serialize(record)  # type: ignore[arg-type]
+    assert written == LambdaPowertoolsFormatter.serialize(formatter, mask(record))
+    assert "hunter2" not in written
+    assert "s3cret" not in written
+
+
+@pytest.mark.parametrize("record", SECRET_RECORDS)
+def test_a_line_with_something_to_mask_is_masked(record: dict[str, Any]) -> None:
+    formatter = MaskingFormatter()
+    assert formatter.serialize(record) != LambdaPowertoolsFormatter.serialize(formatter, record)  # type: ignore[arg-type]
