@@ -211,8 +211,15 @@ def invocation_ended() -> None:
         close()
 
 
+# Written out, not composed per call: quoting an identifier is work a request would do twice.
+SET_ROLE: dict[DbRole, LiteralString] = {
+    DbRole.APP: 'SET LOCAL ROLE "loupe_app"',
+    DbRole.SYSTEM: 'SET LOCAL ROLE "loupe_system"',
+}
+
+
 def _set_role(conn: Connection, role: DbRole) -> None:
-    conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role.value)))
+    conn.execute(SET_ROLE[role])
     _role.set(role)
 
 
