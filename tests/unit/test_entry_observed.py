@@ -1,11 +1,16 @@
-"""What every entry point does once per process: the cold start's objects are frozen out of the collector."""
+"""What every entry point does: once per process, freeze the cold start's objects; on each invocation,
+trace without the response."""
 
 from __future__ import annotations
 
 import gc
 from typing import Any
 
+import pytest
+
+from infra.local.events import LocalLambdaContext
 from loupe.entry.observed import observed
+from loupe.observability import tracer
 
 
 def handler(event: dict[str, Any], context: Any) -> None:
@@ -20,3 +25,15 @@ def test_the_first_entry_point_freezes_the_cold_start_and_no_later_one_does() ->
     observed(handler)
     assert gc.get_freeze_count() == frozen
     assert waiting
+
+
+def test_a_response_is_never_copied_into_the_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[bool] = []
+
+    def add_response(*, method_name: str, data: Any, subsegment: Any, capture_response: bool) -> None:
+        asked.append(capture_response)
+
+    monkeypatch.setattr(tracer, "_add_response_as_metadata", add_response)
+    token_pair = {"access_token": "eyJ.secret", "refresh_token": "lrt_secret"}
+    assert observed(lambda event, context: token_pair)({}, LocalLambdaContext("observed")) == token_pair
+    assert asked == [False]

@@ -27,8 +27,11 @@ def observed(handler: Handler[ResultT]) -> Handler[ResultT]:
         finally:
             db.invocation_ended()
 
+    # A response is the client's data (tokens at login, a page of a query's rows): the trace gets its
+    # timing, never a copy of it (Powertools would add each response to the segment's metadata).
+    traced = tracer.capture_lambda_handler(capture_response=False)
     decorated: Handler[ResultT] = logger.inject_lambda_context(
-        tracer.capture_lambda_handler(metrics.log_metrics(capture_cold_start_metric=True)(released))
+        traced(metrics.log_metrics(capture_cold_start_metric=True)(released))
     )
     if gc.get_freeze_count() == 0:
         # What the cold start imported lives as long as the process: out of the collector's sight, a full
