@@ -3,7 +3,9 @@ trace without the response."""
 
 from __future__ import annotations
 
-import gc
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -13,18 +15,25 @@ from loupe.entry.observed import observed
 from loupe.observability import tracer
 
 
-def handler(event: dict[str, Any], context: Any) -> None:
-    return None
-
-
 def test_the_first_entry_point_freezes_the_cold_start_and_no_later_one_does() -> None:
-    observed(handler)
-    frozen = gc.get_freeze_count()
-    assert frozen > 0
-    waiting = [[number] for number in range(1_000)]  # tracked objects a second freeze would take
-    observed(handler)
-    assert gc.get_freeze_count() == frozen
-    assert waiting
+    # In a fresh interpreter: this one's first entry point was built by whichever test came first.
+    script = (
+        "import gc\n"
+        "from loupe.entry.observed import observed\n"
+        "before = gc.get_freeze_count()\n"
+        "observed(lambda event, context: None)\n"
+        "first = gc.get_freeze_count()\n"
+        "waiting = [[number] for number in range(1000)]\n"
+        "observed(lambda event, context: None)\n"
+        "print(before, first, gc.get_freeze_count())\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
+    )
+    before, first, second = map(int, finished.stdout.split()[-3:])
+    assert first > before + 10_000  # the imports' objects
+    assert second == first
 
 
 def test_a_response_is_never_copied_into_the_trace(monkeypatch: pytest.MonkeyPatch) -> None:

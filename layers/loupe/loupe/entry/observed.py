@@ -3,6 +3,7 @@ error tracking turned on at cold start, and the database connection let go of wh
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,9 +34,13 @@ def observed(handler: Handler[ResultT]) -> Handler[ResultT]:
     decorated: Handler[ResultT] = logger.inject_lambda_context(
         traced(metrics.log_metrics(capture_cold_start_metric=True)(released))
     )
-    if gc.get_freeze_count() == 0:
-        # What the cold start imported lives as long as the process: out of the collector's sight, a full
-        # collection no longer walks it (a pause in a warm request), nor does the interpreter's exit. Once
-        # per process: a later freeze would keep whatever garbage was waiting for a collection.
-        gc.freeze()
+    _freeze_the_cold_start()
     return decorated
+
+
+@functools.cache
+def _freeze_the_cold_start() -> None:
+    """What the cold start imported lives as long as the process: out of the collector's sight, a full
+    collection no longer walks it (a pause in a warm request), nor does the interpreter's exit. Once per
+    process: a later freeze would keep whatever garbage was waiting for a collection."""
+    gc.freeze()
