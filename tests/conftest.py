@@ -217,8 +217,10 @@ def register(api: ApiClient) -> Any:
 
 
 @pytest.fixture
-def read_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """Reads the JSON log lines the Powertools logger wrote so far in the test, as Lambda ships them."""
+def read_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Reads the JSON lines a function wrote so far in the test, as Lambda ships them: the Powertools
+    logger's, then those printed beside them (each request's line, metrics). Standard output is read
+    here: a test reads it through this, not through capsys as well."""
     import io
     import logging
 
@@ -228,7 +230,16 @@ def read_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logger.registered_formatter)
     logger.addHandler(handler)
+    printed: list[str] = []
+
+    def read() -> list[dict[str, Any]]:
+        printed.extend(line for line in capsys.readouterr().out.splitlines() if line.startswith("{"))
+        logged = [line for line in buffer.getvalue().splitlines() if line.startswith("{")]
+        # Standard output may hold the logger's lines too: each line once.
+        written = set(logged)
+        return [json.loads(line) for line in [*logged, *(line for line in printed if line not in written)]]
+
     try:
-        yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+        yield read
     finally:
         logger.removeHandler(handler)

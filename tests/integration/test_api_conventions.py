@@ -17,11 +17,24 @@ from pydantic import BaseModel
 from infra.local.events import LocalLambdaContext, rest_api_event
 from infra.local.template_routes import api_routes
 from loupe.api.auth import Editor
-from loupe.api.resolver import SECURITY_HEADERS, LoupeRouter, create_app
+from loupe.api.resolver import SECURITY_HEADERS, LoupeResolver, LoupeRouter, create_app
 from loupe.api.routes import all_routers
 from loupe.config import get_settings
 
 LOGIN = "/api/v1/auth/login"
+
+
+def exploding_app(error_text: str) -> LoupeResolver:
+    """A resolver whose one route, `GET /explode`, raises a RuntimeError saying `error_text`."""
+    router = LoupeRouter()
+
+    @router.get("/explode", authenticated=False)
+    def explode() -> dict[str, str]:
+        raise RuntimeError(error_text)
+
+    app = create_app()
+    app.include_router(router)
+    return app
 
 
 @pytest.fixture
@@ -211,27 +224,19 @@ class TestErrorEnvelope:
         assert_envelope(response, 413, "payload_too_large")
         assert response.header("X-Request-Id")
 
-    def test_unhandled_exception_is_500_with_logged_error_id(
-        self, clean_db: str, read_logs: Any, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        router = LoupeRouter()
-
-        @router.get("/explode", authenticated=False)
-        def explode() -> dict[str, str]:
-            raise RuntimeError("secret internal detail /srv/app.py")
-
-        app = create_app()
-        app.include_router(router)
+    def test_unhandled_exception_is_500_with_logged_error_id(self, clean_db: str, read_logs: Any) -> None:
+        app = exploding_app("secret internal detail /srv/app.py")
         result = app.resolve(rest_api_event("GET", "/api/v1/explode"), LocalLambdaContext("test"))
         assert result["statusCode"] == 500
         body = json.loads(result["body"])
         assert body["error"]["code"] == "internal_error"
         assert "secret internal detail" not in result["body"]
-        failure = next(entry for entry in read_logs() if entry.get("message") == "unhandled error")
+        lines = read_logs()
+        failure = next(entry for entry in lines if entry.get("message") == "unhandled error")
         assert failure["error_id"] == body["error"]["error_id"]
         assert "secret internal detail" in failure["exception"]
         assert failure["fingerprint"] == "GET /explode RuntimeError"
-        emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+        emitted = [line for line in lines if "_aws" in line]
         assert {"fingerprint": "GET /explode RuntimeError", "UnhandledErrors": [1.0]}.items() <= next(
             line for line in emitted if "UnhandledErrors" in line
         ).items()
@@ -292,6 +297,77 @@ class TestHeaders:
         assert isinstance(access["duration_ms"], float)
         assert access["correlation_id"]
         assert account.access_token not in json.dumps(lines)
+
+
+class TestRequestLine:
+    """Each request writes one line: its access record, its invocation's log context and its metrics."""
+
+    def test_one_line_is_the_access_record_and_the_metrics(
+        self, api: Any, register: Any, read_logs: Any
+    ) -> None:
+        account = register()
+        response = api.get("/api/v1/auth/me", token=account.access_token)
+        lines = read_logs()
+        ours = [line for line in lines if line.get("correlation_id") == response.header("X-Request-Id")]
+        assert len(ours) == 1
+        (line,) = ours
+        assert [other for other in lines if other.get("route") == "GET /auth/me"] == ours
+        assert (line["level"], line["message"], line["status"], line["function_name"]) == (
+            "INFO",
+            "request",
+            200,
+            "AuthFunction",
+        )
+        assert (line["Requests"], line["Latency"], line["ClientErrors"], line["ServerErrors"]) == (
+            [1.0],
+            [line["duration_ms"]],
+            [0.0],
+            [0.0],
+        )
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        assert "route" in directive["Dimensions"][0]  # and the function's service, where it names one
+        assert {metric["Name"] for metric in directive["Metrics"]} == {
+            "Requests",
+            "Latency",
+            "ClientErrors",
+            "ServerErrors",
+        }
+        assert isinstance(line["_aws"]["Timestamp"], int)
+
+    def test_a_path_no_route_matches_is_written_masked(self, clean_db: str, read_logs: Any) -> None:
+        token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNlY3JldA"
+        result = exploding_app("boom").resolve(
+            rest_api_event("GET", f"/api/v1/files/{token}"), LocalLambdaContext("test")
+        )
+        assert result["statusCode"] == 404
+        lines = read_logs()
+        assert token not in json.dumps(lines)
+        (line,) = [line for line in lines if line.get("message") == "request"]
+        assert line["route"].endswith("/files/****")
+        assert line["ClientErrors"] == [1.0]
+
+    def test_written_at_any_log_level_and_without_metrics(
+        self, clean_db: str, read_logs: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from loupe.observability import logger
+
+        level = logger.log_level
+        logger.setLevel("ERROR")
+        try:
+            exploding_app("boom").resolve(
+                rest_api_event("GET", "/api/v1/explode"), LocalLambdaContext("test")
+            )
+            monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+            exploding_app("boom").resolve(
+                rest_api_event("GET", "/api/v1/explode"), LocalLambdaContext("test")
+            )
+        finally:
+            logger.setLevel(level)
+        requests = [line for line in read_logs() if line.get("message") == "request"]
+        assert [(line["route"], line["status"], "_aws" in line) for line in requests] == [
+            ("GET /explode", 500, True),
+            ("GET /explode", 500, False),
+        ]
 
 
 class TestCors:

@@ -55,7 +55,7 @@ from loupe.errors import (
     InvalidRequest,
     NotFound,
 )
-from loupe.observability import logger, route_metrics
+from loupe.observability import count_unhandled_error, logger, write_request_line
 
 # Powertools rebuilds a route's dependency tree (type hints of the route and of each dependency, read
 # again) on every request, and reads each dependency's type hints again to solve it; annotations do not
@@ -421,7 +421,7 @@ class LoupeResolver(APIGatewayRestResolver):
             "unhandled error",
             extra={"error_id": error_id, "error_type": type(error).__name__, "fingerprint": fingerprint},
         )
-        route_metrics.unhandled_error(fingerprint)
+        count_unhandled_error(fingerprint)
         error_tracking.report(error, error_id, fingerprint)
         return Response(
             status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -483,21 +483,14 @@ class LoupeResolver(APIGatewayRestResolver):
         event: Mapping[str, Any], state: RequestState, response: dict[str, Any], started: float
     ) -> None:
         principal = state.principal
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
-        route = state.route or f"{event.get('httpMethod')} {event.get('resource') or event.get('path')}"
-        status = int(response.get("statusCode") or 0)
-        route_metrics.request(route, status, duration_ms)
-        logger.info(
-            "request",
-            extra={
-                "method": event.get("httpMethod"),
-                "route": route,
-                "status": status,
-                "duration_ms": duration_ms,
-                "organization_id": str(principal.organization_id) if principal else None,
-                "user_id": str(principal.user_id) if principal and principal.user_id else None,
-                "api_key_id": str(principal.api_key_id) if principal and principal.api_key_id else None,
-            },
+        write_request_line(
+            state.route or f"{event.get('httpMethod')} {event.get('resource') or event.get('path')}",
+            int(response.get("statusCode") or 0),
+            round((time.perf_counter() - started) * 1000, 2),
+            method=event.get("httpMethod"),
+            organization_id=str(principal.organization_id) if principal else None,
+            user_id=str(principal.user_id) if principal and principal.user_id else None,
+            api_key_id=str(principal.api_key_id) if principal and principal.api_key_id else None,
         )
 
 
