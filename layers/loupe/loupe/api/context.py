@@ -24,12 +24,18 @@ class RequestState:
 
     @functools.cached_property
     def client_ip(self) -> str | None:
-        """The source address if it is one (API Gateway's console test sends a placeholder); parsed once,
+        """The source address if it is one (API Gateway's console test sends a placeholder); read once,
         though the request gate, authentication and audit all ask."""
-        try:
-            return str(ipaddress.ip_address(self.source_ip)) if self.source_ip else None
-        except ValueError:
-            return None
+        return _address(self.source_ip) if self.source_ip else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(source_ip: str) -> str | None:
+    """`source_ip` written as an address, or None; a function's clients come back, so each is parsed once."""
+    try:
+        return str(ipaddress.ip_address(source_ip))
+    except ValueError:
+        return None
 
 
 _state: ContextVar[RequestState | None] = ContextVar("loupe_request_state", default=None)
