@@ -535,7 +535,7 @@ def test_authenticated_requests_run_as_the_tenant_role(register: Any) -> None:
 
     account = register()
     with db.transaction() as conn:
-        identity.authenticate_access_token(account.access_token)
+        identity.authenticate_access_token(account.access_token, None)
         row = conn.execute(
             "SELECT current_user AS role, current_setting('loupe.organization_id') AS org"
         ).fetchone()

@@ -3,13 +3,11 @@
 def list_things(caller: Annotated[Principal, Depends(require(Role.EDITOR))]): ...
 """
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 from aws_lambda_powertools.event_handler import Depends
-from aws_lambda_powertools.event_handler.request import Request
 
 from loupe import db
 from loupe.api.context import current_request
@@ -20,22 +18,21 @@ from loupe.services import identity
 BEARER_PREFIX = "bearer "
 
 
-def authenticate(request: Request) -> Principal:
+def authenticate() -> Principal:
     """Resolve the caller from `Authorization: Bearer` or `X-API-Key` and bind the transaction to
     the caller's organization, so every later query is filtered by row-level security."""
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    authorization = headers.get("authorization")
-    api_key = headers.get("x-api-key")
+    state = current_request()
+    authorization = state.headers.get("authorization")
+    api_key = state.headers.get("x-api-key")
     if authorization is not None:
         if not authorization.lower().startswith(BEARER_PREFIX):
             raise Unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>")
-        principal = identity.authenticate_access_token(authorization[len(BEARER_PREFIX) :].strip())
+        token = authorization[len(BEARER_PREFIX) :].strip()
+        state.principal = identity.authenticate_access_token(token, state.client_ip)
     elif api_key is not None:
-        principal = identity.authenticate_api_key(api_key.strip())
+        state.principal = identity.authenticate_api_key(api_key.strip(), state.client_ip)
     else:
         raise MissingCredentials()
-    state = current_request()
-    state.principal = dataclasses.replace(principal, client_ip=state.client_ip)
     return state.principal
 
 
@@ -66,20 +63,18 @@ def require_user(principal: Annotated[Principal, Depends(authenticate)]) -> Prin
 _GUARDS.add(require_user)
 
 
-def authenticate_guest(request: Request) -> Principal:
+def authenticate_guest() -> Principal:
     """A guest of an embed token (`Authorization: Bearer <embed token>`), bound to the token's
     organization; no other credential is taken on a guest route, and a guest token is taken on no
     other route (its audience is its own)."""
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    authorization = headers.get("authorization")
+    state = current_request()
+    authorization = state.headers.get("authorization")
     if authorization is None:
         raise MissingCredentials()
     if not authorization.lower().startswith(BEARER_PREFIX):
         raise Unauthenticated("Use the Bearer scheme: Authorization: Bearer <embed token>")
-    principal, token = identity.authenticate_guest_token(authorization[len(BEARER_PREFIX) :].strip())
-    state = current_request()
-    state.principal = dataclasses.replace(principal, client_ip=state.client_ip)
-    state.guest_token = token
+    token = authorization[len(BEARER_PREFIX) :].strip()
+    state.principal, state.guest_token = identity.authenticate_guest_token(token, state.client_ip)
     return state.principal
 
 
@@ -105,7 +100,7 @@ def route_guard(route: Callable[..., Any]) -> Callable[..., Principal] | None:
     return None
 
 
-def check_access(request: Request, route: Callable[..., Any]) -> None:
+def check_access(route: Callable[..., Any]) -> None:
     """Run a route's guard outside its own call: Powertools validates a request before resolving
     dependencies, and a caller who may not use a route must not learn its schema (so 401 and 403
     come before 422)."""
@@ -114,9 +109,9 @@ def check_access(request: Request, route: Callable[..., Any]) -> None:
         return
     with db.transaction():
         if guard is authenticate_guest:
-            authenticate_guest(request)
+            authenticate_guest()
             return
-        principal = authenticate(request)
+        principal = authenticate()
         if guard is not authenticate:
             guard(principal)
 

@@ -358,7 +358,7 @@ class LoupeResolver(APIGatewayRestResolver):
         if route is None:
             return None
         try:
-            check_access(self.request, route.func)
+            check_access(route.func)
         except DomainError as error:
             return error_response(error)
         return None

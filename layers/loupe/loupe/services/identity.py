@@ -1,5 +1,5 @@
 """Turning presented credentials into a Principal, once per request: one indexed query, and the count
-against the user's or the API key's rate limit."""
+against the user's or the API key's rate limit. The caller's address comes with the credential."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from loupe.services import rate_limits
 INVALID_CREDENTIALS = "Invalid or expired credentials"
 
 
-def authenticate_access_token(token: str) -> Principal:
+def authenticate_access_token(token: str, client_ip: str | None) -> Principal:
     try:
         claims = tokens.decode_access_token(get_settings(), token)
     except tokens.InvalidToken:
@@ -38,10 +38,11 @@ def authenticate_access_token(token: str) -> Principal:
         role=Role.parse(live.role),
         user_id=claims.user_id,
         session_id=claims.session_id,
+        client_ip=client_ip,
     )
 
 
-def authenticate_api_key(key: str) -> Principal:
+def authenticate_api_key(key: str, client_ip: str | None) -> Principal:
     if not key.startswith(tokens.API_KEY_PREFIX) or len(key) > 200:
         raise Unauthenticated(INVALID_CREDENTIALS)
     found = api_keys.use(tokens.digest(key))
@@ -49,10 +50,15 @@ def authenticate_api_key(key: str) -> Principal:
         raise Unauthenticated(INVALID_CREDENTIALS)
     rate_limits.api_key(found.id)
     db.bind_tenant(found.organization_id)
-    return Principal(organization_id=found.organization_id, role=Role.parse(found.role), api_key_id=found.id)
+    return Principal(
+        organization_id=found.organization_id,
+        role=Role.parse(found.role),
+        api_key_id=found.id,
+        client_ip=client_ip,
+    )
 
 
-def authenticate_guest_token(token: str) -> tuple[Principal, dict[str, Any]]:
+def authenticate_guest_token(token: str, client_ip: str | None) -> tuple[Principal, dict[str, Any]]:
     """A guest: a share link's secret, or a signed embed token; either's row neither revoked nor expired
     (a share's organization allowing share links), counted against its own rate limit. The row says what
     the guest may see."""
@@ -78,5 +84,6 @@ def authenticate_guest_token(token: str) -> tuple[Principal, dict[str, Any]]:
         guest_token_id=row["id"],
         guest_kind=row["kind"],
         guest_resource_id=row["resource_id"],
+        client_ip=client_ip,
     )
     return principal, row
