@@ -57,6 +57,8 @@ class _Unit:
 
     tx: AbstractContextManager[Any]
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # The statements' cursor (see _cursor), made at the first statement.
+    cursor: psycopg.Cursor[dict[str, Any]] | None = None
 
     def committed(self) -> None:
         """Call what was to happen once the work so far committed, each callback once."""
@@ -378,18 +380,31 @@ Query = str | sql.Composable
 Params = tuple[Any, ...] | dict[str, Any] | None
 
 
+def _cursor() -> psycopg.Cursor[dict[str, Any]]:
+    """The current transaction's cursor. psycopg's `Connection.execute` makes a cursor per statement
+    (copying the connection's adapters, then freeing them); the helpers below read each statement's
+    result before the next one, so a transaction's statements share one."""
+    conn = connection()
+    unit = _unit.get()
+    if unit is None:
+        return conn.cursor()
+    if unit.cursor is None or unit.cursor.connection is not conn:
+        unit.cursor = conn.cursor()
+    return unit.cursor
+
+
 def fetch_one(query: Query, params: Params = None) -> dict[str, Any] | None:
     """Run a parameterized statement in the current transaction and return its first row."""
-    return connection().execute(query, params).fetchone()  # type: ignore[arg-type]
+    return _cursor().execute(query, params).fetchone()  # type: ignore[arg-type]
 
 
 def fetch_all(query: Query, params: Params = None) -> list[dict[str, Any]]:
-    return connection().execute(query, params).fetchall()  # type: ignore[arg-type]
+    return _cursor().execute(query, params).fetchall()  # type: ignore[arg-type]
 
 
 def execute(query: Query, params: Params = None) -> int:
     """Run a parameterized statement; returns the number of rows it touched."""
-    return connection().execute(query, params).rowcount  # type: ignore[arg-type]
+    return _cursor().execute(query, params).rowcount  # type: ignore[arg-type]
 
 
 def execute_many(query: Query, params_seq: list[tuple[Any, ...]]) -> None:
