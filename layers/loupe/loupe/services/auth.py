@@ -329,7 +329,8 @@ def me(principal: Principal) -> MeOut:
             memberships = users.memberships(principal.user_id)
     if profile is None:
         raise Unauthenticated("Invalid or expired credentials")
-    return MeOut.model_validate({**profile.model_dump(), "memberships": memberships})
+    # The profile is already validated: its fields are copied as they are, not serialized and read again.
+    return MeOut.model_validate({**dict(profile), "memberships": memberships})
 
 
 def list_sessions(principal: Principal, limit: int, offset: int) -> Page[SessionOut]:
