@@ -220,8 +220,8 @@ SET_ROLE: dict[DbRole, LiteralString] = {
 }
 
 
-def _set_role(conn: Connection, role: DbRole) -> None:
-    conn.execute(SET_ROLE[role])
+def _set_role(role: DbRole) -> None:
+    _cursor().execute(SET_ROLE[role])
     _role.set(role)
 
 
@@ -269,7 +269,7 @@ def transaction(role: DbRole = DbRole.SYSTEM) -> Iterator[Connection]:
     role_token = _role.set(DbRole.SYSTEM)  # the session's role (see connect)
     try:
         if role is not DbRole.SYSTEM:
-            _set_role(conn, role)
+            _set_role(role)
         yield conn
     except BaseException as error:
         unit.tx.__exit__(type(error), error, error.__traceback__)
@@ -334,7 +334,7 @@ def connection() -> Connection:
 
 def bind_tenant(organization_id: UUID) -> None:
     """Narrow the current transaction to one organization: RLS filters every table from here on."""
-    connection().execute("SELECT " + tenant_binding("%s"), (organization_id,))
+    _cursor().execute("SELECT " + tenant_binding("%s"), (organization_id,))
     tenant_bound()
 
 
@@ -356,7 +356,7 @@ def tenant_bound() -> None:
 
 def use_system_role() -> None:
     """Widen the current transaction back to the cross-tenant role (authentication lookups)."""
-    _set_role(connection(), DbRole.SYSTEM)
+    _set_role(DbRole.SYSTEM)
 
 
 @contextmanager
@@ -368,12 +368,11 @@ def as_system() -> Iterator[None]:
         # Unauthenticated requests and API-key lookups already run as it: no round trip.
         yield
         return
-    conn = connection()
-    _set_role(conn, DbRole.SYSTEM)
+    _set_role(DbRole.SYSTEM)
     try:
         yield
     finally:
-        _set_role(conn, previous)
+        _set_role(previous)
 
 
 Query = str | sql.Composable
@@ -382,8 +381,8 @@ Params = tuple[Any, ...] | dict[str, Any] | None
 
 def _cursor() -> psycopg.Cursor[dict[str, Any]]:
     """The current transaction's cursor. psycopg's `Connection.execute` makes a cursor per statement
-    (copying the connection's adapters, then freeing them); the helpers below read each statement's
-    result before the next one, so a transaction's statements share one."""
+    (copying the connection's adapters, then freeing them); this module's statements read each result
+    before the next one is sent, so a transaction's statements share one."""
     conn = connection()
     unit = _unit.get()
     if unit is None:
