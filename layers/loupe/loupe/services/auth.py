@@ -329,8 +329,9 @@ def me(principal: Principal) -> MeOut:
             memberships = users.memberships(principal.user_id)
     if profile is None:
         raise Unauthenticated("Invalid or expired credentials")
-    # The profile is already validated: its fields are copied as they are, not serialized and read again.
-    return MeOut.model_validate({**dict(profile), "memberships": memberships})
+    # The profile is already validated: its fields (the model's __dict__) are copied as they are, not
+    # serialized and read again.
+    return MeOut.model_validate({**profile.__dict__, "memberships": memberships})
 
 
 def list_sessions(principal: Principal, limit: int, offset: int) -> Page[SessionOut]:
