@@ -346,6 +346,20 @@ class TestRequestLine:
         assert line["route"].endswith("/files/****")
         assert line["ClientErrors"] == [1.0]
 
+    def test_a_context_key_json_cannot_hold_is_written_as_text(self, clean_db: str, read_logs: Any) -> None:
+        from loupe.observability import logger
+
+        marker = uuid4()
+        logger.append_keys(batch=marker)
+        try:
+            exploding_app("boom").resolve(
+                rest_api_event("GET", "/api/v1/explode"), LocalLambdaContext("test")
+            )
+        finally:
+            logger.remove_keys(["batch"])
+        (line,) = [line for line in read_logs() if line.get("message") == "request"]
+        assert (line["batch"], line["status"]) == (str(marker), 500)
+
     def test_written_at_any_log_level_and_without_metrics(
         self, clean_db: str, read_logs: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:

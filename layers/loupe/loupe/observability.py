@@ -104,7 +104,7 @@ def write_request_line(route: str, status: int, duration_ms: float, **access: An
         **{name: value for name, value in access.items() if value is not None},
     }
     if is_metrics_disabled():
-        print(json.dumps(record, separators=(",", ":")))  # noqa: T201  # Lambda ships stdout
+        print(json.dumps(record, separators=(",", ":"), default=str))  # noqa: T201  # Lambda ships stdout
         return
     members, directive = _request_metrics(route[:250])
     record.update(members)
@@ -113,7 +113,7 @@ def write_request_line(route: str, status: int, duration_ms: float, **access: An
     record["ServerErrors"] = [float(status >= 500)]
     # Each route's directive is serialized once; the record, never empty, ends with its closing brace.
     aws = f'{{"Timestamp":{int(time.time() * 1000)},"CloudWatchMetrics":{directive}}}'
-    print(f'{json.dumps(record, separators=(",", ":"))[:-1]},"_aws":{aws}}}')  # noqa: T201  # EMF is stdout
+    print(f'{json.dumps(record, separators=(",", ":"), default=str)[:-1]},"_aws":{aws}}}')  # noqa: T201  # EMF is stdout
 
 
 def count_unhandled_error(fingerprint: str) -> None:
