@@ -40,7 +40,8 @@ def _message_as_written(message: Any) -> Any:
     return message
 
 
-# POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL and POWERTOOLS_METRICS_NAMESPACE override these per function.
+# Named here, so POWERTOOLS_SERVICE_NAME and POWERTOOLS_METRICS_NAMESPACE do not change them (the request
+# line's metrics take the function's service from the former); POWERTOOLS_LOG_LEVEL sets the level.
 logger = Logger(
     service=SERVICE_NAME, logger_formatter=MaskingFormatter(json_deserializer=_message_as_written)
 )
@@ -76,10 +77,10 @@ def _request_metrics(route: str) -> tuple[dict[str, Any], str]:
 
 def _invocation_context() -> dict[str, Any]:
     """The keys every log line of this invocation carries, as Powertools' formatter writes them."""
+    # A copy first: in the local stack other functions' threads append keys to the same logger.
+    keys = dict(logger.get_current_keys())
     context = {
-        name: value
-        for name, value in logger.get_current_keys().items()
-        if name not in _PER_RECORD_KEYS and value is not None
+        name: value for name, value in keys.items() if name not in _PER_RECORD_KEYS and value is not None
     }
     trace_header = os.environ.get("_X_AMZN_TRACE_ID")
     if trace_header:
