@@ -385,8 +385,7 @@ def _cursor() -> psycopg.Cursor[dict[str, Any]]:
     before the next one is sent, so a transaction's statements share one."""
     conn = connection()
     unit = _unit.get()
-    if unit is None:
-        return conn.cursor()
+    assert unit is not None  # transaction() and suspended() set it with the connection
     if unit.cursor is None or unit.cursor.connection is not conn:
         unit.cursor = conn.cursor()
     return unit.cursor
