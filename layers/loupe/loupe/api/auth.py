@@ -18,6 +18,13 @@ from loupe.services import identity
 BEARER_PREFIX = "bearer "
 
 
+def _bearer_credential(authorization: str, credential: str) -> str:
+    """What an `Authorization: Bearer <credential>` header carries; another scheme is refused."""
+    if not authorization.lower().startswith(BEARER_PREFIX):
+        raise Unauthenticated(f"Use the Bearer scheme: Authorization: Bearer <{credential}>")
+    return authorization[len(BEARER_PREFIX) :].strip()
+
+
 def authenticate() -> Principal:
     """Resolve the caller from `Authorization: Bearer` or `X-API-Key` and bind the transaction to
     the caller's organization, so every later query is filtered by row-level security."""
@@ -25,9 +32,7 @@ def authenticate() -> Principal:
     authorization = state.headers.get("authorization")
     api_key = state.headers.get("x-api-key")
     if authorization is not None:
-        if not authorization.lower().startswith(BEARER_PREFIX):
-            raise Unauthenticated("Use the Bearer scheme: Authorization: Bearer <token>")
-        token = authorization[len(BEARER_PREFIX) :].strip()
+        token = _bearer_credential(authorization, "token")
         state.principal = identity.authenticate_access_token(token, state.client_ip)
     elif api_key is not None:
         state.principal = identity.authenticate_api_key(api_key.strip(), state.client_ip)
@@ -71,9 +76,7 @@ def authenticate_guest() -> Principal:
     authorization = state.headers.get("authorization")
     if authorization is None:
         raise MissingCredentials()
-    if not authorization.lower().startswith(BEARER_PREFIX):
-        raise Unauthenticated("Use the Bearer scheme: Authorization: Bearer <embed token>")
-    token = authorization[len(BEARER_PREFIX) :].strip()
+    token = _bearer_credential(authorization, "embed token")
     state.principal, state.guest_token = identity.authenticate_guest_token(token, state.client_ip)
     return state.principal
 
